@@ -1,0 +1,135 @@
+/**
+ * The connector's life: start the upstreams, dial the edge, redial forever with backoff, keep the
+ * edge's inventory current, drain on shutdown.
+ */
+import { hostname } from "node:os";
+import WebSocket from "ws";
+import { CloseCode } from "../shared/protocol/close-codes.ts";
+import { MAX_MESSAGE_BYTES } from "../shared/protocol/limits.ts";
+import type { ConnectorConfig } from "./config.ts";
+import type { Log } from "./log.ts";
+import { Backoff } from "./tunnel/backoff.ts";
+import { Tunnel } from "./tunnel/tunnel.ts";
+import type { Upstream } from "./upstreams/upstream.ts";
+
+export const SOFTWARE = "porthole-connector/0.1.0";
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+
+export interface ConnectorStats {
+  connected: boolean;
+  connects: number;
+  streams: number;
+  bufferedBytes: number;
+}
+
+export class Connector {
+  private readonly config: ConnectorConfig;
+  private readonly upstreams: Map<string, Upstream>;
+  private readonly log: Log;
+  private readonly backoff = new Backoff();
+  private tunnel: Tunnel | null = null;
+  private redial: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private connects = 0;
+
+  constructor(config: ConnectorConfig, upstreams: Upstream[], log: Log) {
+    this.config = config;
+    this.upstreams = new Map(upstreams.map((u) => [u.name, u]));
+    this.log = log;
+    for (const u of upstreams) u.onChange(() => this.tunnel?.sendInventory(this.inventory()));
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([...this.upstreams.values()].map((u) => u.start()));
+    this.dial();
+  }
+
+  stats(): ConnectorStats {
+    return {
+      connected: this.tunnel?.welcomed ?? false,
+      connects: this.connects,
+      streams: this.tunnel?.streams.size ?? 0,
+      bufferedBytes: this.tunnel?.bufferedBytes ?? 0,
+    };
+  }
+
+  /**
+   * Graceful stop: stop taking new consoles (an empty inventory steers the edge to other
+   * connectors), let open consoles run for up to `graceMs`, then close.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.redial) clearTimeout(this.redial);
+    const tunnel = this.tunnel;
+    if (tunnel?.welcomed) {
+      tunnel.sendInventory([]);
+      const deadline = Date.now() + graceMs;
+      while (tunnel.streams.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      for (const stream of [...tunnel.streams.values()]) {
+        tunnel.closeStream(stream, CloseCode.connectorOffline, "The connector was stopped.");
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    tunnel?.close(CloseCode.goingAway, "connector shutting down");
+    await Promise.all([...this.upstreams.values()].map((u) => u.stop().catch(() => {})));
+    this.log.info({ event: "connector.stopped" }, "connector stopped");
+  }
+
+  private inventory() {
+    return [...this.upstreams.values()].map((u) => u.inventory());
+  }
+
+  private dial(): void {
+    if (this.stopping) return;
+    const url = this.config.connectUrl;
+    this.log.info({ event: "edge.dialing", url }, "dialing the edge");
+    const ws = new WebSocket(url, {
+      headers: { Authorization: `Bearer ${this.config.token}` },
+      maxPayload: MAX_MESSAGE_BYTES,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      perMessageDeflate: false,
+    });
+    ws.on("unexpected-response", (_req, res) => {
+      const hint =
+        res.statusCode === 401 ? "the connector token was refused: check `token`" :
+        res.statusCode === 404 ? "the site does not exist (or the edge URL is wrong)" :
+        `HTTP ${res.statusCode}`;
+      this.log.error({ event: "edge.refused", status: res.statusCode }, `the edge refused the connection: ${hint}`);
+      res.resume();
+      ws.terminate();
+    });
+    ws.on("error", (err) => {
+      this.log.warn({ event: "edge.error", error: err.message }, "connection to the edge failed");
+    });
+    ws.on("open", () => {
+      this.tunnel = new Tunnel({
+        ws,
+        upstreams: this.upstreams,
+        hello: { software: SOFTWARE, hostname: hostname(), hypervisors: this.inventory() },
+        log: this.log,
+        accepting: () => !this.stopping,
+        onWelcome: (welcome) => {
+          this.connects++;
+          this.backoff.reset();
+          this.log.info(
+            { event: "edge.connected", site: welcome.site, connectorId: welcome.connectorId, protocol: welcome.protocol },
+            "connected to the edge",
+          );
+        },
+      });
+    });
+    ws.on("close", (code, reason) => {
+      const was = this.tunnel;
+      this.tunnel = null;
+      if (this.stopping) return;
+      const delay = this.backoff.next();
+      const text = reason.toString();
+      const level = code === CloseCode.upgradeRequired || code === CloseCode.protocolError ? "error" : "warn";
+      this.log[level](
+        { event: "edge.disconnected", code, reason: text, streams: was?.streams.size ?? 0, retryInMs: delay },
+        code === CloseCode.upgradeRequired ? `the edge needs another connector version: ${text}` : "disconnected from the edge",
+      );
+      this.redial = setTimeout(() => this.dial(), delay);
+    });
+  }
+}

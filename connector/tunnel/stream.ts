@@ -1,0 +1,241 @@
+/**
+ * One console stream on the connector: an upstream console socket paired with a stream id on the
+ * tunnel, with credit accounting in both directions.
+ *
+ * Down (console → edge): at most `sendCredit` bytes may be in flight. The upstream socket is paused
+ * before its unsent bytes could exceed the credit, so this stream never holds more than one window.
+ * Up (edge → console): the edge may have one window unacknowledged; credit goes back once bytes
+ * are written to the console socket.
+ */
+import type { Duplex } from "node:stream";
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import { encodeClose, encodeCredit, encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
+import { CREDIT_CHUNK_BYTES } from "../../shared/protocol/limits.ts";
+
+/** Node reads sockets in chunks of up to this size: pausing one chunk early keeps us under the window. */
+const READ_CHUNK_BYTES = 64 * 1024;
+
+export interface StreamHost {
+  readonly windowBytes: number;
+  readonly maxDataBytes: number;
+  /** This stream has frames to send: schedule it. */
+  ready(stream: TunnelStream): void;
+  /** The stream is over: forget it. */
+  finished(stream: TunnelStream, code: number, reason: string): void;
+}
+
+export class TunnelStream {
+  readonly id: number;
+  readonly hypervisor: string;
+  readonly vm: string;
+  readonly openedAt = Date.now();
+  /** Set while the stream sits in the scheduler's ready queue. */
+  queued = false;
+  bytesDown = 0;
+  bytesUp = 0;
+
+  private readonly host: StreamHost;
+  private upstream: Duplex | null = null;
+  private readonly abort = new AbortController();
+  private sendCredit: number;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Edge bytes that arrived before the console was connected. */
+  private early: Buffer[] = [];
+  private recvOutstanding = 0;
+  private creditToReturn = 0;
+  private control: Uint8Array[] = [];
+  /** Set when the console ended: sent after the last pending byte. */
+  private ending: { code: number; reason: string } | null = null;
+  private closed = false;
+
+  constructor(host: StreamHost, id: number, hypervisor: string, vm: string) {
+    this.host = host;
+    this.id = id;
+    this.hypervisor = hypervisor;
+    this.vm = vm;
+    this.sendCredit = host.windowBytes;
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  /** Bytes this stream holds in memory, both directions. */
+  get bufferedBytes(): number {
+    let early = 0;
+    for (const b of this.early) early += b.length;
+    return this.pendingBytes + early;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  attach(upstream: Duplex): void {
+    if (this.closed) {
+      upstream.destroy();
+      return;
+    }
+    this.upstream = upstream;
+    this.control.push(encodeOpenOk(this.id));
+    this.host.ready(this);
+    upstream.on("data", (chunk: Buffer) => this.onUpstreamData(chunk));
+    upstream.once("end", () => this.end(CloseCode.ended, "The console ended."));
+    upstream.once("error", (err: NodeJS.ErrnoException) =>
+      this.end(CloseCode.upstreamFailed, `The console connection failed: ${err.code ?? err.message}.`),
+    );
+    upstream.once("close", () => this.end(CloseCode.ended, "The console ended."));
+    for (const bytes of this.early) this.writeUp(bytes);
+    this.early = [];
+  }
+
+  /** The console could not be opened. */
+  refuse(code: number, reason: string): void {
+    if (this.closed) return;
+    this.control.push(encodeClose(FrameType.openError, this.id, code, reason));
+    this.closed = true;
+    this.host.ready(this);
+    this.host.finished(this, code, reason);
+  }
+
+  // ---- from the edge -----------------------------------------------------------------------------
+
+  onData(bytes: Uint8Array): void {
+    if (this.closed) return;
+    this.recvOutstanding += bytes.length;
+    if (this.recvOutstanding > this.host.windowBytes) {
+      this.fail(CloseCode.tooMuchInput, "more console input than the stream window allows");
+      return;
+    }
+    this.bytesUp += bytes.length;
+    const copy = Buffer.from(bytes);
+    if (this.upstream) this.writeUp(copy);
+    else this.early.push(copy);
+  }
+
+  onCredit(bytes: number): void {
+    this.sendCredit = Math.min(this.host.windowBytes, this.sendCredit + bytes);
+    this.maybeResume();
+    if (this.hasWork()) this.host.ready(this);
+  }
+
+  /** The edge closed the stream (viewer left, or it cut the stream). */
+  onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.teardown();
+    this.host.finished(this, CloseCode.ended, "closed by the edge");
+  }
+
+  /** The tunnel is gone. */
+  destroy(): void {
+    this.closed = true;
+    this.teardown();
+  }
+
+  // ---- to the edge -------------------------------------------------------------------------------
+
+  hasWork(): boolean {
+    return this.control.length > 0 || (this.pendingBytes > 0 && this.sendCredit > 0) || (this.ending !== null && this.pendingBytes === 0);
+  }
+
+  /** The next frame to send, honouring credit; control frames first. */
+  takeFrame(): Uint8Array | null {
+    const control = this.control.shift();
+    if (control) return control;
+    if (this.pendingBytes > 0 && this.sendCredit > 0) {
+      const size = Math.min(this.host.maxDataBytes, this.sendCredit, this.pendingBytes);
+      const bytes = this.takePending(size);
+      this.sendCredit -= size;
+      this.bytesDown += size;
+      this.maybeResume();
+      return encodeData(this.id, bytes);
+    }
+    if (this.ending && this.pendingBytes === 0 && !this.closed) {
+      const { code, reason } = this.ending;
+      this.closed = true;
+      this.host.finished(this, code, reason);
+      return encodeClose(FrameType.close, this.id, code, reason);
+    }
+    return null;
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private onUpstreamData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes + READ_CHUNK_BYTES > this.sendCredit) this.upstream?.pause();
+    this.host.ready(this);
+  }
+
+  private maybeResume(): void {
+    if (this.upstream?.isPaused() && !this.ending && this.pendingBytes + READ_CHUNK_BYTES <= this.sendCredit) {
+      this.upstream.resume();
+    }
+  }
+
+  private takePending(size: number): Buffer {
+    const first = this.pending[0]!;
+    let out: Buffer;
+    if (first.length === size) {
+      out = this.pending.shift()!;
+    } else if (first.length > size) {
+      out = first.subarray(0, size);
+      this.pending[0] = first.subarray(size);
+    } else {
+      out = Buffer.allocUnsafe(size);
+      let at = 0;
+      while (at < size) {
+        const head = this.pending[0]!;
+        const n = Math.min(head.length, size - at);
+        head.copy(out, at, 0, n);
+        at += n;
+        if (n === head.length) this.pending.shift();
+        else this.pending[0] = head.subarray(n);
+      }
+    }
+    this.pendingBytes -= size;
+    return out;
+  }
+
+  private writeUp(bytes: Buffer): void {
+    this.upstream!.write(bytes, () => this.returnCredit(bytes.length));
+  }
+
+  private returnCredit(bytes: number): void {
+    if (this.closed) return;
+    this.creditToReturn += bytes;
+    if (this.creditToReturn >= CREDIT_CHUNK_BYTES) {
+      this.control.push(encodeCredit(this.id, this.creditToReturn));
+      this.recvOutstanding -= this.creditToReturn;
+      this.creditToReturn = 0;
+      this.host.ready(this);
+    }
+  }
+
+  /** The console side is done; what it sent before still goes out first. */
+  private end(code: number, reason: string): void {
+    if (this.closed || this.ending) return;
+    this.ending = { code, reason };
+    this.host.ready(this);
+  }
+
+  private fail(code: number, reason: string): void {
+    this.control.push(encodeClose(FrameType.close, this.id, code, reason));
+    this.host.ready(this);
+    this.closed = true;
+    this.teardown();
+    this.host.finished(this, code, reason);
+  }
+
+  private teardown(): void {
+    this.abort.abort();
+    this.upstream?.destroy();
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.early = [];
+  }
+}

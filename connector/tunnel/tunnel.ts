@@ -1,0 +1,284 @@
+/**
+ * One live WebSocket to the edge: the handshake, the frame dispatcher, heartbeats, and the fair
+ * scheduler that interleaves every stream's frames onto the one socket.
+ *
+ * Fairness: streams take turns, one frame each, and at most INFLIGHT_LIMIT bytes sit in the
+ * socket's own queue, so a keystroke waits behind at most one frame per busy stream plus that.
+ */
+import type WebSocket from "ws";
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import {
+  concatFrames,
+  decodeMessage,
+  encodeClose,
+  encodeJson,
+  type Frame,
+  FrameType,
+  ProtocolError,
+} from "../../shared/protocol/frames.ts";
+import {
+  HEARTBEAT_INTERVAL_MS,
+  HEARTBEAT_REPLY,
+  HEARTBEAT_REQUEST,
+  MAX_DATA_BYTES,
+  PROTOCOL_VERSIONS,
+  STREAM_WINDOW_BYTES,
+} from "../../shared/protocol/limits.ts";
+import { type HypervisorInventory, OpenRequest, Welcome } from "../../shared/protocol/messages.ts";
+import type { Log } from "../log.ts";
+import type { Upstream } from "../upstreams/upstream.ts";
+import { UpstreamError } from "../upstreams/upstream.ts";
+import { type StreamHost, TunnelStream } from "./stream.ts";
+
+/** Bytes handed to the socket but not yet written to the kernel. */
+const INFLIGHT_LIMIT = 2 * MAX_DATA_BYTES;
+/** A message gathers frames of several streams up to about this size. */
+const BATCH_BYTES = MAX_DATA_BYTES;
+
+export interface TunnelOptions {
+  ws: WebSocket;
+  upstreams: Map<string, Upstream>;
+  hello: { software: string; hostname: string; hypervisors: HypervisorInventory[] };
+  log: Log;
+  /** Called once the edge accepted the HELLO. */
+  onWelcome(welcome: Welcome): void;
+  /** False while the connector drains for shutdown: new consoles are refused. */
+  accepting(): boolean;
+}
+
+export class Tunnel implements StreamHost {
+  windowBytes = STREAM_WINDOW_BYTES;
+  maxDataBytes = MAX_DATA_BYTES;
+  readonly streams = new Map<number, TunnelStream>();
+  private readonly opts: TunnelOptions;
+  private readonly ws: WebSocket;
+  private readonly log: Log;
+  private readyQueue: TunnelStream[] = [];
+  private control: Uint8Array[] = [];
+  private inflight = 0;
+  private pumpScheduled = false;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private lastHeard = Date.now();
+  private heartbeatMs = HEARTBEAT_INTERVAL_MS;
+  welcomed = false;
+
+  constructor(opts: TunnelOptions) {
+    this.opts = opts;
+    this.ws = opts.ws;
+    this.log = opts.log;
+    this.ws.on("message", (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
+    this.ws.on("close", () => this.onClosed());
+    this.control.push(encodeJson(FrameType.hello, 0, { protocols: PROTOCOL_VERSIONS, ...opts.hello }));
+    this.schedulePump();
+    this.startHeartbeat();
+  }
+
+  /** Bytes every stream holds in memory right now. */
+  get bufferedBytes(): number {
+    let total = 0;
+    for (const s of this.streams.values()) total += s.bufferedBytes;
+    return total;
+  }
+
+  sendInventory(hypervisors: HypervisorInventory[]): void {
+    this.control.push(encodeJson(FrameType.inventory, 0, { hypervisors }));
+    this.schedulePump();
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+
+  // ---- StreamHost --------------------------------------------------------------------------------
+
+  ready(stream: TunnelStream): void {
+    if (!stream.queued) {
+      stream.queued = true;
+      this.readyQueue.push(stream);
+    }
+    this.schedulePump();
+  }
+
+  finished(stream: TunnelStream, code: number, reason: string): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream.id);
+    this.log.info(
+      {
+        event: "console.closed",
+        stream: stream.id,
+        hypervisor: stream.hypervisor,
+        vm: stream.vm,
+        code,
+        reason,
+        bytesDown: stream.bytesDown,
+        bytesUp: stream.bytesUp,
+        seconds: Math.round((Date.now() - stream.openedAt) / 100) / 10,
+      },
+      "console closed",
+    );
+  }
+
+  // ---- receiving ---------------------------------------------------------------------------------
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    this.lastHeard = Date.now();
+    if (!isBinary) {
+      if (data.toString() === HEARTBEAT_REPLY) return;
+      return this.protocolError("unexpected text message");
+    }
+    let frames: Frame[];
+    try {
+      frames = decodeMessage(data);
+    } catch (err) {
+      if (err instanceof ProtocolError) return this.protocolError(err.message);
+      throw err;
+    }
+    for (const frame of frames) {
+      try {
+        this.onFrame(frame);
+      } catch (err) {
+        if (err instanceof ProtocolError) return this.protocolError(err.message);
+        throw err;
+      }
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    if (!this.welcomed) {
+      if (frame.type !== FrameType.welcome) throw new ProtocolError("the edge must answer HELLO with WELCOME");
+      const welcome = Welcome.safeParse(frame.json);
+      if (!welcome.success) throw new ProtocolError("malformed WELCOME");
+      this.welcomed = true;
+      this.windowBytes = welcome.data.windowBytes;
+      this.maxDataBytes = Math.min(welcome.data.maxDataBytes, MAX_DATA_BYTES);
+      this.heartbeatMs = welcome.data.heartbeatMs;
+      this.startHeartbeat();
+      this.opts.onWelcome(welcome.data);
+      return;
+    }
+    switch (frame.type) {
+      case FrameType.open:
+        return this.onOpen(frame.stream, frame.json);
+      case FrameType.data:
+        this.streams.get(frame.stream)?.onData(frame.bytes);
+        return;
+      case FrameType.credit:
+        this.streams.get(frame.stream)?.onCredit(frame.bytes);
+        return;
+      case FrameType.close:
+        this.streams.get(frame.stream)?.onClose();
+        return;
+      default:
+        throw new ProtocolError(`frame type 0x${frame.type.toString(16)} is not sent by the edge`);
+    }
+  }
+
+  private onOpen(id: number, json: unknown): void {
+    if (this.streams.has(id)) throw new ProtocolError(`stream ${id} is already open`);
+    const request = OpenRequest.safeParse(json);
+    if (!request.success) throw new ProtocolError("malformed OPEN");
+    const { hypervisor, vm } = request.data;
+    const stream = new TunnelStream(this, id, hypervisor, vm);
+    this.streams.set(id, stream);
+    const upstream = this.opts.upstreams.get(hypervisor);
+    if (!this.opts.accepting()) {
+      return stream.refuse(CloseCode.connectorOffline, "The connector is shutting down: try again in a moment.");
+    }
+    if (!upstream) {
+      return stream.refuse(CloseCode.notFound, `This connector has no hypervisor named ${hypervisor}.`);
+    }
+    this.log.info({ event: "console.opening", stream: id, hypervisor, vm }, "opening console");
+    upstream.openConsole(vm, stream.signal).then(
+      (socket) => {
+        if (stream.isClosed) {
+          socket.destroy();
+          return;
+        }
+        stream.attach(socket);
+        this.log.info({ event: "console.opened", stream: id, hypervisor, vm }, "console opened");
+      },
+      (err: unknown) => {
+        const failure =
+          err instanceof UpstreamError ? err : new UpstreamError(CloseCode.upstreamFailed, "The console could not be opened.");
+        if (!(err instanceof UpstreamError)) this.log.error({ event: "console.error", stream: id, err }, "unexpected error");
+        this.log.warn({ event: "console.refused", stream: id, hypervisor, vm, code: failure.code, reason: failure.message }, "console not opened");
+        stream.refuse(failure.code, failure.message);
+      },
+    );
+  }
+
+  private protocolError(message: string): void {
+    this.log.error({ event: "tunnel.protocol_error", message }, "protocol error from the edge");
+    this.ws.close(CloseCode.protocolError, `protocol error: ${message}`.slice(0, 120));
+  }
+
+  private onClosed(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const stream of this.streams.values()) stream.destroy();
+    this.streams.clear();
+    this.readyQueue = [];
+  }
+
+  // ---- sending -----------------------------------------------------------------------------------
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    // After the current I/O callbacks: frames produced in one loop turn share a message.
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inflight < INFLIGHT_LIMIT && this.ws.readyState === this.ws.OPEN) {
+      const frames = this.control;
+      this.control = [];
+      let size = 0;
+      for (const f of frames) size += f.length;
+      let turns = this.readyQueue.length;
+      while (turns-- > 0 && size < BATCH_BYTES) {
+        const stream = this.readyQueue.shift()!;
+        stream.queued = false;
+        const frame = stream.takeFrame();
+        if (frame) {
+          frames.push(frame);
+          size += frame.length;
+        }
+        if (stream.hasWork()) {
+          stream.queued = true;
+          this.readyQueue.push(stream);
+        }
+      }
+      if (frames.length === 0) return;
+      const message = concatFrames(frames);
+      this.inflight += message.length;
+      this.ws.send(message, { binary: true }, () => {
+        this.inflight -= message.length;
+        if (this.readyQueue.length > 0 || this.control.length > 0) this.schedulePump();
+      });
+    }
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastHeard > 3 * this.heartbeatMs) {
+        this.log.warn({ event: "tunnel.heartbeat_lost" }, "no answer from the edge: reconnecting");
+        this.ws.terminate();
+        return;
+      }
+      this.ws.send(HEARTBEAT_REQUEST);
+    }, this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Tells the edge a stream is over (used when draining). */
+  closeStream(stream: TunnelStream, code: number, reason: string): void {
+    this.control.push(encodeClose(FrameType.close, stream.id, code, reason));
+    stream.destroy();
+    this.finished(stream, code, reason);
+    this.schedulePump();
+  }
+}

@@ -1,0 +1,93 @@
+/** `type: vnc`: plain RFB servers at addresses named in the connector's own config. */
+import { connect, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import type { HypervisorInventory } from "../../shared/protocol/messages.ts";
+import type { VncHypervisor } from "../config.ts";
+import { type CheckReport, socketFailure, type Upstream, UpstreamError } from "./upstream.ts";
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(":");
+  return { host: address.slice(0, at).replace(/^\[|\]$/g, ""), port: Number(address.slice(at + 1)) };
+}
+
+function dial(address: string, signal: AbortSignal): Promise<Socket> {
+  const { host, port } = splitAddress(address);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, signal, timeout: CONNECT_TIMEOUT_MS, noDelay: true });
+    const fail = (err: NodeJS.ErrnoException) => {
+      socket.destroy();
+      reject(err);
+    };
+    socket.once("error", fail);
+    socket.once("timeout", () => fail(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })));
+    socket.once("connect", () => {
+      socket.off("error", fail);
+      socket.setTimeout(0);
+      socket.setKeepAlive(true, 30_000);
+      resolve(socket);
+    });
+  });
+}
+
+export class VncUpstream implements Upstream {
+  readonly type = "vnc" as const;
+  readonly name: string;
+  private readonly config: VncHypervisor;
+
+  constructor(config: VncHypervisor) {
+    this.name = config.name;
+    this.config = config;
+  }
+
+  inventory(): HypervisorInventory {
+    return {
+      name: this.name,
+      type: "vnc",
+      reachable: true,
+      // A plain VNC server has no power state the connector can see; it is up if it answers.
+      vms: this.config.vms.map((vm) => ({ id: vm.id, name: vm.name ?? vm.id, powerState: "unknown" as const })),
+    };
+  }
+
+  onChange(): void {}
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {}
+
+  async openConsole(vmId: string, signal: AbortSignal): Promise<Duplex> {
+    const vm = this.config.vms.find((v) => v.id === vmId);
+    if (!vm) throw new UpstreamError(CloseCode.notFound, `VM ${vmId} is not configured on hypervisor ${this.name}.`);
+    try {
+      return await dial(vm.address, signal);
+    } catch (err) {
+      throw socketFailure(err as NodeJS.ErrnoException, `The console of ${vm.name ?? vm.id}`);
+    }
+  }
+
+  async check(): Promise<CheckReport> {
+    const details: string[] = [];
+    let ok = true;
+    for (const vm of this.config.vms) {
+      try {
+        const socket = await dial(vm.address, AbortSignal.timeout(CONNECT_TIMEOUT_MS));
+        const greeting = await new Promise<string>((resolve) => {
+          socket.once("data", (d: Buffer) => resolve(d.subarray(0, 12).toString("latin1").trim()));
+          setTimeout(() => resolve(""), 3000).unref();
+        });
+        socket.destroy();
+        const rfb = /^RFB \d{3}\.\d{3}$/.test(greeting);
+        if (!rfb) ok = false;
+        details.push(`${vm.id} (${vm.address}): ${rfb ? `reachable, ${greeting}` : "reachable but no RFB greeting"}`);
+      } catch (err) {
+        ok = false;
+        details.push(`${vm.id} (${vm.address}): ${socketFailure(err as NodeJS.ErrnoException, "the server").message}`);
+      }
+    }
+    details.push(`${this.config.vms.length} VMs`);
+    return { ok, details };
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Numbers both sides of the tunnel agree on. The edge announces the window and the frame cap in
+ * WELCOME, so a later edge can change them without a new protocol version.
+ */
+
+/** Protocol versions this build speaks, oldest first. */
+export const PROTOCOL_VERSIONS = [1] as const;
+export const PROTOCOL_VERSION = 1;
+
+/** 9 bytes: type (u8), stream id (u32 BE), payload length (u32 BE). */
+export const FRAME_HEADER_BYTES = 9;
+
+/**
+ * Largest DATA payload. A keystroke queued behind a bulk stream waits for at most one frame of
+ * this size per busy stream, so it is kept small; 32 KiB still amortises the per-message cost.
+ */
+export const MAX_DATA_BYTES = 32 * 1024;
+
+/** Largest JSON control payload (HELLO / INVENTORY carry a whole VM inventory). */
+export const MAX_CONTROL_BYTES = 1024 * 1024;
+
+/** Largest WebSocket message either side accepts on the tunnel. */
+export const MAX_MESSAGE_BYTES = MAX_CONTROL_BYTES + 64 * 1024;
+
+/**
+ * Per-stream, per-direction credit window: the most bytes of one stream that may be in flight
+ * between the upstream console and the browser at any moment. A reader that stops reading makes
+ * nothing in between hold more than this.
+ */
+export const STREAM_WINDOW_BYTES = 512 * 1024;
+
+/** Receivers return credit in chunks of at least this many bytes, so CREDIT frames stay rare. */
+export const CREDIT_CHUNK_BYTES = STREAM_WINDOW_BYTES / 4;
+
+/** WebSocket close reasons are limited to 123 bytes of UTF-8. */
+export const MAX_REASON_BYTES = 123;
+
+/** The connector sends this text message; the edge runtime answers HEARTBEAT_REPLY without waking the object. */
+export const HEARTBEAT_REQUEST = "porthole:ping";
+export const HEARTBEAT_REPLY = "porthole:pong";
+/** The connector pings this often; either side treats 3 missed intervals as a dead socket. */
+export const HEARTBEAT_INTERVAL_MS = 15_000;
+export const HEARTBEAT_TIMEOUT_MS = 3 * HEARTBEAT_INTERVAL_MS;
+
+/** WebSocket subprotocol a browser offers when it returns credit for what it has consumed. */
+export const CREDIT_SUBPROTOCOL = "porthole.credit.v1";
+
+/**
+ * A browser that does not return credit (plain noVNC, websockify clients) cannot be observed
+ * reading: workerd's WebSocket has no backpressure. RFB is request-driven, so a live client speaks
+ * at least once per framebuffer update; if this many bytes go to it with no word back, it is cut.
+ */
+export const PLAIN_CLIENT_SILENCE_LIMIT_BYTES = 32 * 1024 * 1024;

@@ -1,0 +1,59 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
+import { requireRole } from "../auth/session.ts";
+import { randomToken, sha256Hex } from "../auth/secrets.ts";
+import type { AppEnv, Env } from "../env.ts";
+import { ApiError } from "../http/errors.ts";
+import { readJson } from "../http/validate.ts";
+import { registryOf } from "../registry/registry-object.ts";
+
+const NewSite = z.object({
+  name: z.string().regex(NAME_PATTERN, "use 1-63 lowercase letters, digits, '-' or '_'"),
+});
+
+/** Connector tokens name their site, so /connect can route before any lookup: `pht1.<site>.<secret>`. */
+export function parseConnectorToken(token: string): string | null {
+  const m = /^pht1\.([a-z0-9][a-z0-9_-]{0,62})\.[A-Za-z0-9_-]{43}$/.exec(token);
+  return m ? m[1]! : null;
+}
+
+export function siteOf(env: Env, site: string) {
+  return env.SITE.get(env.SITE.idFromName(site));
+}
+
+/** 404 unless the site exists, so unknown names never create objects. */
+export async function requireSite(env: Env, site: string) {
+  if (!NAME_PATTERN.test(site) || !(await registryOf(env).hasSite(site))) {
+    throw new ApiError(404, "unknown_site", `There is no site named ${JSON.stringify(site)}.`);
+  }
+  return siteOf(env, site);
+}
+
+export const sites = new Hono<AppEnv>()
+  .post("/", requireRole("admin"), async (c) => {
+    const { name } = await readJson(c, NewSite);
+    const registry = registryOf(c.env);
+    if (!(await registry.createSite(name))) {
+      throw new ApiError(409, "site_exists", `A site named ${name} already exists.`);
+    }
+    const connectorToken = `pht1.${name}.${randomToken()}`;
+    try {
+      await siteOf(c.env, name).initialize(name, await sha256Hex(connectorToken));
+    } catch (err) {
+      await registry.deleteSite(name);
+      throw err;
+    }
+    return c.json({ name, connectorToken }, 201);
+  })
+  .get("/", async (c) => {
+    const names = await registryOf(c.env).listSites();
+    const described = await Promise.all(
+      names.map(async (name) => ({ name, connectors: await siteOf(c.env, name).describe() })),
+    );
+    return c.json(described);
+  })
+  .get("/:site/vms", async (c) => {
+    const site = await requireSite(c.env, c.req.param("site"));
+    return c.json(await site.listVms());
+  });

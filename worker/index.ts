@@ -1,0 +1,56 @@
+/**
+ * The edge: sign-in, the API, the connector and console socket upgrades. Console bytes never pass
+ * through this Worker's code: upgrades are handed to the site's Durable Object.
+ */
+import { Hono } from "hono";
+import { consoles } from "./api/consoles.ts";
+import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
+import { requireUser, signIn, signOut } from "./auth/session.ts";
+import type { AppEnv } from "./env.ts";
+import { ApiError, errorResponse } from "./http/errors.ts";
+
+export { Registry } from "./registry/registry-object.ts";
+export { SiteObject } from "./relay/site-object.ts";
+
+const app = new Hono<AppEnv>();
+
+app.onError((err, c) => {
+  if (err instanceof ApiError) return errorResponse(c, err);
+  console.error("unhandled", err);
+  return errorResponse(c, new ApiError(500, "internal", "Something went wrong on the edge."));
+});
+app.notFound((c) => errorResponse(c, new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}.`)));
+
+app.get("/healthz", (c) => c.json({ ok: true }));
+
+app.post("/api/session", signIn);
+app.use("/api/*", requireUser);
+app.delete("/api/session", signOut);
+app.route("/api/sites", sites);
+app.route("/api/consoles", consoles);
+
+function requireUpgrade(req: Request): void {
+  if (req.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+    throw new ApiError(426, "websocket_required", "This endpoint only accepts WebSocket upgrades.");
+  }
+}
+
+app.get("/connect", async (c) => {
+  requireUpgrade(c.req.raw);
+  const token = c.req.header("Authorization")?.match(/^Bearer (\S+)$/)?.[1];
+  const site = token ? parseConnectorToken(token) : null;
+  if (!site) throw new ApiError(401, "invalid_connector_token", "Present the site's connector token as a Bearer token.");
+  return (await requireSite(c.env, site)).fetch(c.req.raw);
+});
+
+app.get("/ws/console/:site", async (c) => {
+  requireUpgrade(c.req.raw);
+  // Cross-site WebSocket hijacking: a page on another origin must not ride a user's links.
+  const origin = c.req.header("Origin");
+  if (origin !== undefined && origin !== new URL(c.req.url).origin) {
+    throw new ApiError(403, "foreign_origin", "Console sockets only accept pages served by this edge.");
+  }
+  return (await requireSite(c.env, c.req.param("site"))).fetch(c.req.raw);
+});
+
+export default app;

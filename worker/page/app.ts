@@ -1,0 +1,83 @@
+/** The landing page: sign in, see every site's VMs, open a console. */
+
+interface ApiErrorBody {
+  error?: { message?: string };
+}
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method,
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (res.status === 204) return undefined as T;
+  const json = (await res.json()) as T & ApiErrorBody;
+  if (!res.ok) throw Object.assign(new Error(json.error?.message ?? res.statusText), { status: res.status });
+  return json;
+}
+
+const signin = document.getElementById("signin") as HTMLFormElement;
+const consoles = document.getElementById("consoles")!;
+
+async function showConsoles(): Promise<void> {
+  const sites = await api<{ name: string }[]>("GET", "/api/sites");
+  const rows: HTMLTableRowElement[] = [];
+  for (const site of sites) {
+    const vms = await api<{ hypervisor: string; id: string; name: string; powerState: string }[]>(
+      "GET",
+      `/api/sites/${encodeURIComponent(site.name)}/vms`,
+    );
+    for (const vm of vms) {
+      const tr = document.createElement("tr");
+      for (const text of [site.name, vm.hypervisor, vm.name || vm.id, vm.powerState]) {
+        tr.insertCell().textContent = text;
+      }
+      const open = document.createElement("button");
+      open.textContent = "Open console";
+      open.addEventListener("click", async () => {
+        try {
+          const c = await api<{ pageUrl: string }>("POST", "/api/consoles", {
+            site: site.name,
+            hypervisor: vm.hypervisor,
+            vm: vm.id,
+          });
+          window.open(c.pageUrl, "_blank", "noopener");
+        } catch (err) {
+          document.getElementById("list-error")!.textContent = (err as Error).message;
+        }
+      });
+      tr.insertCell().appendChild(open);
+      rows.push(tr);
+    }
+  }
+  document.getElementById("vms")!.replaceChildren(...rows);
+  if (rows.length === 0) {
+    document.getElementById("list-error")!.textContent = "No VMs yet: is a connector running?";
+  }
+  signin.hidden = true;
+  consoles.hidden = false;
+}
+
+signin.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = new FormData(signin);
+  try {
+    const me = await api<{ user: string }>("POST", "/api/session", {
+      username: form.get("username"),
+      password: form.get("password"),
+    });
+    document.getElementById("who")!.textContent = me.user;
+    await showConsoles();
+  } catch (err) {
+    document.getElementById("signin-error")!.textContent = (err as Error).message;
+  }
+});
+
+document.getElementById("signout")!.addEventListener("click", async () => {
+  await api("DELETE", "/api/session");
+  location.reload();
+});
+
+showConsoles().catch(() => {
+  signin.hidden = false;
+});

@@ -1,0 +1,14 @@
+/** The slice of noVNC's RFB class the console page uses (noVNC ships no types). */
+declare module "@novnc/novnc" {
+  export default class RFB extends EventTarget {
+    constructor(target: HTMLElement, urlOrChannel: string | WebSocket, options?: { shared?: boolean; credentials?: { password?: string } });
+    scaleViewport: boolean;
+    viewOnly: boolean;
+    sendCtrlAltDel(): void;
+    disconnect(): void;
+    addEventListener(type: "connect", listener: (e: CustomEvent<Record<string, never>>) => void): void;
+    addEventListener(type: "disconnect", listener: (e: CustomEvent<{ clean: boolean }>) => void): void;
+    addEventListener(type: "desktopname", listener: (e: CustomEvent<{ name: string }>) => void): void;
+    addEventListener(type: "securityfailure", listener: (e: CustomEvent<{ status: number; reason?: string }>) => void): void;
+  }
+}

@@ -1,0 +1,512 @@
+/**
+ * One Durable Object per site. It holds the site's connector sockets and every browser socket of
+ * the site's consoles, and pairs each browser socket with a stream on a connector. Sockets use the
+ * hibernation API: an idle site costs nothing, and all in-memory state is rebuilt from socket
+ * attachments and SQLite when the object wakes.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { CloseCode, clampReason } from "../../shared/protocol/close-codes.ts";
+import {
+  type Frame,
+  FrameType,
+  ProtocolError,
+  decodeMessage,
+  encodeClose,
+  encodeJson,
+} from "../../shared/protocol/frames.ts";
+import {
+  CREDIT_SUBPROTOCOL,
+  HEARTBEAT_INTERVAL_MS,
+  HEARTBEAT_REPLY,
+  HEARTBEAT_REQUEST,
+  HEARTBEAT_TIMEOUT_MS,
+  MAX_DATA_BYTES,
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSIONS,
+  STREAM_WINDOW_BYTES,
+} from "../../shared/protocol/limits.ts";
+import { Hello, type HypervisorInventory, Inventory, type Vm } from "../../shared/protocol/messages.ts";
+import { randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
+import type { Env } from "../env.ts";
+import { type BrowserAttachment, BrowserStream, StreamFault } from "./browser-stream.ts";
+import { type ConnectorAttachment, ConnectorLink } from "./connector-link.ts";
+import { TicketBook, type TicketGrant } from "./tickets.ts";
+
+type Attachment = ConnectorAttachment | BrowserAttachment;
+
+export type TicketResult =
+  | { ok: true; ticket: string; expiresAt: number }
+  | { ok: false; status: 404 | 503; code: string; message: string };
+
+export interface ConnectorInfo {
+  id: string;
+  hostname: string | null;
+  hypervisors: { name: string; type: string; reachable: boolean; error?: string; vms: number }[];
+  connectedAt: string;
+  streams: number;
+}
+
+export interface SiteVm extends Vm {
+  hypervisor: string;
+}
+
+export class SiteObject extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly tickets: TicketBook;
+  private readonly connectors = new Map<string, ConnectorLink>();
+  private readonly streams = new Map<number, BrowserStream>();
+  /** Hot-path lookup from a socket to what it is; rebuilt after hibernation. */
+  private readonly bySocket = new Map<WebSocket, ConnectorLink | BrowserStream>();
+  private nextStream = (Math.random() * 0x7fffffff) >>> 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS inventory (connector_id TEXT PRIMARY KEY, json TEXT NOT NULL);
+    `);
+    this.tickets = new TicketBook(this.sql);
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_REQUEST, HEARTBEAT_REPLY));
+    this.restore();
+  }
+
+  // ---- RPC from the Worker -------------------------------------------------------------------
+
+  initialize(site: string, tokenHash: string): void {
+    this.setConfig("site", site);
+    this.setConfig("token_hash", tokenHash);
+  }
+
+  describe(): ConnectorInfo[] {
+    return [...this.connectors.values()]
+      .filter((c) => c.attachment.protocol !== null)
+      .map((c) => ({
+        id: c.id,
+        hostname: c.attachment.hostname ?? null,
+        hypervisors: c.inventory.map((h) => ({
+          name: h.name,
+          type: h.type,
+          reachable: h.reachable,
+          ...(h.error ? { error: h.error } : {}),
+          vms: h.vms.length,
+        })),
+        connectedAt: new Date(c.attachment.connectedAt).toISOString(),
+        streams: c.streams.size,
+      }));
+  }
+
+  listVms(): SiteVm[] {
+    const seen = new Set<string>();
+    const out: SiteVm[] = [];
+    for (const c of this.connectors.values()) {
+      for (const h of c.inventory) {
+        for (const vm of h.vms) {
+          const key = `${h.name}\u0000${vm.id}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          out.push({ hypervisor: h.name, ...vm });
+        }
+      }
+    }
+    return out;
+  }
+
+  async createTicket(grant: TicketGrant): Promise<TicketResult> {
+    const found = this.findConnector(grant.hypervisor, grant.vm);
+    if (!found.ok) return { ok: false, ...found.error };
+    const { ticket, expiresAt } = await this.tickets.issue(grant);
+    await this.armAlarm();
+    return { ok: true, ticket, expiresAt };
+  }
+
+  // ---- WebSocket upgrades (forwarded by the Worker) ------------------------------------------
+
+  override async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname === "/connect") return this.acceptConnector(request);
+    if (url.pathname.startsWith("/ws/console/")) return this.acceptBrowser(request, url);
+    return new Response("not found", { status: 404 });
+  }
+
+  private async acceptConnector(request: Request): Promise<Response> {
+    const presented = request.headers.get("Authorization")?.match(/^Bearer (\S+)$/)?.[1] ?? "";
+    const stored = this.getConfig("token_hash");
+    if (!stored || !(await secretsEqual(await sha256Hex(presented), stored))) {
+      return Response.json(
+        { error: { code: "invalid_connector_token", message: "The connector token is not valid for this site." } },
+        { status: 401 },
+      );
+    }
+    const pair = new WebSocketPair();
+    const attachment: ConnectorAttachment = {
+      kind: "connector",
+      id: randomToken(6),
+      connectedAt: Date.now(),
+      protocol: null,
+    };
+    this.ctx.acceptWebSocket(pair[1], ["connector"]);
+    pair[1].serializeAttachment(attachment);
+    const link = new ConnectorLink(pair[1], attachment);
+    this.connectors.set(link.id, link);
+    this.bySocket.set(pair[1], link);
+    await this.armAlarm();
+    return new Response(null, { status: 101, webSocket: pair[0] });
+  }
+
+  private async acceptBrowser(request: Request, url: URL): Promise<Response> {
+    const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim());
+    const creditMode = offered.includes(CREDIT_SUBPROTOCOL);
+    const headers = creditMode ? { "Sec-WebSocket-Protocol": CREDIT_SUBPROTOCOL } : undefined;
+
+    const check = await this.tickets.redeem(url.searchParams.get("ticket") ?? "");
+    if (!check.ok) {
+      const reasons: Record<typeof check.why, [number, string]> = {
+        unknown: [CloseCode.unauthorized, "Unknown console ticket: ask for a new console."],
+        used: [CloseCode.gone, "This console ticket was already used: ask for a new console."],
+        expired: [CloseCode.gone, "This console ticket expired (tickets last 60 s): ask for a new console."],
+      };
+      const [code, reason] = reasons[check.why];
+      return refuse(code, reason, headers);
+    }
+    const { hypervisor, vm, user } = check.grant;
+    const found = this.findConnector(hypervisor, vm);
+    if (!found.ok) {
+      const code = found.error.status === 404 ? CloseCode.notFound : CloseCode.connectorOffline;
+      return refuse(code, found.error.message, headers);
+    }
+    const connector = found.connector;
+    const pair = new WebSocketPair();
+    const attachment: BrowserAttachment = {
+      kind: "browser",
+      stream: this.allocateStream(),
+      connectorId: connector.id,
+      hypervisor,
+      vm,
+      user,
+      creditMode,
+      openedAt: Date.now(),
+    };
+    this.ctx.acceptWebSocket(pair[1], ["browser"]);
+    pair[1].serializeAttachment(attachment);
+    const stream = new BrowserStream(pair[1], attachment, connector);
+    this.addStream(stream);
+    connector.queue(encodeJson(FrameType.open, stream.id, { hypervisor, vm }));
+    connector.flush();
+    return new Response(null, { status: 101, webSocket: pair[0], headers });
+  }
+
+  // ---- Hibernatable WebSocket events ---------------------------------------------------------
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const peer = this.lookup(ws);
+    if (!peer) return;
+    if (peer instanceof ConnectorLink) {
+      this.onConnectorMessage(peer, message);
+      this.flushAll();
+      return;
+    }
+    try {
+      if (typeof message === "string") peer.grant(message);
+      else peer.up(new Uint8Array(message));
+    } catch (err) {
+      if (!(err instanceof StreamFault)) throw err;
+      this.endStream(peer, err.code, err.message, true);
+    }
+    peer.connector.flush();
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.onSocketGone(ws, code, reason);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.onSocketGone(ws, CloseCode.internal, "socket error");
+  }
+
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    for (const link of [...this.connectors.values()]) {
+      const lastHeard = Math.max(
+        link.attachment.connectedAt,
+        this.ctx.getWebSocketAutoResponseTimestamp(link.ws)?.getTime() ?? 0,
+        this.lastMessageAt.get(link.id) ?? 0,
+      );
+      if (now - lastHeard > HEARTBEAT_TIMEOUT_MS) {
+        this.dropConnector(link, CloseCode.tooSlow, "no heartbeat from the connector");
+      } else if (link.attachment.protocol === null && now - link.attachment.connectedAt > HEARTBEAT_TIMEOUT_MS) {
+        this.dropConnector(link, CloseCode.protocolError, "no HELLO from the connector");
+      }
+    }
+    const liveTickets = this.tickets.sweep();
+    if (this.connectors.size > 0 || liveTickets > 0) {
+      await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_INTERVAL_MS);
+    }
+  }
+
+  // ---- Connector frames ----------------------------------------------------------------------
+
+  /** When each connector last sent a frame (a busy tunnel is alive even between heartbeats). */
+  private readonly lastMessageAt = new Map<string, number>();
+
+  private onConnectorMessage(link: ConnectorLink, message: string | ArrayBuffer): void {
+    this.lastMessageAt.set(link.id, Date.now());
+    if (typeof message === "string") {
+      // The runtime answers heartbeats itself; reaching here means a heartbeat it did not match.
+      if (message === HEARTBEAT_REQUEST) return link.ws.send(HEARTBEAT_REPLY);
+      return this.dropConnector(link, CloseCode.protocolError, "text messages are not part of the tunnel protocol");
+    }
+    if (message.byteLength > MAX_MESSAGE_BYTES) {
+      return this.dropConnector(link, CloseCode.protocolError, `message of ${message.byteLength} bytes is too large`);
+    }
+    let frames: Frame[];
+    try {
+      frames = decodeMessage(new Uint8Array(message));
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      return this.dropConnector(link, CloseCode.protocolError, `protocol error: ${err.message}`);
+    }
+    for (const frame of frames) {
+      if (!this.connectors.has(link.id)) return;
+      try {
+        this.onConnectorFrame(link, frame);
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        return this.dropConnector(link, CloseCode.protocolError, `protocol error: ${err.message}`);
+      }
+    }
+  }
+
+  private onConnectorFrame(link: ConnectorLink, frame: Frame): void {
+    if (link.attachment.protocol === null) {
+      if (frame.type !== FrameType.hello) throw new ProtocolError("the first frame must be HELLO");
+      return this.onHello(link, frame.json);
+    }
+    switch (frame.type) {
+      case FrameType.inventory: {
+        const parsed = Inventory.safeParse(frame.json);
+        if (!parsed.success) throw new ProtocolError(`bad INVENTORY: ${parsed.error.issues[0]?.message}`);
+        return this.setInventory(link, parsed.data.hypervisors);
+      }
+      case FrameType.data: {
+        const stream = this.streams.get(frame.stream);
+        // A stream the browser just closed: its CLOSE is already on the way to the connector.
+        if (!stream || stream.connector !== link) return;
+        try {
+          stream.down(frame.bytes);
+        } catch (err) {
+          if (!(err instanceof StreamFault)) throw err;
+          this.endStream(stream, err.code, err.message, true);
+        }
+        return;
+      }
+      case FrameType.credit: {
+        const stream = this.streams.get(frame.stream);
+        if (stream && stream.connector === link) stream.credit(frame.bytes);
+        return;
+      }
+      case FrameType.openOk:
+        return;
+      case FrameType.openError:
+      case FrameType.close: {
+        const stream = this.streams.get(frame.stream);
+        if (!stream || stream.connector !== link) return;
+        const code = frame.code >= 4000 && frame.code <= 4999 ? frame.code : CloseCode.upstreamFailed;
+        this.endStream(stream, code, frame.reason, false);
+        return;
+      }
+      default:
+        throw new ProtocolError(`frame type 0x${frame.type.toString(16)} is not sent by connectors`);
+    }
+  }
+
+  private onHello(link: ConnectorLink, json: unknown): void {
+    // Only `protocols` is read before the version is agreed: it is the one field every version keeps.
+    const offered = (json as { protocols?: unknown })?.protocols;
+    const common = Array.isArray(offered)
+      ? PROTOCOL_VERSIONS.filter((v) => offered.includes(v)).at(-1)
+      : undefined;
+    if (common === undefined) {
+      return this.dropConnector(
+        link,
+        CloseCode.upgradeRequired,
+        `protocol versions ${JSON.stringify(offered)} not supported; this edge speaks ${PROTOCOL_VERSIONS.join(", ")}`,
+      );
+    }
+    const parsed = Hello.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ProtocolError(`bad HELLO at ${issue.path.join(".")}: ${issue.message}`);
+    }
+    link.attachment = { ...link.attachment, protocol: common, hostname: parsed.data.hostname };
+    link.ws.serializeAttachment(link.attachment);
+    this.setInventory(link, parsed.data.hypervisors);
+    link.queue(
+      encodeJson(FrameType.welcome, 0, {
+        protocol: common,
+        connectorId: link.id,
+        site: this.getConfig("site") ?? "",
+        windowBytes: STREAM_WINDOW_BYTES,
+        maxDataBytes: MAX_DATA_BYTES,
+        heartbeatMs: HEARTBEAT_INTERVAL_MS,
+      }),
+    );
+  }
+
+  private setInventory(link: ConnectorLink, hypervisors: HypervisorInventory[]): void {
+    link.inventory = hypervisors;
+    this.sql.exec(
+      "INSERT OR REPLACE INTO inventory (connector_id, json) VALUES (?, ?)",
+      link.id,
+      JSON.stringify(hypervisors),
+    );
+  }
+
+  // ---- Teardown ------------------------------------------------------------------------------
+
+  private onSocketGone(ws: WebSocket, code: number, reason: string): void {
+    const peer = this.lookup(ws);
+    this.bySocket.delete(ws);
+    if (!peer) return;
+    if (peer instanceof ConnectorLink) {
+      this.dropConnector(peer, CloseCode.connectorOffline, `the site's connector disconnected (${code} ${reason})`);
+    } else {
+      this.streams.delete(peer.id);
+      peer.connector.streams.delete(peer.id);
+      peer.connector.queue(encodeClose(FrameType.close, peer.id, 1000, "viewer closed the console"));
+      peer.connector.flush();
+    }
+  }
+
+  /** Closes a browser socket and forgets its stream; tells the connector unless it ended it. */
+  private endStream(stream: BrowserStream, code: number, reason: string, tellConnector: boolean): void {
+    this.streams.delete(stream.id);
+    this.bySocket.delete(stream.browser);
+    stream.connector.streams.delete(stream.id);
+    if (tellConnector) stream.connector.queue(encodeClose(FrameType.close, stream.id, code, reason));
+    closeQuietly(stream.browser, code, reason);
+  }
+
+  private dropConnector(link: ConnectorLink, code: number, reason: string): void {
+    this.connectors.delete(link.id);
+    this.lastMessageAt.delete(link.id);
+    this.bySocket.delete(link.ws);
+    this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", link.id);
+    for (const id of link.streams) {
+      const stream = this.streams.get(id);
+      if (stream) this.endStream(stream, CloseCode.connectorOffline, "The site's connector went offline: try again in a moment.", false);
+    }
+    closeQuietly(link.ws, code, reason);
+  }
+
+  // ---- State -----------------------------------------------------------------------------------
+
+  private findConnector(
+    hypervisor: string,
+    vm: string,
+  ): { ok: true; connector: ConnectorLink } | { ok: false; error: { status: 404 | 503; code: string; message: string } } {
+    const site = this.getConfig("site") ?? "this site";
+    const live = [...this.connectors.values()].filter((c) => c.attachment.protocol !== null);
+    if (live.length === 0) {
+      return {
+        ok: false,
+        error: { status: 503, code: "connector_offline", message: `No connector of site ${site} is online.` },
+      };
+    }
+    const offering = live.filter((c) => c.offers(hypervisor, vm) === "yes");
+    if (offering.length === 0) {
+      const knowsHypervisor = live.some((c) => c.offers(hypervisor, vm) !== "no-hypervisor");
+      const message = knowsHypervisor
+        ? `VM ${vm} is not in hypervisor ${hypervisor}'s inventory.`
+        : `No connector of site ${site} serves a hypervisor named ${hypervisor}.`;
+      return { ok: false, error: { status: 404, code: knowsHypervisor ? "unknown_vm" : "unknown_hypervisor", message } };
+    }
+    // Spread consoles across the site's connectors.
+    offering.sort((a, b) => a.streams.size - b.streams.size);
+    return { ok: true, connector: offering[0]! };
+  }
+
+  private allocateStream(): number {
+    do {
+      this.nextStream = (this.nextStream + 1) >>> 0;
+    } while (this.nextStream === 0 || this.streams.has(this.nextStream));
+    return this.nextStream;
+  }
+
+  private addStream(stream: BrowserStream): void {
+    this.streams.set(stream.id, stream);
+    this.bySocket.set(stream.browser, stream);
+    stream.connector.streams.add(stream.id);
+  }
+
+  private lookup(ws: WebSocket): ConnectorLink | BrowserStream | undefined {
+    return this.bySocket.get(ws);
+  }
+
+  /** Rebuilds the in-memory maps from the sockets that survived hibernation. */
+  private restore(): void {
+    const inventories = new Map(
+      this.sql
+        .exec<{ connector_id: string; json: string }>("SELECT connector_id, json FROM inventory")
+        .toArray()
+        .map((r) => [r.connector_id, JSON.parse(r.json) as HypervisorInventory[]]),
+    );
+    const sockets = this.ctx.getWebSockets();
+    for (const ws of sockets) {
+      const att = ws.deserializeAttachment() as Attachment | null;
+      if (att?.kind !== "connector") continue;
+      const link = new ConnectorLink(ws, att);
+      link.inventory = inventories.get(att.id) ?? [];
+      this.connectors.set(att.id, link);
+      this.bySocket.set(ws, link);
+    }
+    // Inventory of connectors that left while the object was not running.
+    for (const id of inventories.keys()) {
+      if (!this.connectors.has(id)) this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", id);
+    }
+    for (const ws of sockets) {
+      const att = ws.deserializeAttachment() as Attachment | null;
+      if (att?.kind !== "browser") continue;
+      const link = this.connectors.get(att.connectorId);
+      if (!link) {
+        closeQuietly(ws, CloseCode.connectorOffline, "The site's connector went offline: try again in a moment.");
+        continue;
+      }
+      this.addStream(new BrowserStream(ws, att, link, true));
+    }
+  }
+
+  private flushAll(): void {
+    for (const link of this.connectors.values()) link.flush();
+  }
+
+  private async armAlarm(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) {
+      await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_INTERVAL_MS);
+    }
+  }
+
+  private getConfig(key: string): string | null {
+    return this.sql.exec<{ value: string }>("SELECT value FROM config WHERE key = ?", key).toArray()[0]?.value ?? null;
+  }
+
+  private setConfig(key: string, value: string): void {
+    this.sql.exec("INSERT OR REPLACE INTO config (key, value) VALUES (?, ?)", key, value);
+  }
+}
+
+/** Accepts the upgrade only to close it at once with a reason the page can show. */
+function refuse(code: number, reason: string, headers?: HeadersInit): Response {
+  const pair = new WebSocketPair();
+  pair[1].accept();
+  pair[1].close(code, clampReason(reason));
+  return new Response(null, { status: 101, webSocket: pair[0], headers });
+}
+
+function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, clampReason(reason));
+  } catch {
+    // Already closed.
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Drives the Worker from inside workerd: sign in, create a site, and play a connector or a
+ * browser over real WebSockets (workerd's client: fetch with Upgrade, then accept()).
+ */
+import { exports } from "cloudflare:workers";
+import { expect } from "vitest";
+import {
+  decodeMessage,
+  encodeJson,
+  type Frame,
+  FrameType,
+} from "../../shared/protocol/frames.ts";
+
+export const ORIGIN = "http://porthole.test";
+
+export async function call(method: string, path: string, body?: unknown, cookie?: string): Promise<Response> {
+  const headers: Record<string, string> = { "Content-Type": "application/json" };
+  if (cookie) headers.Cookie = cookie;
+  return exports.default.fetch(`${ORIGIN}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+export async function signIn(): Promise<string> {
+  const res = await call("POST", "/api/session", { username: "admin", password: "correct horse battery staple" });
+  expect(res.status).toBe(200);
+  return res.headers.get("Set-Cookie")!.split(";")[0]!;
+}
+
+export async function createSite(cookie: string, name: string): Promise<string> {
+  const res = await call("POST", "/api/sites", { name }, cookie);
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { connectorToken: string }).connectorToken;
+}
+
+export async function upgrade(path: string, headers: Record<string, string> = {}): Promise<Response> {
+  return exports.default.fetch(`${ORIGIN}${path}`, { headers: { Upgrade: "websocket", ...headers } });
+}
+
+/** A socket whose messages and close are awaited in order. */
+export class TestSocket {
+  readonly ws: WebSocket;
+  private readonly messages: (string | ArrayBuffer)[] = [];
+  private waiters: (() => void)[] = [];
+  closed: { code: number; reason: string } | null = null;
+  /** The subprotocol the edge chose (workerd's client does not expose ws.protocol). */
+  protocol: string | null = null;
+
+  constructor(ws: WebSocket) {
+    this.ws = ws;
+    ws.accept();
+    // workerd's client sockets default to Blob (standard binaryType); the relay deals in bytes.
+    ws.binaryType = "arraybuffer";
+    ws.addEventListener("message", (e) => {
+      this.messages.push(e.data as string | ArrayBuffer);
+      this.wake();
+    });
+    ws.addEventListener("close", (e) => {
+      this.closed = { code: e.code, reason: e.reason };
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  async next(timeoutMs = 5000): Promise<string | ArrayBuffer> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.messages.length === 0) {
+      if (this.closed) throw new Error(`socket closed ${this.closed.code} ${this.closed.reason}`);
+      if (Date.now() > deadline) throw new Error("timed out waiting for a message");
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+    return this.messages.shift()!;
+  }
+
+  /** Waits until the socket closes, returning the code and reason. */
+  async closedWith(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error("timed out waiting for close");
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+    return this.closed;
+  }
+
+  pending(): number {
+    return this.messages.length;
+  }
+}
+
+/** A fake connector: the real protocol, driven by the test. */
+export class TestConnector extends TestSocket {
+  private frames: Frame[] = [];
+
+  async nextFrame(timeoutMs = 5000): Promise<Frame> {
+    while (this.frames.length === 0) {
+      const msg = await this.next(timeoutMs);
+      if (typeof msg === "string") throw new Error(`unexpected text ${msg}`);
+      this.frames.push(...decodeMessage(new Uint8Array(msg)));
+    }
+    return this.frames.shift()!;
+  }
+
+  send(frame: Uint8Array): void {
+    this.ws.send(frame);
+  }
+}
+
+export const INVENTORY = [
+  {
+    name: "lab",
+    type: "vnc" as const,
+    reachable: true,
+    vms: [{ id: "desk", name: "Desktop", powerState: "running" as const }],
+  },
+];
+
+export async function connectConnector(token: string, hello: unknown = defaultHello()): Promise<TestConnector> {
+  const res = await upgrade("/connect", { Authorization: `Bearer ${token}` });
+  expect(res.status).toBe(101);
+  const c = new TestConnector(res.webSocket!);
+  c.send(encodeJson(FrameType.hello, 0, hello));
+  return c;
+}
+
+export function defaultHello() {
+  return { protocols: [1], software: "test/1", hostname: "test", hypervisors: INVENTORY };
+}
+
+export async function welcomedConnector(token: string): Promise<TestConnector> {
+  const c = await connectConnector(token);
+  const welcome = await c.nextFrame();
+  expect(welcome.type).toBe(FrameType.welcome);
+  return c;
+}
+
+export async function openConsole(cookie: string, site: string): Promise<{ wsUrl: string; pageUrl: string }> {
+  const res = await call("POST", "/api/consoles", { site, hypervisor: "lab", vm: "desk" }, cookie);
+  expect(res.status).toBe(201);
+  return res.json();
+}
+
+export async function openBrowser(wsUrl: string, protocols?: string): Promise<TestSocket> {
+  const url = new URL(wsUrl);
+  const res = await upgrade(url.pathname + url.search, protocols ? { "Sec-WebSocket-Protocol": protocols } : {});
+  expect(res.status).toBe(101);
+  const socket = new TestSocket(res.webSocket!);
+  socket.protocol = res.headers.get("Sec-WebSocket-Protocol");
+  return socket;
+}

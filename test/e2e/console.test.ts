@@ -1,0 +1,136 @@
+/// <reference lib="dom" />
+/**
+ * The whole path, for real: Node RFB client or headless Chromium (noVNC) → wrangler dev edge →
+ * site Durable Object → the connector process → Xvnc.
+ */
+import { mkdirSync } from "node:fs";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import { ApiClient } from "../harness/api.ts";
+import { launchBrowser } from "../harness/browser.ts";
+import { type RunningConnector, startConnector } from "../harness/connector.ts";
+import { RfbClient, shareOfColour } from "../harness/rfb-client.ts";
+import { DESKTOP_BACKGROUND } from "../harness/xvnc.ts";
+
+const edge = inject("edge");
+const desktop = inject("desktop");
+const SITE = "e2e-console";
+const api = new ApiClient(edge.url);
+let token = "";
+let connector: RunningConnector;
+let browser: Browser;
+
+function connectorConfig() {
+  return {
+    edge: edge.url,
+    token,
+    hypervisors: [{ name: "lab", type: "vnc", vms: [{ id: "desk", name: "Test desktop", address: `127.0.0.1:${desktop.port}` }] }],
+  };
+}
+
+beforeAll(async () => {
+  await api.signIn(edge.username, edge.password);
+  token = await api.createSite(SITE);
+  [connector, browser] = await Promise.all([startConnector(connectorConfig()), launchBrowser()]);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([connector?.stop(), browser?.close()]);
+});
+
+describe("a console through the edge", () => {
+  it("lists the connector's VM", async () => {
+    const vms = await api.call("GET", `/api/sites/${SITE}/vms`);
+    expect(vms.body).toEqual([{ hypervisor: "lab", id: "desk", name: "Test desktop", powerState: "unknown" }]);
+  });
+
+  it("completes the RFB handshake and reads the desktop's real framebuffer", async () => {
+    const { wsUrl, expiresAt } = await api.openConsole(SITE, "lab", "desk");
+    expect(wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/ws\/console\/e2e-console\?ticket=/);
+    expect(Date.parse(expiresAt) - Date.now()).toBeLessThanOrEqual(60_000);
+    const rfb = await RfbClient.open(wsUrl);
+    const init = await rfb.handshake();
+    expect(init).toMatchObject({ width: desktop.width, height: desktop.height, name: "porthole-test" });
+    const pixels = await rfb.readFramebuffer();
+    expect(pixels.length).toBe(desktop.width * desktop.height * 4);
+    // xlogo paints the screen red with a blue logo.
+    expect(shareOfColour(pixels, DESKTOP_BACKGROUND)).toBeGreaterThan(0.4);
+    expect(shareOfColour(pixels, { r: 0, g: 0, b: 255 })).toBeGreaterThan(0.05);
+    rfb.close();
+  });
+
+  it("refuses a second use of the same wsUrl", async () => {
+    const { wsUrl } = await api.openConsole(SITE, "lab", "desk");
+    const first = await RfbClient.open(wsUrl);
+    await first.handshake();
+    const second = await RfbClient.open(wsUrl);
+    const closed = await second.closed();
+    expect(closed.code).toBe(CloseCode.gone);
+    expect(closed.reason).toMatch(/already used/);
+    first.close();
+  });
+
+  it("refuses a browser socket from a foreign origin", async () => {
+    const { wsUrl } = await api.openConsole(SITE, "lab", "desk");
+    await expect(RfbClient.open(wsUrl, { origin: "https://evil.example" })).rejects.toThrow("HTTP 403");
+  });
+
+  it("shows the live desktop in headless Chromium through the console page", async () => {
+    const { pageUrl } = await api.openConsole(SITE, "lab", "desk");
+    const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+    await page.goto(pageUrl);
+    await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
+    // Wait for noVNC to paint the first update, then read the canvas noVNC drew.
+    const share = await page.waitForFunction(
+      () => {
+        const canvas = document.querySelector("#screen canvas") as HTMLCanvasElement | null;
+        if (!canvas || canvas.width < 100) return false;
+        const data = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
+        let red = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i]! > 200 && data[i + 1]! < 60 && data[i + 2]! < 60) red++;
+        const share = red / (data.length / 4);
+        return share > 0.4 ? { share, width: canvas.width, height: canvas.height } : false;
+      },
+      undefined,
+      { timeout: 20_000, polling: 200 },
+    );
+    const seen = (await share.jsonValue()) as { share: number; width: number; height: number };
+    expect(seen).toMatchObject({ width: desktop.width, height: desktop.height });
+    mkdirSync("test-results", { recursive: true });
+    await page.screenshot({ path: "test-results/console.png" });
+    // The ticket does not stay in the address bar.
+    expect(page.url()).not.toContain("ticket=");
+    await page.close();
+  });
+});
+
+describe("when the connector goes away", () => {
+  it("closes the console with a reason the page shows, and works again after the connector returns", async () => {
+    const { pageUrl, wsUrl: _unused } = await api.openConsole(SITE, "lab", "desk");
+    const page = await browser.newPage();
+    await page.goto(pageUrl);
+    await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
+    const { wsUrl } = await api.openConsole(SITE, "lab", "desk");
+    const rfb = await RfbClient.open(wsUrl);
+    await rfb.handshake();
+
+    await connector.stop("SIGKILL");
+    const closed = await rfb.closed(30_000);
+    expect(closed.code).toBe(CloseCode.connectorOffline);
+    expect(closed.reason).toMatch(/connector went offline/);
+    await page.waitForSelector("body[data-state=closed]", { timeout: 30_000 });
+    expect(await page.textContent("#notice")).toMatch(/connector went offline/);
+    await page.close();
+
+    // While it is down, a new console is refused with a clear error.
+    const offline = await api.call<{ error: { code: string } }>("POST", "/api/consoles", { site: SITE, hypervisor: "lab", vm: "desk" });
+    expect(offline.status).toBe(503);
+    expect(offline.body.error.code).toBe("connector_offline");
+
+    connector = await startConnector(connectorConfig());
+    const again = await RfbClient.open((await api.openConsole(SITE, "lab", "desk")).wsUrl);
+    expect((await again.handshake()).width).toBe(desktop.width);
+    again.close();
+  });
+});

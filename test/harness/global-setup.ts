@@ -1,0 +1,29 @@
+/**
+ * Starts the expensive real parts once for all end-to-end files: one Xvnc desktop and one
+ * `wrangler dev` edge. Each test file creates its own site and connector on them.
+ */
+import type { TestProject } from "vitest/node";
+import { type Edge, startEdge } from "./edge.ts";
+import { killAll } from "./processes.ts";
+import { type Desktop, startDesktop } from "./xvnc.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    edge: { url: string; username: string; password: string };
+    desktop: { port: number; width: number; height: number };
+  }
+}
+
+let edge: Edge | undefined;
+let desktop: Desktop | undefined;
+
+export async function setup(project: TestProject): Promise<void> {
+  [desktop, edge] = await Promise.all([startDesktop(800, 600), startEdge()]);
+  project.provide("edge", { url: edge.url, username: edge.username, password: edge.password });
+  project.provide("desktop", { port: desktop.port, width: desktop.width, height: desktop.height });
+}
+
+export async function teardown(): Promise<void> {
+  await Promise.allSettled([edge?.stop(), desktop?.stop()]);
+  killAll();
+}

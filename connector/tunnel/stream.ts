@@ -120,12 +120,12 @@ export class TunnelStream {
     if (this.hasWork()) this.host.ready(this);
   }
 
-  /** The edge closed the stream (viewer left, or it cut the stream). */
-  onClose(): void {
+  /** The edge closed the stream (viewer left, or the edge cut it). */
+  onClose(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
     this.teardown();
-    this.host.finished(this, CloseCode.ended, "closed by the edge");
+    this.host.finished(this, code, reason);
   }
 
   /** The tunnel is gone. */

@@ -166,7 +166,7 @@ export class Tunnel implements StreamHost {
         this.streams.get(frame.stream)?.onCredit(frame.bytes);
         return;
       case FrameType.close:
-        this.streams.get(frame.stream)?.onClose();
+        this.streams.get(frame.stream)?.onClose(frame.code, frame.reason);
         return;
       default:
         throw new ProtocolError(`frame type 0x${frame.type.toString(16)} is not sent by the edge`);

@@ -1,0 +1,110 @@
+/**
+ * A viewer that stops reading must not make the connector (or anything between) buffer more than
+ * one window for its stream, and must not stall other consoles on the same connector.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { CREDIT_SUBPROTOCOL, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
+import { ApiClient } from "../harness/api.ts";
+import { type RunningConnector, startConnector } from "../harness/connector.ts";
+import { type Firehose, startFirehose } from "../harness/firehose.ts";
+import { RfbClient } from "../harness/rfb-client.ts";
+
+const edge = inject("edge");
+const desktop = inject("desktop");
+const SITE = "e2e-flow";
+const api = new ApiClient(edge.url);
+let connector: RunningConnector;
+let firehose: Firehose;
+
+beforeAll(async () => {
+  await api.signIn(edge.username, edge.password);
+  const token = await api.createSite(SITE);
+  firehose = await startFirehose();
+  connector = await startConnector({
+    edge: edge.url,
+    token,
+    hypervisors: [
+      {
+        name: "lab",
+        type: "vnc",
+        vms: [
+          { id: "firehose", address: `127.0.0.1:${firehose.port}` },
+          { id: "desk", address: `127.0.0.1:${desktop.port}` },
+        ],
+      },
+    ],
+  });
+});
+
+afterAll(async () => {
+  await Promise.allSettled([connector?.stop(), firehose?.stop()]);
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Samples the connector while the upstream pushes, and returns the peak bytes it buffered. */
+async function peakBuffered(ms: number): Promise<number> {
+  let peak = 0;
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    peak = Math.max(peak, (await connector.metrics()).porthole_connector_buffered_bytes ?? 0);
+    await sleep(50);
+  }
+  return peak;
+}
+
+describe("a viewer that stops reading", () => {
+  it("keeps the connector's buffer within one window, and the upstream stops being read", async () => {
+    const { wsUrl } = await api.openConsole(SITE, "lab", "firehose");
+    const viewer = await RfbClient.open(wsUrl, { protocols: [CREDIT_SUBPROTOCOL] });
+    // A reader that consumes (and acknowledges) for a while first, like a live noVNC tab...
+    let consumed = 0;
+    let unacked = 0;
+    viewer.ws.on("message", (d: Buffer) => {
+      consumed += d.length;
+      unacked += d.length;
+      if (unacked >= 64 * 1024) {
+        viewer.ws.send(String(unacked));
+        unacked = 0;
+      }
+    });
+    while (consumed < 8 * STREAM_WINDOW_BYTES) await sleep(20);
+    // ...then stops: no more acknowledgements, and its socket is no longer read.
+    viewer.ws.removeAllListeners("message");
+    (viewer.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+
+    const peak = await peakBuffered(3000);
+    const before = firehose.written();
+    await sleep(2000);
+    const grewBy = firehose.written() - before;
+
+    expect(peak).toBeLessThanOrEqual(STREAM_WINDOW_BYTES);
+    // The upstream is paused: only what kernel buffers absorb, nothing like the 100+ MB/s it can push.
+    expect(grewBy).toBeLessThan(4 * 1024 * 1024);
+    expect((await connector.metrics()).porthole_connector_streams).toBe(1);
+
+    // Another console on the same connector still works meanwhile.
+    const other = await RfbClient.open((await api.openConsole(SITE, "lab", "desk")).wsUrl);
+    expect((await other.handshake()).width).toBe(desktop.width);
+    expect((await other.readFramebuffer()).length).toBe(desktop.width * desktop.height * 4);
+    other.close();
+    viewer.ws.terminate();
+    while ((await connector.metrics()).porthole_connector_streams !== 0) await sleep(50);
+  });
+
+  it("a plain client (no credit subprotocol) is cut once it falls too far behind", async () => {
+    const { wsUrl } = await api.openConsole(SITE, "lab", "firehose");
+    const viewer = await RfbClient.open(wsUrl);
+    (viewer.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    expect((await connector.metrics()).porthole_connector_streams).toBe(1);
+    const peak = await peakBuffered(3000);
+    expect(peak).toBeLessThanOrEqual(STREAM_WINDOW_BYTES);
+    // The edge cannot see a plain client read, so it cuts it after PLAIN_CLIENT_SILENCE_LIMIT_BYTES
+    // with no word back; the connector then drops the upstream.
+    const deadline = Date.now() + 15_000;
+    while ((await connector.metrics()).porthole_connector_streams !== 0 && Date.now() < deadline) await sleep(100);
+    expect((await connector.metrics()).porthole_connector_streams).toBe(0);
+    expect(connector.proc.output()).toMatch(/"event":"console.closed".*"code":4408/);
+    viewer.ws.terminate();
+  });
+});

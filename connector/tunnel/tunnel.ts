@@ -35,6 +35,11 @@ const INFLIGHT_LIMIT = 2 * MAX_DATA_BYTES;
 /** A message gathers frames of several streams up to about this size. */
 const BATCH_BYTES = MAX_DATA_BYTES;
 
+function localHeartbeatMs(): number {
+  const fromEnv = Number(process.env.PORTHOLE_HEARTBEAT_MS);
+  return Number.isInteger(fromEnv) && fromEnv >= 100 ? fromEnv : HEARTBEAT_INTERVAL_MS;
+}
+
 export interface TunnelOptions {
   ws: WebSocket;
   upstreams: Map<string, Upstream>;
@@ -59,7 +64,7 @@ export class Tunnel implements StreamHost {
   private pumpScheduled = false;
   private heartbeat: NodeJS.Timeout | null = null;
   private lastHeard = Date.now();
-  private heartbeatMs = HEARTBEAT_INTERVAL_MS;
+  private heartbeatMs = localHeartbeatMs();
   welcomed = false;
 
   constructor(opts: TunnelOptions) {
@@ -151,7 +156,8 @@ export class Tunnel implements StreamHost {
       this.welcomed = true;
       this.windowBytes = welcome.data.windowBytes;
       this.maxDataBytes = Math.min(welcome.data.maxDataBytes, MAX_DATA_BYTES);
-      this.heartbeatMs = welcome.data.heartbeatMs;
+      // The connector may ping more often than the edge asks (PORTHOLE_HEARTBEAT_MS), never less.
+      this.heartbeatMs = Math.min(welcome.data.heartbeatMs, localHeartbeatMs());
       this.startHeartbeat();
       this.opts.onWelcome(welcome.data);
       return;

@@ -1,0 +1,121 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { CloseCode, clampReason } from "./close-codes.ts";
+import {
+  concatFrames,
+  decodeMessage,
+  encodeClose,
+  encodeCredit,
+  encodeData,
+  encodeJson,
+  encodeOpenOk,
+  type Frame,
+  FrameDecoder,
+  FrameType,
+  ProtocolError,
+} from "./frames.ts";
+import { FRAME_HEADER_BYTES, MAX_DATA_BYTES } from "./limits.ts";
+
+const streamId = fc.integer({ min: 1, max: 0xffffffff });
+
+/** Random frames of every type, paired with what decoding must give back. */
+const frameArb: fc.Arbitrary<{ bytes: Uint8Array; frame: Frame }> = fc.oneof(
+  fc.record({ s: streamId, b: fc.uint8Array({ maxLength: 2000 }) }).map(({ s, b }) => ({
+    bytes: encodeData(s, b),
+    frame: { type: FrameType.data, stream: s, bytes: b },
+  })),
+  fc.record({ s: streamId, n: fc.integer({ min: 0, max: 0xffffffff }) }).map(({ s, n }) => ({
+    bytes: encodeCredit(s, n),
+    frame: { type: FrameType.credit, stream: s, bytes: n },
+  })),
+  streamId.map((s) => ({ bytes: encodeOpenOk(s), frame: { type: FrameType.openOk, stream: s } })),
+  fc.record({ s: streamId, c: fc.integer({ min: 4000, max: 4999 }), r: fc.string({ maxLength: 100 }) }).map(({ s, c, r }) => ({
+    bytes: encodeClose(FrameType.close, s, c, r),
+    frame: { type: FrameType.close, stream: s, code: c, reason: clampReason(r) },
+  })),
+  fc.record({ s: streamId, hv: fc.string({ maxLength: 20 }), vm: fc.string({ maxLength: 40 }) }).map(({ s, hv, vm }) => ({
+    bytes: encodeJson(FrameType.open, s, { hypervisor: hv, vm }),
+    frame: { type: FrameType.open, stream: s, json: { hypervisor: hv, vm } },
+  })),
+);
+
+function normalise(frames: Frame[]): unknown[] {
+  return frames.map((f) => ("bytes" in f && f.bytes instanceof Uint8Array ? { ...f, bytes: [...f.bytes] } : f));
+}
+
+describe("frame codec", () => {
+  it("round-trips every frame type through one message", () => {
+    fc.assert(
+      fc.property(fc.array(frameArb, { minLength: 1, maxLength: 20 }), (items) => {
+        const decoded = decodeMessage(concatFrames(items.map((i) => i.bytes)));
+        expect(normalise(decoded)).toEqual(normalise(items.map((i) => i.frame)));
+      }),
+    );
+  });
+
+  it("decodes a byte stream split at random boundaries into the same frames", () => {
+    fc.assert(
+      fc.property(
+        fc.array(frameArb, { minLength: 1, maxLength: 20 }),
+        fc.array(fc.integer({ min: 0, max: 1 << 16 }), { maxLength: 30 }),
+        (items, cuts) => {
+          const all = concatFrames(items.map((i) => i.bytes));
+          const points = [...new Set(cuts.map((c) => c % (all.length + 1)))].sort((a, b) => a - b);
+          const decoder = new FrameDecoder();
+          const out: Frame[] = [];
+          let at = 0;
+          for (const p of [...points, all.length]) {
+            // Reuse one scratch buffer per push, as a socket reader would.
+            out.push(...decoder.push(all.slice(at, p)));
+            at = p;
+          }
+          expect(decoder.buffered).toBe(0);
+          expect(normalise(out)).toEqual(normalise(items.map((i) => i.frame)));
+        },
+      ),
+    );
+  });
+
+  it("rejects messages that end inside a frame, at every cut point", () => {
+    const message = concatFrames([encodeData(7, new Uint8Array(50)), encodeCredit(7, 9)]);
+    const firstEnd = FRAME_HEADER_BYTES + 50;
+    for (let cut = 1; cut < message.length; cut++) {
+      if (cut === firstEnd) continue; // a whole first frame is a valid message
+      expect(() => decodeMessage(message.subarray(0, cut)), `cut at ${cut}`).toThrow(ProtocolError);
+    }
+  });
+
+  it("rejects unknown types, oversized payloads, empty messages and bad payloads before reading them", () => {
+    const header = (type: number, stream: number, length: number) => {
+      const h = new Uint8Array(FRAME_HEADER_BYTES);
+      const v = new DataView(h.buffer);
+      v.setUint8(0, type);
+      v.setUint32(1, stream);
+      v.setUint32(5, length);
+      return h;
+    };
+    expect(() => decodeMessage(header(0x42, 1, 0))).toThrow(/unknown frame type/);
+    // Claims a 4 GiB payload: refused from the header alone.
+    expect(() => decodeMessage(header(FrameType.data, 1, 0xffffffff))).toThrow(/exceeds/);
+    expect(() => new FrameDecoder().push(header(FrameType.data, 1, MAX_DATA_BYTES + 1))).toThrow(/exceeds/);
+    expect(() => decodeMessage(new Uint8Array(0))).toThrow(/empty/);
+    expect(() => decodeMessage(concatFrames([header(FrameType.credit, 1, 3), new Uint8Array(3)]))).toThrow(/4 bytes/);
+    expect(() => decodeMessage(concatFrames([header(FrameType.hello, 0, 3), new TextEncoder().encode("{x:")]))).toThrow(/JSON/);
+    expect(() => decodeMessage(concatFrames([header(FrameType.close, 1, 3), new Uint8Array([0x0f, 0xa0, 0xff])]))).toThrow(/UTF-8/);
+    expect(() => decodeMessage(encodeJson(FrameType.open, 0, {}))).toThrow(/stream 0/);
+    expect(() => decodeMessage(concatFrames([header(FrameType.hello, 5, 2), new TextEncoder().encode("{}")]))).toThrow(/stream 5/);
+  });
+
+  it("refuses to encode a DATA frame over the cap", () => {
+    expect(() => encodeData(1, new Uint8Array(MAX_DATA_BYTES + 1))).toThrow(RangeError);
+  });
+
+  it("cuts close reasons to a WebSocket close frame's 123 bytes without splitting characters", () => {
+    const long = "é".repeat(100);
+    const clamped = clampReason(long);
+    expect(new TextEncoder().encode(clamped).length).toBeLessThanOrEqual(123);
+    expect(clamped.endsWith("...")).toBe(true);
+    const frame = decodeMessage(encodeClose(FrameType.close, 3, CloseCode.upstreamFailed, long))[0]!;
+    expect(frame).toMatchObject({ type: FrameType.close, stream: 3, code: 4502, reason: clamped });
+  });
+});

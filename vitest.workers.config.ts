@@ -13,5 +13,6 @@ export default defineConfig({
   ],
   test: {
     include: ["test/workers/**/*.test.ts"],
+    reporters: ["default", "./test/summary-reporter.ts"],
   },
 });

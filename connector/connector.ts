@@ -39,8 +39,13 @@ export class Connector {
     for (const u of upstreams) u.onChange(() => this.tunnel?.sendInventory(this.inventory()));
   }
 
+  /** Dials at once: hypervisors that are slow to answer join the inventory when they do. */
   async start(): Promise<void> {
-    await Promise.all([...this.upstreams.values()].map((u) => u.start()));
+    for (const u of this.upstreams.values()) {
+      u.start().catch((err: Error) =>
+        this.log.error({ event: "hypervisor.start_failed", hypervisor: u.name, error: err.message }, "hypervisor failed to start"),
+      );
+    }
     this.dial();
   }
 

@@ -2,11 +2,12 @@
  * `npm run connector -- --config connector.yaml [--check] [--metrics 127.0.0.1:9300]`
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, type ConnectorConfig, loadConfig } from "./config.ts";
 import { Connector } from "./connector.ts";
 import { log } from "./log.ts";
 import { serveMetrics } from "./metrics.ts";
 import { createUpstream, UnsupportedHypervisor } from "./upstreams/index.ts";
+import type { Upstream } from "./upstreams/upstream.ts";
 
 const USAGE = `usage: npm run connector -- --config <file> [--check] [--metrics host:port] [--grace-period seconds]
 
@@ -43,11 +44,12 @@ async function main(): Promise<void> {
   const grace = Number(args["grace-period"]);
   if (!Number.isFinite(grace) || grace < 0) fail("--grace-period takes a number of seconds");
 
-  let config;
-  let upstreams;
+  let config: ConnectorConfig;
+  let upstreams: Upstream[];
   try {
-    config = loadConfig(args.config);
-    upstreams = config.hypervisors.map(createUpstream);
+    const loaded = loadConfig(args.config);
+    config = loaded;
+    upstreams = loaded.hypervisors.map((h) => createUpstream(h, loaded.baseDir, log));
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UnsupportedHypervisor) {
       fail(`invalid config ${args.config}:\n${err.message.replace(/^/gm, "  ")}`);

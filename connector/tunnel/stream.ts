@@ -88,6 +88,8 @@ export class TunnelStream {
     upstream.once("close", () => this.end(CloseCode.ended, "The console ended."));
     for (const bytes of this.early) this.writeUp(bytes);
     this.early = [];
+    // Openers may hand over a paused socket (with bytes put back by unshift): start it flowing.
+    upstream.resume();
   }
 
   /** The console could not be opened. */

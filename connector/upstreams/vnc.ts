@@ -25,6 +25,8 @@ function dial(address: string, signal: AbortSignal): Promise<Socket> {
     socket.once("timeout", () => fail(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })));
     socket.once("connect", () => {
       socket.off("error", fail);
+      socket.on("error", () => {}); // the relay attaches its own handler; never an unhandled error
+
       socket.setTimeout(0);
       socket.setKeepAlive(true, 30_000);
       resolve(socket);

@@ -1,0 +1,133 @@
+/**
+ * The XAPI console tunnel: TLS to port 443 of the host in the console location, `CONNECT` with
+ * the session as the first cookie, then the raw RFB stream. The reply header may arrive in any
+ * number of pieces and may share a read with the first RFB bytes; every byte after the blank line
+ * is handed on unchanged.
+ */
+import type { Duplex } from "node:stream";
+import { connect, type TLSSocket } from "node:tls";
+import { CloseCode } from "../../../shared/protocol/close-codes.ts";
+import { describeTlsError, type TlsTrust, tlsOptions } from "../tls-trust.ts";
+import { socketFailure, UpstreamError } from "../upstream.ts";
+
+/** XAPI's console port: the location URL carries none, whatever port the API is reached on. */
+export const CONSOLE_PORT = 443;
+const MAX_HEADER_BYTES = 16 * 1024;
+const TIME_TO_FIRST_BYTE_MS = 10_000;
+const END_OF_HEADER = Buffer.from("\r\n\r\n");
+
+/** The host answered 401: the caller signs in again once and retries. */
+export class ConsoleUnauthorized extends UpstreamError {}
+
+export interface ConsoleRequest {
+  /** https://<host>/console?uuid=… as console.get_location gives it. */
+  location: string;
+  session: string;
+  trust: TlsTrust;
+  signal: AbortSignal;
+  /** For messages: the pool's configured name. */
+  pool: string;
+}
+
+function statusError(status: number, pool: string): UpstreamError {
+  switch (status) {
+    case 401:
+      return new ConsoleUnauthorized(CloseCode.upstreamFailed, `XenServer pool ${pool} refused the console session (401).`);
+    case 403:
+      return new UpstreamError(CloseCode.forbidden, `The XenServer account of pool ${pool} has no role that may open consoles (403).`);
+    case 404:
+      return new UpstreamError(CloseCode.notFound, "This VM has no graphical console on XenServer (404).");
+    case 500:
+      return new UpstreamError(
+        CloseCode.upstreamFailed,
+        "XenServer could not open the console (500): the VM is not running, or it moved to another host. Start it, or try again.",
+      );
+    case 503:
+      return new UpstreamError(
+        CloseCode.upstreamFailed,
+        "Someone else is using this VM's console: XenServer allows one viewer per console (503). Try again when they are done.",
+      );
+    default:
+      return new UpstreamError(CloseCode.upstreamFailed, `XenServer answered the console request with HTTP ${status}.`);
+  }
+}
+
+export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
+  const url = new URL(req.location);
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  return new Promise<Duplex>((resolve, reject) => {
+    let settled = false;
+    let header: Buffer | null = Buffer.alloc(0);
+    const socket: TLSSocket = connect({ host, port: CONSOLE_PORT, ...tlsOptions(req.trust, host) });
+    socket.setNoDelay(true);
+
+    const fail = (err: UpstreamError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    };
+    const succeed = (first: Buffer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.pause();
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.off("error", onError);
+      // Until the relay attaches its own handlers, an error must not go unhandled.
+      socket.on("error", () => {});
+      req.signal.removeEventListener("abort", onAbort);
+      socket.unshift(first);
+      socket.setKeepAlive(true, 30_000);
+      resolve(socket);
+    };
+    const onAbort = () => fail(new UpstreamError(CloseCode.ended, "The console request was cancelled."));
+    const onError = (err: NodeJS.ErrnoException) =>
+      fail(
+        new UpstreamError(
+          CloseCode.upstreamFailed,
+          describeTlsError(err, host, req.trust) ?? socketFailure(err, `XenServer host ${host}`).message,
+        ),
+      );
+    const onEnd = () =>
+      fail(
+        header === null
+          ? new UpstreamError(
+              CloseCode.upstreamFailed,
+              "XenServer accepted the console request but closed it at once: the VM's display is not available. Try again in a moment.",
+            )
+          : new UpstreamError(CloseCode.upstreamFailed, `XenServer host ${host} closed the connection during the console request.`),
+      );
+    const onData = (chunk: Buffer) => {
+      if (header === null) return succeed(chunk); // first RFB bytes after a bare header
+      const buf = Buffer.concat([header, chunk]);
+      const end = buf.indexOf(END_OF_HEADER);
+      if (end < 0) {
+        if (buf.length > MAX_HEADER_BYTES) return fail(new UpstreamError(CloseCode.upstreamFailed, `XenServer host ${host} sent an oversized reply header.`));
+        header = buf;
+        return;
+      }
+      const statusLine = buf.subarray(0, buf.indexOf("\r\n")).toString("latin1");
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
+      if (status !== 200) return fail(statusError(status, req.pool));
+      const rest = buf.subarray(end + END_OF_HEADER.length);
+      header = null;
+      if (rest.length > 0) succeed(rest);
+    };
+    const timer = setTimeout(
+      () => fail(new UpstreamError(CloseCode.upstreamTimeout, `XenServer host ${host} did not answer the console request in time.`)),
+      TIME_TO_FIRST_BYTE_MS,
+    );
+    if (req.signal.aborted) return onAbort();
+    req.signal.addEventListener("abort", onAbort, { once: true });
+    socket.on("data", onData);
+    socket.once("end", onEnd);
+    socket.on("error", onError);
+    socket.once("secureConnect", () => {
+      // The session goes in the first (only) cookie: XAPI does not look past the first one.
+      socket.write(`CONNECT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${host}\r\nCookie: session_id=${req.session}\r\n\r\n`);
+    });
+  });
+}

@@ -6,7 +6,7 @@ import { ConfigError, type ConnectorConfig, loadConfig } from "./config.ts";
 import { Connector } from "./connector.ts";
 import { log } from "./log.ts";
 import { serveMetrics } from "./metrics.ts";
-import { createUpstream, UnsupportedHypervisor } from "./upstreams/index.ts";
+import { createUpstream } from "./upstreams/index.ts";
 import type { Upstream } from "./upstreams/upstream.ts";
 
 const USAGE = `usage: npm run connector -- --config <file> [--check] [--metrics host:port] [--grace-period seconds]
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     config = loaded;
     upstreams = loaded.hypervisors.map((h) => createUpstream(h, loaded.baseDir, log));
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof UnsupportedHypervisor) {
+    if (err instanceof ConfigError) {
       fail(`invalid config ${args.config}:\n${err.message.replace(/^/gm, "  ")}`);
     }
     throw err;

@@ -4,6 +4,7 @@
  */
 import { Hono } from "hono";
 import { consoles } from "./api/consoles.ts";
+import { openConsolePage, vncUrls } from "./api/vnc-urls.ts";
 import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
 import { requireUser, signIn, signOut } from "./auth/session.ts";
 import type { AppEnv } from "./env.ts";
@@ -28,6 +29,8 @@ app.use("/api/*", requireUser);
 app.delete("/api/session", signOut);
 app.route("/api/sites", sites);
 app.route("/api/consoles", consoles);
+app.route("/api/vnc-urls", vncUrls);
+app.get("/open", openConsolePage);
 
 function requireUpgrade(req: Request): void {
   if (req.headers.get("Upgrade")?.toLowerCase() !== "websocket") {

@@ -24,7 +24,13 @@ import {
   PROTOCOL_VERSIONS,
   STREAM_WINDOW_BYTES,
 } from "../../shared/protocol/limits.ts";
-import { type HypervisorInventory, OpenRequest, Welcome } from "../../shared/protocol/messages.ts";
+import {
+  type HypervisorInventory,
+  OpenRequest,
+  type TunnelReply,
+  TunnelRequest,
+  Welcome,
+} from "../../shared/protocol/messages.ts";
 import type { Log } from "../log.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
 import { UpstreamError } from "../upstreams/upstream.ts";
@@ -174,6 +180,8 @@ export class Tunnel implements StreamHost {
       case FrameType.close:
         this.streams.get(frame.stream)?.onClose(frame.code, frame.reason);
         return;
+      case FrameType.request:
+        return this.onRequest(frame.stream, frame.json);
       default:
         throw new ProtocolError(`frame type 0x${frame.type.toString(16)} is not sent by the edge`);
     }
@@ -210,6 +218,30 @@ export class Tunnel implements StreamHost {
         this.log.warn({ event: "console.refused", stream: id, hypervisor, vm, code: failure.code, reason: failure.message }, "console not opened");
         stream.refuse(failure.code, failure.message);
       },
+    );
+  }
+
+  /** The edge's questions outside console streams: today, CloudTower's LAN URLs for a VM. */
+  private onRequest(id: number, json: unknown): void {
+    const request = TunnelRequest.safeParse(json);
+    if (!request.success) throw new ProtocolError("malformed REQUEST");
+    const { hypervisor, vm } = request.data;
+    const upstream = this.opts.upstreams.get(hypervisor);
+    const answer = (reply: TunnelReply) => {
+      this.control.push(encodeJson(FrameType.reply, id, reply));
+      this.schedulePump();
+    };
+    if (!upstream?.lanUrls) {
+      return answer({ ok: false, code: CloseCode.notFound, message: `Hypervisor ${hypervisor} has no LAN console URLs.` });
+    }
+    upstream.lanUrls(vm).then(
+      (result) => answer({ ok: true, result }),
+      (err: unknown) =>
+        answer({
+          ok: false,
+          code: err instanceof UpstreamError ? err.code : CloseCode.upstreamFailed,
+          message: err instanceof UpstreamError ? err.message : "The hypervisor could not be asked.",
+        }),
     );
   }
 

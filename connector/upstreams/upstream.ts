@@ -17,6 +17,8 @@ export interface Upstream {
   start(): Promise<void>;
   /** Opens the console of `vm`; rejects with an UpstreamError a person can act on. */
   openConsole(vm: string, signal: AbortSignal): Promise<Duplex>;
+  /** CloudTower only: the seed's direct and tower-proxied noVNC URLs for people on the LAN. */
+  lanUrls?(vm: string): Promise<{ direct: string; proxied: string }>;
   /** For `--check`: reach the hypervisor and say what was found. */
   check(): Promise<CheckReport>;
   stop(): Promise<void>;

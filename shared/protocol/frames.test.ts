@@ -102,7 +102,7 @@ describe("frame codec", () => {
     expect(() => decodeMessage(concatFrames([header(FrameType.credit, 1, 3), new Uint8Array(3)]))).toThrow(/4 bytes/);
     expect(() => decodeMessage(concatFrames([header(FrameType.hello, 0, 3), new TextEncoder().encode("{x:")]))).toThrow(/JSON/);
     expect(() => decodeMessage(concatFrames([header(FrameType.close, 1, 3), new Uint8Array([0x0f, 0xa0, 0xff])]))).toThrow(/UTF-8/);
-    expect(() => decodeMessage(encodeJson(FrameType.open, 0, {}))).toThrow(/stream 0/);
+    expect(() => decodeMessage(encodeJson(FrameType.open, 0, {}))).toThrow(/on stream 0/);
     expect(() => decodeMessage(concatFrames([header(FrameType.hello, 5, 2), new TextEncoder().encode("{}")]))).toThrow(/stream 5/);
   });
 

@@ -29,13 +29,17 @@ export const FrameType = {
   credit: 0x14,
   /** either way, u16 code + UTF-8 reason. The stream is gone. */
   close: 0x15,
+  /** edge → connector, request id in the stream field, JSON TunnelRequest. */
+  request: 0x20,
+  /** connector → edge, the request's id, JSON TunnelReply. */
+  reply: 0x21,
 } as const;
 
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
 export type Frame =
   | { type: typeof FrameType.hello | typeof FrameType.welcome | typeof FrameType.inventory; stream: 0; json: unknown }
-  | { type: typeof FrameType.open; stream: number; json: unknown }
+  | { type: typeof FrameType.open | typeof FrameType.request | typeof FrameType.reply; stream: number; json: unknown }
   | { type: typeof FrameType.openOk; stream: number }
   | { type: typeof FrameType.openError | typeof FrameType.close; stream: number; code: number; reason: string }
   | { type: typeof FrameType.data; stream: number; bytes: Uint8Array }
@@ -56,6 +60,8 @@ const MAX_PAYLOAD: Record<number, number> = {
   [FrameType.data]: MAX_DATA_BYTES,
   [FrameType.credit]: 4,
   [FrameType.close]: 2 + 123,
+  [FrameType.request]: 4096,
+  [FrameType.reply]: 64 * 1024,
 };
 
 const textEncoder = new TextEncoder();
@@ -80,7 +86,7 @@ function withPayload(type: number, stream: number, payload: Uint8Array): Uint8Ar
   return out;
 }
 
-export function encodeJson(type: 0x01 | 0x02 | 0x03 | 0x10, stream: number, value: unknown): Uint8Array {
+export function encodeJson(type: 0x01 | 0x02 | 0x03 | 0x10 | 0x20 | 0x21, stream: number, value: unknown): Uint8Array {
   return withPayload(type, stream, textEncoder.encode(JSON.stringify(value)));
 }
 
@@ -129,7 +135,9 @@ function parsePayload(type: number, stream: number, payload: Uint8Array): Frame 
       if (stream !== 0) throw new ProtocolError(`control frame ${type} on stream ${stream}`);
       return { type, stream: 0, json: parseJson(payload) };
     case FrameType.open:
-      if (stream === 0) throw new ProtocolError("OPEN on stream 0");
+    case FrameType.request:
+    case FrameType.reply:
+      if (stream === 0) throw new ProtocolError(`frame type 0x${type.toString(16)} on stream 0`);
       return { type, stream, json: parseJson(payload) };
     case FrameType.openOk:
       return { type, stream };

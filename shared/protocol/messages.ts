@@ -58,3 +58,17 @@ export const OpenRequest = z.object({
   vm: z.string().min(1).max(128),
 });
 export type OpenRequest = z.infer<typeof OpenRequest>;
+
+/** A question the edge asks a connector outside any console stream. */
+export const TunnelRequest = z.object({
+  method: z.literal("vncUrls"),
+  hypervisor: z.string().regex(NAME_PATTERN),
+  vm: z.string().min(1).max(128),
+});
+export type TunnelRequest = z.infer<typeof TunnelRequest>;
+
+export const TunnelReply = z.union([
+  z.object({ ok: z.literal(true), result: z.object({ direct: z.string().max(4096), proxied: z.string().max(4096) }) }),
+  z.object({ ok: z.literal(false), code: z.number().int(), message: z.string().max(1024) }),
+]);
+export type TunnelReply = z.infer<typeof TunnelReply>;

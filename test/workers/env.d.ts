@@ -1,5 +1,7 @@
+type PortholeEnv = import("../../worker/env.ts").Env;
+
 declare namespace Cloudflare {
-  interface Env extends import("../../worker/env.ts").Env {}
+  interface Env extends PortholeEnv {}
   interface GlobalProps {
     mainModule: typeof import("../../worker/index.ts");
   }

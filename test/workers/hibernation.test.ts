@@ -2,8 +2,7 @@
  * The site object hibernates when idle and loses its memory; consoles must carry on from socket
  * attachments and SQLite when it wakes.
  */
-import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";

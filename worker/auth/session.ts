@@ -50,12 +50,18 @@ export async function signOut(c: Context<AppEnv>): Promise<Response> {
   return c.body(null, 204);
 }
 
-/** Every /api route but sign-in: a live session cookie, or 401. */
-export const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
+/** The signed-in user of this request, if any. */
+export async function currentUser(c: Context<AppEnv>): Promise<AppEnv["Variables"]["user"] | null> {
   const token = getCookie(c, SESSION_COOKIE);
   const session = token ? await registryOf(c.env).getSession(await sha256Hex(token)) : null;
-  if (!session) throw new ApiError(401, "not_signed_in", "Sign in first (POST /api/session).");
-  c.set("user", { name: session.user, role: session.role });
+  return session ? { name: session.user, role: session.role } : null;
+}
+
+/** Every /api route but sign-in: a live session cookie, or 401. */
+export const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const user = await currentUser(c);
+  if (!user) throw new ApiError(401, "not_signed_in", "Sign in first (POST /api/session).");
+  c.set("user", user);
   await next();
 };
 

@@ -17,6 +17,14 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
 }
 
 const signin = document.getElementById("signin") as HTMLFormElement;
+
+/** After sign-in, go back to the console link that sent the user here (same-origin /open only). */
+function continueToNext(): boolean {
+  const next = new URLSearchParams(location.search).get("next");
+  if (!next || !next.startsWith("/open?")) return false;
+  location.replace(next);
+  return true;
+}
 const consoles = document.getElementById("consoles")!;
 
 async function showConsoles(): Promise<void> {
@@ -67,6 +75,7 @@ signin.addEventListener("submit", async (ev) => {
       password: form.get("password"),
     });
     document.getElementById("who")!.textContent = me.user;
+    if (continueToNext()) return;
     await showConsoles();
   } catch (err) {
     document.getElementById("signin-error")!.textContent = (err as Error).message;

@@ -25,7 +25,13 @@ import {
   PROTOCOL_VERSIONS,
   STREAM_WINDOW_BYTES,
 } from "../../shared/protocol/limits.ts";
-import { Hello, type HypervisorInventory, Inventory, type Vm } from "../../shared/protocol/messages.ts";
+import {
+  Hello,
+  type HypervisorInventory,
+  Inventory,
+  TunnelReply,
+  type Vm,
+} from "../../shared/protocol/messages.ts";
 import { randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
 import { type BrowserAttachment, BrowserStream, StreamFault } from "./browser-stream.ts";
@@ -50,6 +56,13 @@ export interface SiteVm extends Vm {
   hypervisor: string;
 }
 
+export type VncUrlsResult =
+  | { ok: true; type: HypervisorInventory["type"]; direct?: string; proxied?: string }
+  | { ok: false; status: 404 | 502 | 503 | 504; code: string; message: string };
+
+/** How long the edge waits for a connector to answer a REQUEST. */
+const REQUEST_TIMEOUT_MS = 20_000;
+
 export class SiteObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly tickets: TicketBook;
@@ -58,6 +71,9 @@ export class SiteObject extends DurableObject<Env> {
   /** Hot-path lookup from a socket to what it is; rebuilt after hibernation. */
   private readonly bySocket = new Map<WebSocket, ConnectorLink | BrowserStream>();
   private nextStream = (Math.random() * 0x7fffffff) >>> 0;
+  /** Questions sent to connectors and waiting for their REPLY (in memory: a request keeps the object awake). */
+  private readonly pending = new Map<number, { connector: string; resolve: (reply: TunnelReply) => void }>();
+  private nextRequest = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -118,6 +134,31 @@ export class SiteObject extends DurableObject<Env> {
     const { ticket, expiresAt } = await this.tickets.issue(grant);
     await this.armAlarm();
     return { ok: true, ticket, expiresAt };
+  }
+
+  /**
+   * The seed's LAN URLs for a VM. Only the connector holds hypervisor credentials, so it fetches
+   * the VNC information; the object just asks and waits.
+   */
+  async vncUrls(hypervisor: string, vm: string): Promise<VncUrlsResult> {
+    const found = this.findConnector(hypervisor, vm);
+    if (!found.ok) return { ok: false, ...found.error };
+    const type = found.connector.inventory.find((h) => h.name === hypervisor)!.type;
+    if (type !== "cloudtower") return { ok: true, type };
+    const id = this.allocateRequest();
+    const reply = new Promise<TunnelReply>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        resolve({ ok: false, code: CloseCode.upstreamTimeout, message: "The connector did not answer in time." });
+      }, REQUEST_TIMEOUT_MS);
+      this.pending.set(id, { connector: found.connector.id, resolve: (r) => (clearTimeout(timer), resolve(r)) });
+    });
+    found.connector.queue(encodeJson(FrameType.request, id, { method: "vncUrls", hypervisor, vm }));
+    found.connector.flush();
+    const answer = await reply;
+    if (answer.ok) return { ok: true, type, ...answer.result };
+    const status = answer.code === CloseCode.notFound ? 404 : answer.code === CloseCode.upstreamTimeout ? 504 : answer.code === CloseCode.connectorOffline ? 503 : 502;
+    return { ok: false, status, code: status === 404 ? "unknown_vm" : "upstream_failed", message: answer.message };
   }
 
   // ---- WebSocket upgrades (forwarded by the Worker) ------------------------------------------
@@ -307,6 +348,15 @@ export class SiteObject extends DurableObject<Env> {
       }
       case FrameType.openOk:
         return;
+      case FrameType.reply: {
+        const waiting = this.pending.get(frame.stream);
+        if (!waiting || waiting.connector !== link.id) return;
+        this.pending.delete(frame.stream);
+        const parsed = TunnelReply.safeParse(frame.json);
+        if (!parsed.success) throw new ProtocolError("malformed REPLY");
+        waiting.resolve(parsed.data);
+        return;
+      }
       case FrameType.openError:
       case FrameType.close: {
         const stream = this.streams.get(frame.stream);
@@ -389,6 +439,11 @@ export class SiteObject extends DurableObject<Env> {
 
   private dropConnector(link: ConnectorLink, code: number, reason: string): void {
     this.connectors.delete(link.id);
+    for (const [id, waiting] of this.pending) {
+      if (waiting.connector !== link.id) continue;
+      this.pending.delete(id);
+      waiting.resolve({ ok: false, code: CloseCode.connectorOffline, message: "The site's connector went offline." });
+    }
     this.lastMessageAt.delete(link.id);
     this.bySocket.delete(link.ws);
     this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", link.id);
@@ -431,6 +486,11 @@ export class SiteObject extends DurableObject<Env> {
       this.nextStream = (this.nextStream + 1) >>> 0;
     } while (this.nextStream === 0 || this.streams.has(this.nextStream));
     return this.nextStream;
+  }
+
+  private allocateRequest(): number {
+    this.nextRequest = (this.nextRequest % 0xfffffffe) + 1;
+    return this.nextRequest;
   }
 
   private addStream(stream: BrowserStream): void {

@@ -186,6 +186,11 @@ describe("CloudTower simulator", () => {
     expect(r.status).toBe(200);
     expect(r.body.data.vms).toEqual(sim.vms.map((v) => ({ id: v.id, name: v.name, status: v.status })));
     expect(r.body.data.vms.map((v: { status: string }) => v.status)).toEqual(["RUNNING", "RUNNING", "STOPPED"]);
+    const bare = await post(TOWER, "/api", { query: "{ vms { id local_id } }" }, { authorization: token });
+    expect(bare.body.data.vms[0]).toEqual({ id: sim.vms[0]!.id, local_id: sim.vms[0]!.uuid });
+    const wrong = await post(TOWER, "/api", { query: "{ vms { id power } }" }, { authorization: token });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.errors[0].message).toMatch(/Cannot query field "power"/);
   });
 
   it("bridges an accepted direct websockify session to the VNC server, with subprotocol binary", async () => {

@@ -356,9 +356,7 @@ export class CloudTower {
     }
     const fields = selection(m[2] ?? "");
     const unknown = fields.find((f) => f !== "__typename" && !(VNC_FIELDS as readonly string[]).includes(f));
-    if (unknown !== undefined || fields.length === 0) {
-      return sendJson(res, 400, validationError(`Cannot query field "${unknown ?? ""}" on type "Vnc".`));
-    }
+    if (unknown !== undefined || fields.length === 0) return sendJson(res, 400, fieldError(unknown, "Vnc"));
     const variable = m[1] ?? "input";
     const input = (variables as Record<string, unknown> | null | undefined)?.[variable] as
       | { vm?: { id?: unknown } }
@@ -409,9 +407,7 @@ export class CloudTower {
     const m = /^\s*vms\s*(?:\([^)]*\))?\s*\{([^}]*)\}/.exec(rootSelection(query));
     const fields = m ? selection(m[1] ?? "") : ["id", "name", "status"];
     const unknown = fields.find((f) => f !== "__typename" && !(VM_FIELDS as readonly string[]).includes(f));
-    if (unknown !== undefined || fields.length === 0) {
-      return sendJson(res, 400, validationError(`Cannot query field "${unknown ?? ""}" on type "Vm".`));
-    }
+    if (unknown !== undefined || fields.length === 0) return sendJson(res, 400, fieldError(unknown, "Vm"));
     const vms = this.vms.map((vm) => {
       const all: Record<string, string> = { __typename: "Vm", id: vm.id, name: vm.name, status: vm.status, local_id: vm.uuid };
       const out: Record<string, string> = {};
@@ -597,6 +593,12 @@ function rootSelection(query: string): string {
 
 function selection(text: string): string[] {
   return text.split(/[\s,]+/).filter((f) => f !== "");
+}
+
+function fieldError(unknown: string | undefined, type: string) {
+  return validationError(
+    unknown === undefined ? 'Syntax Error: Expected Name, found "}".' : `Cannot query field "${unknown}" on type "${type}".`,
+  );
 }
 
 function validationError(message: string) {

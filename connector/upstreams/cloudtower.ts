@@ -1,0 +1,314 @@
+/**
+ * `type: cloudtower`: SmartX CloudTower. The connector signs in to the tower, fetches fresh VNC
+ * information for every console (tokens are short-lived and single use), opens the cluster's
+ * websockify endpoint itself, and relays its binary frames. The edge never sees tower credentials.
+ */
+import { Agent, request } from "node:https";
+import type { Duplex } from "node:stream";
+import WebSocket, { createWebSocketStream } from "ws";
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import type { HypervisorInventory, PowerState } from "../../shared/protocol/messages.ts";
+import { directVncUrl, proxiedVncUrl, type VncInfo } from "../../shared/urls/cloudtower.ts";
+import type { CloudTowerHypervisor } from "../config.ts";
+import type { Log } from "../log.ts";
+import { describeTlsError, peerCertificate, resolveTrust, type TlsTrust, tlsOptions } from "./tls-trust.ts";
+import { type CheckReport, socketFailure, type Upstream, UpstreamError } from "./upstream.ts";
+
+const REFRESH_MS = 30_000;
+const CALL_TIMEOUT_MS = 20_000;
+const OPEN_TIMEOUT_MS = 15_000;
+
+const VNC_QUERY = "query vnc($input: VncInput!) { vnc(input: $input) { vm_uuid host_ip cluster_ip raw_token token } }";
+const VMS_QUERY = "query vms { vms { id name status } }";
+
+const POWER: Record<string, PowerState> = {
+  RUNNING: "running",
+  STOPPED: "halted",
+  SUSPENDED: "suspended",
+  PAUSED: "paused",
+};
+
+class Unauthorized extends Error {}
+
+export class CloudTowerUpstream implements Upstream {
+  readonly type = "cloudtower" as const;
+  readonly name: string;
+  private readonly config: CloudTowerHypervisor;
+  private readonly baseDir: string;
+  private readonly log: Log;
+  private readonly tower: URL;
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  private trust: TlsTrust | null = null;
+  /** How to reach each cluster: direct under the policy, or via the tower's proxy. */
+  private readonly clusterRoute = new Map<string, { direct: true; trust: TlsTrust } | { direct: false }>();
+  private token: string | null = null;
+  private current: HypervisorInventory;
+  private listeners: (() => void)[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(config: CloudTowerHypervisor, baseDir: string, log: Log) {
+    this.name = config.name;
+    this.config = config;
+    this.baseDir = baseDir;
+    this.log = log.child({ hypervisor: config.name });
+    this.tower = new URL(config.url);
+    this.current = { name: this.name, type: "cloudtower", reachable: false, error: "not contacted yet", vms: [] };
+  }
+
+  inventory(): HypervisorInventory {
+    return this.current;
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.agent.destroy();
+  }
+
+  /** Fresh VNC information for one VM (also used for the edge's LAN URLs). */
+  async vncInfo(vm: string): Promise<VncInfo> {
+    const reply = await this.graphql<{ vnc: VncInfo | null }>("vnc", VNC_QUERY, { input: { vm: { id: vm } } });
+    if (!reply.data?.vnc) {
+      const message = reply.errors?.[0]?.message ?? "";
+      if (/not.*(running|started|powered)|stopped|power(ed)? off|shut/i.test(message)) {
+        throw new UpstreamError(CloseCode.upstreamFailed, "The VM is powered off: start it, then open its console.");
+      }
+      throw new UpstreamError(CloseCode.notFound, `CloudTower ${this.name} has no VM ${vm}${message ? ` (${message})` : ""}.`);
+    }
+    return reply.data.vnc;
+  }
+
+  /** The seed's two LAN URLs for a VM. */
+  async lanUrls(vm: string): Promise<{ direct: string; proxied: string }> {
+    const info = await this.vncInfo(vm);
+    return { direct: directVncUrl(info), proxied: proxiedVncUrl(this.tower.host, info) };
+  }
+
+  async openConsole(vm: string, signal: AbortSignal): Promise<Duplex> {
+    try {
+      const current = this.current.vms.find((v) => v.id === vm);
+      if (current && current.powerState === "halted") {
+        throw new UpstreamError(CloseCode.upstreamFailed, "The VM is powered off: start it, then open its console.");
+      }
+      const info = await this.vncInfo(vm);
+      const route = await this.routeTo(info.cluster_ip);
+      const url = route.direct ? directVncUrl(info) : proxiedVncUrl(this.tower.host, info);
+      const host = route.direct ? info.cluster_ip : this.tower.hostname;
+      return await this.openWebsockify(url, host, route.direct ? route.trust : await this.towerTrust(), signal);
+    } catch (err) {
+      throw this.explain(err);
+    }
+  }
+
+  async check(): Promise<CheckReport> {
+    const details: string[] = [];
+    try {
+      const trust = await this.towerTrust();
+      details.push(`reachable: ${this.tower.host}`);
+      details.push(
+        trust.mode === "pinned"
+          ? `TLS verified (SHA-256 ${trust.fingerprint})`
+          : trust.mode === "insecure"
+            ? "TLS NOT verified (tls: { insecure: true })"
+            : `TLS verified (${trust.mode === "ca" ? "configured CA" : "system CAs"})`,
+      );
+      await this.login();
+      details.push(`signed in as ${this.config.username}`);
+      details.push(`${(await this.listVms()).length} VMs`);
+      return { ok: true, details };
+    } catch (err) {
+      details.push(this.explain(err).message);
+      return { ok: false, details };
+    }
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private async towerTrust(): Promise<TlsTrust> {
+    this.trust ??= await resolveTrust(this.config.tls, this.baseDir, this.tower.hostname, Number(this.tower.port || 443));
+    return this.trust;
+  }
+
+  /**
+   * The cluster's websockify is reached directly under the configured policy. A fingerprint pins
+   * the tower's certificate; when the cluster presents another one, the console goes through the
+   * tower's own proxy instead, which the pin does cover.
+   */
+  private async routeTo(cluster: string): Promise<{ direct: true; trust: TlsTrust } | { direct: false }> {
+    const known = this.clusterRoute.get(cluster);
+    if (known) return known;
+    const tower = await this.towerTrust();
+    let route: { direct: true; trust: TlsTrust } | { direct: false };
+    if (tower.mode === "pinned") {
+      const seen = await peerCertificate(cluster, 443).catch(() => null);
+      route = seen?.fingerprint === tower.fingerprint ? { direct: true, trust: tower } : { direct: false };
+      if (!route.direct) this.log.info({ event: "cloudtower.via_proxy", cluster }, "cluster certificate not pinned: using the tower's proxy");
+    } else {
+      route = { direct: true, trust: tower };
+    }
+    this.clusterRoute.set(cluster, route);
+    return route;
+  }
+
+  private openWebsockify(url: string, host: string, trust: TlsTrust, signal: AbortSignal): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, ["binary"], {
+        ...tlsOptions(trust, host),
+        handshakeTimeout: OPEN_TIMEOUT_MS,
+        perMessageDeflate: false,
+        maxPayload: 64 * 1024 * 1024,
+      });
+      const onAbort = () => {
+        ws.terminate();
+        reject(new UpstreamError(CloseCode.ended, "The console request was cancelled."));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      ws.once("unexpected-response", (_req, res) => {
+        res.resume();
+        ws.terminate();
+        reject(
+          new UpstreamError(
+            CloseCode.upstreamFailed,
+            `CloudTower's console endpoint refused the session (HTTP ${res.statusCode}): the VM may be off or the token expired. Try again.`,
+          ),
+        );
+      });
+      ws.once("error", (err: NodeJS.ErrnoException) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(
+          new UpstreamError(
+            CloseCode.upstreamFailed,
+            describeTlsError(err, host, trust) ?? socketFailure(err, `CloudTower's console endpoint ${host}`).message,
+          ),
+        );
+      });
+      ws.once("open", () => {
+        signal.removeEventListener("abort", onAbort);
+        const stream = createWebSocketStream(ws);
+        stream.on("error", () => {}); // the relay attaches its own handler
+        resolve(stream);
+      });
+    });
+  }
+
+  private async login(): Promise<string> {
+    const reply = await this.post("/v2/api/login", {
+      username: this.config.username,
+      password: this.config.password,
+      source: "LOCAL",
+    });
+    const token = (reply.body as { data?: { token?: string } } | null)?.data?.token;
+    if (reply.status !== 200 || !token) {
+      if (reply.status === 400 || reply.status === 401 || reply.status === 403) {
+        throw new UpstreamError(CloseCode.upstreamFailed, `CloudTower ${this.name} rejected the connector's username or password.`);
+      }
+      throw new UpstreamError(CloseCode.upstreamFailed, `CloudTower ${this.name} login failed (HTTP ${reply.status}).`);
+    }
+    this.token = token;
+    return token;
+  }
+
+  /** A GraphQL call; signs in when needed and once more if the token has expired. */
+  private async graphql<T>(
+    operationName: string,
+    query: string,
+    variables: unknown = {},
+  ): Promise<{ data?: T; errors?: { message: string }[] }> {
+    for (let attempt = 0; ; attempt++) {
+      const token = this.token ?? (await this.login());
+      try {
+        const reply = await this.post("/api", { operationName, variables, query }, token);
+        if (reply.status === 401) throw new Unauthorized();
+        if (reply.status !== 200 || reply.body === null) {
+          throw new UpstreamError(CloseCode.upstreamFailed, `CloudTower ${this.name} answered HTTP ${reply.status}.`);
+        }
+        return reply.body as { data?: T; errors?: { message: string }[] };
+      } catch (err) {
+        if (!(err instanceof Unauthorized) || attempt > 0) {
+          if (err instanceof Unauthorized) {
+            throw new UpstreamError(CloseCode.upstreamFailed, `CloudTower ${this.name} refused the connector even after signing in again.`);
+          }
+          throw err;
+        }
+        this.token = null;
+      }
+    }
+  }
+
+  private async post(path: string, body: unknown, token?: string): Promise<{ status: number; body: unknown }> {
+    const trust = await this.towerTrust();
+    const text = JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: this.tower.hostname.replace(/^\[|\]$/g, ""),
+          port: Number(this.tower.port || 443),
+          path,
+          method: "POST",
+          agent: this.agent,
+          timeout: CALL_TIMEOUT_MS,
+          // CloudTower takes the token as the raw Authorization value, with no "Bearer".
+          headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), ...(token ? { Authorization: token } : {}) },
+          ...tlsOptions(trust, this.tower.hostname),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            let parsed: unknown = null;
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+            } catch {}
+            resolve({ status: res.statusCode ?? 0, body: parsed });
+          });
+          res.on("error", reject);
+        },
+      );
+      req.on("timeout", () => req.destroy(Object.assign(new Error("CloudTower call timed out"), { code: "ETIMEDOUT" })));
+      req.on("error", reject);
+      req.end(text);
+    });
+  }
+
+  private async listVms(): Promise<HypervisorInventory["vms"]> {
+    const reply = await this.graphql<{ vms: { id: string; name: string; status: string }[] }>("vms", VMS_QUERY);
+    if (!reply.data?.vms) throw new UpstreamError(CloseCode.upstreamFailed, `CloudTower ${this.name} did not list its VMs.`);
+    return reply.data.vms
+      .map((v) => ({ id: v.id, name: v.name, powerState: POWER[v.status] ?? ("unknown" as const) }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  private async refresh(): Promise<void> {
+    let next: HypervisorInventory;
+    try {
+      next = { name: this.name, type: "cloudtower", reachable: true, vms: await this.listVms() };
+    } catch (err) {
+      const message = this.explain(err).message;
+      next = { name: this.name, type: "cloudtower", reachable: false, error: message, vms: this.current.vms };
+      if (this.current.error !== message) this.log.warn({ event: "hypervisor.unreachable", error: message }, "tower not reachable");
+    }
+    if (JSON.stringify(next) === JSON.stringify(this.current)) return;
+    if (next.reachable && !this.current.reachable) this.log.info({ event: "hypervisor.ready", vms: next.vms.length }, "tower inventory loaded");
+    this.current = next;
+    for (const l of this.listeners) l();
+  }
+
+  private explain(err: unknown): UpstreamError {
+    if (err instanceof UpstreamError) return err;
+    const e = err as NodeJS.ErrnoException;
+    const host = this.tower.hostname;
+    return new UpstreamError(
+      CloseCode.upstreamFailed,
+      describeTlsError(e, host, this.trust ?? { mode: "system" }) ?? socketFailure(e, `CloudTower ${this.name} (${host})`).message,
+    );
+  }
+}

@@ -18,6 +18,11 @@ export class ApiClient {
     return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
   }
 
+  /** Any request with the session cookie (e.g. to follow a page link). */
+  raw(url: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(url, { ...init, headers: { ...(init.headers ?? {}), ...(this.cookie ? { Cookie: this.cookie } : {}) } });
+  }
+
   async signIn(username: string, password: string): Promise<void> {
     const res = await fetch(`${this.base}/api/session`, {
       method: "POST",

@@ -68,12 +68,21 @@ export class RfbClient {
     });
   }
 
+  /**
+   * Waits for the server to close the socket. Resolves as soon as its close frame arrives: wrangler
+   * dev keeps the TCP connection of a closed Durable Object socket open for a while after the close
+   * handshake, which would only slow the tests down.
+   */
   closed(timeoutMs = 15_000): Promise<{ code: number; reason: string }> {
     return new Promise((resolve, reject) => {
       if (this.reader.closed) return resolve(this.reader.closed);
       const timer = setTimeout(() => reject(new Error("socket did not close")), timeoutMs);
+      const poll = setInterval(() => {
+        if (this.ws.readyState === WebSocket.CLOSING) this.ws.terminate();
+      }, 20);
       this.ws.once("close", (code, reason) => {
         clearTimeout(timer);
+        clearInterval(poll);
         resolve({ code, reason: reason.toString() });
       });
     });

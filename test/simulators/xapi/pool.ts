@@ -726,6 +726,7 @@ export class XapiPool {
     const vnc = netConnect({ host: "127.0.0.1", port: this.#vncPort });
     this.#track(vnc);
     vnc.setNoDelay(true);
+    vnc.on("error", () => {}); // replaced by closeBoth once bridged; the handlers below decide before that
     const closeBoth = (): void => {
       client.destroy();
       vnc.destroy();

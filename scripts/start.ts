@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { XapiPool } from "../test/simulators/xapi/pool.ts";
 
 const PORT = Number(process.env.PORT ?? 8787);
 const EDGE = `http://127.0.0.1:${PORT}`;
@@ -37,9 +38,11 @@ function run(name: string, command: string, args: string[], env: NodeJS.ProcessE
 }
 
 let stopping = false;
+const stopHooks: (() => Promise<void>)[] = [];
 function stop(code = 0): void {
   if (stopping) return;
   stopping = true;
+  for (const hook of stopHooks) void hook();
   for (const c of children) {
     try {
       process.kill(-c.pid!, "SIGTERM");
@@ -100,10 +103,26 @@ async function startDesktop(): Promise<number> {
   return vncPort;
 }
 
+/** A simulated XenServer pool in front of the desktop (needs root for port 443 on loopback addresses). */
+async function startPool(vncPort: number): Promise<XapiPool | null> {
+  if (process.getuid?.() !== 0) {
+    console.log("!! Not root: the demo skips its simulated XenServer pool (it listens on port 443) and shows the plain VNC desktop.");
+    return null;
+  }
+  try {
+    return await XapiPool.start({ hosts: ["127.0.10.1", "127.0.10.2"], vncPort });
+  } catch (err) {
+    console.log(`!! The simulated XenServer pool did not start (${(err as Error).message}): the demo shows the plain VNC desktop only.`);
+    return null;
+  }
+}
+
 async function main(): Promise<void> {
   const username = "admin";
   const password = process.env.PORTHOLE_DEMO_PASSWORD ?? randomBytes(9).toString("base64url");
   const vncPort = await startDesktop();
+  const pool = await startPool(vncPort);
+  if (pool) stopHooks.push(() => pool.stop());
 
   run("edge", process.execPath, [
     join(root, "node_modules/wrangler/bin/wrangler.js"), "dev",
@@ -131,7 +150,12 @@ async function main(): Promise<void> {
     stringify({
       edge: EDGE,
       token: connectorToken,
-      hypervisors: [{ name: "lab", type: "vnc", vms: [{ id: "desktop", name: "Demo desktop", address: `127.0.0.1:${vncPort}` }] }],
+      hypervisors: [
+        ...(pool
+          ? [{ name: "pool1", type: "xenserver", url: pool.masterUrl, username: "root", password: "secret", tls: { fingerprint: pool.fingerprint(0) } }]
+          : []),
+        { name: "lab", type: "vnc", vms: [{ id: "desktop", name: "Demo desktop", address: `127.0.0.1:${vncPort}` }] },
+      ],
     }),
     { mode: 0o600 },
   );
@@ -147,7 +171,9 @@ async function main(): Promise<void> {
     Open      ${EDGE}
     Sign in   ${username} / ${password}
 
-  Then pick "Demo desktop" and press "Open console". Ctrl-C stops everything.
+  Then press "Open console" next to a VM: "web-1" and "web-2" are VMs of a simulated XenServer
+  pool (on its non-master host), "Demo desktop" is the same desktop over plain VNC.
+  Ctrl-C stops everything.
 `);
 }
 

@@ -9,12 +9,23 @@ export interface Env {
   ADMIN_PASSWORD?: string;
   ACCESS_TEAM_DOMAIN?: string;
   ACCESS_AUD?: string;
+  /** Role of an Access user with no Porthole account (default viewer). */
+  ACCESS_DEFAULT_ROLE?: string;
+  /** Longest share link, in seconds (default 86400). */
+  LINK_MAX_TTL_SECONDS?: string;
 }
 
 /** Hono's environment for this app: bindings, and what the auth middleware sets. */
 export interface AppEnv {
   Bindings: Env;
-  Variables: { user: { name: string; role: Role } };
+  Variables: { user: User };
 }
 
 export type Role = "admin" | "operator" | "viewer";
+
+export interface User {
+  name: string;
+  role: Role;
+  /** How the request was authenticated. */
+  via: "session" | "token" | "access";
+}

@@ -2,9 +2,14 @@
  * The edge: sign-in, the API, the connector and console socket upgrades. Console bytes never pass
  * through this Worker's code: upgrades are handed to the site's Durable Object.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { consoles } from "./api/consoles.ts";
+import { auditApi } from "./api/audit.ts";
+import { links } from "./api/links.ts";
+import { tokens } from "./api/tokens.ts";
+import { users } from "./api/users.ts";
 import { openConsolePage, vncUrls } from "./api/vnc-urls.ts";
+import { linkPage, linkStatus } from "./http/link-page.ts";
 import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
 import { requireUser, signIn, signOut } from "./auth/session.ts";
 import type { AppEnv } from "./env.ts";
@@ -30,7 +35,13 @@ app.delete("/api/session", signOut);
 app.route("/api/sites", sites);
 app.route("/api/consoles", consoles);
 app.route("/api/vnc-urls", vncUrls);
+app.route("/api/users", users);
+app.route("/api/tokens", tokens);
+app.route("/api/links", links);
+app.route("/api/audit", auditApi);
 app.get("/open", openConsolePage);
+app.get("/l/:site/:secret", linkPage);
+app.get("/l/:site/:secret/status", linkStatus);
 
 function requireUpgrade(req: Request): void {
   if (req.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
@@ -46,14 +57,18 @@ app.get("/connect", async (c) => {
   return (await requireSite(c.env, site)).fetch(c.req.raw);
 });
 
-app.get("/ws/console/:site", async (c) => {
+/** Console sockets (single-use tickets and share links): the credential is in the URL. */
+async function browserSocket(c: Context<AppEnv>): Promise<Response> {
   requireUpgrade(c.req.raw);
   // Cross-site WebSocket hijacking: a page on another origin must not ride a user's links.
   const origin = c.req.header("Origin");
   if (origin !== undefined && origin !== new URL(c.req.url).origin) {
     throw new ApiError(403, "foreign_origin", "Console sockets only accept pages served by this edge.");
   }
-  return (await requireSite(c.env, c.req.param("site"))).fetch(c.req.raw);
-});
+  return (await requireSite(c.env, c.req.param("site") ?? "")).fetch(c.req.raw);
+}
+
+app.get("/ws/console/:site", browserSocket);
+app.get("/ws/link/:site", browserSocket);
 
 export default app;

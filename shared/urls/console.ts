@@ -12,7 +12,25 @@ export function consoleSocketUrl(origin: string, site: string, ticket: string): 
   return origin.replace(/^http/, "ws") + consoleSocketPath(site, ticket);
 }
 
-export function consolePageUrl(origin: string, site: string, ticket: string): string {
-  const fragment = new URLSearchParams({ site, ticket }).toString();
+/** `viewOnly` only tells the page to show a view-only console; the edge enforces it regardless. */
+export function consolePageUrl(origin: string, site: string, ticket: string, viewOnly = false): string {
+  const fragment = new URLSearchParams({ site, ticket, ...(viewOnly ? { view: "1" } : {}) }).toString();
   return `${origin}/console#${fragment}`;
+}
+
+/** A share link's socket: reusable until the link expires or is revoked. */
+export function linkSocketPath(site: string, secret: string): string {
+  return `/ws/link/${encodeURIComponent(site)}?link=${encodeURIComponent(secret)}`;
+}
+
+export function linkSocketUrl(origin: string, site: string, secret: string): string {
+  return origin.replace(/^http/, "ws") + linkSocketPath(site, secret);
+}
+
+/**
+ * A share link's page. The secret is in the path (not a fragment) so an expired or revoked link
+ * can answer 410 with a page that says so.
+ */
+export function linkPageUrl(origin: string, site: string, secret: string): string {
+  return `${origin}/l/${encodeURIComponent(site)}/${encodeURIComponent(secret)}`;
 }

@@ -13,9 +13,11 @@ import {
 
 export const ORIGIN = "http://porthole.test";
 
-export async function call(method: string, path: string, body?: unknown, cookie?: string): Promise<Response> {
+/** `auth` is a session cookie ("porthole_session=…") or a header set. */
+export async function call(method: string, path: string, body?: unknown, auth?: string | Record<string, string>): Promise<Response> {
   const headers: Record<string, string> = { "Content-Type": "application/json" };
-  if (cookie) headers.Cookie = cookie;
+  if (typeof auth === "string") headers.Cookie = auth;
+  else if (auth) Object.assign(headers, auth);
   return exports.default.fetch(`${ORIGIN}${path}`, {
     method,
     headers,
@@ -23,10 +25,38 @@ export async function call(method: string, path: string, body?: unknown, cookie?
   });
 }
 
-export async function signIn(): Promise<string> {
-  const res = await call("POST", "/api/session", { username: "admin", password: "correct horse battery staple" });
+export async function signIn(username = "admin", password = "correct horse battery staple"): Promise<string> {
+  const res = await call("POST", "/api/session", { username, password });
   expect(res.status).toBe(200);
   return res.headers.get("Set-Cookie")!.split(";")[0]!;
+}
+
+/** Creates a user as the administrator and returns that user's session cookie. */
+export async function userSession(admin: string, username: string, role: "admin" | "operator" | "viewer"): Promise<string> {
+  const password = `pw-${username}-0123456789`;
+  const res = await call("POST", "/api/users", { username, password, role }, admin);
+  expect(res.status).toBe(201);
+  return signIn(username, password);
+}
+
+/** Polls the audit trail until `predicate` holds (audit writes do not hold up requests). */
+export async function auditUntil<T>(admin: string, query: string, predicate: (rows: AuditRowLike[]) => T | undefined): Promise<T> {
+  for (let i = 0; i < 100; i++) {
+    const rows = (await (await call("GET", `/api/audit${query}`, undefined, admin)).json()) as AuditRowLike[];
+    const found = predicate(rows);
+    if (found !== undefined && found !== false) return found;
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  throw new Error(`audit never showed what was expected for ${query}`);
+}
+
+export interface AuditRowLike {
+  id: number;
+  at: string;
+  type: string;
+  actor: string;
+  site?: string;
+  detail?: Record<string, unknown>;
 }
 
 export async function createSite(cookie: string, name: string): Promise<string> {
@@ -146,7 +176,7 @@ export async function welcomedConnector(token: string): Promise<TestConnector> {
   return c;
 }
 
-export async function openConsole(cookie: string, site: string): Promise<{ wsUrl: string; pageUrl: string }> {
+export async function openConsole(cookie: string, site: string): Promise<{ wsUrl: string; pageUrl: string; viewOnly: boolean }> {
   const res = await call("POST", "/api/consoles", { site, hypervisor: "lab", vm: "desk" }, cookie);
   expect(res.status).toBe(201);
   return res.json();

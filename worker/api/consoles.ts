@@ -15,14 +15,17 @@ const NewConsole = z.object({
 
 export const consoles = new Hono<AppEnv>().post("/", async (c) => {
   const { site, hypervisor, vm } = await readJson(c, NewConsole);
-  const result = await (await requireSite(c.env, site)).createTicket({ hypervisor, vm, user: c.get("user").name });
+  const user = c.get("user");
+  // The viewer role sees consoles but never types into them: the edge enforces it.
+  const result = await (await requireSite(c.env, site)).createTicket({ hypervisor, vm, user: user.name, viewOnly: user.role === "viewer" });
   if (!result.ok) throw new ApiError(result.status, result.code, result.message);
   const origin = new URL(c.req.url).origin;
   return c.json(
     {
-      pageUrl: consolePageUrl(origin, site, result.ticket),
+      pageUrl: consolePageUrl(origin, site, result.ticket, user.role === "viewer"),
       wsUrl: consoleSocketUrl(origin, site, result.ticket),
       expiresAt: new Date(result.expiresAt).toISOString(),
+      viewOnly: user.role === "viewer",
     },
     201,
   );

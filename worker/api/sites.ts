@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
+import { audit } from "../audit.ts";
 import { requireRole } from "../auth/session.ts";
 import { randomToken, sha256Hex } from "../auth/secrets.ts";
 import type { AppEnv, Env } from "../env.ts";
@@ -44,6 +45,7 @@ export const sites = new Hono<AppEnv>()
       await registry.deleteSite(name);
       throw err;
     }
+    audit(c.env, (p) => c.executionCtx.waitUntil(p), { type: "site.created", actor: c.get("user").name, site: name });
     return c.json({ name, connectorToken }, 201);
   })
   .get("/", async (c) => {

@@ -2,7 +2,7 @@ import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { consolePageUrl } from "../../shared/urls/console.ts";
-import { currentUser } from "../auth/session.ts";
+import { currentUser, requireRole } from "../auth/session.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { readJson } from "../http/validate.ts";
@@ -21,9 +21,10 @@ export function edgeConsoleUrl(origin: string, site: string, hypervisor: string,
 
 /**
  * The seed's URLs for a VM: `edge` (works from anywhere, through Porthole) and, for CloudTower VMs,
- * `direct` (to the cluster) and `proxied` (through the tower) for people on the LAN.
+ * `direct` (to the cluster) and `proxied` (through the tower) for people on the LAN. The LAN URLs
+ * give full control of the console, so viewers may not ask for them.
  */
-export const vncUrls = new Hono<AppEnv>().post("/", async (c) => {
+export const vncUrls = new Hono<AppEnv>().post("/", requireRole("admin", "operator"), async (c) => {
   const { site, hypervisor, vm } = await readJson(c, Target);
   const result = await (await requireSite(c.env, site)).vncUrls(hypervisor, vm);
   if (!result.ok) throw new ApiError(result.status, result.code, result.message);
@@ -42,7 +43,7 @@ export async function openConsolePage(c: Context<AppEnv>): Promise<Response> {
   const user = await currentUser(c);
   if (!user) return c.redirect(`/?next=${encodeURIComponent(`${c.req.path}?${new URL(c.req.url).searchParams}`)}`, 302);
   const { site, hypervisor, vm } = parsed.data;
-  const result = await (await requireSite(c.env, site)).createTicket({ hypervisor, vm, user: user.name });
+  const result = await (await requireSite(c.env, site)).createTicket({ hypervisor, vm, user: user.name, viewOnly: user.role === "viewer" });
   if (!result.ok) throw new ApiError(result.status, result.code, result.message);
-  return c.redirect(consolePageUrl(new URL(c.req.url).origin, site, result.ticket), 302);
+  return c.redirect(consolePageUrl(new URL(c.req.url).origin, site, result.ticket, user.role === "viewer"), 302);
 }

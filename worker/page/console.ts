@@ -5,13 +5,14 @@
  */
 import RFB from "@novnc/novnc";
 import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL } from "../../shared/protocol/limits.ts";
-import { consoleSocketPath } from "../../shared/urls/console.ts";
+import { consoleSocketPath, linkSocketPath } from "../../shared/urls/console.ts";
 import { describeClose } from "./close-reasons.ts";
 
 const status = document.getElementById("status")!;
 const notice = document.getElementById("notice")!;
 const title = document.getElementById("title")!;
 const cad = document.getElementById("cad") as HTMLButtonElement;
+const badge = document.getElementById("badge")!;
 
 function show(state: "connecting" | "connected" | "closed", text: string): void {
   document.body.dataset.state = state;
@@ -46,19 +47,62 @@ function returnCredit(ws: WebSocket): void {
   });
 }
 
-function start(): void {
+interface Target {
+  site: string;
+  socketPath: string;
+  viewOnly: boolean;
+  /** Share links: when the link ends. */
+  expiresAt?: number;
+  vmName?: string;
+}
+
+/** A share link page (/l/<site>/<secret>) or a one-off console (/console#site=…&ticket=…). */
+async function target(): Promise<Target | string> {
+  const link = /^\/l\/([^/]+)\/([^/]+)$/.exec(location.pathname);
+  if (link) {
+    const [site, secret] = [decodeURIComponent(link[1]!), decodeURIComponent(link[2]!)];
+    const res = await fetch(`${location.pathname}/status`, { cache: "no-store" });
+    const body = (await res.json()) as { expiresAt?: string; viewOnly?: boolean; vm?: string; error?: { message: string } };
+    if (!res.ok) return body.error?.message ?? "This link no longer works.";
+    return { site, socketPath: linkSocketPath(site, secret), viewOnly: body.viewOnly === true, expiresAt: Date.parse(body.expiresAt!), vmName: body.vm };
+  }
   const params = new URLSearchParams(location.hash.slice(1));
   const site = params.get("site");
   const ticket = params.get("ticket");
-  if (!site || !ticket) {
-    fail("This console link is incomplete. Open the console again from Porthole.");
-    return;
-  }
+  if (!site || !ticket) return "This console link is incomplete. Open the console again from Porthole.";
   // The ticket is single use: drop it from the address bar so a reload does not look like a replay.
   history.replaceState(null, "", location.pathname);
-  title.textContent = site;
+  return { site, socketPath: consoleSocketPath(site, ticket), viewOnly: params.get("view") === "1" };
+}
 
-  const url = location.origin.replace(/^http/, "ws") + consoleSocketPath(site, ticket);
+function showTimeLeft(expiresAt: number): void {
+  const tick = () => {
+    const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
+    const text = left >= 3600 ? `${Math.floor(left / 3600)} h ${Math.floor((left % 3600) / 60)} min` : `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    badge.dataset.timeLeft = String(left);
+    badge.textContent = `${badge.dataset.prefix ?? ""}link ends in ${text}`;
+    if (left === 0) clearInterval(timer);
+  };
+  const timer = setInterval(tick, 1000);
+  tick();
+}
+
+async function start(): Promise<void> {
+  const t = await target();
+  if (typeof t === "string") {
+    fail(t);
+    return;
+  }
+  const { site } = t;
+  title.textContent = t.vmName ? `${site} — ${t.vmName}` : site;
+  if (t.viewOnly) {
+    document.body.dataset.viewOnly = "true";
+    badge.dataset.prefix = "View only · ";
+    badge.textContent = "View only";
+  }
+  if (t.expiresAt) showTimeLeft(t.expiresAt);
+
+  const url = location.origin.replace(/^http/, "ws") + t.socketPath;
   const ws = new WebSocket(url, [CREDIT_SUBPROTOCOL]);
   returnCredit(ws);
   let closeText: string | null = null;
@@ -68,9 +112,11 @@ function start(): void {
 
   const rfb = new RFB(document.getElementById("screen")!, ws, { shared: true });
   rfb.scaleViewport = true;
+  // Only a courtesy: the edge drops a view-only viewer's input whatever this page does.
+  rfb.viewOnly = t.viewOnly;
   rfb.addEventListener("connect", () => {
     show("connected", "Connected");
-    cad.disabled = false;
+    cad.disabled = t.viewOnly;
   });
   rfb.addEventListener("desktopname", (e: CustomEvent<{ name: string }>) => {
     title.textContent = `${site} — ${e.detail.name}`;
@@ -86,4 +132,4 @@ function start(): void {
   show("connecting", "Connecting…");
 }
 
-start();
+void start();

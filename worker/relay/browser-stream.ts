@@ -11,6 +11,8 @@ import {
   STREAM_WINDOW_BYTES,
 } from "../../shared/protocol/limits.ts";
 import type { ConnectorLink } from "./connector-link.ts";
+import { StreamFault } from "./stream-fault.ts";
+import { ViewOnlyFilter } from "./view-only.ts";
 
 export interface BrowserAttachment {
   kind: "browser";
@@ -22,17 +24,14 @@ export interface BrowserAttachment {
   /** The browser returns credit as it consumes (subprotocol porthole.credit.v1). */
   creditMode: boolean;
   openedAt: number;
+  /** Input is filtered out at the edge (viewer role, or a view-only link). */
+  viewOnly: boolean;
+  /** Set when opened through a share link. */
+  linkId?: string;
+  /** The view-only filter finished the handshake (so it can resume after hibernation). */
+  filterInMessages?: boolean;
 }
 
-/** Thrown by the accounting when the browser must be cut; the object closes it with this code. */
-export class StreamFault extends Error {
-  readonly code: number;
-
-  constructor(code: number, reason: string) {
-    super(reason);
-    this.code = code;
-  }
-}
 
 export class BrowserStream {
   /** Bytes of browser input the connector still accepts on this stream. */
@@ -47,6 +46,7 @@ export class BrowserStream {
   private silentBytes = 0;
   bytesDown = 0;
   bytesUp = 0;
+  private readonly filter: ViewOnlyFilter | null;
 
   readonly browser: WebSocket;
   readonly attachment: BrowserAttachment;
@@ -58,6 +58,11 @@ export class BrowserStream {
     this.attachment = attachment;
     this.connector = connector;
     if (restored) this.downOutstanding = STREAM_WINDOW_BYTES;
+    this.filter = !attachment.viewOnly
+      ? null
+      : restored
+        ? ViewOnlyFilter.resumed(attachment.filterInMessages === true)
+        : new ViewOnlyFilter();
   }
 
   get id(): number {
@@ -67,6 +72,7 @@ export class BrowserStream {
   /** Console bytes from the connector, on their way to the browser. */
   down(bytes: Uint8Array): void {
     this.bytesDown += bytes.length;
+    this.filter?.observeServer(bytes);
     if (this.attachment.creditMode) {
       this.downOutstanding += bytes.length;
       if (this.downOutstanding > STREAM_WINDOW_BYTES) {
@@ -100,8 +106,14 @@ export class BrowserStream {
   }
 
   /** Browser input (keys, pointer, RFB client messages) on its way to the console. */
-  up(bytes: Uint8Array): void {
+  up(input: Uint8Array): void {
     this.silentBytes = 0;
+    const bytes = this.filter ? this.filter.push(input) : input;
+    if (this.filter?.inMessages && !this.attachment.filterInMessages) {
+      this.attachment.filterInMessages = true;
+      this.browser.serializeAttachment(this.attachment);
+    }
+    if (bytes.length === 0) return;
     this.bytesUp += bytes.length;
     if (this.upQueued === 0 && bytes.length <= this.upCredit) {
       this.sendUp(bytes);

@@ -34,8 +34,12 @@ import {
 } from "../../shared/protocol/messages.ts";
 import { randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
-import { type BrowserAttachment, BrowserStream, StreamFault } from "./browser-stream.ts";
+import { registryOf } from "../registry/registry-object.ts";
+import type { AuditEvent } from "../registry/audit-store.ts";
+import { type BrowserAttachment, BrowserStream } from "./browser-stream.ts";
 import { type ConnectorAttachment, ConnectorLink } from "./connector-link.ts";
+import { LinkBook, type LinkRecord, linkState } from "./links.ts";
+import { StreamFault } from "./stream-fault.ts";
 import { TicketBook, type TicketGrant } from "./tickets.ts";
 
 type Attachment = ConnectorAttachment | BrowserAttachment;
@@ -56,9 +60,35 @@ export interface SiteVm extends Vm {
   hypervisor: string;
 }
 
+export interface LinkInfo {
+  id: string;
+  site: string;
+  hypervisor: string;
+  vm: string;
+  viewOnly: boolean;
+  createdBy: string;
+  createdAt: string;
+  expiresAt: string;
+  state: "active" | "expired" | "revoked";
+  /** Consoles open on the link right now. */
+  sessions: number;
+}
+
+export type LinkCreated =
+  | { ok: true; id: string; secret: string; expiresAt: number }
+  | { ok: false; status: 404 | 503; code: string; message: string };
+
+export type LinkStatus =
+  | { ok: true; expiresAt: number; viewOnly: boolean; vm: string; vmName: string }
+  | { ok: false; why: "unknown" | "expired" | "revoked" };
+
 export type VncUrlsResult =
   | { ok: true; type: HypervisorInventory["type"]; direct?: string; proxied?: string }
   | { ok: false; status: 404 | 502 | 503 | 504; code: string; message: string };
+
+type Grant =
+  | { ok: true; hypervisor: string; vm: string; user: string; viewOnly: boolean; linkId?: string }
+  | { ok: false; code: number; reason: string };
 
 /** How long the edge waits for a connector to answer a REQUEST. */
 const REQUEST_TIMEOUT_MS = 20_000;
@@ -66,6 +96,7 @@ const REQUEST_TIMEOUT_MS = 20_000;
 export class SiteObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly tickets: TicketBook;
+  private readonly links: LinkBook;
   private readonly connectors = new Map<string, ConnectorLink>();
   private readonly streams = new Map<number, BrowserStream>();
   /** Hot-path lookup from a socket to what it is; rebuilt after hibernation. */
@@ -83,6 +114,7 @@ export class SiteObject extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS inventory (connector_id TEXT PRIMARY KEY, json TEXT NOT NULL);
     `);
     this.tickets = new TicketBook(this.sql);
+    this.links = new LinkBook(this.sql);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_REQUEST, HEARTBEAT_REPLY));
     this.restore();
   }
@@ -132,8 +164,67 @@ export class SiteObject extends DurableObject<Env> {
     const found = this.findConnector(grant.hypervisor, grant.vm);
     if (!found.ok) return { ok: false, ...found.error };
     const { ticket, expiresAt } = await this.tickets.issue(grant);
-    await this.armAlarm();
+    await this.scheduleAlarm();
     return { ok: true, ticket, expiresAt };
+  }
+
+  // ---- share links -------------------------------------------------------------------------------
+
+  async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string }): Promise<LinkCreated> {
+    const found = this.findConnector(req.hypervisor, req.vm);
+    if (!found.ok) return { ok: false, ...found.error };
+    const expiresAt = Date.now() + req.ttlMs;
+    const { id, secret } = await this.links.create({
+      hypervisor: req.hypervisor,
+      vm: req.vm,
+      viewOnly: req.viewOnly,
+      createdBy: req.user,
+      expiresAt,
+    });
+    this.audit({
+      type: "link.created",
+      actor: req.user,
+      detail: { id, hypervisor: req.hypervisor, vm: req.vm, viewOnly: req.viewOnly, expiresAt: new Date(expiresAt).toISOString() },
+    });
+    await this.scheduleAlarm();
+    return { ok: true, id, secret, expiresAt };
+  }
+
+  listLinks(): LinkInfo[] {
+    const site = this.getConfig("site") ?? "";
+    return this.links.list().map((l) => ({
+      id: l.id,
+      site,
+      hypervisor: l.hypervisor,
+      vm: l.vm,
+      viewOnly: l.viewOnly,
+      createdBy: l.createdBy,
+      createdAt: new Date(l.createdAt).toISOString(),
+      expiresAt: new Date(l.expiresAt).toISOString(),
+      state: linkState(l),
+      sessions: this.linkSessions(l.id).length,
+    }));
+  }
+
+  /** Revokes a link and closes its live consoles at once. `owner` limits it to that creator's links. */
+  revokeLink(id: string, actor: string, owner: string | null): { ok: true } | { ok: false; status: 404 | 410 } {
+    const link = this.links.byId(id);
+    if (!link || (owner !== null && link.createdBy !== owner)) return { ok: false, status: 404 };
+    if (linkState(link) !== "active") return { ok: false, status: 410 };
+    this.links.revoke(id);
+    const closed = this.closeLinkSessions(id, "This share link was revoked.");
+    this.audit({ type: "link.revoked", actor, detail: { id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed } });
+    this.flushAll();
+    return { ok: true };
+  }
+
+  async linkStatus(secret: string): Promise<LinkStatus> {
+    const link = await this.links.bySecret(secret);
+    if (!link) return { ok: false, why: "unknown" };
+    const state = linkState(link);
+    if (state !== "active") return { ok: false, why: state };
+    const vmName = this.listVms().find((v) => v.hypervisor === link.hypervisor && v.id === link.vm)?.name ?? link.vm;
+    return { ok: true, expiresAt: link.expiresAt, viewOnly: link.viewOnly, vm: link.vm, vmName };
   }
 
   /**
@@ -166,7 +257,7 @@ export class SiteObject extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname === "/connect") return this.acceptConnector(request);
-    if (url.pathname.startsWith("/ws/console/")) return this.acceptBrowser(request, url);
+    if (url.pathname.startsWith("/ws/console/") || url.pathname.startsWith("/ws/link/")) return this.acceptBrowser(request, url);
     return new Response("not found", { status: 404 });
   }
 
@@ -191,7 +282,7 @@ export class SiteObject extends DurableObject<Env> {
     const link = new ConnectorLink(pair[1], attachment);
     this.connectors.set(link.id, link);
     this.bySocket.set(pair[1], link);
-    await this.armAlarm();
+    await this.scheduleAlarm();
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
 
@@ -200,17 +291,11 @@ export class SiteObject extends DurableObject<Env> {
     const creditMode = offered.includes(CREDIT_SUBPROTOCOL);
     const headers = creditMode ? { "Sec-WebSocket-Protocol": CREDIT_SUBPROTOCOL } : undefined;
 
-    const check = await this.tickets.redeem(url.searchParams.get("ticket") ?? "");
-    if (!check.ok) {
-      const reasons: Record<typeof check.why, [number, string]> = {
-        unknown: [CloseCode.unauthorized, "Unknown console ticket: ask for a new console."],
-        used: [CloseCode.gone, "This console ticket was already used: ask for a new console."],
-        expired: [CloseCode.gone, "This console ticket expired (tickets last 60 s): ask for a new console."],
-      };
-      const [code, reason] = reasons[check.why];
-      return refuse(code, reason, headers);
-    }
-    const { hypervisor, vm, user } = check.grant;
+    const grant = url.pathname.startsWith("/ws/link/")
+      ? await this.redeemLink(url.searchParams.get("link") ?? "")
+      : await this.redeemTicket(url.searchParams.get("ticket") ?? "");
+    if (!grant.ok) return refuse(grant.code, grant.reason, headers);
+    const { hypervisor, vm, user, viewOnly, linkId } = grant;
     const found = this.findConnector(hypervisor, vm);
     if (!found.ok) {
       const code = found.error.status === 404 ? CloseCode.notFound : CloseCode.connectorOffline;
@@ -227,6 +312,8 @@ export class SiteObject extends DurableObject<Env> {
       user,
       creditMode,
       openedAt: Date.now(),
+      viewOnly,
+      ...(linkId ? { linkId } : {}),
     };
     this.ctx.acceptWebSocket(pair[1], ["browser"]);
     pair[1].serializeAttachment(attachment);
@@ -234,7 +321,32 @@ export class SiteObject extends DurableObject<Env> {
     this.addStream(stream);
     connector.queue(encodeJson(FrameType.open, stream.id, { hypervisor, vm }));
     connector.flush();
+    this.audit({
+      type: "console.opened",
+      actor: user,
+      detail: { stream: stream.id, hypervisor, vm, viewOnly, via: linkId ? "link" : "ticket", ...(linkId ? { link: linkId } : {}) },
+    });
     return new Response(null, { status: 101, webSocket: pair[0], headers });
+  }
+
+  private async redeemTicket(ticket: string): Promise<Grant> {
+    const check = await this.tickets.redeem(ticket);
+    if (check.ok) return { ok: true, ...check.grant };
+    const reasons: Record<typeof check.why, [number, string]> = {
+      unknown: [CloseCode.unauthorized, "Unknown console ticket: ask for a new console."],
+      used: [CloseCode.gone, "This console ticket was already used: ask for a new console."],
+      expired: [CloseCode.gone, "This console ticket expired (tickets last 60 s): ask for a new console."],
+    };
+    const [code, reason] = reasons[check.why];
+    return { ok: false, code, reason };
+  }
+
+  private async redeemLink(secret: string): Promise<Grant> {
+    const link = await this.links.bySecret(secret);
+    if (!link) return { ok: false, code: CloseCode.unauthorized, reason: "Unknown share link." };
+    const state = linkState(link);
+    if (state !== "active") return { ok: false, code: CloseCode.gone, reason: `This share link ${state === "revoked" ? "was revoked" : "expired"}.` };
+    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user: `link:${link.id}`, viewOnly: link.viewOnly, linkId: link.id };
   }
 
   // ---- Hibernatable WebSocket events ---------------------------------------------------------
@@ -267,6 +379,11 @@ export class SiteObject extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     const now = Date.now();
+    for (const link of this.links.expiredUnnoted(now)) {
+      const closed = this.closeLinkSessions(link.id, "This share link expired.");
+      this.links.noteExpiry(link.id);
+      this.audit({ type: "link.expired", actor: "system", detail: { id: link.id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed } });
+    }
     for (const link of [...this.connectors.values()]) {
       const lastHeard = Math.max(
         link.attachment.connectedAt,
@@ -279,10 +396,8 @@ export class SiteObject extends DurableObject<Env> {
         this.dropConnector(link, CloseCode.protocolError, "no HELLO from the connector");
       }
     }
-    const liveTickets = this.tickets.sweep();
-    if (this.connectors.size > 0 || liveTickets > 0) {
-      await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_INTERVAL_MS);
-    }
+    this.flushAll();
+    await this.scheduleAlarm(true);
   }
 
   // ---- Connector frames ----------------------------------------------------------------------
@@ -391,6 +506,11 @@ export class SiteObject extends DurableObject<Env> {
     link.attachment = { ...link.attachment, protocol: common, hostname: parsed.data.hostname };
     link.ws.serializeAttachment(link.attachment);
     this.setInventory(link, parsed.data.hypervisors);
+    this.audit({
+      type: "connector.connected",
+      actor: `connector:${link.id}`,
+      detail: { hostname: parsed.data.hostname ?? null, software: parsed.data.software, hypervisors: parsed.data.hypervisors.map((h) => h.name) },
+    });
     link.queue(
       encodeJson(FrameType.welcome, 0, {
         protocol: common,
@@ -425,6 +545,7 @@ export class SiteObject extends DurableObject<Env> {
       peer.connector.streams.delete(peer.id);
       peer.connector.queue(encodeClose(FrameType.close, peer.id, 1000, "viewer closed the console"));
       peer.connector.flush();
+      this.auditClosed(peer, code, reason || "viewer closed the console");
     }
   }
 
@@ -435,9 +556,53 @@ export class SiteObject extends DurableObject<Env> {
     stream.connector.streams.delete(stream.id);
     if (tellConnector) stream.connector.queue(encodeClose(FrameType.close, stream.id, code, reason));
     closeQuietly(stream.browser, code, reason);
+    this.auditClosed(stream, code, reason);
+  }
+
+  private auditClosed(stream: BrowserStream, code: number, reason: string): void {
+    const a = stream.attachment;
+    this.audit({
+      type: "console.closed",
+      actor: a.user,
+      detail: {
+        stream: a.stream,
+        hypervisor: a.hypervisor,
+        vm: a.vm,
+        viewOnly: a.viewOnly,
+        bytesDown: stream.bytesDown,
+        bytesUp: stream.bytesUp,
+        seconds: Math.round((Date.now() - a.openedAt) / 1000),
+        code,
+        reason,
+      },
+    });
+  }
+
+  /** Closes every console opened through a link; returns how many. */
+  private closeLinkSessions(linkId: string, reason: string): number {
+    const sessions = this.linkSessions(linkId);
+    for (const stream of sessions) this.endStream(stream, CloseCode.gone, reason, true);
+    return sessions.length;
+  }
+
+  private linkSessions(linkId: string): BrowserStream[] {
+    return [...this.streams.values()].filter((s) => s.attachment.linkId === linkId);
+  }
+
+  /** Audit rows go to the registry without holding up this object's events. */
+  private audit(event: AuditEvent): void {
+    const site = this.getConfig("site") ?? undefined;
+    this.ctx.waitUntil(
+      registryOf(this.env)
+        .audit({ ...event, site })
+        .catch((err: unknown) => console.error("audit write failed", err)),
+    );
   }
 
   private dropConnector(link: ConnectorLink, code: number, reason: string): void {
+    if (this.connectors.get(link.id) === link && link.attachment.protocol !== null) {
+      this.audit({ type: "connector.gone", actor: `connector:${link.id}`, detail: { code, reason } });
+    }
     this.connectors.delete(link.id);
     for (const [id, waiting] of this.pending) {
       if (waiting.connector !== link.id) continue;
@@ -532,7 +697,12 @@ export class SiteObject extends DurableObject<Env> {
         closeQuietly(ws, CloseCode.connectorOffline, "The site's connector went offline: try again in a moment.");
         continue;
       }
-      this.addStream(new BrowserStream(ws, att, link, true));
+      try {
+        this.addStream(new BrowserStream(ws, att, link, true));
+      } catch (err) {
+        if (!(err instanceof StreamFault)) throw err;
+        closeQuietly(ws, err.code, err.message);
+      }
     }
   }
 
@@ -540,10 +710,18 @@ export class SiteObject extends DurableObject<Env> {
     for (const link of this.connectors.values()) link.flush();
   }
 
-  private async armAlarm(): Promise<void> {
-    if ((await this.ctx.storage.getAlarm()) === null) {
-      await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_INTERVAL_MS);
-    }
+  /**
+   * One alarm serves everything timed: connector heartbeat checks and ticket sweeps every
+   * interval while there is anything to watch, and each share link's expiry on the dot.
+   */
+  private async scheduleAlarm(fromAlarm = false): Promise<void> {
+    const now = Date.now();
+    const watching = this.connectors.size > 0 || this.tickets.sweep() > 0;
+    const candidates = [watching ? now + HEARTBEAT_INTERVAL_MS : null, this.links.nextExpiry()].filter((t): t is number => t !== null);
+    if (candidates.length === 0) return;
+    const next = Math.max(now, Math.min(...candidates));
+    const current = fromAlarm ? null : await this.ctx.storage.getAlarm();
+    if (current === null || next < current) await this.ctx.storage.setAlarm(next);
   }
 
   private getConfig(key: string): string | null {

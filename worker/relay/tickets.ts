@@ -12,6 +12,8 @@ export interface TicketGrant {
   hypervisor: string;
   vm: string;
   user: string;
+  /** The viewer role's consoles are view-only. */
+  viewOnly: boolean;
 }
 
 export type TicketCheck =
@@ -25,18 +27,19 @@ export class TicketBook {
     this.sql = sql;
     sql.exec(`CREATE TABLE IF NOT EXISTS tickets (
       hash TEXT PRIMARY KEY, hypervisor TEXT NOT NULL, vm TEXT NOT NULL, user TEXT NOT NULL,
-      expires_at INTEGER NOT NULL, used_at INTEGER)`);
+      view_only INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL, used_at INTEGER)`);
   }
 
   async issue(grant: TicketGrant): Promise<{ ticket: string; expiresAt: number }> {
     const ticket = randomToken();
     const expiresAt = Date.now() + TICKET_TTL_MS;
     this.sql.exec(
-      "INSERT INTO tickets (hash, hypervisor, vm, user, expires_at) VALUES (?, ?, ?, ?, ?)",
+      "INSERT INTO tickets (hash, hypervisor, vm, user, view_only, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
       await sha256Hex(ticket),
       grant.hypervisor,
       grant.vm,
       grant.user,
+      grant.viewOnly ? 1 : 0,
       expiresAt,
     );
     return { ticket, expiresAt };
@@ -46,8 +49,8 @@ export class TicketBook {
   async redeem(ticket: string): Promise<TicketCheck> {
     const hash = await sha256Hex(ticket);
     const row = this.sql
-      .exec<{ hypervisor: string; vm: string; user: string; expires_at: number; used_at: number | null }>(
-        "SELECT hypervisor, vm, user, expires_at, used_at FROM tickets WHERE hash = ?",
+      .exec<{ hypervisor: string; vm: string; user: string; view_only: number; expires_at: number; used_at: number | null }>(
+        "SELECT hypervisor, vm, user, view_only, expires_at, used_at FROM tickets WHERE hash = ?",
         hash,
       )
       .toArray()[0];
@@ -55,7 +58,7 @@ export class TicketBook {
     if (row.used_at !== null) return { ok: false, why: "used" };
     if (row.expires_at < Date.now()) return { ok: false, why: "expired" };
     this.sql.exec("UPDATE tickets SET used_at = ? WHERE hash = ?", Date.now(), hash);
-    return { ok: true, grant: { hypervisor: row.hypervisor, vm: row.vm, user: row.user } };
+    return { ok: true, grant: { hypervisor: row.hypervisor, vm: row.vm, user: row.user, viewOnly: row.view_only === 1 } };
   }
 
   /** Forgets tickets past any use; returns how many are still live. */

@@ -1,0 +1,47 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { requireRole } from "../auth/session.ts";
+import type { AppEnv } from "../env.ts";
+import { ApiError } from "../http/errors.ts";
+import type { AuditRow } from "../registry/audit-store.ts";
+import { registryOf } from "../registry/registry-object.ts";
+
+const Query = z.object({
+  type: z.string().max(64).optional(),
+  actor: z.string().max(256).optional(),
+  site: z.string().max(64).optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+  before: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+/**
+ * GET /api/audit: newest first. Filters: type (e.g. `console` or `console.closed`), actor, site,
+ * since / until (ISO times); paging: `limit` (≤ 1000) and `before` (the `id` of the last row seen).
+ */
+export const auditApi = new Hono<AppEnv>().use(requireRole("admin")).get("/", async (c) => {
+  const parsed = Query.safeParse(c.req.query());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ApiError(400, "invalid_request", `${issue.path.join(".")}: ${issue.message}`);
+  }
+  const q = parsed.data;
+  // (The RPC stub's type cannot express `unknown` details; the rows are AuditRow as stored.)
+  const rows = (await registryOf(c.env).auditQuery({
+    type: q.type,
+    actor: q.actor,
+    site: q.site,
+    since: q.since ? Date.parse(q.since) : undefined,
+    until: q.until ? Date.parse(q.until) : undefined,
+    before: q.before,
+    limit: q.limit,
+  })) as unknown as AuditRow[];
+  const next = rows.length === q.limit ? rows.at(-1)!.id : null;
+  if (next !== null) {
+    const url = new URL(c.req.url);
+    url.searchParams.set("before", String(next));
+    c.header("Link", `<${url.pathname}${url.search}>; rel="next"`);
+  }
+  return c.json(rows);
+});

@@ -1,0 +1,82 @@
+import { type Context, Hono } from "hono";
+import { z } from "zod";
+import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
+import { linkPageUrl, linkSocketUrl } from "../../shared/urls/console.ts";
+import { requireRole } from "../auth/session.ts";
+import type { AppEnv, Env } from "../env.ts";
+import { ApiError } from "../http/errors.ts";
+import { readJson } from "../http/validate.ts";
+import { registryOf } from "../registry/registry-object.ts";
+import type { LinkInfo } from "../relay/site-object.ts";
+import { requireSite, siteOf } from "./sites.ts";
+
+export const DEFAULT_LINK_TTL_SECONDS = 15 * 60;
+const DEFAULT_MAX_TTL_SECONDS = 24 * 3600;
+
+function maxTtl(env: Env): number {
+  const n = Number(env.LINK_MAX_TTL_SECONDS);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_MAX_TTL_SECONDS;
+}
+
+const NewLink = z.object({
+  site: z.string().regex(NAME_PATTERN, "not a site name"),
+  hypervisor: z.string().regex(NAME_PATTERN, "not a hypervisor name"),
+  vm: z.string().min(1).max(128),
+  ttlSeconds: z.number().int().positive().optional(),
+  viewOnly: z.boolean().optional(),
+});
+
+async function allLinks(c: Context<AppEnv>): Promise<LinkInfo[]> {
+  const names = await registryOf(c.env).listSites();
+  const lists = await Promise.all(names.map((n) => siteOf(c.env, n).listLinks()));
+  return lists.flat().sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+}
+
+/** Share links: operators and admins make them; operators see and revoke their own, admins all. */
+export const links = new Hono<AppEnv>()
+  .use(requireRole("admin", "operator"))
+  .post("/", async (c) => {
+    const body = await readJson(c, NewLink);
+    const ttlSeconds = body.ttlSeconds ?? DEFAULT_LINK_TTL_SECONDS;
+    if (ttlSeconds > maxTtl(c.env)) {
+      throw new ApiError(400, "invalid_request", `ttlSeconds: at most ${maxTtl(c.env)} (LINK_MAX_TTL_SECONDS).`);
+    }
+    const viewOnly = body.viewOnly ?? true;
+    const user = c.get("user").name;
+    const created = await (await requireSite(c.env, body.site)).createLink({
+      hypervisor: body.hypervisor,
+      vm: body.vm,
+      viewOnly,
+      ttlMs: ttlSeconds * 1000,
+      user,
+    });
+    if (!created.ok) throw new ApiError(created.status, created.code, created.message);
+    const origin = new URL(c.req.url).origin;
+    return c.json(
+      {
+        id: created.id,
+        url: linkPageUrl(origin, body.site, created.secret),
+        wsUrl: linkSocketUrl(origin, body.site, created.secret),
+        expiresAt: new Date(created.expiresAt).toISOString(),
+        viewOnly,
+      },
+      201,
+    );
+  })
+  .get("/", async (c) => {
+    const user = c.get("user");
+    const list = await allLinks(c);
+    return c.json(user.role === "admin" ? list : list.filter((l) => l.createdBy === user.name));
+  })
+  .delete("/:id", async (c) => {
+    const user = c.get("user");
+    const id = c.req.param("id");
+    const link = (await allLinks(c)).find((l) => l.id === id);
+    if (!link || (user.role !== "admin" && link.createdBy !== user.name)) {
+      throw new ApiError(404, "unknown_link", `There is no link ${id} of yours.`);
+    }
+    const result = await siteOf(c.env, link.site).revokeLink(id, user.name, user.role === "admin" ? null : user.name);
+    if (!result.ok && result.status === 410) throw new ApiError(410, "link_ended", `Link ${id} has already ${link.state === "revoked" ? "been revoked" : "expired"}.`);
+    if (!result.ok) throw new ApiError(404, "unknown_link", `There is no link ${id} of yours.`);
+    return c.body(null, 204);
+  });

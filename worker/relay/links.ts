@@ -1,0 +1,120 @@
+/**
+ * Share links: a console anyone holding the URL may open until the link expires or is revoked.
+ * The URL carries a 256-bit secret; only its SHA-256 is stored. The public `id` names the link in
+ * lists and revocations and grants nothing.
+ */
+import { randomToken, sha256Hex } from "../auth/secrets.ts";
+
+export interface LinkRecord {
+  id: string;
+  hypervisor: string;
+  vm: string;
+  viewOnly: boolean;
+  createdBy: string;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+type Row = {
+  id: string;
+  secret_hash: string;
+  hypervisor: string;
+  vm: string;
+  view_only: number;
+  created_by: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  expiry_noted: number;
+};
+
+/** Ended links are kept this long so their URLs answer "expired" or "revoked", not "unknown". */
+const KEEP_ENDED_MS = 30 * 24 * 3600_000;
+
+function record(r: Row): LinkRecord {
+  return {
+    id: r.id,
+    hypervisor: r.hypervisor,
+    vm: r.vm,
+    viewOnly: r.view_only === 1,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
+export class LinkBook {
+  private readonly sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.sql = sql;
+    sql.exec(`CREATE TABLE IF NOT EXISTS links (
+      id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, hypervisor TEXT NOT NULL, vm TEXT NOT NULL,
+      view_only INTEGER NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+      revoked_at INTEGER, expiry_noted INTEGER NOT NULL DEFAULT 0)`);
+  }
+
+  async create(link: Omit<LinkRecord, "id" | "createdAt" | "revokedAt">): Promise<{ id: string; secret: string }> {
+    const id = randomToken(16);
+    const secret = randomToken(32);
+    this.sql.exec(
+      "INSERT INTO links (id, secret_hash, hypervisor, vm, view_only, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      id,
+      await sha256Hex(secret),
+      link.hypervisor,
+      link.vm,
+      link.viewOnly ? 1 : 0,
+      link.createdBy,
+      Date.now(),
+      link.expiresAt,
+    );
+    return { id, secret };
+  }
+
+  async bySecret(secret: string): Promise<LinkRecord | null> {
+    const row = this.sql.exec<Row>("SELECT * FROM links WHERE secret_hash = ?", await sha256Hex(secret)).toArray()[0];
+    return row ? record(row) : null;
+  }
+
+  byId(id: string): LinkRecord | null {
+    const row = this.sql.exec<Row>("SELECT * FROM links WHERE id = ?", id).toArray()[0];
+    return row ? record(row) : null;
+  }
+
+  list(): LinkRecord[] {
+    this.sql.exec("DELETE FROM links WHERE max(expires_at, coalesce(revoked_at, 0)) < ?", Date.now() - KEEP_ENDED_MS);
+    return this.sql.exec<Row>("SELECT * FROM links ORDER BY created_at DESC").toArray().map(record);
+  }
+
+  revoke(id: string): void {
+    this.sql.exec("UPDATE links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", Date.now(), id);
+  }
+
+  /** Links that have expired and whose expiry has not been acted on yet. */
+  expiredUnnoted(now = Date.now()): LinkRecord[] {
+    return this.sql
+      .exec<Row>("SELECT * FROM links WHERE expires_at <= ? AND expiry_noted = 0 AND revoked_at IS NULL", now)
+      .toArray()
+      .map(record);
+  }
+
+  noteExpiry(id: string): void {
+    this.sql.exec("UPDATE links SET expiry_noted = 1 WHERE id = ?", id);
+  }
+
+  /** When the next live link expires (for the object's alarm). */
+  nextExpiry(): number | null {
+    return (
+      this.sql
+        .exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM links WHERE expiry_noted = 0 AND revoked_at IS NULL")
+        .one().t ?? null
+    );
+  }
+}
+
+export function linkState(link: LinkRecord, now = Date.now()): "active" | "expired" | "revoked" {
+  if (link.revokedAt !== null) return "revoked";
+  return link.expiresAt <= now ? "expired" : "active";
+}

@@ -32,6 +32,10 @@ app.get("/healthz", (c) => c.json({ ok: true }));
 app.post("/api/session", signIn);
 app.use("/api/*", requireUser);
 app.delete("/api/session", signOut);
+app.get("/api/session", (c) => {
+  const { name, role, via } = c.get("user");
+  return c.json({ user: name, role, via });
+});
 app.route("/api/sites", sites);
 app.route("/api/consoles", consoles);
 app.route("/api/vnc-urls", vncUrls);

@@ -27,6 +27,53 @@ function continueToNext(): boolean {
 }
 const consoles = document.getElementById("consoles")!;
 
+interface LinkRow {
+  id: string;
+  site: string;
+  hypervisor: string;
+  vm: string;
+  viewOnly: boolean;
+  createdBy: string;
+  expiresAt: string;
+  state: string;
+  sessions: number;
+}
+
+let role = "viewer";
+
+async function showLinks(): Promise<void> {
+  if (role === "viewer") return;
+  const links = await api<LinkRow[]>("GET", "/api/links");
+  const rows = links.map((l) => {
+    const tr = document.createElement("tr");
+    const cells = [`${l.site}/${l.hypervisor}/${l.vm}`, l.createdBy, new Date(l.expiresAt).toLocaleString(), l.viewOnly ? "view only" : "full control", l.state, String(l.sessions)];
+    for (const text of cells) tr.insertCell().textContent = text;
+    const cell = tr.insertCell();
+    if (l.state === "active") {
+      const revoke = document.createElement("button");
+      revoke.textContent = "Revoke";
+      revoke.addEventListener("click", async () => {
+        await api("DELETE", `/api/links/${encodeURIComponent(l.id)}`);
+        await showLinks();
+      });
+      cell.appendChild(revoke);
+    }
+    return tr;
+  });
+  document.getElementById("link-rows")!.replaceChildren(...rows);
+  document.getElementById("links")!.hidden = false;
+}
+
+async function share(site: string, hypervisor: string, vm: string): Promise<void> {
+  const minutes = Number(prompt("Share this console for how many minutes?", "15"));
+  if (!Number.isFinite(minutes) || minutes <= 0) return;
+  const viewOnly = confirm("View only? (OK: the viewer can watch but not type. Cancel: full control.)");
+  const link = await api<{ url: string }>("POST", "/api/links", { site, hypervisor, vm, ttlSeconds: Math.round(minutes * 60), viewOnly });
+  (document.getElementById("new-link-url") as HTMLInputElement).value = link.url;
+  document.getElementById("new-link")!.hidden = false;
+  await showLinks();
+}
+
 async function showConsoles(): Promise<void> {
   const sites = await api<{ name: string }[]>("GET", "/api/sites");
   const rows: HTMLTableRowElement[] = [];
@@ -54,7 +101,18 @@ async function showConsoles(): Promise<void> {
           document.getElementById("list-error")!.textContent = (err as Error).message;
         }
       });
-      tr.insertCell().appendChild(open);
+      const actions = tr.insertCell();
+      actions.appendChild(open);
+      if (role !== "viewer") {
+        const shareButton = document.createElement("button");
+        shareButton.textContent = "Share…";
+        shareButton.addEventListener("click", () =>
+          share(site.name, vm.hypervisor, vm.id).catch((err: Error) => {
+            document.getElementById("list-error")!.textContent = err.message;
+          }),
+        );
+        actions.appendChild(shareButton);
+      }
       rows.push(tr);
     }
   }
@@ -64,17 +122,19 @@ async function showConsoles(): Promise<void> {
   }
   signin.hidden = true;
   consoles.hidden = false;
+  await showLinks();
 }
 
 signin.addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const form = new FormData(signin);
   try {
-    const me = await api<{ user: string }>("POST", "/api/session", {
+    const me = await api<{ user: string; role: string }>("POST", "/api/session", {
       username: form.get("username"),
       password: form.get("password"),
     });
-    document.getElementById("who")!.textContent = me.user;
+    document.getElementById("who")!.textContent = `${me.user} (${me.role})`;
+    role = me.role;
     if (continueToNext()) return;
     await showConsoles();
   } catch (err) {
@@ -87,6 +147,13 @@ document.getElementById("signout")!.addEventListener("click", async () => {
   location.reload();
 });
 
-showConsoles().catch(() => {
-  signin.hidden = false;
-});
+api<{ user: string; role: string }>("GET", "/api/session")
+  .then(async (me) => {
+    role = me.role;
+    document.getElementById("who")!.textContent = `${me.user} (${me.role})`;
+    if (continueToNext()) return;
+    await showConsoles();
+  })
+  .catch(() => {
+    signin.hidden = false;
+  });

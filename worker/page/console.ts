@@ -119,7 +119,7 @@ async function start(): Promise<void> {
     cad.disabled = t.viewOnly;
   });
   rfb.addEventListener("desktopname", (e: CustomEvent<{ name: string }>) => {
-    title.textContent = `${site} — ${e.detail.name}`;
+    if (!t.vmName) title.textContent = `${site} — ${e.detail.name}`;
   });
   rfb.addEventListener("disconnect", () => {
     cad.disabled = true;

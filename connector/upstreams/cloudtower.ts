@@ -11,10 +11,10 @@ import type { HypervisorInventory, PowerState } from "../../shared/protocol/mess
 import { directVncUrl, proxiedVncUrl, type VncInfo } from "../../shared/urls/cloudtower.ts";
 import type { CloudTowerHypervisor } from "../config.ts";
 import type { Log } from "../log.ts";
-import { describeTlsError, peerCertificate, resolveTrust, type TlsTrust, tlsOptions } from "./tls-trust.ts";
+import { InventoryPoller } from "./inventory-poller.ts";
+import { describeTlsError, describeTrust, peerCertificate, resolveTrust, type TlsTrust, tlsOptions } from "./tls-trust.ts";
 import { type CheckReport, socketFailure, type Upstream, UpstreamError } from "./upstream.ts";
 
-const REFRESH_MS = 30_000;
 const CALL_TIMEOUT_MS = 20_000;
 const OPEN_TIMEOUT_MS = 15_000;
 
@@ -42,9 +42,7 @@ export class CloudTowerUpstream implements Upstream {
   /** How to reach each cluster: direct under the policy, or via the tower's proxy. */
   private readonly clusterRoute = new Map<string, { direct: true; trust: TlsTrust } | { direct: false }>();
   private token: string | null = null;
-  private current: HypervisorInventory;
-  private listeners: (() => void)[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private readonly poller: InventoryPoller;
 
   constructor(config: CloudTowerHypervisor, baseDir: string, log: Log) {
     this.name = config.name;
@@ -52,25 +50,29 @@ export class CloudTowerUpstream implements Upstream {
     this.baseDir = baseDir;
     this.log = log.child({ hypervisor: config.name });
     this.tower = new URL(config.url);
-    this.current = { name: this.name, type: "cloudtower", reachable: false, error: "not contacted yet", vms: [] };
+    this.poller = new InventoryPoller({
+      name: this.name,
+      type: "cloudtower",
+      log: this.log,
+      list: () => this.listVms(),
+      explain: (err) => this.explain(err),
+    });
   }
 
   inventory(): HypervisorInventory {
-    return this.current;
+    return this.poller.current;
   }
 
   onChange(listener: () => void): void {
-    this.listeners.push(listener);
+    this.poller.onChange(listener);
   }
 
-  async start(): Promise<void> {
-    await this.refresh();
-    this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
-    this.timer.unref();
+  start(): Promise<void> {
+    return this.poller.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.poller.stop();
     this.agent.destroy();
   }
 
@@ -95,7 +97,7 @@ export class CloudTowerUpstream implements Upstream {
 
   async openConsole(vm: string, signal: AbortSignal): Promise<Duplex> {
     try {
-      const current = this.current.vms.find((v) => v.id === vm);
+      const current = this.poller.current.vms.find((v) => v.id === vm);
       if (current && current.powerState === "halted") {
         throw new UpstreamError(CloseCode.upstreamFailed, "The VM is powered off: start it, then open its console.");
       }
@@ -114,13 +116,7 @@ export class CloudTowerUpstream implements Upstream {
     try {
       const trust = await this.towerTrust();
       details.push(`reachable: ${this.tower.host}`);
-      details.push(
-        trust.mode === "pinned"
-          ? `TLS verified (SHA-256 ${trust.fingerprint})`
-          : trust.mode === "insecure"
-            ? "TLS NOT verified (tls: { insecure: true })"
-            : `TLS verified (${trust.mode === "ca" ? "configured CA" : "system CAs"})`,
-      );
+      details.push(describeTrust(trust));
       await this.login();
       details.push(`signed in as ${this.config.username}`);
       details.push(`${(await this.listVms()).length} VMs`);
@@ -282,25 +278,9 @@ export class CloudTowerUpstream implements Upstream {
   private async listVms(): Promise<HypervisorInventory["vms"]> {
     const reply = await this.graphql<{ vms: { id: string; name: string; status: string }[] }>("vms", VMS_QUERY);
     if (!reply.data?.vms) throw new UpstreamError(CloseCode.upstreamFailed, `CloudTower ${this.name} did not list its VMs.`);
-    return reply.data.vms
-      .map((v) => ({ id: v.id, name: v.name, powerState: POWER[v.status] ?? ("unknown" as const) }))
-      .sort((a, b) => a.name.localeCompare(b.name));
+    return reply.data.vms.map((v) => ({ id: v.id, name: v.name, powerState: POWER[v.status] ?? ("unknown" as const) }));
   }
 
-  private async refresh(): Promise<void> {
-    let next: HypervisorInventory;
-    try {
-      next = { name: this.name, type: "cloudtower", reachable: true, vms: await this.listVms() };
-    } catch (err) {
-      const message = this.explain(err).message;
-      next = { name: this.name, type: "cloudtower", reachable: false, error: message, vms: this.current.vms };
-      if (this.current.error !== message) this.log.warn({ event: "hypervisor.unreachable", error: message }, "tower not reachable");
-    }
-    if (JSON.stringify(next) === JSON.stringify(this.current)) return;
-    if (next.reachable && !this.current.reachable) this.log.info({ event: "hypervisor.ready", vms: next.vms.length }, "tower inventory loaded");
-    this.current = next;
-    for (const l of this.listeners) l();
-  }
 
   private explain(err: unknown): UpstreamError {
     if (err instanceof UpstreamError) return err;

@@ -118,3 +118,17 @@ export function describeTlsError(err: NodeJS.ErrnoException, host: string, trust
       return `The TLS certificate of ${host} could not be verified (${code}): pin its fingerprint with tls: { fingerprint: … } or name its CA.`;
   }
 }
+
+/** One line for `--check`: how the certificate was verified. */
+export function describeTrust(trust: TlsTrust): string {
+  switch (trust.mode) {
+    case "pinned":
+      return `TLS verified (SHA-256 ${trust.fingerprint})`;
+    case "insecure":
+      return "TLS NOT verified (tls: { insecure: true })";
+    case "ca":
+      return "TLS verified (configured CA)";
+    case "system":
+      return "TLS verified (system CAs)";
+  }
+}

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The whole path, for real: Node RFB client or headless Chromium (noVNC) → wrangler dev edge →
  * site Durable Object → the connector process → Xvnc.
@@ -10,6 +9,7 @@ import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { ApiClient } from "../harness/api.ts";
 import { launchBrowser } from "../harness/browser.ts";
 import { type RunningConnector, startConnector } from "../harness/connector.ts";
+import { openAndReadRed } from "../harness/console-page.ts";
 import { RfbClient, shareOfColour } from "../harness/rfb-client.ts";
 import { DESKTOP_BACKGROUND } from "../harness/xvnc.ts";
 
@@ -78,28 +78,18 @@ describe("a console through the edge", () => {
 
   it("shows the live desktop in headless Chromium through the console page", async () => {
     const { pageUrl } = await api.openConsole(SITE, "lab", "desk");
-    const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+    mkdirSync("test-results", { recursive: true });
+    const seen = await openAndReadRed(browser, pageUrl, "test-results/console.png");
+    // noVNC's canvas has the desktop's real geometry, and mostly xlogo's red background.
+    expect(seen).toMatchObject({ width: desktop.width, height: desktop.height });
+    expect(seen.share).toBeGreaterThan(0.4);
+  });
+
+  it("takes the single-use ticket out of the address bar", async () => {
+    const { pageUrl } = await api.openConsole(SITE, "lab", "desk");
+    const page = await browser.newPage();
     await page.goto(pageUrl);
     await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
-    // Wait for noVNC to paint the first update, then read the canvas noVNC drew.
-    const share = await page.waitForFunction(
-      () => {
-        const canvas = document.querySelector("#screen canvas") as HTMLCanvasElement | null;
-        if (!canvas || canvas.width < 100) return false;
-        const data = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
-        let red = 0;
-        for (let i = 0; i < data.length; i += 4) if (data[i]! > 200 && data[i + 1]! < 60 && data[i + 2]! < 60) red++;
-        const share = red / (data.length / 4);
-        return share > 0.4 ? { share, width: canvas.width, height: canvas.height } : false;
-      },
-      undefined,
-      { timeout: 20_000, polling: 200 },
-    );
-    const seen = (await share.jsonValue()) as { share: number; width: number; height: number };
-    expect(seen).toMatchObject({ width: desktop.width, height: desktop.height });
-    mkdirSync("test-results", { recursive: true });
-    await page.screenshot({ path: "test-results/console.png" });
-    // The ticket does not stay in the address bar.
     expect(page.url()).not.toContain("ticket=");
     await page.close();
   });

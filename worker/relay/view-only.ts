@@ -7,6 +7,7 @@
  * Facts: ../shared/reference/rfb-view-only.md (RFC 6143, the community RFB spec, noVNC 1.7).
  */
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import { concatFrames as concatBytes } from "../../shared/protocol/frames.ts";
 import { StreamFault } from "./stream-fault.ts";
 
 /** ExtendedMouseButtons pseudo-encoding (-316): PointerEvent grows to 7 bytes when bit 7 is set. */
@@ -47,7 +48,7 @@ export class ViewOnlyFilter {
   /** Watches the console → viewer stream during the handshake (RFB 3.3 security type). */
   observeServer(bytes: Uint8Array): void {
     if (this.serverDone) return;
-    this.server = concat(this.server, bytes.subarray(0, 16 - this.server.length));
+    this.server = concatBytes([this.server, bytes.subarray(0, 16 - this.server.length)]);
     if (this.server.length < 16) return;
     this.serverDone = true;
     if (this.phase === "await-server-security") this.afterServerSecurity();
@@ -62,7 +63,7 @@ export class ViewOnlyFilter {
       this.skip -= n;
       input = input.subarray(n);
     }
-    this.pending = concat(this.pending, input);
+    this.pending = concatBytes([this.pending, input]);
     for (;;) {
       const before = this.pending.length;
       const phaseBefore = this.phase;
@@ -70,7 +71,7 @@ export class ViewOnlyFilter {
       if (this.pending.length === before && this.phase === phaseBefore) break;
     }
     if (this.pending.length > 300 * 1024) throw new StreamFault(CloseCode.tooMuchInput, "RFB message too large");
-    return out.length === 1 ? out[0]! : concat(...out);
+    return out.length === 0 ? new Uint8Array(0) : concatBytes(out);
   }
 
   private take(n: number): Uint8Array {
@@ -218,18 +219,4 @@ export class ViewOnlyFilter {
 
 function refuse(what: string): StreamFault {
   return new StreamFault(CloseCode.badRequest, `View-only console closed: ${what}.`);
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const nonEmpty = parts.filter((x) => x.length > 0);
-  if (nonEmpty.length === 1) return nonEmpty[0]!;
-  let total = 0;
-  for (const x of nonEmpty) total += x.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const x of nonEmpty) {
-    out.set(x, at);
-    at += x.length;
-  }
-  return out;
 }

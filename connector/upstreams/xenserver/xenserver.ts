@@ -4,17 +4,17 @@
  * reboots) and tunnelled from the host the VM runs on, verified against the certificate the
  * master reports for that host, so one pin on the master covers the whole pool.
  */
+import type { Duplex } from "node:stream";
 import { CloseCode } from "../../../shared/protocol/close-codes.ts";
 import type { HypervisorInventory, PowerState } from "../../../shared/protocol/messages.ts";
 import type { XenServerHypervisor } from "../../config.ts";
 import type { Log } from "../../log.ts";
-import { describeTlsError, pinnedTrust, resolveTrust, type TlsTrust } from "../tls-trust.ts";
+import { InventoryPoller } from "../inventory-poller.ts";
+import { describeTlsError, describeTrust, pinnedTrust, resolveTrust, type TlsTrust } from "../tls-trust.ts";
 import { type CheckReport, socketFailure, type Upstream, UpstreamError } from "../upstream.ts";
 import { ConsoleUnauthorized, openXapiConsole } from "./console-tunnel.ts";
 import { XenApi, XenApiError } from "./xenapi.ts";
-import type { Duplex } from "node:stream";
 
-const REFRESH_MS = 30_000;
 
 interface VmRecord {
   uuid: string;
@@ -46,9 +46,7 @@ export class XenServerUpstream implements Upstream {
   private readonly api: XenApi;
   /** Trust per host address; the master's comes from the config, members' from the master. */
   private readonly trusts = new Map<string, TlsTrust>();
-  private current: HypervisorInventory;
-  private listeners: (() => void)[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private readonly poller: InventoryPoller;
 
   constructor(config: XenServerHypervisor, baseDir: string, log: Log) {
     this.name = config.name;
@@ -61,25 +59,29 @@ export class XenServerUpstream implements Upstream {
       password: config.password,
       trustFor: (host, port) => this.masterTrust(host, port),
     });
-    this.current = { name: this.name, type: "xenserver", reachable: false, error: "not contacted yet", vms: [] };
+    this.poller = new InventoryPoller({
+      name: this.name,
+      type: "xenserver",
+      log: this.log,
+      list: () => this.listVms(),
+      explain: (err) => this.explain(err),
+    });
   }
 
   inventory(): HypervisorInventory {
-    return this.current;
+    return this.poller.current;
   }
 
   onChange(listener: () => void): void {
-    this.listeners.push(listener);
+    this.poller.onChange(listener);
   }
 
-  async start(): Promise<void> {
-    await this.refresh();
-    this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
-    this.timer.unref();
+  start(): Promise<void> {
+    return this.poller.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.poller.stop();
     await this.api.logout();
   }
 
@@ -113,13 +115,7 @@ export class XenServerUpstream implements Upstream {
     try {
       const trust = await this.masterTrust(host, Number(url.port || 443));
       details.push(`reachable: ${host}:${url.port || 443}`);
-      details.push(
-        trust.mode === "pinned"
-          ? `TLS verified (SHA-256 ${trust.fingerprint})`
-          : trust.mode === "insecure"
-            ? "TLS NOT verified (tls: { insecure: true })"
-            : `TLS verified (${trust.mode === "ca" ? "configured CA" : "system CAs"})`,
-      );
+      details.push(describeTrust(trust));
       await this.api.sessionRef();
       details.push(`signed in as ${this.config.username} (${this.api.wireFormat === "json" ? "JSON-RPC" : "XML-RPC"})`);
       const vms = await this.listVms();
@@ -197,24 +193,9 @@ export class XenServerUpstream implements Upstream {
     const records = await this.api.call<Record<string, VmRecord>>("VM.get_all_records");
     return Object.values(records)
       .filter((v) => !v.is_a_template && !v.is_control_domain && !v.is_a_snapshot)
-      .map((v) => ({ id: v.uuid, name: v.name_label, powerState: POWER[v.power_state] ?? "unknown" }))
-      .sort((a, b) => a.name.localeCompare(b.name));
+      .map((v) => ({ id: v.uuid, name: v.name_label, powerState: POWER[v.power_state] ?? "unknown" }));
   }
 
-  private async refresh(): Promise<void> {
-    let next: HypervisorInventory;
-    try {
-      next = { name: this.name, type: "xenserver", reachable: true, vms: await this.listVms() };
-    } catch (err) {
-      const message = this.explain(err).message;
-      next = { name: this.name, type: "xenserver", reachable: false, error: message, vms: this.current.vms };
-      if (this.current.error !== message) this.log.warn({ event: "hypervisor.unreachable", error: message }, "pool not reachable");
-    }
-    if (JSON.stringify(next) === JSON.stringify(this.current)) return;
-    if (next.reachable && !this.current.reachable) this.log.info({ event: "hypervisor.ready", vms: next.vms.length }, "pool inventory loaded");
-    this.current = next;
-    for (const l of this.listeners) l();
-  }
 
   /** Any failure, as a message a person can act on. */
   private explain(err: unknown): UpstreamError {

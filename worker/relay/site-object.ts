@@ -5,7 +5,7 @@
  * attachments and SQLite when the object wakes.
  */
 import { DurableObject } from "cloudflare:workers";
-import { CloseCode, clampReason } from "../../shared/protocol/close-codes.ts";
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import {
   type Frame,
   FrameType,
@@ -20,78 +20,37 @@ import {
   HEARTBEAT_REPLY,
   HEARTBEAT_REQUEST,
   HEARTBEAT_TIMEOUT_MS,
-  MAX_DATA_BYTES,
   MAX_MESSAGE_BYTES,
-  PROTOCOL_VERSIONS,
-  STREAM_WINDOW_BYTES,
 } from "../../shared/protocol/limits.ts";
-import {
-  Hello,
-  type HypervisorInventory,
-  Inventory,
-  TunnelReply,
-  type Vm,
-} from "../../shared/protocol/messages.ts";
+import { type HypervisorInventory, Inventory } from "../../shared/protocol/messages.ts";
 import { randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import type { AuditEvent } from "../registry/audit-store.ts";
 import { type BrowserAttachment, BrowserStream } from "./browser-stream.ts";
 import { type ConnectorAttachment, ConnectorLink } from "./connector-link.ts";
-import { LinkBook, type LinkRecord, linkState } from "./links.ts";
+import { negotiate, welcomeFrame } from "./handshake.ts";
+import { LinkBook, linkState } from "./links.ts";
 import { StreamFault } from "./stream-fault.ts";
+import type {
+  ConnectorInfo,
+  LinkCreated,
+  LinkInfo,
+  LinkStatus,
+  SiteVm,
+  TicketResult,
+  VncUrlsResult,
+} from "./site-api.ts";
+import { closeQuietly, refuse } from "./sockets.ts";
 import { TicketBook, type TicketGrant } from "./tickets.ts";
+import { TunnelRequests } from "./tunnel-requests.ts";
 
 type Attachment = ConnectorAttachment | BrowserAttachment;
-
-export type TicketResult =
-  | { ok: true; ticket: string; expiresAt: number }
-  | { ok: false; status: 404 | 503; code: string; message: string };
-
-export interface ConnectorInfo {
-  id: string;
-  hostname: string | null;
-  hypervisors: { name: string; type: string; reachable: boolean; error?: string; vms: number }[];
-  connectedAt: string;
-  streams: number;
-}
-
-export interface SiteVm extends Vm {
-  hypervisor: string;
-}
-
-export interface LinkInfo {
-  id: string;
-  site: string;
-  hypervisor: string;
-  vm: string;
-  viewOnly: boolean;
-  createdBy: string;
-  createdAt: string;
-  expiresAt: string;
-  state: "active" | "expired" | "revoked";
-  /** Consoles open on the link right now. */
-  sessions: number;
-}
-
-export type LinkCreated =
-  | { ok: true; id: string; secret: string; expiresAt: number }
-  | { ok: false; status: 404 | 503; code: string; message: string };
-
-export type LinkStatus =
-  | { ok: true; expiresAt: number; viewOnly: boolean; vm: string; vmName: string }
-  | { ok: false; why: "unknown" | "expired" | "revoked" };
-
-export type VncUrlsResult =
-  | { ok: true; type: HypervisorInventory["type"]; direct?: string; proxied?: string }
-  | { ok: false; status: 404 | 502 | 503 | 504; code: string; message: string };
 
 type Grant =
   | { ok: true; hypervisor: string; vm: string; user: string; viewOnly: boolean; linkId?: string }
   | { ok: false; code: number; reason: string };
 
-/** How long the edge waits for a connector to answer a REQUEST. */
-const REQUEST_TIMEOUT_MS = 20_000;
 
 export class SiteObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -102,9 +61,7 @@ export class SiteObject extends DurableObject<Env> {
   /** Hot-path lookup from a socket to what it is; rebuilt after hibernation. */
   private readonly bySocket = new Map<WebSocket, ConnectorLink | BrowserStream>();
   private nextStream = (Math.random() * 0x7fffffff) >>> 0;
-  /** Questions sent to connectors and waiting for their REPLY (in memory: a request keeps the object awake). */
-  private readonly pending = new Map<number, { connector: string; resolve: (reply: TunnelReply) => void }>();
-  private nextRequest = 0;
+  private readonly requests = new TunnelRequests();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -236,17 +193,7 @@ export class SiteObject extends DurableObject<Env> {
     if (!found.ok) return { ok: false, ...found.error };
     const type = found.connector.inventory.find((h) => h.name === hypervisor)!.type;
     if (type !== "cloudtower") return { ok: true, type };
-    const id = this.allocateRequest();
-    const reply = new Promise<TunnelReply>((resolve) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        resolve({ ok: false, code: CloseCode.upstreamTimeout, message: "The connector did not answer in time." });
-      }, REQUEST_TIMEOUT_MS);
-      this.pending.set(id, { connector: found.connector.id, resolve: (r) => (clearTimeout(timer), resolve(r)) });
-    });
-    found.connector.queue(encodeJson(FrameType.request, id, { method: "vncUrls", hypervisor, vm }));
-    found.connector.flush();
-    const answer = await reply;
+    const answer = await this.requests.ask(found.connector, { method: "vncUrls", hypervisor, vm });
     if (answer.ok) return { ok: true, type, ...answer.result };
     const status = answer.code === CloseCode.notFound ? 404 : answer.code === CloseCode.upstreamTimeout ? 504 : answer.code === CloseCode.connectorOffline ? 503 : 502;
     return { ok: false, status, code: status === 404 ? "unknown_vm" : "upstream_failed", message: answer.message };
@@ -463,15 +410,8 @@ export class SiteObject extends DurableObject<Env> {
       }
       case FrameType.openOk:
         return;
-      case FrameType.reply: {
-        const waiting = this.pending.get(frame.stream);
-        if (!waiting || waiting.connector !== link.id) return;
-        this.pending.delete(frame.stream);
-        const parsed = TunnelReply.safeParse(frame.json);
-        if (!parsed.success) throw new ProtocolError("malformed REPLY");
-        waiting.resolve(parsed.data);
-        return;
-      }
+      case FrameType.reply:
+        return this.requests.answer(link, frame.stream, frame.json);
       case FrameType.openError:
       case FrameType.close: {
         const stream = this.streams.get(frame.stream);
@@ -486,41 +426,17 @@ export class SiteObject extends DurableObject<Env> {
   }
 
   private onHello(link: ConnectorLink, json: unknown): void {
-    // Only `protocols` is read before the version is agreed: it is the one field every version keeps.
-    const offered = (json as { protocols?: unknown })?.protocols;
-    const common = Array.isArray(offered)
-      ? PROTOCOL_VERSIONS.filter((v) => offered.includes(v)).at(-1)
-      : undefined;
-    if (common === undefined) {
-      return this.dropConnector(
-        link,
-        CloseCode.upgradeRequired,
-        `protocol versions ${JSON.stringify(offered)} not supported; this edge speaks ${PROTOCOL_VERSIONS.join(", ")}`,
-      );
-    }
-    const parsed = Hello.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new ProtocolError(`bad HELLO at ${issue.path.join(".")}: ${issue.message}`);
-    }
-    link.attachment = { ...link.attachment, protocol: common, hostname: parsed.data.hostname };
+    const hello = negotiate(json);
+    if (!hello.ok) return this.dropConnector(link, CloseCode.upgradeRequired, hello.reason);
+    link.attachment = { ...link.attachment, protocol: hello.protocol, hostname: hello.hello.hostname };
     link.ws.serializeAttachment(link.attachment);
-    this.setInventory(link, parsed.data.hypervisors);
+    this.setInventory(link, hello.hello.hypervisors);
     this.audit({
       type: "connector.connected",
       actor: `connector:${link.id}`,
-      detail: { hostname: parsed.data.hostname ?? null, software: parsed.data.software, hypervisors: parsed.data.hypervisors.map((h) => h.name) },
+      detail: { hostname: hello.hello.hostname ?? null, software: hello.hello.software, hypervisors: hello.hello.hypervisors.map((h) => h.name) },
     });
-    link.queue(
-      encodeJson(FrameType.welcome, 0, {
-        protocol: common,
-        connectorId: link.id,
-        site: this.getConfig("site") ?? "",
-        windowBytes: STREAM_WINDOW_BYTES,
-        maxDataBytes: MAX_DATA_BYTES,
-        heartbeatMs: HEARTBEAT_INTERVAL_MS,
-      }),
-    );
+    link.queue(welcomeFrame(hello.protocol, link.id, this.getConfig("site") ?? ""));
   }
 
   private setInventory(link: ConnectorLink, hypervisors: HypervisorInventory[]): void {
@@ -604,11 +520,7 @@ export class SiteObject extends DurableObject<Env> {
       this.audit({ type: "connector.gone", actor: `connector:${link.id}`, detail: { code, reason } });
     }
     this.connectors.delete(link.id);
-    for (const [id, waiting] of this.pending) {
-      if (waiting.connector !== link.id) continue;
-      this.pending.delete(id);
-      waiting.resolve({ ok: false, code: CloseCode.connectorOffline, message: "The site's connector went offline." });
-    }
+    this.requests.connectorGone(link);
     this.lastMessageAt.delete(link.id);
     this.bySocket.delete(link.ws);
     this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", link.id);
@@ -651,11 +563,6 @@ export class SiteObject extends DurableObject<Env> {
       this.nextStream = (this.nextStream + 1) >>> 0;
     } while (this.nextStream === 0 || this.streams.has(this.nextStream));
     return this.nextStream;
-  }
-
-  private allocateRequest(): number {
-    this.nextRequest = (this.nextRequest % 0xfffffffe) + 1;
-    return this.nextRequest;
   }
 
   private addStream(stream: BrowserStream): void {
@@ -730,21 +637,5 @@ export class SiteObject extends DurableObject<Env> {
 
   private setConfig(key: string, value: string): void {
     this.sql.exec("INSERT OR REPLACE INTO config (key, value) VALUES (?, ?)", key, value);
-  }
-}
-
-/** Accepts the upgrade only to close it at once with a reason the page can show. */
-function refuse(code: number, reason: string, headers?: HeadersInit): Response {
-  const pair = new WebSocketPair();
-  pair[1].accept();
-  pair[1].close(code, clampReason(reason));
-  return new Response(null, { status: 101, webSocket: pair[0], headers });
-}
-
-function closeQuietly(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(code, clampReason(reason));
-  } catch {
-    // Already closed.
   }
 }

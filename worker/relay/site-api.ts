@@ -1,0 +1,44 @@
+/** What the site object answers the Worker over RPC. */
+import type { HypervisorInventory, Vm } from "../../shared/protocol/messages.ts";
+
+export type TicketResult =
+  | { ok: true; ticket: string; expiresAt: number }
+  | { ok: false; status: 404 | 503; code: string; message: string };
+
+export interface ConnectorInfo {
+  id: string;
+  hostname: string | null;
+  hypervisors: { name: string; type: string; reachable: boolean; error?: string; vms: number }[];
+  connectedAt: string;
+  streams: number;
+}
+
+export interface SiteVm extends Vm {
+  hypervisor: string;
+}
+
+export interface LinkInfo {
+  id: string;
+  site: string;
+  hypervisor: string;
+  vm: string;
+  viewOnly: boolean;
+  createdBy: string;
+  createdAt: string;
+  expiresAt: string;
+  state: "active" | "expired" | "revoked";
+  /** Consoles open on the link right now. */
+  sessions: number;
+}
+
+export type LinkCreated =
+  | { ok: true; id: string; secret: string; expiresAt: number }
+  | { ok: false; status: 404 | 503; code: string; message: string };
+
+export type LinkStatus =
+  | { ok: true; expiresAt: number; viewOnly: boolean; vm: string; vmName: string }
+  | { ok: false; why: "unknown" | "expired" | "revoked" };
+
+export type VncUrlsResult =
+  | { ok: true; type: HypervisorInventory["type"]; direct?: string; proxied?: string }
+  | { ok: false; status: 404 | 502 | 503 | 504; code: string; message: string };

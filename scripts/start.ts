@@ -129,7 +129,9 @@ async function main(): Promise<void> {
     "--ip", "127.0.0.1", "--port", String(PORT), "--persist-to", state,
     "--var", `ADMIN_USERNAME:${username}`, "--var", `ADMIN_PASSWORD:${password}`,
     "--show-interactive-dev-session=false",
-  ], { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" });
+    // wrangler's local observability collector traces every Durable Object event into SQLite:
+    // it halves the relay's throughput (docs/benchmarks.md) and production has no such thing.
+  ], { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", X_LOCAL_OBSERVABILITY: "false" });
   await until("the edge", async () => ((await fetch(`${EDGE}/healthz`)).ok ? true : undefined), 120_000);
 
   const signIn = await fetch(`${EDGE}/api/session`, {

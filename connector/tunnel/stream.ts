@@ -139,7 +139,11 @@ export class TunnelStream {
   // ---- to the edge -------------------------------------------------------------------------------
 
   hasWork(): boolean {
-    return this.control.length > 0 || (this.pendingBytes > 0 && this.sendCredit > 0) || (this.ending !== null && this.pendingBytes === 0);
+    return (
+      this.control.length > 0 ||
+      (this.pendingBytes > 0 && this.sendCredit > 0) ||
+      (this.ending !== null && this.pendingBytes === 0 && !this.closed)
+    );
   }
 
   /** The next frame to send, honouring credit; control frames first. */

@@ -37,9 +37,13 @@ import { UpstreamError } from "../upstreams/upstream.ts";
 import { type StreamHost, TunnelStream } from "./stream.ts";
 
 /** Bytes handed to the socket but not yet written to the kernel. */
-const INFLIGHT_LIMIT = 2 * MAX_DATA_BYTES;
-/** A message gathers frames of several streams up to about this size. */
-const BATCH_BYTES = MAX_DATA_BYTES;
+const INFLIGHT_LIMIT = 512 * 1024;
+/**
+ * A message gathers frames, streams taking turns one frame at a time, up to about this size: a
+ * lone busy stream fills it with several frames (the edge pays per message), two busy streams
+ * still alternate frame by frame.
+ */
+const BATCH_BYTES = 256 * 1024;
 
 function localHeartbeatMs(): number {
   const fromEnv = Number(process.env.PORTHOLE_HEARTBEAT_MS);
@@ -275,15 +279,13 @@ export class Tunnel implements StreamHost {
       this.control = [];
       let size = 0;
       for (const f of frames) size += f.length;
-      let turns = this.readyQueue.length;
-      while (turns-- > 0 && size < BATCH_BYTES) {
+      while (this.readyQueue.length > 0 && size < BATCH_BYTES) {
         const stream = this.readyQueue.shift()!;
         stream.queued = false;
         const frame = stream.takeFrame();
-        if (frame) {
-          frames.push(frame);
-          size += frame.length;
-        }
+        if (!frame) continue;
+        frames.push(frame);
+        size += frame.length;
         if (stream.hasWork()) {
           stream.queued = true;
           this.readyQueue.push(stream);

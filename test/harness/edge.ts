@@ -31,7 +31,8 @@ export async function startEdge(): Promise<Edge> {
       "--var", `ADMIN_PASSWORD:${password}`,
       "--show-interactive-dev-session=false",
     ],
-    { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" },
+    // X_LOCAL_OBSERVABILITY: wrangler's local collector traces every Durable Object event (docs/benchmarks.md).
+    { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", X_LOCAL_OBSERVABILITY: "false", CI: "true" },
   );
   const url = `http://127.0.0.1:${port}`;
   await waitFor(

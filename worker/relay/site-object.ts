@@ -41,6 +41,7 @@ import type {
   TicketResult,
   VncUrlsResult,
 } from "./site-api.ts";
+import { coalesceData } from "./coalesce.ts";
 import { closeQuietly, refuse } from "./sockets.ts";
 import { TicketBook, type TicketGrant } from "./tickets.ts";
 import { TunnelRequests } from "./tunnel-requests.ts";
@@ -369,7 +370,7 @@ export class SiteObject extends DurableObject<Env> {
       if (!(err instanceof ProtocolError)) throw err;
       return this.dropConnector(link, CloseCode.protocolError, `protocol error: ${err.message}`);
     }
-    for (const frame of frames) {
+    for (const frame of coalesceData(frames)) {
       if (!this.connectors.has(link.id)) return;
       try {
         this.onConnectorFrame(link, frame);

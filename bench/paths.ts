@@ -13,10 +13,8 @@
  *                      observability collector tracing every Durable Object event
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { ApiClient } from "../test/harness/api.ts";
 import { type RunningConnector, startConnector } from "../test/harness/connector.ts";
 import { type Edge, startEdge } from "../test/harness/edge.ts";
@@ -123,7 +121,7 @@ export interface PortholeEdge {
  * but with wrangler's default, the collector on: the "wrangler defaults" variant.
  */
 export async function startPortholeEdge({ observability }: { observability: boolean }): Promise<PortholeEdge> {
-  const edge = observability ? await startEdgeWithCollector() : await startEdge();
+  const edge = await startEdge({ localObservability: observability });
   const api = new ApiClient(edge.url);
   await api.signIn(edge.username, edge.password);
   const workerdPids = () => descendants(edge.proc.child.pid!).filter((p) => comm(p) === "workerd");
@@ -151,42 +149,6 @@ export async function startPortholeEdge({ observability }: { observability: bool
     runtimeUrl,
     collector: (environ(edge.proc.child.pid!).X_LOCAL_OBSERVABILITY ?? "true") !== "false",
     stop: () => edge.stop(),
-  };
-}
-
-/** test/harness/edge.ts's `wrangler dev`, with wrangler's local observability collector left on. */
-async function startEdgeWithCollector(): Promise<Edge> {
-  const port = await freePort();
-  const inspector = await freePort();
-  const state = mkdtempSync(join(tmpdir(), "porthole-edge-"));
-  const username = "admin";
-  const password = `pw-${Math.random().toString(36).slice(2)}`;
-  const proc = start(
-    process.execPath,
-    [
-      "node_modules/wrangler/bin/wrangler.js",
-      "dev",
-      "--ip", "127.0.0.1",
-      "--port", String(port),
-      "--inspector-port", String(inspector),
-      "--persist-to", state,
-      "--var", `ADMIN_USERNAME:${username}`,
-      "--var", `ADMIN_PASSWORD:${password}`,
-      "--show-interactive-dev-session=false",
-    ],
-    { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", X_LOCAL_OBSERVABILITY: "true", CI: "true" },
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor("wrangler dev", async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined), 90_000, proc);
-  return {
-    url,
-    username,
-    password,
-    proc,
-    async stop() {
-      await proc.stop("SIGINT");
-      rmSync(state, { recursive: true, force: true });
-    },
   };
 }
 

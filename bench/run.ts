@@ -386,7 +386,7 @@ function memoryProbe(w: World, path: PathId, { pss = true } = {}): MemoryProbe {
 async function waitSettled(probe: MemoryProbe, ms = 60_000): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (await probe.settled()) return true;
+    if (await probe.settled().catch(() => false)) return true;
     await sleep(200);
   }
   return false;
@@ -479,7 +479,12 @@ async function stallRun(w: World, r: number, results: Results): Promise<void> {
   const k = config.stallClients;
   // Also without wrangler's dev proxy: the viewer's socket then ends in the runtime itself, as in production.
   const paths: PathId[] = w.runtime ? [...MAIN, "porthole-runtime"] : MAIN;
-  for (const path of rotate(paths, r)) await stallPath(w, r, path, k, results);
+  for (const path of rotate(paths, r)) {
+    await stallPath(w, r, path, k, results).catch((err: unknown) => {
+      results.errors.push(`stall run ${r + 1} ${path}: ${String(err)}`);
+      log(`stall run ${r + 1} ${path} FAILED: ${String(err)}`);
+    });
+  }
 }
 
 async function stallPath(w: World, r: number, path: PathId, k: number, results: Results): Promise<void> {
@@ -653,7 +658,12 @@ async function main(): Promise<void> {
     await w.runtime?.stop();
     w.runtime = null;
     if (sections.includes("scale")) {
-      for (let r = 0; r < config.scaleRuns; r++) await scaleRun(w, r, results);
+      for (let r = 0; r < config.scaleRuns; r++) {
+        await scaleRun(w, r, results).catch((err: unknown) => {
+          results.errors.push(`scale run ${r + 1}: ${String(err)}`);
+          log(`scale run ${r + 1} FAILED: ${String(err)}`);
+        });
+      }
       save();
     }
     if (args.profile) await profileRun(w, results, outDir);

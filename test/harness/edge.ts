@@ -12,7 +12,12 @@ export interface Edge {
   stop(): Promise<void>;
 }
 
-export async function startEdge(): Promise<Edge> {
+/**
+ * `localObservability`: leave wrangler's local observability collector on (it traces every Durable
+ * Object event into SQLite; off by default, as production has no such thing). The benchmark's
+ * "wrangler defaults" variant turns it on.
+ */
+export async function startEdge({ localObservability = false } = {}): Promise<Edge> {
   const port = await freePort();
   const inspector = await freePort();
   const state = mkdtempSync(join(tmpdir(), "porthole-edge-"));
@@ -32,7 +37,7 @@ export async function startEdge(): Promise<Edge> {
       "--show-interactive-dev-session=false",
     ],
     // X_LOCAL_OBSERVABILITY: wrangler's local collector traces every Durable Object event (docs/benchmarks.md).
-    { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", X_LOCAL_OBSERVABILITY: "false", CI: "true" },
+    { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", X_LOCAL_OBSERVABILITY: String(localObservability), CI: "true" },
   );
   const url = `http://127.0.0.1:${port}`;
   await waitFor(

@@ -1,4 +1,5 @@
-/** The landing page: sign in, see every site's VMs, open a console. */
+/** The landing page: sign in, see every site's VMs, open a console, share it. */
+import type { LinkInfo } from "../relay/site-api.ts";
 
 interface ApiErrorBody {
   error?: { message?: string };
@@ -27,23 +28,12 @@ function continueToNext(): boolean {
 }
 const consoles = document.getElementById("consoles")!;
 
-interface LinkRow {
-  id: string;
-  site: string;
-  hypervisor: string;
-  vm: string;
-  viewOnly: boolean;
-  createdBy: string;
-  expiresAt: string;
-  state: string;
-  sessions: number;
-}
 
 let role = "viewer";
 
 async function showLinks(): Promise<void> {
   if (role === "viewer") return;
-  const links = await api<LinkRow[]>("GET", "/api/links");
+  const links = await api<LinkInfo[]>("GET", "/api/links");
   const rows = links.map((l) => {
     const tr = document.createElement("tr");
     const cells = [`${l.site}/${l.hypervisor}/${l.vm}`, l.createdBy, new Date(l.expiresAt).toLocaleString(), l.viewOnly ? "view only" : "full control", l.state, String(l.sessions)];

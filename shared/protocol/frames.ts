@@ -4,8 +4,8 @@
  *
  *   type u8 | stream u32 BE | length u32 BE | payload (length bytes)
  *
- * Decoding is done once, here, at the edge of each side: everything past `decodeMessage` /
- * `FrameDecoder` handles typed frames only.
+ * Decoding is done once, here, at the edge of each side: everything past `decodeMessage` handles
+ * typed frames only.
  */
 import { CloseCode, clampReason } from "./close-codes.ts";
 import { FRAME_HEADER_BYTES, MAX_CONTROL_BYTES, MAX_DATA_BYTES } from "./limits.ts";
@@ -205,34 +205,4 @@ export function decodeMessage(message: Uint8Array): Frame[] {
   }
   if (frames.length === 0) throw new ProtocolError("empty message");
   return frames;
-}
-
-/**
- * Decodes a byte stream split at arbitrary points. Holds at most one partial frame, itself bounded
- * by the per-type payload cap.
- */
-export class FrameDecoder {
-  private pending: Uint8Array = new Uint8Array(0);
-
-  push(chunk: Uint8Array): Frame[] {
-    const buf = this.pending.length === 0 ? chunk : concatFrames([this.pending, chunk]);
-    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    const frames: Frame[] = [];
-    let at = 0;
-    while (buf.length - at >= FRAME_HEADER_BYTES) {
-      const { type, stream, length } = readHeader(view, at);
-      const start = at + FRAME_HEADER_BYTES;
-      if (start + length > buf.length) break;
-      // Copy: the caller may reuse `chunk`, and frames must outlive it.
-      frames.push(parsePayload(type, stream, buf.slice(start, start + length)));
-      at = start + length;
-    }
-    this.pending = buf.slice(at);
-    return frames;
-  }
-
-  /** Bytes of an incomplete frame still waiting for the rest. */
-  get buffered(): number {
-    return this.pending.length;
-  }
 }

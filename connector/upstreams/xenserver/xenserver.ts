@@ -157,7 +157,13 @@ export class XenServerUpstream implements Upstream {
     const host = new URL(location).hostname.replace(/^\[|\]$/g, "");
     const trust = await this.memberTrust(host);
     const session = await this.api.sessionRef();
-    return openXapiConsole({ location, session, trust, signal, pool: this.name });
+    try {
+      return await openXapiConsole({ location, session, trust, signal, pool: this.name });
+    } catch (err) {
+      // A member's certificate may have been renewed: ask the master again next time.
+      if (host !== this.api.masterHost) this.trusts.delete(host);
+      throw err;
+    }
   }
 
   /** The master's trust, from the config (checking a pin on first use). */

@@ -46,8 +46,25 @@ export const HEARTBEAT_TIMEOUT_MS = 3 * HEARTBEAT_INTERVAL_MS;
 export const CREDIT_SUBPROTOCOL = "porthole.credit.v1";
 
 /**
- * A browser that does not return credit (plain noVNC, websockify clients) cannot be observed
- * reading: workerd's WebSocket has no backpressure. RFB is request-driven, so a live client speaks
- * at least once per framebuffer update; if this many bytes go to it with no word back, it is cut.
+ * A plain viewer (no credit subprotocol) cannot be observed reading: workerd's WebSocket has no
+ * backpressure. The edge proves consumption with RFB fences it injects (the viewer must echo them
+ * after processing everything before them); bytes sent to a plain viewer and not yet proven are
+ * "unproven". Past this many the viewer is cut (4408), whatever it sends. See docs/protocol.md.
  */
-export const PLAIN_CLIENT_SILENCE_LIMIT_BYTES = 32 * 1024 * 1024;
+export const PLAIN_UNPROVEN_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** Viewer input the edge queues beyond the connector's credit before it cuts the viewer (4429). */
+export const UP_QUEUE_LIMIT_BYTES = 4 * 1024;
+
+/** The connector must answer OPEN (OPEN_OK or OPEN_ERROR) within this long. */
+export const OPEN_TIMEOUT_MS = 40_000;
+
+/**
+ * The RFB handshake (version, security, ServerInit) must finish this long after the console
+ * opened: long enough for a person to type a VNC password, short enough that abandoned handshakes
+ * do not pile up on the VNC server (which blacklists addresses that leave many half-open).
+ */
+export const RFB_HANDSHAKE_TIMEOUT_MS = 60_000;
+
+/** WebSocket subprotocol websockify and many RFB clients offer; selected when it is the only one. */
+export const BINARY_SUBPROTOCOL = "binary";

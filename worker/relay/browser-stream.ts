@@ -1,18 +1,45 @@
 /**
- * One browser socket paired with one stream on a connector, and the credit accounting for both
- * directions. The object never queues more than one window per direction for a stream.
+ * One viewer socket paired with one stream on a connector: the credit accounting for both
+ * directions and the RFB watch (view-only filter, handshake, fences). Everything it needs after
+ * the object wakes from hibernation is in `attachment.flow` and `attachment.rfb`, written to the
+ * socket's attachment by the site's stream book (never on every message).
+ *
+ * All byte counts are running totals since the stream opened, so the invariants are plain
+ * comparisons and survive any number of wakes exactly:
+ *   connector may send   down ≤ downCredited + window
+ *   we may send up       up   ≤ upCredited + window
  */
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeCredit, encodeData } from "../../shared/protocol/frames.ts";
 import {
   CREDIT_CHUNK_BYTES,
   MAX_DATA_BYTES,
-  PLAIN_CLIENT_SILENCE_LIMIT_BYTES,
+  PLAIN_UNPROVEN_LIMIT_BYTES,
   STREAM_WINDOW_BYTES,
+  UP_QUEUE_LIMIT_BYTES,
 } from "../../shared/protocol/limits.ts";
 import type { ConnectorLink } from "./connector-link.ts";
 import { StreamFault } from "./stream-fault.ts";
-import { ViewOnlyFilter } from "./view-only.ts";
+
+/** How a viewer returns credit. */
+export type ViewerMode =
+  /** subprotocol porthole.credit.v1: text messages with byte counts it has consumed. */
+  | "credit"
+  /** a plain RFB-over-WebSocket client: consumption is proven by RFB fences (see RfbWatch). */
+  | "plain";
+
+export interface FlowState {
+  /** Connector → viewer bytes received on the stream. */
+  down: number;
+  /** Credit returned to the connector for them. */
+  downCredited: number;
+  /** Viewer → connector bytes sent on the stream (after filtering). */
+  up: number;
+  /** Credit the connector returned for them. */
+  upCredited: number;
+  /** Input waiting for the connector's credit (at most UP_QUEUE_LIMIT_BYTES). */
+  upQueue: Uint8Array[];
+}
 
 export interface BrowserAttachment {
   kind: "browser";
@@ -20,129 +47,205 @@ export interface BrowserAttachment {
   connectorId: string;
   hypervisor: string;
   vm: string;
+  /** Who opened it: a user name, or `link:<id>` for a share link. */
   user: string;
-  /** The browser returns credit as it consumes (subprotocol porthole.credit.v1). */
-  creditMode: boolean;
+  mode: ViewerMode;
+  /** The subprotocol the edge selected, if any. */
+  subprotocol: string | null;
   openedAt: number;
   /** Input is filtered out at the edge (viewer role, or a view-only link). */
   viewOnly: boolean;
   /** Set when opened through a share link. */
   linkId?: string;
-  /** The view-only filter finished the handshake (so it can resume after hibernation). */
-  filterInMessages?: boolean;
+  /** The connector answered OPEN_OK. */
+  upstreamOpen: boolean;
+  /** Until then the connector must answer OPEN; then the RFB handshake must finish. */
+  deadline: number | null;
+  flow: FlowState;
+  /** The RFB watch's own state (small: see worker/relay/rfb/). */
+  rfb: unknown;
 }
 
+/**
+ * What the stream needs from the RFB parser. It watches both directions: it filters a view-only
+ * viewer's input, tells when the handshake is done, and, for plain viewers, injects fences and
+ * reports how many console bytes the viewer has proven it processed.
+ */
+export interface RfbWatch {
+  /** Console → viewer bytes; returns what to send to the viewer (fences may be added). */
+  fromServer(bytes: Uint8Array): Uint8Array[];
+  /**
+   * Viewer → console bytes; returns what to forward (filtered, our fence replies removed) and
+   * how many more console bytes (counted as given to fromServer) the viewer has proven consumed.
+   */
+  fromViewer(bytes: Uint8Array): { toServer: Uint8Array; consumed: number };
+  /** Viewer bytes held back until the server said something (RFB 3.3 pipelining). */
+  takeHeldForServer(): Uint8Array | null;
+  readonly handshakeDone: boolean;
+  /** A fence went to the viewer and its echo has not come back yet. */
+  readonly fencePending: boolean;
+  /** The viewer echoes fences, so plain-mode credit can be exact. */
+  readonly provesConsumption: boolean;
+  snapshot(): unknown;
+  readonly dirty: boolean;
+  clearDirty(): void;
+}
+
+export type RfbWatchFactory = (opts: { viewOnly: boolean; plain: boolean }, state: unknown) => RfbWatch;
+
+export function newFlow(): FlowState {
+  return { down: 0, downCredited: 0, up: 0, upCredited: 0, upQueue: [] };
+}
 
 export class BrowserStream {
-  /** Bytes of browser input the connector still accepts on this stream. */
-  private upCredit = STREAM_WINDOW_BYTES;
-  private upQueue: Uint8Array[] = [];
-  private upQueued = 0;
-  /** Credit mode: bytes sent to the browser that it has not yet acknowledged. */
-  private downOutstanding = 0;
-  /** Plain mode: bytes forwarded but not yet returned to the connector as credit. */
-  private plainOwed = 0;
-  /** Plain mode: bytes sent to the browser since it last said anything. */
-  private silentBytes = 0;
-  bytesDown = 0;
-  bytesUp = 0;
-  private readonly filter: ViewOnlyFilter | null;
-
   readonly browser: WebSocket;
   readonly attachment: BrowserAttachment;
   readonly connector: ConnectorLink;
+  private readonly rfb: RfbWatch;
+  private readonly flow: FlowState;
+  /** Plain mode: console bytes the viewer has proven consumed (fence echoes). */
+  private proven = 0;
+  private upQueued = 0;
+  /** State changed since the stream book last wrote the attachment. */
+  dirty = false;
 
-  /** `restored`: rebuilt after hibernation, when the connector may have a window in flight already. */
-  constructor(browser: WebSocket, attachment: BrowserAttachment, connector: ConnectorLink, restored = false) {
+  constructor(browser: WebSocket, attachment: BrowserAttachment, connector: ConnectorLink, watch: RfbWatchFactory) {
     this.browser = browser;
     this.attachment = attachment;
     this.connector = connector;
-    if (restored) this.downOutstanding = STREAM_WINDOW_BYTES;
-    this.filter = !attachment.viewOnly
-      ? null
-      : restored
-        ? ViewOnlyFilter.resumed(attachment.filterInMessages === true)
-        : new ViewOnlyFilter();
+    this.flow = attachment.flow;
+    this.rfb = watch({ viewOnly: attachment.viewOnly, plain: attachment.mode === "plain" }, attachment.rfb);
+    // Restored plain streams: what is credited has been proven or was forwarded before a fence was due.
+    this.proven = this.flow.downCredited;
+    this.upQueued = this.flow.upQueue.reduce((n, b) => n + b.length, 0);
   }
 
   get id(): number {
     return this.attachment.stream;
   }
 
-  /** Console bytes from the connector, on their way to the browser. */
-  down(bytes: Uint8Array): void {
-    this.bytesDown += bytes.length;
-    this.filter?.observeServer(bytes);
-    if (this.attachment.creditMode) {
-      this.downOutstanding += bytes.length;
-      if (this.downOutstanding > STREAM_WINDOW_BYTES) {
-        throw new StreamFault(CloseCode.internal, "connector overran the stream window");
-      }
-    } else {
-      this.silentBytes += bytes.length;
-      if (this.silentBytes > PLAIN_CLIENT_SILENCE_LIMIT_BYTES) {
-        throw new StreamFault(CloseCode.tooSlow, "viewer stopped reading; console closed to protect the site");
-      }
-      this.plainOwed += bytes.length;
-      if (this.plainOwed >= CREDIT_CHUNK_BYTES) {
-        this.connector.queue(encodeCredit(this.id, this.plainOwed));
-        this.plainOwed = 0;
-      }
-    }
-    this.browser.send(bytes);
+  get bytesDown(): number {
+    return this.flow.down;
   }
 
-  /** A credit grant from a credit-mode browser: it has consumed `text` more bytes. */
-  grant(text: string): void {
-    if (!this.attachment.creditMode) {
+  get bytesUp(): number {
+    return this.flow.up;
+  }
+
+  get handshakeDone(): boolean {
+    return this.rfb.handshakeDone;
+  }
+
+  /** Writes what must survive hibernation into the attachment (called by the stream book). */
+  persist(): void {
+    if (this.rfb.dirty) {
+      this.attachment.rfb = this.rfb.snapshot();
+      this.rfb.clearDirty();
+    }
+    this.dirty = false;
+    try {
+      this.browser.serializeAttachment(this.attachment);
+    } catch {
+      // The socket is closing: nothing to restore.
+    }
+  }
+
+  /** Console bytes from the connector, on their way to the viewer. */
+  down(bytes: Uint8Array): void {
+    const flow = this.flow;
+    flow.down += bytes.length;
+    this.dirty = true;
+    if (flow.down - flow.downCredited > STREAM_WINDOW_BYTES) {
+      throw new StreamFault(CloseCode.internal, "connector overran the stream window");
+    }
+    for (const part of this.rfb.fromServer(bytes)) this.browser.send(part);
+    const held = this.rfb.takeHeldForServer();
+    if (held) this.sendUp(held);
+    if (this.attachment.mode === "plain") this.creditPlain();
+  }
+
+  /**
+   * Plain viewers: credit follows what the viewer has proven (fence echoes). While no fence is
+   * waiting for its echo, bytes are credited as forwarded: a fence follows every framebuffer
+   * update, so what a viewer that stopped reading can make the edge hold is one update plus one
+   * window, and never more than PLAIN_UNPROVEN_LIMIT_BYTES.
+   */
+  private creditPlain(): void {
+    const flow = this.flow;
+    const proves = this.rfb.provesConsumption;
+    if (flow.down - this.proven > PLAIN_UNPROVEN_LIMIT_BYTES) {
+      throw new StreamFault(
+        CloseCode.tooSlow,
+        proves
+          ? "viewer stopped reading; console closed to protect the site"
+          : "this viewer cannot confirm what it received (no RFB fences or credit); use Porthole's console page",
+      );
+    }
+    const target = proves && this.rfb.fencePending ? this.proven : flow.down;
+    if (target - flow.downCredited >= CREDIT_CHUNK_BYTES || (target === this.proven && target > flow.downCredited)) {
+      this.connector.queue(encodeCredit(this.id, target - flow.downCredited));
+      flow.downCredited = target;
+    }
+  }
+
+  /** A text message: a credit-mode viewer has consumed that many more bytes. */
+  viewerText(text: string): void {
+    if (this.attachment.mode !== "credit") {
       throw new StreamFault(CloseCode.badRequest, "text messages are not part of RFB over WebSocket");
     }
     if (!/^[1-9][0-9]{0,9}$/.test(text)) throw new StreamFault(CloseCode.badRequest, "malformed credit message");
-    // Never pass on more than was actually sent: a browser cannot inflate the connector's window.
-    const bytes = Math.min(Number(text), this.downOutstanding);
+    const flow = this.flow;
+    // Never pass on more than was actually sent: a viewer cannot inflate the connector's window.
+    const bytes = Math.min(Number(text), flow.down - flow.downCredited);
     if (bytes === 0) return;
-    this.downOutstanding -= bytes;
+    flow.downCredited += bytes;
+    this.dirty = true;
     this.connector.queue(encodeCredit(this.id, bytes));
   }
 
-  /** Browser input (keys, pointer, RFB client messages) on its way to the console. */
-  up(input: Uint8Array): void {
-    this.silentBytes = 0;
-    const bytes = this.filter ? this.filter.push(input) : input;
-    if (this.filter?.inMessages && !this.attachment.filterInMessages) {
-      this.attachment.filterInMessages = true;
-      this.browser.serializeAttachment(this.attachment);
+  /** Viewer input (keys, pointer, RFB client messages) on its way to the console. */
+  viewerBytes(input: Uint8Array): void {
+    const { toServer, consumed } = this.rfb.fromViewer(input);
+    if (consumed > 0) {
+      this.proven = Math.min(this.flow.down, this.proven + consumed);
+      if (this.attachment.mode === "plain") this.creditPlain();
     }
-    if (bytes.length === 0) return;
-    this.bytesUp += bytes.length;
-    if (this.upQueued === 0 && bytes.length <= this.upCredit) {
-      this.sendUp(bytes);
-      return;
-    }
-    this.upQueue.push(bytes);
-    this.upQueued += bytes.length;
-    if (this.upQueued > STREAM_WINDOW_BYTES) {
-      throw new StreamFault(CloseCode.tooMuchInput, "viewer sent more input than the console accepts");
-    }
-    this.drainUp();
+    this.dirty = true;
+    if (toServer.length > 0) this.sendUp(toServer);
   }
 
   /** The connector wrote `bytes` to the console and accepts that much more. */
   credit(bytes: number): void {
-    this.upCredit = Math.min(STREAM_WINDOW_BYTES, this.upCredit + bytes);
-    this.drainUp();
-  }
-
-  private drainUp(): void {
-    while (this.upQueue.length > 0 && this.upQueue[0]!.length <= this.upCredit) {
-      const next = this.upQueue.shift()!;
+    const flow = this.flow;
+    // Never more than was sent: a confused connector cannot make the edge send past a window.
+    flow.upCredited = Math.min(flow.up, flow.upCredited + bytes);
+    this.dirty = true;
+    while (flow.upQueue.length > 0 && flow.upQueue[0]!.length <= this.upCredit) {
+      const next = flow.upQueue.shift()!;
       this.upQueued -= next.length;
-      this.sendUp(next);
+      this.send(next);
     }
   }
 
+  private get upCredit(): number {
+    return STREAM_WINDOW_BYTES - (this.flow.up - this.flow.upCredited);
+  }
+
   private sendUp(bytes: Uint8Array): void {
-    this.upCredit -= bytes.length;
+    if (this.upQueued === 0 && bytes.length <= this.upCredit) {
+      this.send(bytes);
+      return;
+    }
+    if (this.upQueued + bytes.length > UP_QUEUE_LIMIT_BYTES) {
+      throw new StreamFault(CloseCode.tooMuchInput, "viewer sent more input than the console accepts");
+    }
+    // Copied: the runtime may reuse the message's buffer, and the queue outlives this event.
+    this.flow.upQueue.push(bytes.slice());
+    this.upQueued += bytes.length;
+  }
+
+  private send(bytes: Uint8Array): void {
+    this.flow.up += bytes.length;
     for (let at = 0; at < bytes.length; at += MAX_DATA_BYTES) {
       this.connector.queue(encodeData(this.id, bytes.subarray(at, at + MAX_DATA_BYTES)));
     }

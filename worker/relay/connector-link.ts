@@ -9,11 +9,19 @@ export interface ConnectorAttachment {
   /** Set once HELLO was accepted; before that only HELLO is allowed. */
   protocol: number | null;
   hostname?: string;
+  /** HELLO's `software`, e.g. porthole-connector/0.2.0. */
+  software?: string;
+  /** Capabilities both sides agreed on in HELLO / WELCOME. */
+  capabilities?: string[];
+  /** The connector is stopping: it takes no new consoles. */
+  draining?: boolean;
 }
 
 export class ConnectorLink {
   inventory: HypervisorInventory[] = [];
   readonly streams = new Set<number>();
+  /** When it last sent a message (heartbeats are answered by the runtime: see `lastHeard`). */
+  lastMessageAt = 0;
   private outbox: Uint8Array[] = [];
 
   readonly ws: WebSocket;
@@ -26,6 +34,25 @@ export class ConnectorLink {
 
   get id(): string {
     return this.attachment.id;
+  }
+
+  get welcomed(): boolean {
+    return this.attachment.protocol !== null;
+  }
+
+  has(capability: string): boolean {
+    return this.attachment.capabilities?.includes(capability) === true;
+  }
+
+  /** Changes the attachment; it is small and changes rarely, so it is written at once. */
+  update(patch: Partial<ConnectorAttachment>): void {
+    this.attachment = { ...this.attachment, ...patch };
+    this.ws.serializeAttachment(this.attachment);
+  }
+
+  /** The last sign of life: a message, or a heartbeat the runtime answered without waking us. */
+  lastHeard(ctx: DurableObjectState): number {
+    return Math.max(this.attachment.connectedAt, this.lastMessageAt, ctx.getWebSocketAutoResponseTimestamp(this.ws)?.getTime() ?? 0);
   }
 
   offers(hypervisor: string, vm: string): "yes" | "no-hypervisor" | "no-vm" {

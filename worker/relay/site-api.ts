@@ -3,13 +3,18 @@ import type { HypervisorInventory, Vm } from "../../shared/protocol/messages.ts"
 
 export type TicketResult =
   | { ok: true; ticket: string; expiresAt: number }
-  | { ok: false; status: 404 | 503; code: string; message: string };
+  | { ok: false; status: 404 | 502 | 503; code: string; message: string };
 
 export interface ConnectorInfo {
   id: string;
   hostname: string | null;
-  hypervisors: { name: string; type: string; reachable: boolean; error?: string; vms: number }[];
+  /** HELLO's software, e.g. porthole-connector/0.2.0. */
+  version: string | null;
+  /** Stopping: takes no new consoles. */
+  draining: boolean;
+  hypervisors: { name: string; type: string; reachable: boolean; error?: string; vms: number; omitted?: number }[];
   connectedAt: string;
+  lastHeardAt: string;
   streams: number;
 }
 
@@ -33,7 +38,7 @@ export interface LinkInfo {
 
 export type LinkCreated =
   | { ok: true; id: string; secret: string; expiresAt: number }
-  | { ok: false; status: 404 | 503; code: string; message: string };
+  | { ok: false; status: 404 | 502 | 503; code: string; message: string };
 
 export type LinkStatus =
   | { ok: true; expiresAt: number; viewOnly: boolean; vm: string; vmName: string }

@@ -1,20 +1,15 @@
 /**
- * One Durable Object per site. It holds the site's connector sockets and every browser socket of
- * the site's consoles, and pairs each browser socket with a stream on a connector. Sockets use the
+ * One Durable Object per site. It holds the site's connector sockets and every viewer socket of
+ * the site's consoles, and pairs each viewer socket with a stream on a connector. Sockets use the
  * hibernation API: an idle site costs nothing, and all in-memory state is rebuilt from socket
- * attachments and SQLite when the object wakes.
+ * attachments and SQLite when the object wakes. Streams are owned by `StreamBook`; this class
+ * routes events and answers the Worker's RPC.
  */
 import { DurableObject } from "cloudflare:workers";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import { type Frame, FrameType, ProtocolError, decodeMessage } from "../../shared/protocol/frames.ts";
 import {
-  type Frame,
-  FrameType,
-  ProtocolError,
-  decodeMessage,
-  encodeClose,
-  encodeJson,
-} from "../../shared/protocol/frames.ts";
-import {
+  BINARY_SUBPROTOCOL,
   CREDIT_SUBPROTOCOL,
   HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_REPLY,
@@ -22,15 +17,16 @@ import {
   HEARTBEAT_TIMEOUT_MS,
   MAX_MESSAGE_BYTES,
 } from "../../shared/protocol/limits.ts";
-import { type HypervisorInventory, Inventory } from "../../shared/protocol/messages.ts";
+import { Capability, type HypervisorInventory } from "../../shared/protocol/messages.ts";
 import { randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import type { AuditEvent } from "../registry/audit-store.ts";
-import { type BrowserAttachment, BrowserStream } from "./browser-stream.ts";
+import type { BrowserStream } from "./browser-stream.ts";
 import { type ConnectorAttachment, ConnectorLink } from "./connector-link.ts";
-import { negotiate, welcomeFrame } from "./handshake.ts";
+import { negotiate, readInventory, welcomeFrame } from "./handshake.ts";
 import { LinkBook, linkState } from "./links.ts";
+import { rfbWatch } from "./rfb-watch.ts";
 import { StreamFault } from "./stream-fault.ts";
 import type {
   ConnectorInfo,
@@ -43,25 +39,38 @@ import type {
 } from "./site-api.ts";
 import { coalesceData } from "./coalesce.ts";
 import { closeQuietly, refuse } from "./sockets.ts";
+import { type LostConsole, StreamBook, type StreamEnd } from "./stream-book.ts";
 import { TicketBook, type TicketGrant } from "./tickets.ts";
 import { TunnelRequests } from "./tunnel-requests.ts";
 
-type Attachment = ConnectorAttachment | BrowserAttachment;
+const CONNECTOR_TAG = "connector";
+
+/**
+ * A connector heard from within this long is preferred for new consoles: one that stopped
+ * answering (process stopped, TCP still up) is not picked while a live one can serve.
+ */
+const FRESH_MS = HEARTBEAT_INTERVAL_MS + 5_000;
 
 type Grant =
   | { ok: true; hypervisor: string; vm: string; user: string; viewOnly: boolean; linkId?: string }
   | { ok: false; code: number; reason: string };
 
+type Found =
+  | { ok: true; connector: ConnectorLink }
+  | { ok: false; error: { status: 404 | 502 | 503; code: string; message: string } };
+
+function limit(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : fallback;
+}
 
 export class SiteObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly tickets: TicketBook;
   private readonly links: LinkBook;
   private readonly connectors = new Map<string, ConnectorLink>();
-  private readonly streams = new Map<number, BrowserStream>();
-  /** Hot-path lookup from a socket to what it is; rebuilt after hibernation. */
-  private readonly bySocket = new Map<WebSocket, ConnectorLink | BrowserStream>();
-  private nextStream = (Math.random() * 0x7fffffff) >>> 0;
+  private readonly bySocket = new Map<WebSocket, ConnectorLink>();
+  private readonly streams: StreamBook;
   private readonly requests = new TunnelRequests();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -70,9 +79,11 @@ export class SiteObject extends DurableObject<Env> {
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS inventory (connector_id TEXT PRIMARY KEY, json TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS open_consoles (stream INTEGER PRIMARY KEY, json TEXT NOT NULL);
     `);
     this.tickets = new TicketBook(this.sql);
     this.links = new LinkBook(this.sql);
+    this.streams = new StreamBook(ctx, rfbWatch, (end) => this.auditClosed(end));
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_REQUEST, HEARTBEAT_REPLY));
     this.restore();
   }
@@ -86,18 +97,22 @@ export class SiteObject extends DurableObject<Env> {
 
   describe(): ConnectorInfo[] {
     return [...this.connectors.values()]
-      .filter((c) => c.attachment.protocol !== null)
+      .filter((c) => c.welcomed)
       .map((c) => ({
         id: c.id,
         hostname: c.attachment.hostname ?? null,
+        version: c.attachment.software ?? null,
+        draining: c.attachment.draining === true,
         hypervisors: c.inventory.map((h) => ({
           name: h.name,
           type: h.type,
           reachable: h.reachable,
           ...(h.error ? { error: h.error } : {}),
           vms: h.vms.length,
+          ...(h.omitted ? { omitted: h.omitted } : {}),
         })),
         connectedAt: new Date(c.attachment.connectedAt).toISOString(),
+        lastHeardAt: new Date(c.lastHeard(this.ctx)).toISOString(),
         streams: c.streams.size,
       }));
   }
@@ -125,7 +140,6 @@ export class SiteObject extends DurableObject<Env> {
     await this.scheduleAlarm();
     return { ok: true, ticket, expiresAt };
   }
-
   // ---- share links -------------------------------------------------------------------------------
 
   async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string }): Promise<LinkCreated> {
@@ -194,6 +208,10 @@ export class SiteObject extends DurableObject<Env> {
     if (!found.ok) return { ok: false, ...found.error };
     const type = found.connector.inventory.find((h) => h.name === hypervisor)!.type;
     if (type !== "cloudtower") return { ok: true, type };
+    // Older connectors drop the whole tunnel on a frame type they do not know.
+    if (!found.connector.has(Capability.request)) {
+      return { ok: false, status: 502, code: "connector_outdated", message: "The site's connector is too old to answer this: update it." };
+    }
     const answer = await this.requests.ask(found.connector, { method: "vncUrls", hypervisor, vm });
     if (answer.ok) return { ok: true, type, ...answer.result };
     const status = answer.code === CloseCode.notFound ? 404 : answer.code === CloseCode.upstreamTimeout ? 504 : answer.code === CloseCode.connectorOffline ? 503 : 502;
@@ -210,7 +228,7 @@ export class SiteObject extends DurableObject<Env> {
   }
 
   private async acceptConnector(request: Request): Promise<Response> {
-    const presented = request.headers.get("Authorization")?.match(/^Bearer (\S+)$/)?.[1] ?? "";
+    const presented = request.headers.get("Authorization")?.match(/^Bearer (\S+)$/i)?.[1] ?? "";
     const stored = this.getConfig("token_hash");
     if (!stored || !(await secretsEqual(await sha256Hex(presented), stored))) {
       return Response.json(
@@ -225,56 +243,67 @@ export class SiteObject extends DurableObject<Env> {
       connectedAt: Date.now(),
       protocol: null,
     };
-    this.ctx.acceptWebSocket(pair[1], ["connector"]);
+    this.ctx.acceptWebSocket(pair[1], [CONNECTOR_TAG]);
     pair[1].serializeAttachment(attachment);
-    const link = new ConnectorLink(pair[1], attachment);
-    this.connectors.set(link.id, link);
-    this.bySocket.set(pair[1], link);
+    this.addConnector(new ConnectorLink(pair[1], attachment));
     await this.scheduleAlarm();
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
 
   private async acceptBrowser(request: Request, url: URL): Promise<Response> {
-    const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim());
-    const creditMode = offered.includes(CREDIT_SUBPROTOCOL);
-    const headers = creditMode ? { "Sec-WebSocket-Protocol": CREDIT_SUBPROTOCOL } : undefined;
+    const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim()).filter(Boolean);
+    // Our page returns credit; websockify's convention `binary` (many RFB clients still offer it)
+    // is plain RFB, like offering nothing. A browser fails the upgrade if none of its offers is chosen.
+    const subprotocol = offered.includes(CREDIT_SUBPROTOCOL) ? CREDIT_SUBPROTOCOL : offered.includes(BINARY_SUBPROTOCOL) ? BINARY_SUBPROTOCOL : null;
+    const headers = subprotocol ? { "Sec-WebSocket-Protocol": subprotocol } : undefined;
 
     const grant = url.pathname.startsWith("/ws/link/")
       ? await this.redeemLink(url.searchParams.get("link") ?? "")
       : await this.redeemTicket(url.searchParams.get("ticket") ?? "");
     if (!grant.ok) return refuse(grant.code, grant.reason, headers);
     const { hypervisor, vm, user, viewOnly, linkId } = grant;
+    const busy = this.overLimit(user, linkId);
+    if (busy) return refuse(CloseCode.tooMuchInput, busy, headers);
     const found = this.findConnector(hypervisor, vm);
     if (!found.ok) {
-      const code = found.error.status === 404 ? CloseCode.notFound : CloseCode.connectorOffline;
+      const code = found.error.status === 404 ? CloseCode.notFound : found.error.status === 502 ? CloseCode.upstreamFailed : CloseCode.connectorOffline;
       return refuse(code, found.error.message, headers);
     }
     const connector = found.connector;
-    const pair = new WebSocketPair();
-    const attachment: BrowserAttachment = {
-      kind: "browser",
-      stream: this.allocateStream(),
-      connectorId: connector.id,
+    const { client, stream } = this.streams.open({
+      connector,
       hypervisor,
       vm,
       user,
-      creditMode,
-      openedAt: Date.now(),
       viewOnly,
+      mode: subprotocol === CREDIT_SUBPROTOCOL ? "credit" : "plain",
+      subprotocol,
       ...(linkId ? { linkId } : {}),
-    };
-    this.ctx.acceptWebSocket(pair[1], ["browser"]);
-    pair[1].serializeAttachment(attachment);
-    const stream = new BrowserStream(pair[1], attachment, connector);
-    this.addStream(stream);
-    connector.queue(encodeJson(FrameType.open, stream.id, { hypervisor, vm }));
+    });
     connector.flush();
     this.audit({
       type: "console.opened",
       actor: user,
       detail: { stream: stream.id, hypervisor, vm, viewOnly, via: linkId ? "link" : "ticket", ...(linkId ? { link: linkId } : {}) },
     });
-    return new Response(null, { status: 101, webSocket: pair[0], headers });
+    await this.scheduleAlarm();
+    return new Response(null, { status: 101, webSocket: client, headers });
+  }
+
+  /** Why another console may not open for this user or link, or null. */
+  private overLimit(user: string, linkId: string | undefined): string | null {
+    if (linkId) {
+      const max = limit(this.env.MAX_CONSOLES_PER_LINK, 10);
+      if (this.streams.where((a) => a.linkId === linkId).length >= max) {
+        return `This share link already has ${max} consoles open (the most allowed): close one first.`;
+      }
+      return null;
+    }
+    const max = limit(this.env.MAX_CONSOLES_PER_USER, 20);
+    if (this.streams.where((a) => a.user === user && !a.linkId).length >= max) {
+      return `You already have ${max} consoles open on this site (the most allowed): close one first.`;
+    }
+    return null;
   }
 
   private async redeemTicket(ticket: string): Promise<Grant> {
@@ -300,21 +329,23 @@ export class SiteObject extends DurableObject<Env> {
   // ---- Hibernatable WebSocket events ---------------------------------------------------------
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const peer = this.lookup(ws);
-    if (!peer) return;
-    if (peer instanceof ConnectorLink) {
-      this.onConnectorMessage(peer, message);
+    const connector = this.bySocket.get(ws);
+    if (connector) {
+      this.onConnectorMessage(connector, message);
       this.flushAll();
       return;
     }
+    const stream = this.streams.forSocket(ws);
+    if (!stream) return;
     try {
-      if (typeof message === "string") peer.grant(message);
-      else peer.up(new Uint8Array(message));
+      if (typeof message === "string") stream.viewerText(message);
+      else stream.viewerBytes(new Uint8Array(message));
+      this.streams.touched(stream);
     } catch (err) {
       if (!(err instanceof StreamFault)) throw err;
-      this.endStream(peer, err.code, err.message, true);
+      this.streams.close(stream, err.code, err.message);
     }
-    peer.connector.flush();
+    stream.connector.flush();
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -332,93 +363,97 @@ export class SiteObject extends DurableObject<Env> {
       this.links.noteExpiry(link.id);
       this.audit({ type: "link.expired", actor: "system", detail: { id: link.id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed } });
     }
-    for (const link of [...this.connectors.values()]) {
-      const lastHeard = Math.max(
-        link.attachment.connectedAt,
-        this.ctx.getWebSocketAutoResponseTimestamp(link.ws)?.getTime() ?? 0,
-        this.lastMessageAt.get(link.id) ?? 0,
-      );
-      if (now - lastHeard > HEARTBEAT_TIMEOUT_MS) {
-        this.dropConnector(link, CloseCode.tooSlow, "no heartbeat from the connector");
-      } else if (link.attachment.protocol === null && now - link.attachment.connectedAt > HEARTBEAT_TIMEOUT_MS) {
-        this.dropConnector(link, CloseCode.protocolError, "no HELLO from the connector");
+    for (const connector of [...this.connectors.values()]) {
+      if (now - connector.lastHeard(this.ctx) > HEARTBEAT_TIMEOUT_MS) {
+        this.dropConnector(connector, CloseCode.tooSlow, "no heartbeat from the connector");
+      } else if (!connector.welcomed && now - connector.attachment.connectedAt > HEARTBEAT_TIMEOUT_MS) {
+        this.dropConnector(connector, CloseCode.protocolError, "no HELLO from the connector");
       }
     }
+    this.streams.overdue(now);
     this.flushAll();
     await this.scheduleAlarm(true);
   }
 
   // ---- Connector frames ----------------------------------------------------------------------
 
-  /** When each connector last sent a frame (a busy tunnel is alive even between heartbeats). */
-  private readonly lastMessageAt = new Map<string, number>();
-
-  private onConnectorMessage(link: ConnectorLink, message: string | ArrayBuffer): void {
-    this.lastMessageAt.set(link.id, Date.now());
+  private onConnectorMessage(connector: ConnectorLink, message: string | ArrayBuffer): void {
+    connector.lastMessageAt = Date.now();
     if (typeof message === "string") {
       // The runtime answers heartbeats itself; reaching here means a heartbeat it did not match.
-      if (message === HEARTBEAT_REQUEST) return link.ws.send(HEARTBEAT_REPLY);
-      return this.dropConnector(link, CloseCode.protocolError, "text messages are not part of the tunnel protocol");
+      if (message === HEARTBEAT_REQUEST) return connector.ws.send(HEARTBEAT_REPLY);
+      return this.dropConnector(connector, CloseCode.protocolError, "text messages are not part of the tunnel protocol");
     }
     if (message.byteLength > MAX_MESSAGE_BYTES) {
-      return this.dropConnector(link, CloseCode.protocolError, `message of ${message.byteLength} bytes is too large`);
+      return this.dropConnector(connector, CloseCode.protocolError, `message of ${message.byteLength} bytes is too large`);
     }
     let frames: Frame[];
     try {
       frames = decodeMessage(new Uint8Array(message));
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      return this.dropConnector(link, CloseCode.protocolError, `protocol error: ${err.message}`);
+      return this.dropConnector(connector, CloseCode.protocolError, `protocol error: ${err.message}`);
     }
     for (const frame of coalesceData(frames)) {
-      if (!this.connectors.has(link.id)) return;
+      if (!this.connectors.has(connector.id)) return;
       try {
-        this.onConnectorFrame(link, frame);
+        this.onConnectorFrame(connector, frame);
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
-        return this.dropConnector(link, CloseCode.protocolError, `protocol error: ${err.message}`);
+        return this.dropConnector(connector, CloseCode.protocolError, `protocol error: ${err.message}`);
       }
     }
   }
 
-  private onConnectorFrame(link: ConnectorLink, frame: Frame): void {
-    if (link.attachment.protocol === null) {
+  private onConnectorFrame(connector: ConnectorLink, frame: Frame): void {
+    if (!connector.welcomed) {
       if (frame.type !== FrameType.hello) throw new ProtocolError("the first frame must be HELLO");
-      return this.onHello(link, frame.json);
+      return this.onHello(connector, frame.json);
     }
     switch (frame.type) {
       case FrameType.inventory: {
-        const parsed = Inventory.safeParse(frame.json);
-        if (!parsed.success) throw new ProtocolError(`bad INVENTORY: ${parsed.error.issues[0]?.message}`);
-        return this.setInventory(link, parsed.data.hypervisors);
+        const inventory = readInventory(frame.json);
+        if (inventory.draining !== (connector.attachment.draining === true)) connector.update({ draining: inventory.draining });
+        return this.setInventory(connector, inventory.hypervisors);
       }
       case FrameType.data: {
         const stream = this.streams.get(frame.stream);
-        // A stream the browser just closed: its CLOSE is already on the way to the connector.
-        if (!stream || stream.connector !== link) return;
+        // A stream the viewer just closed: its CLOSE is already on the way to the connector.
+        if (!stream || stream.connector !== connector) return;
         try {
           stream.down(frame.bytes);
+          this.streams.touched(stream);
         } catch (err) {
           if (!(err instanceof StreamFault)) throw err;
-          this.endStream(stream, err.code, err.message, true);
+          this.streams.close(stream, err.code, err.message);
         }
         return;
       }
       case FrameType.credit: {
         const stream = this.streams.get(frame.stream);
-        if (stream && stream.connector === link) stream.credit(frame.bytes);
+        if (!stream || stream.connector !== connector) return;
+        try {
+          stream.credit(frame.bytes);
+          this.streams.touched(stream);
+        } catch (err) {
+          if (!(err instanceof StreamFault)) throw err;
+          this.streams.close(stream, err.code, err.message);
+        }
         return;
       }
-      case FrameType.openOk:
+      case FrameType.openOk: {
+        const stream = this.streams.get(frame.stream);
+        if (stream && stream.connector === connector) this.streams.upstreamOpened(stream);
         return;
+      }
       case FrameType.reply:
-        return this.requests.answer(link, frame.stream, frame.json);
+        return this.requests.answer(connector, frame.stream, frame.json);
       case FrameType.openError:
       case FrameType.close: {
         const stream = this.streams.get(frame.stream);
-        if (!stream || stream.connector !== link) return;
+        if (!stream || stream.connector !== connector) return;
         const code = frame.code >= 4000 && frame.code <= 4999 ? frame.code : CloseCode.upstreamFailed;
-        this.endStream(stream, code, frame.reason, false);
+        this.streams.close(stream, code, frame.reason, { tellConnector: false });
         return;
       }
       default:
@@ -426,25 +461,35 @@ export class SiteObject extends DurableObject<Env> {
     }
   }
 
-  private onHello(link: ConnectorLink, json: unknown): void {
-    const hello = negotiate(json);
-    if (!hello.ok) return this.dropConnector(link, CloseCode.upgradeRequired, hello.reason);
-    link.attachment = { ...link.attachment, protocol: hello.protocol, hostname: hello.hello.hostname };
-    link.ws.serializeAttachment(link.attachment);
-    this.setInventory(link, hello.hello.hypervisors);
+  private onHello(connector: ConnectorLink, json: unknown): void {
+    const result = negotiate(json);
+    if (!result.ok) return this.dropConnector(connector, CloseCode.upgradeRequired, result.reason);
+    const hello = result.hello;
+    connector.update({
+      protocol: hello.protocol,
+      software: hello.software,
+      capabilities: hello.capabilities,
+      ...(hello.hostname ? { hostname: hello.hostname } : {}),
+    });
+    this.setInventory(connector, hello.hypervisors);
     this.audit({
       type: "connector.connected",
-      actor: `connector:${link.id}`,
-      detail: { hostname: hello.hello.hostname ?? null, software: hello.hello.software, hypervisors: hello.hello.hypervisors.map((h) => h.name) },
+      actor: `connector:${connector.id}`,
+      detail: {
+        hostname: hello.hostname ?? null,
+        software: hello.software,
+        capabilities: hello.capabilities,
+        hypervisors: hello.hypervisors.map((h) => h.name),
+      },
     });
-    link.queue(welcomeFrame(hello.protocol, link.id, this.getConfig("site") ?? ""));
+    connector.queue(welcomeFrame(hello.protocol, connector.id, this.getConfig("site") ?? "", hello.capabilities));
   }
 
-  private setInventory(link: ConnectorLink, hypervisors: HypervisorInventory[]): void {
-    link.inventory = hypervisors;
+  private setInventory(connector: ConnectorLink, hypervisors: HypervisorInventory[]): void {
+    connector.inventory = hypervisors;
     this.sql.exec(
       "INSERT OR REPLACE INTO inventory (connector_id, json) VALUES (?, ?)",
-      link.id,
+      connector.id,
       JSON.stringify(hypervisors),
     );
   }
@@ -452,31 +497,19 @@ export class SiteObject extends DurableObject<Env> {
   // ---- Teardown ------------------------------------------------------------------------------
 
   private onSocketGone(ws: WebSocket, code: number, reason: string): void {
-    const peer = this.lookup(ws);
-    this.bySocket.delete(ws);
-    if (!peer) return;
-    if (peer instanceof ConnectorLink) {
-      this.dropConnector(peer, CloseCode.connectorOffline, `the site's connector disconnected (${code} ${reason})`);
-    } else {
-      this.streams.delete(peer.id);
-      peer.connector.streams.delete(peer.id);
-      peer.connector.queue(encodeClose(FrameType.close, peer.id, 1000, "viewer closed the console"));
-      peer.connector.flush();
-      this.auditClosed(peer, code, reason || "viewer closed the console");
+    const connector = this.bySocket.get(ws);
+    if (connector) {
+      this.dropConnector(connector, CloseCode.connectorOffline, `the site's connector disconnected (${code} ${reason})`);
+      return;
     }
+    const stream = this.streams.forSocket(ws);
+    if (!stream) return;
+    // 1000 answers the viewer's close frame; the audit keeps what the viewer said.
+    this.streams.close(stream, 1000, reason ? `viewer closed the console (${code} ${reason})` : `viewer closed the console (${code})`);
+    stream.connector.flush();
   }
 
-  /** Closes a browser socket and forgets its stream; tells the connector unless it ended it. */
-  private endStream(stream: BrowserStream, code: number, reason: string, tellConnector: boolean): void {
-    this.streams.delete(stream.id);
-    this.bySocket.delete(stream.browser);
-    stream.connector.streams.delete(stream.id);
-    if (tellConnector) stream.connector.queue(encodeClose(FrameType.close, stream.id, code, reason));
-    closeQuietly(stream.browser, code, reason);
-    this.auditClosed(stream, code, reason);
-  }
-
-  private auditClosed(stream: BrowserStream, code: number, reason: string): void {
+  private auditClosed({ stream, code, reason }: StreamEnd): void {
     const a = stream.attachment;
     this.audit({
       type: "console.closed",
@@ -495,15 +528,29 @@ export class SiteObject extends DurableObject<Env> {
     });
   }
 
+  private auditLost(lost: LostConsole): void {
+    this.audit({
+      type: "console.closed",
+      actor: lost.user,
+      detail: {
+        stream: lost.stream,
+        hypervisor: lost.hypervisor,
+        vm: lost.vm,
+        viewOnly: lost.viewOnly,
+        seconds: Math.round((Date.now() - lost.openedAt) / 1000),
+        code: CloseCode.connectorOffline,
+        reason: lost.reason ?? "The edge restarted.",
+      },
+    });
+  }
+
   /** Closes every console opened through a link; returns how many. */
   private closeLinkSessions(linkId: string, reason: string): number {
-    const sessions = this.linkSessions(linkId);
-    for (const stream of sessions) this.endStream(stream, CloseCode.gone, reason, true);
-    return sessions.length;
+    return this.streams.closeWhere((a) => a.linkId === linkId, CloseCode.gone, reason);
   }
 
   private linkSessions(linkId: string): BrowserStream[] {
-    return [...this.streams.values()].filter((s) => s.attachment.linkId === linkId);
+    return this.streams.where((a) => a.linkId === linkId);
   }
 
   /** Audit rows go to the registry without holding up this object's events. */
@@ -516,64 +563,67 @@ export class SiteObject extends DurableObject<Env> {
     );
   }
 
-  private dropConnector(link: ConnectorLink, code: number, reason: string): void {
-    if (this.connectors.get(link.id) === link && link.attachment.protocol !== null) {
-      this.audit({ type: "connector.gone", actor: `connector:${link.id}`, detail: { code, reason } });
+  private dropConnector(connector: ConnectorLink, code: number, reason: string): void {
+    if (this.connectors.get(connector.id) === connector && connector.welcomed) {
+      this.audit({ type: "connector.gone", actor: `connector:${connector.id}`, detail: { code, reason } });
     }
-    this.connectors.delete(link.id);
-    this.requests.connectorGone(link);
-    this.lastMessageAt.delete(link.id);
-    this.bySocket.delete(link.ws);
-    this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", link.id);
-    for (const id of link.streams) {
-      const stream = this.streams.get(id);
-      if (stream) this.endStream(stream, CloseCode.connectorOffline, "The site's connector went offline: try again in a moment.", false);
-    }
-    closeQuietly(link.ws, code, reason);
+    this.connectors.delete(connector.id);
+    this.bySocket.delete(connector.ws);
+    this.requests.connectorGone(connector);
+    this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", connector.id);
+    this.streams.closeWhere(
+      (a) => a.connectorId === connector.id,
+      CloseCode.connectorOffline,
+      "The site's connector went offline: try again in a moment.",
+    );
+    closeQuietly(connector.ws, code, reason);
   }
 
   // ---- State -----------------------------------------------------------------------------------
 
-  private findConnector(
-    hypervisor: string,
-    vm: string,
-  ): { ok: true; connector: ConnectorLink } | { ok: false; error: { status: 404 | 503; code: string; message: string } } {
+  /**
+   * The connector for a new console: one that serves the VM, is not stopping, and was heard from
+   * recently (fewest streams first); or why there is none, in words a person can act on.
+   */
+  private findConnector(hypervisor: string, vm: string): Found {
     const site = this.getConfig("site") ?? "this site";
-    const live = [...this.connectors.values()].filter((c) => c.attachment.protocol !== null);
+    const live = [...this.connectors.values()].filter((c) => c.welcomed);
     if (live.length === 0) {
-      return {
-        ok: false,
-        error: { status: 503, code: "connector_offline", message: `No connector of site ${site} is online.` },
-      };
+      return { ok: false, error: { status: 503, code: "connector_offline", message: `No connector of site ${site} is online.` } };
     }
     const offering = live.filter((c) => c.offers(hypervisor, vm) === "yes");
-    if (offering.length === 0) {
-      const knowsHypervisor = live.some((c) => c.offers(hypervisor, vm) !== "no-hypervisor");
-      const message = knowsHypervisor
-        ? `VM ${vm} is not in hypervisor ${hypervisor}'s inventory.`
-        : `No connector of site ${site} serves a hypervisor named ${hypervisor}.`;
-      return { ok: false, error: { status: 404, code: knowsHypervisor ? "unknown_vm" : "unknown_hypervisor", message } };
+    const serving = offering.filter((c) => c.attachment.draining !== true);
+    if (serving.length === 0) {
+      if (offering.length > 0) {
+        return {
+          ok: false,
+          error: { status: 503, code: "connector_stopping", message: `The connector serving ${hypervisor} is stopping (a restart or an upgrade): try again in a moment.` },
+        };
+      }
+      const known = live.flatMap((c) => c.inventory.filter((h) => h.name === hypervisor));
+      if (known.length === 0) {
+        return { ok: false, error: { status: 404, code: "unknown_hypervisor", message: `No connector of site ${site} serves a hypervisor named ${hypervisor}.` } };
+      }
+      const unreachable = known.find((h) => !h.reachable);
+      if (unreachable && !known.some((h) => h.reachable)) {
+        return {
+          ok: false,
+          error: { status: 502, code: "hypervisor_unreachable", message: `Hypervisor ${hypervisor} is unreachable: ${unreachable.error ?? "the connector cannot reach it"}.` },
+        };
+      }
+      return { ok: false, error: { status: 404, code: "unknown_vm", message: `VM ${vm} is not in hypervisor ${hypervisor}'s inventory.` } };
     }
+    const now = Date.now();
+    const fresh = serving.filter((c) => now - c.lastHeard(this.ctx) <= FRESH_MS);
+    const pool = fresh.length > 0 ? fresh : serving;
     // Spread consoles across the site's connectors.
-    offering.sort((a, b) => a.streams.size - b.streams.size);
-    return { ok: true, connector: offering[0]! };
+    pool.sort((a, b) => a.streams.size - b.streams.size);
+    return { ok: true, connector: pool[0]! };
   }
 
-  private allocateStream(): number {
-    do {
-      this.nextStream = (this.nextStream + 1) >>> 0;
-    } while (this.nextStream === 0 || this.streams.has(this.nextStream));
-    return this.nextStream;
-  }
-
-  private addStream(stream: BrowserStream): void {
-    this.streams.set(stream.id, stream);
-    this.bySocket.set(stream.browser, stream);
-    stream.connector.streams.add(stream.id);
-  }
-
-  private lookup(ws: WebSocket): ConnectorLink | BrowserStream | undefined {
-    return this.bySocket.get(ws);
+  private addConnector(connector: ConnectorLink): void {
+    this.connectors.set(connector.id, connector);
+    this.bySocket.set(connector.ws, connector);
   }
 
   /** Rebuilds the in-memory maps from the sockets that survived hibernation. */
@@ -584,48 +634,35 @@ export class SiteObject extends DurableObject<Env> {
         .toArray()
         .map((r) => [r.connector_id, JSON.parse(r.json) as HypervisorInventory[]]),
     );
-    const sockets = this.ctx.getWebSockets();
-    for (const ws of sockets) {
-      const att = ws.deserializeAttachment() as Attachment | null;
+    for (const ws of this.ctx.getWebSockets(CONNECTOR_TAG)) {
+      const att = ws.deserializeAttachment() as ConnectorAttachment | null;
       if (att?.kind !== "connector") continue;
-      const link = new ConnectorLink(ws, att);
-      link.inventory = inventories.get(att.id) ?? [];
-      this.connectors.set(att.id, link);
-      this.bySocket.set(ws, link);
+      const connector = new ConnectorLink(ws, att);
+      connector.inventory = inventories.get(att.id) ?? [];
+      this.addConnector(connector);
     }
     // Inventory of connectors that left while the object was not running.
     for (const id of inventories.keys()) {
       if (!this.connectors.has(id)) this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", id);
     }
-    for (const ws of sockets) {
-      const att = ws.deserializeAttachment() as Attachment | null;
-      if (att?.kind !== "browser") continue;
-      const link = this.connectors.get(att.connectorId);
-      if (!link) {
-        closeQuietly(ws, CloseCode.connectorOffline, "The site's connector went offline: try again in a moment.");
-        continue;
-      }
-      try {
-        this.addStream(new BrowserStream(ws, att, link, true));
-      } catch (err) {
-        if (!(err instanceof StreamFault)) throw err;
-        closeQuietly(ws, err.code, err.message);
-      }
-    }
+    for (const lost of this.streams.restore(this.connectors)) this.auditLost(lost);
   }
 
   private flushAll(): void {
-    for (const link of this.connectors.values()) link.flush();
+    for (const connector of this.connectors.values()) connector.flush();
   }
 
   /**
    * One alarm serves everything timed: connector heartbeat checks and ticket sweeps every
-   * interval while there is anything to watch, and each share link's expiry on the dot.
+   * interval while there is anything to watch, each stream's open and handshake deadline, and
+   * each share link's expiry on the dot.
    */
   private async scheduleAlarm(fromAlarm = false): Promise<void> {
     const now = Date.now();
     const watching = this.connectors.size > 0 || this.tickets.sweep() > 0;
-    const candidates = [watching ? now + HEARTBEAT_INTERVAL_MS : null, this.links.nextExpiry()].filter((t): t is number => t !== null);
+    const candidates = [watching ? now + HEARTBEAT_INTERVAL_MS : null, this.links.nextExpiry(), this.streams.nextDeadline()].filter(
+      (t): t is number => t !== null,
+    );
     if (candidates.length === 0) return;
     const next = Math.max(now, Math.min(...candidates));
     const current = fromAlarm ? null : await this.ctx.storage.getAlarm();

@@ -1,0 +1,253 @@
+/**
+ * The one owner of the site object's console streams: a stream opens, closes and is restored
+ * after hibernation here and nowhere else, and its state is written to its socket's attachment
+ * here.
+ *
+ * Writes are deferred: a stream's counters change with every message, but the attachment only
+ * needs to be right when the object hibernates. A pending timer keeps an object from hibernating,
+ * so writing dirty streams PERSIST_DELAY_MS after their first change is exact at hibernation and
+ * costs at most one write per stream per PERSIST_DELAY_MS, whatever the traffic.
+ */
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import { encodeClose, encodeJson, FrameType } from "../../shared/protocol/frames.ts";
+import { OPEN_TIMEOUT_MS, RFB_HANDSHAKE_TIMEOUT_MS } from "../../shared/protocol/limits.ts";
+import { type BrowserAttachment, BrowserStream, newFlow, type RfbWatchFactory } from "./browser-stream.ts";
+import type { ConnectorLink } from "./connector-link.ts";
+import { closeQuietly } from "./sockets.ts";
+import { StreamFault } from "./stream-fault.ts";
+
+export const PERSIST_DELAY_MS = 1000;
+export const BROWSER_TAG = "browser";
+
+export interface StreamEnd {
+  stream: BrowserStream;
+  code: number;
+  reason: string;
+}
+
+export interface OpenRequest {
+  connector: ConnectorLink;
+  hypervisor: string;
+  vm: string;
+  user: string;
+  viewOnly: boolean;
+  mode: BrowserAttachment["mode"];
+  subprotocol: string | null;
+  linkId?: string;
+}
+
+/** What the audit trail needs of a console that was open when the edge restarted. */
+export interface LostConsole {
+  stream: number;
+  user: string;
+  hypervisor: string;
+  vm: string;
+  viewOnly: boolean;
+  openedAt: number;
+  linkId?: string;
+  /** Filled in by `restore`: why it ended. */
+  reason?: string;
+}
+
+export class StreamBook {
+  private readonly ctx: DurableObjectState;
+  private readonly sql: SqlStorage;
+  private readonly watch: RfbWatchFactory;
+  /** Called once for every stream that ends, however it ends (for the audit trail). */
+  private readonly onEnd: (end: StreamEnd) => void;
+  private readonly byId = new Map<number, BrowserStream>();
+  private readonly bySocket = new Map<WebSocket, BrowserStream>();
+  private nextId = (Math.random() * 0x7fffffff) >>> 0;
+  private persistTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(ctx: DurableObjectState, watch: RfbWatchFactory, onEnd: (end: StreamEnd) => void) {
+    this.ctx = ctx;
+    this.sql = ctx.storage.sql;
+    this.watch = watch;
+    this.onEnd = onEnd;
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get(id: number): BrowserStream | undefined {
+    return this.byId.get(id);
+  }
+
+  forSocket(ws: WebSocket): BrowserStream | undefined {
+    return this.bySocket.get(ws);
+  }
+
+  all(): BrowserStream[] {
+    return [...this.byId.values()];
+  }
+
+  where(predicate: (a: BrowserAttachment) => boolean): BrowserStream[] {
+    return this.all().filter((s) => predicate(s.attachment));
+  }
+
+  /** Accepts a viewer socket and asks the connector to open the console; returns the client end. */
+  open(req: OpenRequest): { client: WebSocket; stream: BrowserStream } {
+    const pair = new WebSocketPair();
+    const now = Date.now();
+    const attachment: BrowserAttachment = {
+      kind: "browser",
+      stream: this.allocateId(),
+      connectorId: req.connector.id,
+      hypervisor: req.hypervisor,
+      vm: req.vm,
+      user: req.user,
+      mode: req.mode,
+      subprotocol: req.subprotocol,
+      openedAt: now,
+      viewOnly: req.viewOnly,
+      ...(req.linkId ? { linkId: req.linkId } : {}),
+      upstreamOpen: false,
+      deadline: now + OPEN_TIMEOUT_MS,
+      flow: newFlow(),
+      rfb: null,
+    };
+    this.ctx.acceptWebSocket(pair[1], [BROWSER_TAG]);
+    const stream = new BrowserStream(pair[1], attachment, req.connector, this.watch);
+    stream.persist();
+    // Remembered in storage too: if the edge restarts, the sockets are gone but the audit trail
+    // must still close what was open (see `restore`).
+    const lost: LostConsole = {
+      stream: attachment.stream,
+      user: attachment.user,
+      hypervisor: attachment.hypervisor,
+      vm: attachment.vm,
+      viewOnly: attachment.viewOnly,
+      openedAt: now,
+      ...(attachment.linkId ? { linkId: attachment.linkId } : {}),
+    };
+    this.sql.exec("INSERT OR REPLACE INTO open_consoles (stream, json) VALUES (?, ?)", attachment.stream, JSON.stringify(lost));
+    this.add(stream);
+    req.connector.queue(encodeJson(FrameType.open, stream.id, { hypervisor: req.hypervisor, vm: req.vm }));
+    return { client: pair[0], stream };
+  }
+
+  /** OPEN_OK: the console is connected; now the RFB handshake has its own deadline. */
+  upstreamOpened(stream: BrowserStream): void {
+    if (stream.attachment.upstreamOpen) return;
+    stream.attachment.upstreamOpen = true;
+    stream.attachment.deadline = stream.handshakeDone ? null : Date.now() + RFB_HANDSHAKE_TIMEOUT_MS;
+    stream.persist();
+  }
+
+  /** After any traffic on a stream: clear a met deadline, and write its state before hibernating. */
+  touched(stream: BrowserStream): void {
+    const a = stream.attachment;
+    if (a.deadline !== null && a.upstreamOpen && stream.handshakeDone) {
+      a.deadline = null;
+      stream.persist();
+      return;
+    }
+    if (!stream.dirty || this.persistTimer !== null) return;
+    this.persistTimer = setTimeout(() => this.persistDirty(), PERSIST_DELAY_MS);
+  }
+
+  /** Writes every dirty stream's state now (the timer does this; tests call it to skip the wait). */
+  persistDirty(): void {
+    if (this.persistTimer !== null) clearTimeout(this.persistTimer);
+    this.persistTimer = null;
+    for (const s of this.byId.values()) if (s.dirty) s.persist();
+  }
+
+  /**
+   * Ends a stream: closes the viewer's socket (unless it is already gone), tells the connector
+   * unless the connector ended it, and reports it once.
+   */
+  close(stream: BrowserStream, code: number, reason: string, { tellConnector = true } = {}): void {
+    if (this.byId.get(stream.id) !== stream) return;
+    this.byId.delete(stream.id);
+    this.bySocket.delete(stream.browser);
+    stream.connector.streams.delete(stream.id);
+    if (tellConnector) stream.connector.queue(encodeClose(FrameType.close, stream.id, code, reason));
+    // Closing answers a viewer's own close frame too, so its client does not wait for a timeout.
+    closeQuietly(stream.browser, code, reason);
+    this.sql.exec("DELETE FROM open_consoles WHERE stream = ?", stream.id);
+    this.onEnd({ stream, code, reason });
+  }
+
+  /** Closes the streams a predicate picks; returns how many. */
+  closeWhere(predicate: (a: BrowserAttachment) => boolean, code: number, reason: string): number {
+    const picked = this.where(predicate);
+    for (const s of picked) this.close(s, code, reason);
+    return picked.length;
+  }
+
+  /** Streams whose deadline has passed: no OPEN answer, or no finished RFB handshake. */
+  overdue(now: number): void {
+    for (const s of this.all()) {
+      const { deadline, upstreamOpen } = s.attachment;
+      if (deadline === null || deadline > now) continue;
+      if (!upstreamOpen) {
+        this.close(s, CloseCode.upstreamTimeout, "The site's connector did not open the console in time: try again.");
+      } else {
+        this.close(s, CloseCode.upstreamTimeout, "The console did not finish its RFB handshake in time: open it again.");
+      }
+    }
+  }
+
+  nextDeadline(): number | null {
+    let next: number | null = null;
+    for (const s of this.byId.values()) {
+      const d = s.attachment.deadline;
+      if (d !== null && (next === null || d < next)) next = d;
+    }
+    return next;
+  }
+
+  /**
+   * Rebuilds the streams from the sockets that survived hibernation. `connectors` are the live
+   * connector sockets; a stream whose connector is gone is closed and reported.
+   */
+  restore(connectors: Map<string, ConnectorLink>): LostConsole[] {
+    const reasons = new Map<number, string>();
+    for (const ws of this.ctx.getWebSockets(BROWSER_TAG)) {
+      const att = ws.deserializeAttachment() as BrowserAttachment | null;
+      if (att?.kind !== "browser" || !att.flow) {
+        closeQuietly(ws, CloseCode.internal, "The console was interrupted: open it again.");
+        continue;
+      }
+      const connector = connectors.get(att.connectorId);
+      if (!connector) {
+        const reason = "The site's connector went offline: try again in a moment.";
+        closeQuietly(ws, CloseCode.connectorOffline, reason);
+        reasons.set(att.stream, reason);
+        continue;
+      }
+      try {
+        this.add(new BrowserStream(ws, att, connector, this.watch));
+      } catch (err) {
+        if (!(err instanceof StreamFault)) throw err;
+        closeQuietly(ws, err.code, err.message);
+      }
+    }
+    // Consoles storage remembers but no socket carries any more: the edge restarted (a deploy or
+    // a crash) and their sockets closed without an event. Closed streams above count too.
+    const lost: LostConsole[] = [];
+    for (const row of this.sql.exec<{ stream: number; json: string }>("SELECT stream, json FROM open_consoles").toArray()) {
+      if (this.byId.has(row.stream)) continue;
+      const reason = reasons.get(row.stream) ?? "The edge restarted (a deploy or a crash): open the console again.";
+      lost.push({ ...(JSON.parse(row.json) as LostConsole), reason });
+      this.sql.exec("DELETE FROM open_consoles WHERE stream = ?", row.stream);
+    }
+    return lost;
+  }
+
+  private add(stream: BrowserStream): void {
+    this.byId.set(stream.id, stream);
+    this.bySocket.set(stream.browser, stream);
+    stream.connector.streams.add(stream.id);
+  }
+
+  private allocateId(): number {
+    do {
+      this.nextId = (this.nextId + 1) >>> 0;
+    } while (this.nextId === 0 || this.byId.has(this.nextId));
+    return this.nextId;
+  }
+}

@@ -235,22 +235,29 @@ describe("flow control", () => {
     expect(closed.code).toBe(CloseCode.tooMuchInput);
   });
 
-  it("interleaves streams: a bulk stream's frames never hold back another stream's bytes in the object", async () => {
+  it("a stalled viewer's full window never holds back another stream's bytes in the object", async () => {
     const s = await setup();
     const a = await openConsole(s.cookie, s.site);
     const b = await openConsole(s.cookie, s.site);
-    const browserA = await openBrowser(a.wsUrl);
+    // A returns credit and never does: once its window is full nothing more may flow to it.
+    const browserA = await openBrowser(a.wsUrl, CREDIT_SUBPROTOCOL);
     const openA = await s.connector.nextFrame();
     const browserB = await openBrowser(b.wsUrl);
     const openB = await s.connector.nextFrame();
-    // One message: bulk for A, then one keystroke-sized frame for B.
-    const bulk = Array.from({ length: 8 }, () => encodeData(openA.stream, new Uint8Array(MAX_DATA_BYTES)));
-    const key = encodeData(openB.stream, new Uint8Array([42]));
     const { concatFrames } = await import("../../shared/protocol/frames.ts");
-    s.connector.send(concatFrames([...bulk, key]));
+    const windowFrames = Array.from({ length: STREAM_WINDOW_BYTES / MAX_DATA_BYTES }, () => encodeData(openA.stream, new Uint8Array(MAX_DATA_BYTES)));
+    // One message: A's whole window, then one keystroke-sized frame for B.
+    s.connector.send(concatFrames([...windowFrames, encodeData(openB.stream, new Uint8Array([42]))]));
     expect(new Uint8Array((await browserB.next()) as ArrayBuffer)).toEqual(new Uint8Array([42]));
+    // A is at its limit and unharmed; B's next byte still passes straight through.
     let got = 0;
-    while (got < 8 * MAX_DATA_BYTES) got += ((await browserA.next()) as ArrayBuffer).byteLength;
-    expect(got).toBe(8 * MAX_DATA_BYTES);
+    while (got < STREAM_WINDOW_BYTES) got += ((await browserA.next()) as ArrayBuffer).byteLength;
+    s.connector.send(encodeData(openB.stream, new Uint8Array([43])));
+    expect(new Uint8Array((await browserB.next()) as ArrayBuffer)).toEqual(new Uint8Array([43]));
+    expect(browserA.closed).toBeNull();
+    // One byte more for A is an overrun: only A is closed.
+    s.connector.send(encodeData(openA.stream, new Uint8Array([1])));
+    expect((await browserA.closedWith()).code).toBe(CloseCode.internal);
+    expect(browserB.closed).toBeNull();
   });
 });

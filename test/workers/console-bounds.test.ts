@@ -1,0 +1,99 @@
+/**
+ * Every console has an end a person can understand: an open the connector never answers, a
+ * viewer that closes, a link or user with too many consoles, a client speaking websockify's
+ * `binary` subprotocol, and consoles that were open when the edge restarted.
+ */
+import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import { encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
+import { BINARY_SUBPROTOCOL, CREDIT_SUBPROTOCOL, OPEN_TIMEOUT_MS } from "../../shared/protocol/limits.ts";
+import { auditUntil, call, createSite, openBrowser, openConsole, signIn, welcomedConnector } from "./helpers.ts";
+
+let n = 0;
+async function site() {
+  const cookie = await signIn();
+  const name = `bounds${++n}`;
+  const connector = await welcomedConnector(await createSite(cookie, name));
+  return { cookie, name, connector, stub: env.SITE.get(env.SITE.idFromName(name)) };
+}
+
+async function later<T>(ms: number, run: () => Promise<T>): Promise<T> {
+  const realNow = Date.now;
+  try {
+    Date.now = () => realNow() + ms;
+    return await run();
+  } finally {
+    Date.now = realNow;
+  }
+}
+
+describe("consoles that end with a reason", () => {
+  it("an OPEN the connector never answers ends with 4504 at its deadline", async () => {
+    const s = await site();
+    const browser = await openBrowser((await openConsole(s.cookie, s.name)).wsUrl);
+    expect((await s.connector.nextFrame()).type).toBe(FrameType.open);
+    // Nothing answers. Before the deadline the console waits; after it, it is closed and the connector told.
+    await later(OPEN_TIMEOUT_MS - 5_000, () => runDurableObjectAlarm(s.stub));
+    expect(browser.closed).toBeNull();
+    await later(OPEN_TIMEOUT_MS + 1_000, () => runDurableObjectAlarm(s.stub));
+    const closed = await browser.closedWith();
+    expect(closed.code).toBe(CloseCode.upstreamTimeout);
+    expect(closed.reason).toMatch(/did not open the console in time/);
+    let f;
+    do f = await s.connector.nextFrame();
+    while (f.type !== FrameType.close);
+    expect(f).toMatchObject({ type: FrameType.close, code: CloseCode.upstreamTimeout });
+  });
+
+  it("answers a viewer's close frame at once", async () => {
+    const s = await site();
+    const browser = await openBrowser((await openConsole(s.cookie, s.name)).wsUrl);
+    const open = await s.connector.nextFrame();
+    s.connector.send(encodeOpenOk(open.stream));
+    browser.ws.close(1000, "bye");
+    // The close handshake completes only when the edge answers.
+    expect((await browser.closedWith(3000)).code).toBe(1000);
+    expect(await s.connector.nextFrame()).toMatchObject({ type: FrameType.close, stream: open.stream });
+  });
+
+  it("selects `binary` for clients that offer only websockify's subprotocol, and ours when offered", async () => {
+    const s = await site();
+    const plain = await openBrowser((await openConsole(s.cookie, s.name)).wsUrl, BINARY_SUBPROTOCOL);
+    expect(plain.protocol).toBe(BINARY_SUBPROTOCOL);
+    const both = await openBrowser((await openConsole(s.cookie, s.name)).wsUrl, `${BINARY_SUBPROTOCOL}, ${CREDIT_SUBPROTOCOL}`);
+    expect(both.protocol).toBe(CREDIT_SUBPROTOCOL);
+  });
+
+  it("a share link opens at most MAX_CONSOLES_PER_LINK consoles at once (default 10)", async () => {
+    const s = await site();
+    const res = await call("POST", "/api/links", { site: s.name, hypervisor: "lab", vm: "desk", ttlSeconds: 600 }, s.cookie);
+    const { wsUrl } = (await res.json()) as { wsUrl: string };
+    const viewers = [];
+    for (let i = 0; i < 10; i++) viewers.push(await openBrowser(wsUrl));
+    const refused = await openBrowser(wsUrl);
+    const closed = await refused.closedWith();
+    expect(closed.code).toBe(CloseCode.tooMuchInput);
+    expect(closed.reason).toMatch(/already has 10 consoles open/);
+    // One leaves: there is room again.
+    viewers[0]!.ws.close(1000, "done");
+    await viewers[0]!.closedWith();
+    const again = await openBrowser(wsUrl);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(again.closed).toBeNull();
+  });
+
+  it("consoles open when the edge restarted get their console.closed audit row", async () => {
+    const s = await site();
+    const browser = await openBrowser((await openConsole(s.cookie, s.name)).wsUrl);
+    const open = await s.connector.nextFrame();
+    s.connector.send(encodeOpenOk(open.stream));
+    // A restart: every socket is closed without an event reaching the object.
+    await evictDurableObject(s.stub, { webSockets: "close" });
+    await browser.closedWith();
+    // The next request wakes the object, which notices what storage remembers and no socket carries.
+    await call("GET", `/api/sites/${s.name}/vms`, undefined, s.cookie);
+    const row = await auditUntil(s.cookie, `?type=console.closed&site=${s.name}`, (rows) => rows.find((r) => r.detail?.stream === open.stream));
+    expect(row.detail?.reason).toMatch(/connector went offline|edge restarted/);
+  });
+});

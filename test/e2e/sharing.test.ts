@@ -130,7 +130,30 @@ describe("a 10-minute view-only link", () => {
     }
   });
 
-  it("a view-only viewer of a real Xvnc desktop keeps watching while its input is dropped", async () => {
+  it("typing and clicking in a view-only page reach nothing, while the same in a full-control page do", async () => {
+    /** What reaches the VNC server while a person types and clicks in a link's console page. */
+    async function inputReaching(viewOnly: boolean): Promise<number[]> {
+      const made = await operator.call<Link>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "recorder", viewOnly });
+      const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
+      const page = await context.newPage();
+      await page.goto(made.body.url);
+      await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
+      const from = recorder.messages.length;
+      await page.mouse.click(450, 350);
+      await page.keyboard.type("rm -rf /");
+      // An update request sent after the input: once it arrives, everything before it has too.
+      const updates = recorder.messages.filter((t) => t === 3).length;
+      await page.evaluate(() => window.dispatchEvent(new Event("resize")));
+      await waitFor("a later update request", async () => (recorder.messages.filter((t) => t === 3).length > updates + 1 ? true : undefined), 10_000);
+      await context.close();
+      return recorder.messages.slice(from).filter((t) => t === 4 || t === 5 || t === 6);
+    }
+    // The control: the same gestures through a full-control link do reach the server.
+    expect((await inputReaching(false)).length).toBeGreaterThan(0);
+    expect(await inputReaching(true)).toEqual([]);
+  });
+
+  it("a view-only viewer of a real Xvnc desktop keeps watching after trying to type", async () => {
     const made = await operator.call<Link>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "desk", viewOnly: true });
     const context = await browser.newContext();
     const page = await context.newPage();

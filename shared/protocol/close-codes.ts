@@ -13,6 +13,8 @@ export const CloseCode = {
   notFound: 4404,
   /** The client stopped reading or sent more than its window. */
   tooSlow: 4408,
+  /** A person ended the console (End session); the reason names them. */
+  terminated: 4409,
   /** Ticket already used or expired, link expired or revoked. */
   gone: 4410,
   /** The connector speaks no protocol version the edge speaks. */

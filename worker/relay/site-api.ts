@@ -47,3 +47,21 @@ export type LinkStatus =
 export type VncUrlsResult =
   | { ok: true; type: HypervisorInventory["type"]; direct?: string; proxied?: string }
   | { ok: false; status: 404 | 502 | 503 | 504; code: string; message: string };
+
+/** A live console, as GET /api/sessions lists it. */
+export interface SessionInfo {
+  /** `<site>.<stream>`: unique across sites. */
+  id: string;
+  site: string;
+  hypervisor: string;
+  vm: string;
+  /** Who opened it (consoles from tickets). */
+  user?: string;
+  /** The share link it was opened through, and who made that link. */
+  linkId?: string;
+  linkCreatedBy?: string | null;
+  viewOnly: boolean;
+  openedAt: string;
+  bytesDown: number;
+  bytesUp: number;
+}

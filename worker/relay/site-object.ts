@@ -33,6 +33,7 @@ import type {
   LinkCreated,
   LinkInfo,
   LinkStatus,
+  SessionInfo,
   SiteVm,
   TicketResult,
   VncUrlsResult,
@@ -197,6 +198,42 @@ export class SiteObject extends DurableObject<Env> {
     if (state !== "active") return { ok: false, why: state };
     const vmName = this.listVms().find((v) => v.hypervisor === link.hypervisor && v.id === link.vm)?.name ?? link.vm;
     return { ok: true, expiresAt: link.expiresAt, viewOnly: link.viewOnly, vm: link.vm, vmName };
+  }
+
+  // ---- live consoles (GET / DELETE /api/sessions) -------------------------------------------------
+
+  listSessions(): SessionInfo[] {
+    const site = this.getConfig("site") ?? "";
+    return this.streams.all().map((s) => {
+      const a = s.attachment;
+      const link = a.linkId ? this.links.byId(a.linkId) : null;
+      return {
+        id: `${site}.${a.stream}`,
+        site,
+        hypervisor: a.hypervisor,
+        vm: a.vm,
+        ...(a.linkId ? { linkId: a.linkId, linkCreatedBy: link?.createdBy ?? null } : { user: a.user }),
+        viewOnly: a.viewOnly,
+        openedAt: new Date(a.openedAt).toISOString(),
+        bytesDown: s.bytesDown,
+        bytesUp: s.bytesUp,
+      };
+    });
+  }
+
+  /**
+   * Ends a live console; its page shows who ended it. `owner` (null for an admin) may end only
+   * their own consoles and those opened through their links.
+   */
+  endSession(stream: number, actor: string, owner: string | null): boolean {
+    const found = this.streams.get(stream);
+    if (!found) return false;
+    const a = found.attachment;
+    const linkOwner = a.linkId ? this.links.byId(a.linkId)?.createdBy : undefined;
+    if (owner !== null && a.user !== owner && linkOwner !== owner) return false;
+    this.streams.close(found, CloseCode.terminated, `This console was ended by ${actor}.`);
+    this.flushAll();
+    return true;
   }
 
   /**

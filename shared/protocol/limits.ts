@@ -56,8 +56,12 @@ export const PLAIN_UNPROVEN_LIMIT_BYTES = 64 * 1024 * 1024;
 /** Viewer input the edge queues beyond the connector's credit before it cuts the viewer (4429). */
 export const UP_QUEUE_LIMIT_BYTES = 4 * 1024;
 
-/** The connector must answer OPEN (OPEN_OK or OPEN_ERROR) within this long. */
-export const OPEN_TIMEOUT_MS = 40_000;
+/**
+ * The connector must answer OPEN (OPEN_OK or OPEN_ERROR) within this long. A backstop for a
+ * connector that stopped working: its own waits (a turn among handshakes 30 s, connect 10 s, the
+ * hypervisor API, the RFB greeting 15 s) each end in an OPEN_ERROR before this.
+ */
+export const OPEN_TIMEOUT_MS = 75_000;
 
 /**
  * The RFB handshake (version, security, ServerInit) must finish this long after the console

@@ -131,7 +131,7 @@ export class Connector {
         accepting: () => !this.stopping,
         onWelcome: (welcome) => {
           this.connects++;
-          this.backoff.reset();
+          this.backoff.connected();
           this.log.info(
             { event: "edge.connected", site: welcome.site, connectorId: welcome.connectorId, protocol: welcome.protocol },
             "connected to the edge",

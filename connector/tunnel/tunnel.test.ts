@@ -86,26 +86,31 @@ describe("tunnel scheduler", () => {
     for (const f of ws.sent.flat()) if (f.type === FrameType.data) expect(f.bytes.length).toBeLessThanOrEqual(MAX_DATA_BYTES);
   });
 
-  it("never sends more than the credit, and resumes when credit comes back", async () => {
+  it("never sends more than the credit, in order, and resumes where it stopped when credit comes back", async () => {
     const source = new PassThrough({ highWaterMark: 16 * 1024 });
     const { ws, tunnel } = await tunnelWith(new Map([["src", source]]));
     ws.deliver(encodeJson(FrameType.open, 7, { hypervisor: "lab", vm: "src" }));
     await settle();
-    let written = 0;
-    const chunk = Buffer.alloc(64 * 1024, 2);
+    // Every byte says where it was in the console's output, so order and gaps show.
+    const total = 64 * 64 * 1024;
+    const output = Buffer.alloc(total);
+    for (let i = 0; i < total; i++) output[i] = (i * 7 + (i >> 12)) & 0xff;
     // Push far more than a window; the stream must stop reading its upstream.
-    for (let i = 0; i < 64; i++) {
-      source.write(chunk);
-      written += chunk.length;
+    for (let at = 0; at < total; at += 64 * 1024) {
+      source.write(output.subarray(at, at + 64 * 1024));
       await tick();
     }
     await settle();
-    const sentBytes = () => ws.sent.flat().reduce((n, f) => n + (f.type === FrameType.data ? f.bytes.length : 0), 0);
-    expect(sentBytes()).toBe(STREAM_WINDOW_BYTES);
+    const frames = () => ws.sent.flat().filter((f) => f.stream === 7);
+    const received = () => Buffer.concat(frames().flatMap((f) => (f.type === FrameType.data ? [f.bytes] : [])));
+    expect(frames()[0]!.type).toBe(FrameType.openOk);
+    expect(received().length).toBe(STREAM_WINDOW_BYTES);
+    expect(received().equals(output.subarray(0, STREAM_WINDOW_BYTES))).toBe(true);
     expect(tunnel.bufferedBytes).toBeLessThanOrEqual(STREAM_WINDOW_BYTES);
+    // The connector stopped reading: the rest waits in the console's own socket.
+    expect(source.writableLength + source.readableLength).toBeGreaterThan(total - 2 * STREAM_WINDOW_BYTES);
     ws.deliver(encodeCredit(7, 128 * 1024));
     await settle();
-    expect(sentBytes()).toBe(STREAM_WINDOW_BYTES + 128 * 1024);
-    expect(written).toBeGreaterThan(2 * STREAM_WINDOW_BYTES);
+    expect(received().equals(output.subarray(0, STREAM_WINDOW_BYTES + 128 * 1024))).toBe(true);
   });
 });

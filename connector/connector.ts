@@ -51,7 +51,16 @@ export class Connector {
     this.config = config;
     this.upstreams = new Map(upstreams.map((u) => [u.name, u]));
     this.log = log;
-    for (const u of upstreams) u.onChange(() => this.tunnel?.sendInventory(this.inventory()));
+    for (const u of upstreams) {
+      u.onChange(() => {
+        // Called from pollers' timers: nothing may throw out of here.
+        try {
+          this.tunnel?.sendInventory(this.inventory());
+        } catch (err) {
+          this.log.error({ event: "inventory.unsendable", error: (err as Error).message }, "the inventory could not be sent");
+        }
+      });
+    }
   }
 
   /** Dials at once: hypervisors that are slow to answer join the inventory when they do. */
@@ -74,7 +83,8 @@ export class Connector {
   }
 
   /**
-   * Graceful stop: stop taking new consoles (an empty inventory steers the edge to other
+   * Graceful stop: stop taking new consoles (INVENTORY with `draining: true` to an edge that
+   * accepted `drain`, an empty inventory to an older edge, either steers new consoles to other
    * connectors), let open consoles run for up to `graceMs`, then close.
    */
   async stop(graceMs: number): Promise<void> {
@@ -82,7 +92,7 @@ export class Connector {
     if (this.redial) clearTimeout(this.redial);
     const tunnel = this.tunnel;
     if (tunnel?.welcomed) {
-      tunnel.sendInventory([]);
+      tunnel.drain(this.inventory());
       const deadline = Date.now() + graceMs;
       while (tunnel.streams.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       for (const stream of [...tunnel.streams.values()]) {

@@ -71,6 +71,9 @@ describe("connector config", () => {
       /passwordEnv: environment variable NOPE is not set/,
     );
     expect(problems({ ...base, hypervisors: [] })).toMatch(/hypervisors: list at least one hypervisor/);
+    const xen = { name: "p", type: "xenserver", url: "https://h", username: "u", password: "p" };
+    expect(problems({ ...base, hypervisors: [{ ...xen, consolePort: 70000 }] })).toMatch(/^hypervisors\[0\]\.consolePort: a TCP port/);
+    expect(validateConfig({ ...base, hypervisors: [{ ...xen, consolePort: 8443 }] }, {}, "/").hypervisors[0]).toMatchObject({ consolePort: 8443 });
   });
 
   it("takes a Cloudflare Access service token from the file, a named variable or the environment", () => {

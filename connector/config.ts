@@ -50,7 +50,13 @@ const credentialed = {
   tls: Tls.optional(),
 };
 
-const XenServer = z.strictObject({ ...credentialed, type: z.literal("xenserver") });
+const Port = z.number().int().min(1).max(65535, "a TCP port, 1-65535");
+const XenServer = z.strictObject({
+  ...credentialed,
+  type: z.literal("xenserver"),
+  /** Port of every host's console tunnel (CONNECT /console); XenServer's is 443. */
+  consolePort: Port.optional(),
+});
 const CloudTower = z.strictObject({ ...credentialed, type: z.literal("cloudtower") });
 
 const Hypervisor = z.discriminatedUnion("type", [Vnc, XenServer, CloudTower], {

@@ -18,7 +18,7 @@ let api: XenApi;
 
 beforeAll(async () => {
   vnc = await startFakeVnc();
-  pool = await XapiPool.start({ hosts: ["127.0.12.1", "127.0.12.2"], vncPort: vnc.port });
+  pool = await XapiPool.start({ hosts: ["127.0.12.1", "127.0.12.2"], vncPort: vnc.port, port: 0 });
   api = new XenApi({
     url: pool.masterUrl,
     username: "root",
@@ -51,6 +51,7 @@ async function open(name = "web-1"): Promise<Duplex> {
     trust: pinnedTrust(pool.certificatePem(index)),
     signal: new AbortController().signal,
     pool: "pool1",
+    port: pool.port,
   });
 }
 
@@ -150,6 +151,7 @@ describe("XAPI console tunnel", () => {
       trust: pinnedTrust(pool.certificatePem(0)), // the master's, not the member's
       signal: new AbortController().signal,
       pool: "pool1",
+      port: pool.port,
     }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/certificate of 127\.0\.12\.2 is not the one the connector trusts/);
   });

@@ -10,7 +10,10 @@ import { CloseCode } from "../../../shared/protocol/close-codes.ts";
 import { describeTlsError, type TlsTrust, tlsOptions } from "../tls-trust.ts";
 import { socketFailure, UpstreamError } from "../upstream.ts";
 
-/** XAPI's console port: the location URL carries none, whatever port the API is reached on. */
+/**
+ * XAPI's console port: the location URL carries none, whatever port the API is reached on. A
+ * pool config may name another (`consolePort`), for hosts behind a port mapping and for tests.
+ */
 export const CONSOLE_PORT = 443;
 const MAX_HEADER_BYTES = 16 * 1024;
 const TIME_TO_FIRST_BYTE_MS = 10_000;
@@ -27,6 +30,8 @@ export interface ConsoleRequest {
   signal: AbortSignal;
   /** For messages: the pool's configured name. */
   pool: string;
+  /** Default CONSOLE_PORT. */
+  port?: number;
 }
 
 function statusError(status: number, pool: string): UpstreamError {
@@ -58,7 +63,7 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
   return new Promise<Duplex>((resolve, reject) => {
     let settled = false;
     let header: Buffer | null = Buffer.alloc(0);
-    const socket: TLSSocket = connect({ host, port: CONSOLE_PORT, ...tlsOptions(req.trust, host) });
+    const socket: TLSSocket = connect({ host, port: req.port ?? CONSOLE_PORT, ...tlsOptions(req.trust, host) });
     socket.setNoDelay(true);
 
     const fail = (err: UpstreamError) => {

@@ -19,6 +19,34 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const TIME_TO_FIRST_BYTE_MS = 10_000;
 const END_OF_HEADER = Buffer.from("\r\n\r\n");
 
+export type ConnectReply =
+  /** No blank line yet: read more. */
+  | { kind: "incomplete" }
+  /** The whole header: its status, and the bytes after the blank line (the first RFB bytes, maybe none). */
+  | { kind: "reply"; status: number; rest: Buffer }
+  /** Not a reply the connector can use; `message` says why. */
+  | { kind: "error"; message: string };
+
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: [\t\x20-\x7e\x80-\xff]*)?$/;
+
+/**
+ * Parses the reply to `CONNECT /console` from everything received so far (a pure function: the
+ * caller keeps the bytes and calls again with more). Never throws; a header that has not ended
+ * within `maxHeaderBytes` is an error, not a reason to keep reading.
+ */
+export function parseConnectReply(received: Buffer, maxHeaderBytes = MAX_HEADER_BYTES): ConnectReply {
+  const end = received.indexOf(END_OF_HEADER);
+  if (end < 0 || end + END_OF_HEADER.length > maxHeaderBytes) {
+    if (received.length <= maxHeaderBytes) return { kind: "incomplete" };
+    return { kind: "error", message: `a reply header longer than ${maxHeaderBytes} bytes` };
+  }
+  const lineEnd = received.indexOf("\r\n");
+  const statusLine = received.subarray(0, lineEnd).toString("latin1");
+  const match = STATUS_LINE.exec(statusLine);
+  if (!match) return { kind: "error", message: "a reply that is not HTTP/1.x" };
+  return { kind: "reply", status: Number(match[1]), rest: received.subarray(end + END_OF_HEADER.length) };
+}
+
 /** The host answered 401: the caller signs in again once and retries. */
 export class ConsoleUnauthorized extends UpstreamError {}
 
@@ -108,18 +136,18 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
     const onData = (chunk: Buffer) => {
       if (header === null) return succeed(chunk); // first RFB bytes after a bare header
       const buf = Buffer.concat([header, chunk]);
-      const end = buf.indexOf(END_OF_HEADER);
-      if (end < 0) {
-        if (buf.length > MAX_HEADER_BYTES) return fail(new UpstreamError(CloseCode.upstreamFailed, `XenServer host ${host} sent an oversized reply header.`));
-        header = buf;
-        return;
+      const reply = parseConnectReply(buf);
+      switch (reply.kind) {
+        case "incomplete":
+          header = buf;
+          return;
+        case "error":
+          return fail(new UpstreamError(CloseCode.upstreamFailed, `XenServer host ${host} answered the console request with ${reply.message}.`));
+        case "reply":
+          if (reply.status !== 200) return fail(statusError(reply.status, req.pool));
+          header = null;
+          if (reply.rest.length > 0) succeed(reply.rest);
       }
-      const statusLine = buf.subarray(0, buf.indexOf("\r\n")).toString("latin1");
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
-      if (status !== 200) return fail(statusError(status, req.pool));
-      const rest = buf.subarray(end + END_OF_HEADER.length);
-      header = null;
-      if (rest.length > 0) succeed(rest);
     };
     const timer = setTimeout(
       () => fail(new UpstreamError(CloseCode.upstreamTimeout, `XenServer host ${host} did not answer the console request in time.`)),

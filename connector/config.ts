@@ -35,10 +35,18 @@ const VncVm = z.strictObject({
   address: Address,
 });
 
+/**
+ * Console handshakes the connector has in flight at once with one upstream server (VNC address,
+ * XenServer host, CloudTower cluster); the rest wait their turn. VNC servers limit unauthenticated
+ * connections per client address (TigerVNC: 5) and blacklist addresses that abandon handshakes.
+ */
+const MaxConcurrentHandshakes = z.number().int().min(1).max(64, "at most 64");
+
 const Vnc = z.strictObject({
   name: Name,
   type: z.literal("vnc"),
   vms: z.array(VncVm).min(1, "list at least one VM"),
+  maxConcurrentHandshakes: MaxConcurrentHandshakes.optional(),
 });
 
 const credentialed = {
@@ -48,6 +56,7 @@ const credentialed = {
   password: z.string().optional(),
   passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name").optional(),
   tls: Tls.optional(),
+  maxConcurrentHandshakes: MaxConcurrentHandshakes.optional(),
 };
 
 const Port = z.number().int().min(1).max(65535, "a TCP port, 1-65535");

@@ -66,7 +66,7 @@ export class HandshakeLimiter {
     }
     if (s.waiting.length >= MAX_WAITING) {
       return Promise.reject(
-        new UpstreamError(CloseCode.upstreamTimeout, `Too many consoles are waiting to reach ${server}: try again in a moment.`),
+        new UpstreamError(CloseCode.upstreamTimeout, "Too many consoles are waiting for this VNC server: try again in a moment."),
       );
     }
     return new Promise<HandshakeSlot>((resolve, reject) => {
@@ -92,9 +92,8 @@ export class HandshakeLimiter {
           reject(
             new UpstreamError(
               CloseCode.upstreamTimeout,
-              `The VNC server ${server} is busy with other consoles that are still connecting ` +
-                `(the connector opens at most ${this.max} at a time so the server does not block it); ` +
-                `this one waited ${Math.round(this.waitMs / 1000)} s for its turn. Try again in a moment.`,
+              // Close reasons hold 123 bytes: the server's address is in the connector's log line.
+              `The VNC server is busy with other consoles still connecting: this one waited ${Math.round(this.waitMs / 1000)} s. Try again in a moment.`,
             ),
           );
         }, this.waitMs),

@@ -105,7 +105,8 @@ export function awaitGreeting(stream: Duplex, opts: GreetingOptions): Promise<Du
         new UpstreamError(
           CloseCode.upstreamFailed,
           opts.closed ??
-            "The VNC server closed the connection before greeting: it may be refusing the connector's address after failed attempts. Try again in a moment.",
+            // Within a close reason's 123 bytes. TigerVNC closes at once when it blacklisted the address.
+            "The VNC server closed the connection without a greeting: it may be blocking the connector's address. Try again soon.",
         ),
       );
     const onError = (err: NodeJS.ErrnoException) => fail(socketFailure(err, "The VNC server"));

@@ -8,7 +8,7 @@ import type { Duplex } from "node:stream";
 import { connect, type TLSSocket } from "node:tls";
 import { CloseCode } from "../../../shared/protocol/close-codes.ts";
 import { describeTlsError, type TlsTrust, tlsOptions } from "../tls-trust.ts";
-import { socketFailure, UpstreamError } from "../upstream.ts";
+import { awaitGreeting, socketFailure, UpstreamError } from "../upstream.ts";
 
 /**
  * XAPI's console port: the location URL carries none, whatever port the API is reached on. A
@@ -16,7 +16,8 @@ import { socketFailure, UpstreamError } from "../upstream.ts";
  */
 export const CONSOLE_PORT = 443;
 const MAX_HEADER_BYTES = 16 * 1024;
-const TIME_TO_FIRST_BYTE_MS = 10_000;
+/** For the reply header; the RFB greeting after it has its own limit (awaitGreeting). */
+const REPLY_TIMEOUT_MS = 10_000;
 const END_OF_HEADER = Buffer.from("\r\n\r\n");
 
 export type ConnectReply =
@@ -90,7 +91,7 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
   const host = url.hostname.replace(/^\[|\]$/g, "");
   return new Promise<Duplex>((resolve, reject) => {
     let settled = false;
-    let header: Buffer | null = Buffer.alloc(0);
+    let header = Buffer.alloc(0);
     const socket: TLSSocket = connect({ host, port: req.port ?? CONSOLE_PORT, ...tlsOptions(req.trust, host) });
     socket.setNoDelay(true);
 
@@ -101,6 +102,7 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
       socket.destroy();
       reject(err);
     };
+    /** The reply header is over: the RFB greeting is awaited like every upstream's. */
     const succeed = (first: Buffer) => {
       if (settled) return;
       settled = true;
@@ -112,9 +114,14 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
       // Until the relay attaches its own handlers, an error must not go unhandled.
       socket.on("error", () => {});
       req.signal.removeEventListener("abort", onAbort);
-      socket.unshift(first);
+      if (first.length > 0) socket.unshift(first);
       socket.setKeepAlive(true, 30_000);
-      resolve(socket);
+      resolve(
+        awaitGreeting(socket, {
+          signal: req.signal,
+          closed: "XenServer accepted the console request but closed it at once: the VM's display is not available. Try again in a moment.",
+        }),
+      );
     };
     const onAbort = () => fail(new UpstreamError(CloseCode.ended, "The console request was cancelled."));
     const onError = (err: NodeJS.ErrnoException) =>
@@ -125,16 +132,8 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
         ),
       );
     const onEnd = () =>
-      fail(
-        header === null
-          ? new UpstreamError(
-              CloseCode.upstreamFailed,
-              "XenServer accepted the console request but closed it at once: the VM's display is not available. Try again in a moment.",
-            )
-          : new UpstreamError(CloseCode.upstreamFailed, `XenServer host ${host} closed the connection during the console request.`),
-      );
+      fail(new UpstreamError(CloseCode.upstreamFailed, `XenServer host ${host} closed the connection during the console request.`));
     const onData = (chunk: Buffer) => {
-      if (header === null) return succeed(chunk); // first RFB bytes after a bare header
       const buf = Buffer.concat([header, chunk]);
       const reply = parseConnectReply(buf);
       switch (reply.kind) {
@@ -145,13 +144,12 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
           return fail(new UpstreamError(CloseCode.upstreamFailed, `XenServer host ${host} answered the console request with ${reply.message}.`));
         case "reply":
           if (reply.status !== 200) return fail(statusError(reply.status, req.pool));
-          header = null;
-          if (reply.rest.length > 0) succeed(reply.rest);
+          succeed(reply.rest);
       }
     };
     const timer = setTimeout(
       () => fail(new UpstreamError(CloseCode.upstreamTimeout, `XenServer host ${host} did not answer the console request in time.`)),
-      TIME_TO_FIRST_BYTE_MS,
+      REPLY_TIMEOUT_MS,
     );
     if (req.signal.aborted) return onAbort();
     req.signal.addEventListener("abort", onAbort, { once: true });

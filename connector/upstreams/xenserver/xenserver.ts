@@ -9,6 +9,7 @@ import { CloseCode } from "../../../shared/protocol/close-codes.ts";
 import type { HypervisorInventory, PowerState } from "../../../shared/protocol/messages.ts";
 import type { XenServerHypervisor } from "../../config.ts";
 import type { Log } from "../../log.ts";
+import { DEFAULT_MAX_CONCURRENT_HANDSHAKES, HandshakeLimiter, withSlot } from "../handshake-limiter.ts";
 import { InventoryPoller } from "../inventory-poller.ts";
 import { describeTlsError, describeTrust, pinnedTrust, resolveTrust, type TlsTrust } from "../tls-trust.ts";
 import { type CheckReport, socketFailure, type Upstream, UpstreamError } from "../upstream.ts";
@@ -47,8 +48,11 @@ export class XenServerUpstream implements Upstream {
   /** Trust per host address; the master's comes from the config, members' from the master. */
   private readonly trusts = new Map<string, TlsTrust>();
   private readonly poller: InventoryPoller;
+  /** Console handshakes in flight per host (every console of a host goes through its xapi). */
+  private readonly limiter: HandshakeLimiter;
 
   constructor(config: XenServerHypervisor, baseDir: string, log: Log) {
+    this.limiter = new HandshakeLimiter(config.maxConcurrentHandshakes ?? DEFAULT_MAX_CONCURRENT_HANDSHAKES);
     this.name = config.name;
     this.config = config;
     this.baseDir = baseDir;
@@ -162,7 +166,9 @@ export class XenServerUpstream implements Upstream {
     const trust = await this.memberTrust(host);
     const session = await this.api.sessionRef();
     try {
-      return await openXapiConsole({ location, session, trust, signal, pool: this.name, port: this.consolePort });
+      return await withSlot(this.limiter, host, signal, () =>
+        openXapiConsole({ location, session, trust, signal, pool: this.name, port: this.consolePort }),
+      );
     } catch (err) {
       // A member's certificate may have been renewed: ask the master again next time.
       if (host !== this.api.masterHost) this.trusts.delete(host);

@@ -61,6 +61,8 @@ export interface ConsoleRequest {
   pool: string;
   /** Default CONSOLE_PORT. */
   port?: number;
+  /** Default GREETING_TIMEOUT_MS. */
+  greetingTimeoutMs?: number;
 }
 
 function statusError(status: number, pool: string): UpstreamError {
@@ -119,6 +121,7 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
       resolve(
         awaitGreeting(socket, {
           signal: req.signal,
+          timeoutMs: req.greetingTimeoutMs,
           closed: "XenServer accepted the console request but closed it at once: the VM's display is not available. Try again in a moment.",
         }),
       );

@@ -4,6 +4,7 @@
  * connector's address refused, and a server that never greets must not hold a console forever.
  */
 import { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { pino } from "pino";
 import type WebSocket from "ws";
@@ -11,6 +12,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { decodeMessage, encodeData, encodeJson, type Frame, FrameType } from "../../shared/protocol/frames.ts";
 import { MAX_DATA_BYTES, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
+import { startDesktop } from "../../test/harness/xvnc.ts";
 import type { VncHypervisor } from "../config.ts";
 import { Tunnel } from "../tunnel/tunnel.ts";
 import { VncUpstream } from "./vnc.ts";
@@ -106,10 +108,14 @@ async function startTigerLike(limit = 5) {
   };
 }
 
-/** A viewer on the far side of the tunnel: answers the RFB 3.8 VNC-auth handshake of stream `id`. */
+/**
+ * A viewer on the far side of the tunnel: completes the RFB 3.8 handshake of stream `id` (None or
+ * VNC authentication, whichever the server offers first) and resolves once ServerInit arrived.
+ */
 function viewer(edge: FakeEdge, id: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let got = Buffer.alloc(0);
+    let at = 0; // where the next expected server message starts
     let step = 0;
     const send = (bytes: Buffer | string) => edge.deliver(encodeData(id, Buffer.from(bytes)));
     const onFrame = (f: Frame) => {
@@ -121,13 +127,26 @@ function viewer(edge: FakeEdge, id: number): Promise<void> {
       }
       if (f.type !== FrameType.data) return;
       got = Buffer.concat([got, Buffer.from(f.bytes)]);
-      if (step === 0 && got.length >= 12) (step = 1), send("RFB 003.008\n");
-      if (step === 1 && got.length >= 14) (step = 2), send(Buffer.from([2]));
-      if (step === 2 && got.length >= 30) (step = 3), send(Buffer.alloc(16, 1));
-      if (step === 3 && got.length >= 34) (step = 4), send(Buffer.from([1]));
-      if (step === 4 && got.length >= 34 + SERVER_INIT.length) {
-        edge.off("frame", onFrame);
-        resolve();
+      for (;;) {
+        const have = got.length - at;
+        if (step === 0 && have >= 12) {
+          send("RFB 003.008\n");
+          [at, step] = [at + 12, 1];
+        } else if (step === 1 && have >= 1 && have >= 1 + got[at]!) {
+          const type = got[at + 1]!;
+          send(Buffer.from([type]));
+          [at, step] = [at + 1 + got[at]!, type === 2 ? 2 : 3];
+        } else if (step === 2 && have >= 16) {
+          send(Buffer.alloc(16, 1)); // the challenge response
+          [at, step] = [at + 16, 3];
+        } else if (step === 3 && have >= 4) {
+          if (got.readUInt32BE(at) !== 0) return reject(new Error(`stream ${id}: authentication failed`));
+          send(Buffer.from([1])); // ClientInit, shared
+          [at, step] = [at + 4, 4];
+        } else if (step === 4 && have >= 24 && have >= 24 + got.readUInt32BE(at + 20)) {
+          edge.off("frame", onFrame);
+          return resolve();
+        } else return;
       }
     };
     edge.on("frame", onFrame);
@@ -217,3 +236,17 @@ describe("VNC consoles", () => {
     ]);
   });
 });
+
+describe.skipIf(!existsSync("/usr/bin/Xvnc") || !existsSync("/usr/bin/xlogo"))("VNC consoles on a real TigerVNC", () => {
+  it("40 consoles opened at once through one connector all work", async () => {
+    const desktop = await startDesktop(320, 200);
+    stops.push(() => desktop.stop());
+    const edge = tunnelTo({ name: "lab", type: "vnc", vms: [{ id: "desk", address: `127.0.0.1:${desktop.port}` }] });
+    const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+    const viewers = ids.map((id) => viewer(edge, id));
+    for (const id of ids) edge.deliver(encodeJson(FrameType.open, id, { hypervisor: "lab", vm: "desk" }));
+    const results = await Promise.allSettled(viewers);
+    expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+  }, 60_000);
+});
+

@@ -8,6 +8,8 @@ import { CONNECT_OK } from "../../../test/simulators/xapi/pool.ts";
 import { type ConnectReply, parseConnectReply } from "./console-tunnel.ts";
 
 const MAX = 16 * 1024;
+/** 10,000 in the normal run (under a second); PORTHOLE_FUZZ_RUNS=1000000 for a long run. */
+const RUNS = Number(process.env.PORTHOLE_FUZZ_RUNS) || 10_000;
 
 /** Feeds `bytes` as the socket would, in pieces cut at `cuts`, and returns the first final answer. */
 function feed(bytes: Buffer, cuts: number[], max = MAX): { result: ConnectReply; at: number } {
@@ -66,7 +68,7 @@ describe("XAPI CONNECT reply parser", () => {
             expect(Buffer.compare(result.rest, buf.subarray(end + 4))).toBe(0);
         }
       }),
-      { numRuns: 10_000 },
+      { numRuns: RUNS },
     );
   });
 
@@ -82,7 +84,7 @@ describe("XAPI CONNECT reply parser", () => {
         // Whatever arrived with the end of the header is handed on, byte for byte.
         expect(Buffer.compare(result.rest, bytes.subarray(head.length, at))).toBe(0);
       }),
-      { numRuns: 10_000 },
+      { numRuns: RUNS },
     );
   });
 

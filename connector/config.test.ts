@@ -71,5 +71,27 @@ describe("connector config", () => {
       /passwordEnv: environment variable NOPE is not set/,
     );
     expect(problems({ ...base, hypervisors: [] })).toMatch(/hypervisors: list at least one hypervisor/);
+    const xen = { name: "p", type: "xenserver", url: "https://h", username: "u", password: "p" };
+    expect(problems({ ...base, hypervisors: [{ ...xen, consolePort: 70000 }] })).toMatch(/^hypervisors\[0\]\.consolePort: a TCP port/);
+    expect(validateConfig({ ...base, hypervisors: [{ ...xen, consolePort: 8443 }] }, {}, "/").hypervisors[0]).toMatchObject({ consolePort: 8443 });
+  });
+
+  it("takes a Cloudflare Access service token from the file, a named variable or the environment", () => {
+    expect(validateConfig({ ...base, access: { clientId: "id.access", clientSecret: "sec" } }, {}, "/").access).toEqual({
+      clientId: "id.access",
+      clientSecret: "sec",
+    });
+    expect(validateConfig({ ...base, access: { clientId: "id.access", clientSecretEnv: "CF_SECRET" } }, { CF_SECRET: "fromvar" }, "/").access).toEqual({
+      clientId: "id.access",
+      clientSecret: "fromvar",
+    });
+    expect(
+      validateConfig(base, { PORTHOLE_ACCESS_CLIENT_ID: "envid", PORTHOLE_ACCESS_CLIENT_SECRET: "envsec" }, "/").access,
+    ).toEqual({ clientId: "envid", clientSecret: "envsec" });
+    expect(validateConfig(base, {}, "/").access).toBeUndefined();
+    expect(problems({ ...base, access: { clientId: "id" } })).toMatch(/access: set both clientId and clientSecret/);
+    expect(problems({ ...base, access: { clientId: "id", clientSecretEnv: "NOPE" } })).toMatch(/access\.clientSecretEnv: environment variable NOPE is not set/);
+    expect(problems({ ...base, access: { clientId: "id", clientSecret: "a", clientSecretEnv: "B" } })).toMatch(/at most one/);
+    expect(problems({ ...base, access: { clientId: "has space", clientSecret: "a" } })).toMatch(/^access\.clientId: printable ASCII/);
   });
 });

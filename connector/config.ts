@@ -35,10 +35,18 @@ const VncVm = z.strictObject({
   address: Address,
 });
 
+/**
+ * Console handshakes the connector has in flight at once with one upstream server (VNC address,
+ * XenServer host, CloudTower cluster); the rest wait their turn. VNC servers limit unauthenticated
+ * connections per client address (TigerVNC: 5) and blacklist addresses that abandon handshakes.
+ */
+const MaxConcurrentHandshakes = z.number().int().min(1).max(64, "at most 64");
+
 const Vnc = z.strictObject({
   name: Name,
   type: z.literal("vnc"),
   vms: z.array(VncVm).min(1, "list at least one VM"),
+  maxConcurrentHandshakes: MaxConcurrentHandshakes.optional(),
 });
 
 const credentialed = {
@@ -48,18 +56,39 @@ const credentialed = {
   password: z.string().optional(),
   passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name").optional(),
   tls: Tls.optional(),
+  maxConcurrentHandshakes: MaxConcurrentHandshakes.optional(),
 };
 
-const XenServer = z.strictObject({ ...credentialed, type: z.literal("xenserver") });
+const Port = z.number().int().min(1).max(65535, "a TCP port, 1-65535");
+const XenServer = z.strictObject({
+  ...credentialed,
+  type: z.literal("xenserver"),
+  /** Port of every host's console tunnel (CONNECT /console); XenServer's is 443. */
+  consolePort: Port.optional(),
+});
 const CloudTower = z.strictObject({ ...credentialed, type: z.literal("cloudtower") });
 
 const Hypervisor = z.discriminatedUnion("type", [Vnc, XenServer, CloudTower], {
   error: "type must be vnc, xenserver or cloudtower",
 });
 
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name");
+
+/**
+ * A Cloudflare Access service token, sent on the /connect upgrade when an Access application
+ * covers the edge's hostname. HTTP header values: printable ASCII only.
+ */
+const HeaderValue = z.string().min(1).max(1024).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+const Access = z.strictObject({
+  clientId: HeaderValue.optional(),
+  clientSecret: HeaderValue.optional(),
+  clientSecretEnv: EnvName.optional(),
+});
+
 const ConfigFile = z.strictObject({
   edge: z.url({ protocol: /^(https?|wss?)$/, error: "an http(s) or ws(s) URL of the edge" }).optional(),
   token: z.string().min(1).optional(),
+  access: Access.optional(),
   hypervisors: z.array(Hypervisor).min(1, "list at least one hypervisor"),
 });
 
@@ -72,6 +101,8 @@ export interface ConnectorConfig {
   /** ws(s):// URL of the edge's /connect endpoint. */
   connectUrl: string;
   token: string;
+  /** Cloudflare Access service token for the /connect upgrade, when configured. */
+  access?: { clientId: string; clientSecret: string };
   hypervisors: HypervisorConfig[];
   /** Folder of the config file: relative paths in it (tls.ca) resolve from here. */
   baseDir: string;
@@ -101,6 +132,7 @@ export function validateConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: st
   const token = env.PORTHOLE_CONNECTOR_TOKEN || file.token;
   if (!edge) problems.push("edge: missing (or set PORTHOLE_EDGE)");
   if (!token) problems.push("token: missing (or set PORTHOLE_CONNECTOR_TOKEN)");
+  const access = accessToken(file.access, env, problems);
 
   const seen = new Set<string>();
   const hypervisors: HypervisorConfig[] = [];
@@ -133,7 +165,37 @@ export function validateConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: st
   const url = new URL(edge!);
   url.protocol = url.protocol === "https:" || url.protocol === "wss:" ? "wss:" : "ws:";
   url.pathname = url.pathname.replace(/\/?$/, "/connect");
-  return { connectUrl: url.toString(), token: token!, hypervisors, baseDir };
+  return { connectUrl: url.toString(), token: token!, ...(access ? { access } : {}), hypervisors, baseDir };
+}
+
+/** `access` or PORTHOLE_ACCESS_CLIENT_ID / _SECRET (the environment wins, like the edge token). */
+function accessToken(
+  file: z.infer<typeof Access> | undefined,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): { clientId: string; clientSecret: string } | undefined {
+  if (file && file.clientSecret !== undefined && file.clientSecretEnv !== undefined) {
+    problems.push("access: set at most one of clientSecret and clientSecretEnv");
+    return undefined;
+  }
+  const fromEnv = file?.clientSecretEnv !== undefined ? env[file.clientSecretEnv] : undefined;
+  if (file?.clientSecretEnv !== undefined && !fromEnv) {
+    problems.push(`access.clientSecretEnv: environment variable ${file.clientSecretEnv} is not set`);
+    return undefined;
+  }
+  const clientId = env.PORTHOLE_ACCESS_CLIENT_ID || file?.clientId;
+  const clientSecret = env.PORTHOLE_ACCESS_CLIENT_SECRET || fromEnv || file?.clientSecret;
+  if (!clientId && !clientSecret) return undefined;
+  if (!clientId || !clientSecret) {
+    problems.push("access: set both clientId and clientSecret (or PORTHOLE_ACCESS_CLIENT_ID and PORTHOLE_ACCESS_CLIENT_SECRET)");
+    return undefined;
+  }
+  const header = HeaderValue.safeParse(clientId).success && HeaderValue.safeParse(clientSecret).success;
+  if (!header) {
+    problems.push("access: clientId and clientSecret must be printable ASCII without spaces");
+    return undefined;
+  }
+  return { clientId, clientSecret };
 }
 
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): ConnectorConfig {

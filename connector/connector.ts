@@ -43,6 +43,8 @@ export class Connector {
   private readonly log: Log;
   private readonly backoff = new Backoff();
   private tunnel: Tunnel | null = null;
+  /** The socket being dialled, before it becomes a tunnel (stop() must not leave it behind). */
+  private dialing: WebSocket | null = null;
   private redial: NodeJS.Timeout | null = null;
   private stopping = false;
   private connects = 0;
@@ -51,7 +53,16 @@ export class Connector {
     this.config = config;
     this.upstreams = new Map(upstreams.map((u) => [u.name, u]));
     this.log = log;
-    for (const u of upstreams) u.onChange(() => this.tunnel?.sendInventory(this.inventory()));
+    for (const u of upstreams) {
+      u.onChange(() => {
+        // Called from pollers' timers: nothing may throw out of here.
+        try {
+          this.tunnel?.sendInventory(this.inventory());
+        } catch (err) {
+          this.log.error({ event: "inventory.unsendable", error: (err as Error).message }, "the inventory could not be sent");
+        }
+      });
+    }
   }
 
   /** Dials at once: hypervisors that are slow to answer join the inventory when they do. */
@@ -74,7 +85,8 @@ export class Connector {
   }
 
   /**
-   * Graceful stop: stop taking new consoles (an empty inventory steers the edge to other
+   * Graceful stop: stop taking new consoles (INVENTORY with `draining: true` to an edge that
+   * accepted `drain`, an empty inventory to an older edge, either steers new consoles to other
    * connectors), let open consoles run for up to `graceMs`, then close.
    */
   async stop(graceMs: number): Promise<void> {
@@ -82,7 +94,7 @@ export class Connector {
     if (this.redial) clearTimeout(this.redial);
     const tunnel = this.tunnel;
     if (tunnel?.welcomed) {
-      tunnel.sendInventory([]);
+      tunnel.drain(this.inventory());
       const deadline = Date.now() + graceMs;
       while (tunnel.streams.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       for (const stream of [...tunnel.streams.values()]) {
@@ -91,6 +103,7 @@ export class Connector {
       await new Promise((r) => setTimeout(r, 50));
     }
     tunnel?.close(CloseCode.goingAway, "connector shutting down");
+    this.dialing?.terminate();
     await Promise.all([...this.upstreams.values()].map((u) => u.stop().catch(() => {})));
     this.log.info({ event: "connector.stopped" }, "connector stopped");
   }
@@ -104,16 +117,29 @@ export class Connector {
     const url = this.config.connectUrl;
     this.log.info({ event: "edge.dialing", url }, "dialing the edge");
     const ws = new WebSocket(url, {
-      headers: { Authorization: `Bearer ${this.config.token}` },
+      headers: {
+        Authorization: `Bearer ${this.config.token}`,
+        // A Cloudflare Access application over the edge's hostname admits the connector by its
+        // service token; these headers are never logged (see log.ts).
+        ...(this.config.access
+          ? { "CF-Access-Client-Id": this.config.access.clientId, "CF-Access-Client-Secret": this.config.access.clientSecret }
+          : {}),
+      },
       maxPayload: MAX_MESSAGE_BYTES,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       perMessageDeflate: false,
       ...(maskingProtectsNothing(url) ? { generateMask: zeroMask } : {}),
     });
+    this.dialing = ws;
     ws.on("unexpected-response", (_req, res) => {
       const hint =
         res.statusCode === 401 ? "the connector token was refused: check `token`" :
         res.statusCode === 404 ? "the site does not exist (or the edge URL is wrong)" :
+        res.statusCode === 302 || res.statusCode === 403
+          ? this.config.access
+            ? "Cloudflare Access refused the service token: check `access` and the application's Service Auth policy"
+            : "Cloudflare Access may protect the edge: give the connector a service token (`access`) or bypass /connect"
+          :
         `HTTP ${res.statusCode}`;
       this.log.error({ event: "edge.refused", status: res.statusCode }, `the edge refused the connection: ${hint}`);
       res.resume();
@@ -123,6 +149,11 @@ export class Connector {
       this.log.warn({ event: "edge.error", error: err.message }, "connection to the edge failed");
     });
     ws.on("open", () => {
+      this.dialing = null;
+      if (this.stopping) {
+        ws.close(CloseCode.goingAway, "connector shutting down");
+        return;
+      }
       this.tunnel = new Tunnel({
         ws,
         upstreams: this.upstreams,
@@ -131,7 +162,7 @@ export class Connector {
         accepting: () => !this.stopping,
         onWelcome: (welcome) => {
           this.connects++;
-          this.backoff.reset();
+          this.backoff.connected();
           this.log.info(
             { event: "edge.connected", site: welcome.site, connectorId: welcome.connectorId, protocol: welcome.protocol },
             "connected to the edge",
@@ -140,6 +171,7 @@ export class Connector {
       });
     });
     ws.on("close", (code, reason) => {
+      if (this.dialing === ws) this.dialing = null;
       const was = this.tunnel;
       this.tunnel = null;
       if (this.stopping) return;

@@ -9,7 +9,10 @@ export const log = pino({
   level: process.env.PORTHOLE_LOG_LEVEL ?? "info",
   timestamp: pino.stdTimeFunctions.isoTime,
   formatters: { level: (label) => ({ level: label }) },
-  redact: { paths: ["token", "password", "*.token", "*.password", "headers.authorization"], censor: "[redacted]" },
+  redact: {
+    paths: ["token", "password", "*.token", "*.password", "headers.authorization", "clientSecret", "*.clientSecret", 'headers["cf-access-client-secret"]'],
+    censor: "[redacted]",
+  },
 });
 
 export type Log = typeof log;

@@ -11,6 +11,8 @@ import type { Duplex } from "node:stream";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeClose, encodeCredit, encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { CREDIT_CHUNK_BYTES } from "../../shared/protocol/limits.ts";
+import { type HandshakeSlot, slotOf } from "../upstreams/handshake-limiter.ts";
+import { RfbHandshake } from "./rfb-handshake.ts";
 
 /** Node reads sockets in chunks of up to this size: pausing one chunk early keeps us under the window. */
 const READ_CHUNK_BYTES = 64 * 1024;
@@ -48,6 +50,9 @@ export class TunnelStream {
   /** Set when the console ended: sent after the last pending byte. */
   private ending: { code: number; reason: string } | null = null;
   private closed = false;
+  /** This console's turn in its server's handshake queue, held until the RFB handshake is done. */
+  private slot: HandshakeSlot | undefined;
+  private readonly handshake = new RfbHandshake(() => this.slot?.release());
 
   constructor(host: StreamHost, id: number, hypervisor: string, vm: string) {
     this.host = host;
@@ -55,6 +60,11 @@ export class TunnelStream {
     this.hypervisor = hypervisor;
     this.vm = vm;
     this.sendCredit = host.windowBytes;
+  }
+
+  /** True once the RFB handshake with the upstream is over. */
+  get handshakeDone(): boolean {
+    return this.handshake.done;
   }
 
   get signal(): AbortSignal {
@@ -78,6 +88,8 @@ export class TunnelStream {
       return;
     }
     this.upstream = upstream;
+    this.slot = slotOf(upstream);
+    if (this.handshake.done) this.slot?.release();
     this.control.push(encodeOpenOk(this.id));
     this.host.ready(this);
     upstream.on("data", (chunk: Buffer) => this.onUpstreamData(chunk));
@@ -111,6 +123,7 @@ export class TunnelStream {
       return;
     }
     this.bytesUp += bytes.length;
+    this.handshake.fromClient(bytes);
     const copy = Buffer.from(bytes);
     if (this.upstream) this.writeUp(copy);
     else this.early.push(copy);
@@ -171,6 +184,7 @@ export class TunnelStream {
 
   private onUpstreamData(chunk: Buffer): void {
     if (this.closed) return;
+    this.handshake.fromServer(chunk);
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.pendingBytes + READ_CHUNK_BYTES > this.sendCredit) this.upstream?.pause();
@@ -224,6 +238,7 @@ export class TunnelStream {
 
   /** The console side is done; what it sent before still goes out first. */
   private end(code: number, reason: string): void {
+    this.slot?.release();
     if (this.closed || this.ending) return;
     this.ending = { code, reason };
     this.host.ready(this);
@@ -238,6 +253,7 @@ export class TunnelStream {
   }
 
   private teardown(): void {
+    this.slot?.release();
     this.abort.abort();
     this.upstream?.destroy();
     this.pending = [];

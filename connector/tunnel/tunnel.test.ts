@@ -14,7 +14,9 @@ import {
   type Frame,
   FrameType,
 } from "../../shared/protocol/frames.ts";
-import { MAX_DATA_BYTES, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import { MAX_DATA_BYTES, MAX_MESSAGE_BYTES, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
+import { CAPABILITIES, Hello, type HypervisorInventory, Inventory, TunnelReply } from "../../shared/protocol/messages.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
 import { Tunnel } from "./tunnel.ts";
 
@@ -23,7 +25,10 @@ class FakeSocket extends EventEmitter {
   readyState = 1;
   sent: Frame[][] = [];
   send(data: Uint8Array | string, _opts?: unknown, cb?: () => void): void {
-    if (typeof data !== "string") this.sent.push(decodeMessage(new Uint8Array(data)));
+    if (typeof data !== "string") {
+      this.sent.push(decodeMessage(new Uint8Array(data)));
+      this.emit("sent", data.length);
+    }
     setImmediate(() => cb?.());
   }
   close(): void {}
@@ -39,17 +44,25 @@ const settle = async () => {
   for (let i = 0; i < 20; i++) await tick();
 };
 
-async function tunnelWith(consoles: Map<string, PassThrough>) {
+interface TunnelTestOptions {
+  hypervisors?: HypervisorInventory[];
+  /** What the edge accepts in WELCOME; undefined = an edge that predates capabilities. */
+  capabilities?: string[];
+  lanUrls?: Upstream["lanUrls"];
+}
+
+async function tunnelWith(consoles: Map<string, PassThrough>, options: TunnelTestOptions = {}) {
   const ws = new FakeSocket();
   const upstream = {
     name: "lab",
     type: "vnc",
     openConsole: async (vm: string) => consoles.get(vm)!,
+    lanUrls: options.lanUrls,
   } as unknown as Upstream;
   const tunnel = new Tunnel({
     ws: ws as unknown as WebSocket,
     upstreams: new Map([["lab", upstream]]),
-    hello: { software: "test", hostname: "test", hypervisors: [] },
+    hello: { software: "test", hostname: "test", hypervisors: options.hypervisors ?? [] },
     log: pino({ level: "silent" }),
     onWelcome: () => {},
     accepting: () => true,
@@ -62,6 +75,7 @@ async function tunnelWith(consoles: Map<string, PassThrough>) {
       windowBytes: STREAM_WINDOW_BYTES,
       maxDataBytes: MAX_DATA_BYTES,
       heartbeatMs: 60_000,
+      ...(options.capabilities ? { capabilities: options.capabilities } : {}),
     }),
   );
   await settle();
@@ -86,26 +100,97 @@ describe("tunnel scheduler", () => {
     for (const f of ws.sent.flat()) if (f.type === FrameType.data) expect(f.bytes.length).toBeLessThanOrEqual(MAX_DATA_BYTES);
   });
 
-  it("never sends more than the credit, and resumes when credit comes back", async () => {
+  it("never sends more than the credit, in order, and resumes where it stopped when credit comes back", async () => {
     const source = new PassThrough({ highWaterMark: 16 * 1024 });
     const { ws, tunnel } = await tunnelWith(new Map([["src", source]]));
     ws.deliver(encodeJson(FrameType.open, 7, { hypervisor: "lab", vm: "src" }));
     await settle();
-    let written = 0;
-    const chunk = Buffer.alloc(64 * 1024, 2);
+    // Every byte says where it was in the console's output, so order and gaps show.
+    const total = 64 * 64 * 1024;
+    const output = Buffer.alloc(total);
+    for (let i = 0; i < total; i++) output[i] = (i * 7 + (i >> 12)) & 0xff;
     // Push far more than a window; the stream must stop reading its upstream.
-    for (let i = 0; i < 64; i++) {
-      source.write(chunk);
-      written += chunk.length;
+    for (let at = 0; at < total; at += 64 * 1024) {
+      source.write(output.subarray(at, at + 64 * 1024));
       await tick();
     }
     await settle();
-    const sentBytes = () => ws.sent.flat().reduce((n, f) => n + (f.type === FrameType.data ? f.bytes.length : 0), 0);
-    expect(sentBytes()).toBe(STREAM_WINDOW_BYTES);
+    const frames = () => ws.sent.flat().filter((f) => f.stream === 7);
+    const received = () => Buffer.concat(frames().flatMap((f) => (f.type === FrameType.data ? [f.bytes] : [])));
+    expect(frames()[0]!.type).toBe(FrameType.openOk);
+    expect(received().length).toBe(STREAM_WINDOW_BYTES);
+    expect(received().equals(output.subarray(0, STREAM_WINDOW_BYTES))).toBe(true);
     expect(tunnel.bufferedBytes).toBeLessThanOrEqual(STREAM_WINDOW_BYTES);
+    // The connector stopped reading: the rest waits in the console's own socket.
+    expect(source.writableLength + source.readableLength).toBeGreaterThan(total - 2 * STREAM_WINDOW_BYTES);
     ws.deliver(encodeCredit(7, 128 * 1024));
     await settle();
-    expect(sentBytes()).toBe(STREAM_WINDOW_BYTES + 128 * 1024);
-    expect(written).toBeGreaterThan(2 * STREAM_WINDOW_BYTES);
+    expect(received().equals(output.subarray(0, STREAM_WINDOW_BYTES + 128 * 1024))).toBe(true);
+  });
+});
+
+describe("capabilities and draining", () => {
+  const lab: HypervisorInventory = { name: "lab", type: "vnc", reachable: true, vms: [{ id: "a", name: "A", powerState: "running" }] };
+  const controlFrames = (ws: FakeSocket, type: number) =>
+    ws.sent.flat().flatMap((f) => (f.type === type && "json" in f ? [f.json] : []));
+
+  it("announces its capabilities in HELLO", async () => {
+    const { ws } = await tunnelWith(new Map(), { hypervisors: [lab] });
+    const [hello] = controlFrames(ws, FrameType.hello);
+    expect(Hello.parse(hello).capabilities).toEqual(CAPABILITIES);
+  });
+
+  it("drains with its real inventory when the edge accepted drain, and refuses new consoles", async () => {
+    const { ws, tunnel } = await tunnelWith(new Map([["a", new PassThrough()]]), { hypervisors: [lab], capabilities: ["drain", "request"] });
+    tunnel.drain([lab]);
+    await settle();
+    const last = Inventory.parse(controlFrames(ws, FrameType.inventory).at(-1));
+    expect(last).toEqual({ hypervisors: [lab], draining: true });
+    ws.deliver(encodeJson(FrameType.open, 3, { hypervisor: "lab", vm: "a" }));
+    await settle();
+    const refusal = ws.sent.flat().find((f) => f.stream === 3);
+    expect(refusal).toMatchObject({
+      type: FrameType.openError,
+      code: CloseCode.connectorOffline,
+      reason: "The connector is stopping; try again in a moment.",
+    });
+    // Inventory changes while draining keep the flag.
+    tunnel.sendInventory([lab]);
+    await settle();
+    expect(Inventory.parse(controlFrames(ws, FrameType.inventory).at(-1)).draining).toBe(true);
+  });
+
+  it("drains with an empty inventory when the edge predates capabilities", async () => {
+    const { ws, tunnel } = await tunnelWith(new Map(), { hypervisors: [lab] });
+    tunnel.drain([lab]);
+    await settle();
+    expect(controlFrames(ws, FrameType.inventory).at(-1)).toEqual({ hypervisors: [] });
+  });
+
+  it("sends an inventory over the frame cap trimmed, without throwing, in messages the edge accepts", async () => {
+    const { ws, tunnel } = await tunnelWith(new Map());
+    const vms = Array.from({ length: 30_000 }, (_, i) => ({ id: `vm-${i}`, name: `${"ñame 🖥️ ".repeat(60)}${i}`, powerState: "running" as const }));
+    const big: HypervisorInventory = { name: "lab", type: "xenserver", reachable: true, vms };
+    const sizes: number[] = [];
+    ws.on("sent", (n: number) => sizes.push(n));
+    expect(() => {
+      tunnel.sendInventory([big]);
+      tunnel.sendInventory([{ ...big, vms: vms.slice(1) }]);
+    }).not.toThrow();
+    await settle();
+    const inventories = controlFrames(ws, FrameType.inventory).map((j) => Inventory.parse(j));
+    // Only the latest of two queued inventories goes out.
+    expect(inventories).toHaveLength(1);
+    expect(inventories[0]!.hypervisors[0]!.vms.length + inventories[0]!.hypervisors[0]!.omitted!).toBe(29_999);
+    for (const n of sizes) expect(n).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+  });
+
+  it("answers a REQUEST whose result is too long with an error the edge accepts", async () => {
+    const long = `https://10.0.0.1/${"x".repeat(5000)}`;
+    const { ws } = await tunnelWith(new Map(), { lanUrls: async () => ({ direct: long, proxied: long }) });
+    ws.deliver(encodeJson(FrameType.request, 9, { method: "vncUrls", hypervisor: "lab", vm: "a" }));
+    await settle();
+    const [reply] = controlFrames(ws, FrameType.reply);
+    expect(TunnelReply.parse(reply)).toMatchObject({ ok: false });
   });
 });

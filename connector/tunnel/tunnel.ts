@@ -21,10 +21,13 @@ import {
   HEARTBEAT_REPLY,
   HEARTBEAT_REQUEST,
   MAX_DATA_BYTES,
+  MAX_MESSAGE_BYTES,
   PROTOCOL_VERSIONS,
   STREAM_WINDOW_BYTES,
 } from "../../shared/protocol/limits.ts";
 import {
+  CAPABILITIES,
+  Capability,
   type HypervisorInventory,
   OpenRequest,
   type TunnelReply,
@@ -34,6 +37,7 @@ import {
 import type { Log } from "../log.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
 import { UpstreamError } from "../upstreams/upstream.ts";
+import { OutgoingMessages } from "./outgoing.ts";
 import { type StreamHost, TunnelStream } from "./stream.ts";
 
 /** Bytes handed to the socket but not yet written to the kernel. */
@@ -75,6 +79,10 @@ export class Tunnel implements StreamHost {
   private heartbeat: NodeJS.Timeout | null = null;
   private lastHeard = Date.now();
   private heartbeatMs = localHeartbeatMs();
+  private readonly outgoing: OutgoingMessages;
+  /** The capabilities the edge accepted in WELCOME (none from an edge that predates them). */
+  private edgeCapabilities = new Set<string>();
+  private draining = false;
   welcomed = false;
 
   constructor(opts: TunnelOptions) {
@@ -83,7 +91,11 @@ export class Tunnel implements StreamHost {
     this.log = opts.log;
     this.ws.on("message", (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
     this.ws.on("close", () => this.onClosed());
-    this.control.push(encodeJson(FrameType.hello, 0, { protocols: PROTOCOL_VERSIONS, ...opts.hello }));
+    this.outgoing = new OutgoingMessages(opts.log);
+    const { software, hostname, hypervisors } = opts.hello;
+    this.control.push(
+      this.outgoing.hello({ protocols: PROTOCOL_VERSIONS, software, hostname, capabilities: CAPABILITIES }, hypervisors),
+    );
     this.schedulePump();
     this.startHeartbeat();
   }
@@ -95,9 +107,26 @@ export class Tunnel implements StreamHost {
     return total;
   }
 
+  /** Whether the edge accepted an optional protocol feature in WELCOME. */
+  edgeAccepts(capability: Capability): boolean {
+    return this.edgeCapabilities.has(capability);
+  }
+
   sendInventory(hypervisors: HypervisorInventory[]): void {
-    this.control.push(encodeJson(FrameType.inventory, 0, { hypervisors }));
+    // A newer inventory replaces one not sent yet: the edge only needs the latest.
+    this.control = this.control.filter((frame) => frame[0] !== FrameType.inventory);
+    if (!this.draining) this.control.push(this.outgoing.inventory(hypervisors));
+    // An edge that knows `drain` keeps the VMs listed and routes new consoles elsewhere; an older
+    // edge learns the same from an empty inventory.
+    else if (this.edgeAccepts(Capability.drain)) this.control.push(this.outgoing.inventory(hypervisors, true));
+    else this.control.push(this.outgoing.inventory([]));
     this.schedulePump();
+  }
+
+  /** Graceful stop: the edge sends no new consoles here; open ones go on. */
+  drain(hypervisors: HypervisorInventory[]): void {
+    this.draining = true;
+    this.sendInventory(hypervisors);
   }
 
   close(code: number, reason: string): void {
@@ -164,6 +193,7 @@ export class Tunnel implements StreamHost {
       const welcome = Welcome.safeParse(frame.json);
       if (!welcome.success) throw new ProtocolError("malformed WELCOME");
       this.welcomed = true;
+      this.edgeCapabilities = new Set(welcome.data.capabilities ?? []);
       this.windowBytes = welcome.data.windowBytes;
       this.maxDataBytes = Math.min(welcome.data.maxDataBytes, MAX_DATA_BYTES);
       // The connector may ping more often than the edge asks (PORTHOLE_HEARTBEAT_MS), never less.
@@ -199,8 +229,8 @@ export class Tunnel implements StreamHost {
     const stream = new TunnelStream(this, id, hypervisor, vm);
     this.streams.set(id, stream);
     const upstream = this.opts.upstreams.get(hypervisor);
-    if (!this.opts.accepting()) {
-      return stream.refuse(CloseCode.connectorOffline, "The connector is shutting down: try again in a moment.");
+    if (this.draining || !this.opts.accepting()) {
+      return stream.refuse(CloseCode.connectorOffline, "The connector is stopping; try again in a moment.");
     }
     if (!upstream) {
       return stream.refuse(CloseCode.notFound, `This connector has no hypervisor named ${hypervisor}.`);
@@ -232,7 +262,7 @@ export class Tunnel implements StreamHost {
     const { hypervisor, vm } = request.data;
     const upstream = this.opts.upstreams.get(hypervisor);
     const answer = (reply: TunnelReply) => {
-      this.control.push(encodeJson(FrameType.reply, id, reply));
+      this.control.push(encodeJson(FrameType.reply, id, this.outgoing.reply(reply)));
       this.schedulePump();
     };
     if (!upstream?.lanUrls) {
@@ -275,10 +305,15 @@ export class Tunnel implements StreamHost {
 
   private pump(): void {
     while (this.inflight < INFLIGHT_LIMIT && this.ws.readyState === this.ws.OPEN) {
-      const frames = this.control;
-      this.control = [];
+      // Control frames first, but never more than the edge accepts in one message (two
+      // inventories of nearly a frame cap each go in two messages).
+      const frames: Uint8Array[] = [];
       let size = 0;
-      for (const f of frames) size += f.length;
+      while (this.control.length > 0 && (frames.length === 0 || size + this.control[0]!.length <= MAX_MESSAGE_BYTES)) {
+        const frame = this.control.shift()!;
+        frames.push(frame);
+        size += frame.length;
+      }
       while (this.readyQueue.length > 0 && size < BATCH_BYTES) {
         const stream = this.readyQueue.shift()!;
         stream.queued = false;

@@ -11,9 +11,10 @@ import type { HypervisorInventory, PowerState } from "../../shared/protocol/mess
 import { directVncUrl, proxiedVncUrl, type VncInfo } from "../../shared/urls/cloudtower.ts";
 import type { CloudTowerHypervisor } from "../config.ts";
 import type { Log } from "../log.ts";
+import { DEFAULT_MAX_CONCURRENT_HANDSHAKES, HandshakeLimiter, withSlot } from "./handshake-limiter.ts";
 import { InventoryPoller } from "./inventory-poller.ts";
 import { describeTlsError, describeTrust, peerCertificate, resolveTrust, type TlsTrust, tlsOptions } from "./tls-trust.ts";
-import { type CheckReport, socketFailure, type Upstream, UpstreamError } from "./upstream.ts";
+import { awaitGreeting, type CheckReport, socketFailure, type Upstream, UpstreamError } from "./upstream.ts";
 
 const CALL_TIMEOUT_MS = 20_000;
 const OPEN_TIMEOUT_MS = 15_000;
@@ -43,8 +44,11 @@ export class CloudTowerUpstream implements Upstream {
   private readonly clusterRoute = new Map<string, { direct: true; trust: TlsTrust } | { direct: false }>();
   private token: string | null = null;
   private readonly poller: InventoryPoller;
+  /** Console handshakes in flight per websockify host (a cluster, or the tower's proxy). */
+  private readonly limiter: HandshakeLimiter;
 
   constructor(config: CloudTowerHypervisor, baseDir: string, log: Log) {
+    this.limiter = new HandshakeLimiter(config.maxConcurrentHandshakes ?? DEFAULT_MAX_CONCURRENT_HANDSHAKES);
     this.name = config.name;
     this.config = config;
     this.baseDir = baseDir;
@@ -105,7 +109,10 @@ export class CloudTowerUpstream implements Upstream {
       const route = await this.routeTo(info.cluster_ip);
       const url = route.direct ? directVncUrl(info) : proxiedVncUrl(this.tower.host, info);
       const host = route.direct ? info.cluster_ip : this.tower.hostname;
-      return await this.openWebsockify(url, host, route.direct ? route.trust : await this.towerTrust(), signal);
+      const trust = route.direct ? route.trust : await this.towerTrust();
+      return await withSlot(this.limiter, host, signal, async () =>
+        awaitGreeting(await this.openWebsockify(url, host, trust, signal), { signal }),
+      );
     } catch (err) {
       throw this.explain(err);
     }

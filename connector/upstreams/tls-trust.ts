@@ -25,11 +25,6 @@ export function fingerprintOf(pem: string): string {
   return new X509Certificate(pem).fingerprint256;
 }
 
-export function derToPem(der: Buffer): string {
-  const b64 = der.toString("base64").replace(/.{64}/g, "$&\n");
-  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
-}
-
 /** The certificate a server presents, without trusting it (to compare against a pin). */
 export function peerCertificate(host: string, port: number, timeoutMs = 10_000): Promise<{ pem: string; fingerprint: string }> {
   return new Promise((resolve, reject) => {
@@ -38,7 +33,9 @@ export function peerCertificate(host: string, port: number, timeoutMs = 10_000):
       const cert = socket.getPeerCertificate(true);
       socket.destroy();
       if (!cert?.raw) return reject(new Error("the server presented no certificate"));
-      resolve({ pem: derToPem(cert.raw), fingerprint: cert.fingerprint256 });
+      // node:crypto writes the PEM (a hand-written encoder once left a blank line when the DER
+      // length was a multiple of 48, and OpenSSL then refused the pin).
+      resolve({ pem: new X509Certificate(cert.raw).toString(), fingerprint: cert.fingerprint256 });
     });
     socket.once("timeout", () => {
       socket.destroy();

@@ -57,3 +57,76 @@ export function socketFailure(err: NodeJS.ErrnoException, what: string): Upstrea
       return new UpstreamError(CloseCode.upstreamFailed, `${what} failed: ${err.code ?? err.message}.`);
   }
 }
+
+/** How long a VNC server may take to send its 12-byte greeting once the connection is up. */
+export const GREETING_TIMEOUT_MS = 15_000;
+
+export interface GreetingOptions {
+  signal: AbortSignal;
+  timeoutMs?: number;
+  /** What to tell the person when the stream ends before the first byte. */
+  closed?: string;
+}
+
+/**
+ * Resolves with `stream` (paused, the first bytes put back) once the upstream sent its first byte:
+ * a server that accepts the connection and never speaks must not hold a console open forever.
+ * Every upstream type waits here, so the answer is the same for all of them.
+ */
+export function awaitGreeting(stream: Duplex, opts: GreetingOptions): Promise<Duplex> {
+  const timeoutMs = opts.timeoutMs ?? GREETING_TIMEOUT_MS;
+  return new Promise<Duplex>((resolve, reject) => {
+    let settled = false;
+    const cleanup = () => {
+      settled = true;
+      clearTimeout(timer);
+      stream.off("data", onData);
+      stream.off("end", onEnd);
+      stream.off("close", onEnd);
+      stream.off("error", onError);
+      opts.signal.removeEventListener("abort", onAbort);
+    };
+    const fail = (err: UpstreamError) => {
+      if (settled) return;
+      cleanup();
+      stream.on("error", () => {});
+      stream.destroy();
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      if (settled) return;
+      cleanup();
+      stream.pause();
+      stream.unshift(chunk);
+      resolve(stream);
+    };
+    const onEnd = () =>
+      fail(
+        new UpstreamError(
+          CloseCode.upstreamFailed,
+          opts.closed ??
+            // Within a close reason's 123 bytes. TigerVNC closes at once when it blacklisted the address.
+            "The VNC server closed the connection without a greeting: it may be blocking the connector's address. Try again soon.",
+        ),
+      );
+    const onError = (err: NodeJS.ErrnoException) => fail(socketFailure(err, "The VNC server"));
+    const onAbort = () => fail(new UpstreamError(CloseCode.ended, "The console request was cancelled."));
+    const timer = setTimeout(
+      () =>
+        fail(
+          new UpstreamError(
+            CloseCode.upstreamTimeout,
+            `The VNC server accepted the connection but sent no greeting within ${Math.round(timeoutMs / 1000)} s.`,
+          ),
+        ),
+      timeoutMs,
+    );
+    if (opts.signal.aborted) return onAbort();
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    stream.on("data", onData);
+    stream.once("end", onEnd);
+    stream.once("close", onEnd);
+    stream.on("error", onError);
+    stream.resume();
+  });
+}

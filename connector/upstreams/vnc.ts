@@ -4,7 +4,8 @@ import type { Duplex } from "node:stream";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import type { HypervisorInventory } from "../../shared/protocol/messages.ts";
 import type { VncHypervisor } from "../config.ts";
-import { type CheckReport, socketFailure, type Upstream, UpstreamError } from "./upstream.ts";
+import { DEFAULT_MAX_CONCURRENT_HANDSHAKES, HandshakeLimiter, withSlot } from "./handshake-limiter.ts";
+import { awaitGreeting, type CheckReport, socketFailure, type Upstream, UpstreamError } from "./upstream.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -38,10 +39,12 @@ export class VncUpstream implements Upstream {
   readonly type = "vnc" as const;
   readonly name: string;
   private readonly config: VncHypervisor;
+  private readonly limiter: HandshakeLimiter;
 
   constructor(config: VncHypervisor) {
     this.name = config.name;
     this.config = config;
+    this.limiter = new HandshakeLimiter(config.maxConcurrentHandshakes ?? DEFAULT_MAX_CONCURRENT_HANDSHAKES);
   }
 
   inventory(): HypervisorInventory {
@@ -63,11 +66,16 @@ export class VncUpstream implements Upstream {
   async openConsole(vmId: string, signal: AbortSignal): Promise<Duplex> {
     const vm = this.config.vms.find((v) => v.id === vmId);
     if (!vm) throw new UpstreamError(CloseCode.notFound, `VM ${vmId} is not configured on hypervisor ${this.name}.`);
-    try {
-      return await dial(vm.address, signal);
-    } catch (err) {
-      throw socketFailure(err as NodeJS.ErrnoException, `The console of ${vm.name ?? vm.id}`);
-    }
+    // One server per address: its handshakes take turns (see handshake-limiter.ts).
+    return withSlot(this.limiter, vm.address, signal, async () => {
+      let socket: Socket;
+      try {
+        socket = await dial(vm.address, signal);
+      } catch (err) {
+        throw socketFailure(err as NodeJS.ErrnoException, `The console of ${vm.name ?? vm.id}`);
+      }
+      return awaitGreeting(socket, { signal });
+    });
   }
 
   async check(): Promise<CheckReport> {

@@ -2,6 +2,7 @@
  * The CONNECT tunnel against the XAPI simulator: the reply header however it is split, merged
  * with the first RFB bytes, and every failure reply as a message a person can act on.
  */
+import { createServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CloseCode } from "../../../shared/protocol/close-codes.ts";
@@ -18,7 +19,7 @@ let api: XenApi;
 
 beforeAll(async () => {
   vnc = await startFakeVnc();
-  pool = await XapiPool.start({ hosts: ["127.0.12.1", "127.0.12.2"], vncPort: vnc.port });
+  pool = await XapiPool.start({ hosts: ["127.0.12.1", "127.0.12.2"], vncPort: vnc.port, port: 0 });
   api = new XenApi({
     url: pool.masterUrl,
     username: "root",
@@ -51,6 +52,7 @@ async function open(name = "web-1"): Promise<Duplex> {
     trust: pinnedTrust(pool.certificatePem(index)),
     signal: new AbortController().signal,
     pool: "pool1",
+    port: pool.port,
   });
 }
 
@@ -150,7 +152,41 @@ describe("XAPI console tunnel", () => {
       trust: pinnedTrust(pool.certificatePem(0)), // the master's, not the member's
       signal: new AbortController().signal,
       pool: "pool1",
+      port: pool.port,
     }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/certificate of 127\.0\.12\.2 is not the one the connector trusts/);
+  });
+
+  it("a VNC server behind the host that never greets gets 4504 (the same wait as every upstream's)", async () => {
+    const held: Socket[] = [];
+    const silent = createServer((s) => held.push(s.on("error", () => {})));
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const mute = await XapiPool.start({ hosts: ["127.0.12.11"], vncPort: (silent.address() as { port: number }).port, port: 0 });
+    const muteApi = new XenApi({ url: mute.masterUrl, username: "root", password: "secret", trustFor: async () => pinnedTrust(mute.certificatePem(0)) });
+    try {
+      const vm = mute.vms.find((v) => v.powerState === "Running")!;
+      const ref = await muteApi.call<string>("VM.get_by_uuid", vm.uuid);
+      let location = "";
+      for (const c of await muteApi.call<string[]>("VM.get_consoles", ref)) {
+        if ((await muteApi.call<string>("console.get_protocol", c)) === "rfb") location = await muteApi.call<string>("console.get_location", c);
+      }
+      const err = await openXapiConsole({
+        location,
+        session: await muteApi.sessionRef(),
+        trust: pinnedTrust(mute.certificatePem(0)),
+        signal: new AbortController().signal,
+        pool: "mute",
+        port: mute.port,
+        greetingTimeoutMs: 1000,
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UpstreamError);
+      expect((err as UpstreamError).code).toBe(CloseCode.upstreamTimeout);
+      expect((err as UpstreamError).message).toBe("The VNC server accepted the connection but sent no greeting within 1 s.");
+    } finally {
+      await muteApi.logout();
+      await mute.stop();
+      for (const s of held) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 });

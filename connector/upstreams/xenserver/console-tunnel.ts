@@ -8,13 +8,45 @@ import type { Duplex } from "node:stream";
 import { connect, type TLSSocket } from "node:tls";
 import { CloseCode } from "../../../shared/protocol/close-codes.ts";
 import { describeTlsError, type TlsTrust, tlsOptions } from "../tls-trust.ts";
-import { socketFailure, UpstreamError } from "../upstream.ts";
+import { awaitGreeting, socketFailure, UpstreamError } from "../upstream.ts";
 
-/** XAPI's console port: the location URL carries none, whatever port the API is reached on. */
+/**
+ * XAPI's console port: the location URL carries none, whatever port the API is reached on. A
+ * pool config may name another (`consolePort`), for hosts behind a port mapping and for tests.
+ */
 export const CONSOLE_PORT = 443;
 const MAX_HEADER_BYTES = 16 * 1024;
-const TIME_TO_FIRST_BYTE_MS = 10_000;
+/** For the reply header; the RFB greeting after it has its own limit (awaitGreeting). */
+const REPLY_TIMEOUT_MS = 10_000;
 const END_OF_HEADER = Buffer.from("\r\n\r\n");
+
+export type ConnectReply =
+  /** No blank line yet: read more. */
+  | { kind: "incomplete" }
+  /** The whole header: its status, and the bytes after the blank line (the first RFB bytes, maybe none). */
+  | { kind: "reply"; status: number; rest: Buffer }
+  /** Not a reply the connector can use; `message` says why. */
+  | { kind: "error"; message: string };
+
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: [\t\x20-\x7e\x80-\xff]*)?$/;
+
+/**
+ * Parses the reply to `CONNECT /console` from everything received so far (a pure function: the
+ * caller keeps the bytes and calls again with more). Never throws; a header that has not ended
+ * within `maxHeaderBytes` is an error, not a reason to keep reading.
+ */
+export function parseConnectReply(received: Buffer, maxHeaderBytes = MAX_HEADER_BYTES): ConnectReply {
+  const end = received.indexOf(END_OF_HEADER);
+  if (end < 0 || end + END_OF_HEADER.length > maxHeaderBytes) {
+    if (received.length <= maxHeaderBytes) return { kind: "incomplete" };
+    return { kind: "error", message: `a reply header longer than ${maxHeaderBytes} bytes` };
+  }
+  const lineEnd = received.indexOf("\r\n");
+  const statusLine = received.subarray(0, lineEnd).toString("latin1");
+  const match = STATUS_LINE.exec(statusLine);
+  if (!match) return { kind: "error", message: "a reply that is not HTTP/1.x" };
+  return { kind: "reply", status: Number(match[1]), rest: received.subarray(end + END_OF_HEADER.length) };
+}
 
 /** The host answered 401: the caller signs in again once and retries. */
 export class ConsoleUnauthorized extends UpstreamError {}
@@ -27,6 +59,10 @@ export interface ConsoleRequest {
   signal: AbortSignal;
   /** For messages: the pool's configured name. */
   pool: string;
+  /** Default CONSOLE_PORT. */
+  port?: number;
+  /** Default GREETING_TIMEOUT_MS. */
+  greetingTimeoutMs?: number;
 }
 
 function statusError(status: number, pool: string): UpstreamError {
@@ -57,8 +93,8 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
   const host = url.hostname.replace(/^\[|\]$/g, "");
   return new Promise<Duplex>((resolve, reject) => {
     let settled = false;
-    let header: Buffer | null = Buffer.alloc(0);
-    const socket: TLSSocket = connect({ host, port: CONSOLE_PORT, ...tlsOptions(req.trust, host) });
+    let header = Buffer.alloc(0);
+    const socket: TLSSocket = connect({ host, port: req.port ?? CONSOLE_PORT, ...tlsOptions(req.trust, host) });
     socket.setNoDelay(true);
 
     const fail = (err: UpstreamError) => {
@@ -68,6 +104,7 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
       socket.destroy();
       reject(err);
     };
+    /** The reply header is over: the RFB greeting is awaited like every upstream's. */
     const succeed = (first: Buffer) => {
       if (settled) return;
       settled = true;
@@ -79,9 +116,15 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
       // Until the relay attaches its own handlers, an error must not go unhandled.
       socket.on("error", () => {});
       req.signal.removeEventListener("abort", onAbort);
-      socket.unshift(first);
+      if (first.length > 0) socket.unshift(first);
       socket.setKeepAlive(true, 30_000);
-      resolve(socket);
+      resolve(
+        awaitGreeting(socket, {
+          signal: req.signal,
+          timeoutMs: req.greetingTimeoutMs,
+          closed: "XenServer accepted the console request but closed it at once: the VM's display is not available. Try again in a moment.",
+        }),
+      );
     };
     const onAbort = () => fail(new UpstreamError(CloseCode.ended, "The console request was cancelled."));
     const onError = (err: NodeJS.ErrnoException) =>
@@ -92,33 +135,24 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
         ),
       );
     const onEnd = () =>
-      fail(
-        header === null
-          ? new UpstreamError(
-              CloseCode.upstreamFailed,
-              "XenServer accepted the console request but closed it at once: the VM's display is not available. Try again in a moment.",
-            )
-          : new UpstreamError(CloseCode.upstreamFailed, `XenServer host ${host} closed the connection during the console request.`),
-      );
+      fail(new UpstreamError(CloseCode.upstreamFailed, `XenServer host ${host} closed the connection during the console request.`));
     const onData = (chunk: Buffer) => {
-      if (header === null) return succeed(chunk); // first RFB bytes after a bare header
       const buf = Buffer.concat([header, chunk]);
-      const end = buf.indexOf(END_OF_HEADER);
-      if (end < 0) {
-        if (buf.length > MAX_HEADER_BYTES) return fail(new UpstreamError(CloseCode.upstreamFailed, `XenServer host ${host} sent an oversized reply header.`));
-        header = buf;
-        return;
+      const reply = parseConnectReply(buf);
+      switch (reply.kind) {
+        case "incomplete":
+          header = buf;
+          return;
+        case "error":
+          return fail(new UpstreamError(CloseCode.upstreamFailed, `XenServer host ${host} answered the console request with ${reply.message}.`));
+        case "reply":
+          if (reply.status !== 200) return fail(statusError(reply.status, req.pool));
+          succeed(reply.rest);
       }
-      const statusLine = buf.subarray(0, buf.indexOf("\r\n")).toString("latin1");
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
-      if (status !== 200) return fail(statusError(status, req.pool));
-      const rest = buf.subarray(end + END_OF_HEADER.length);
-      header = null;
-      if (rest.length > 0) succeed(rest);
     };
     const timer = setTimeout(
       () => fail(new UpstreamError(CloseCode.upstreamTimeout, `XenServer host ${host} did not answer the console request in time.`)),
-      TIME_TO_FIRST_BYTE_MS,
+      REPLY_TIMEOUT_MS,
     );
     if (req.signal.aborted) return onAbort();
     req.signal.addEventListener("abort", onAbort, { once: true });

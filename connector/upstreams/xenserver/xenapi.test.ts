@@ -22,7 +22,7 @@ function client(url = pool.masterUrl, password = "secret"): XenApi {
 
 beforeAll(async () => {
   vnc = await startFakeVnc();
-  pool = await XapiPool.start({ hosts: ["127.0.11.1", "127.0.11.2"], vncPort: vnc.port });
+  pool = await XapiPool.start({ hosts: ["127.0.11.1", "127.0.11.2"], vncPort: vnc.port, port: 0 });
 });
 
 afterAll(async () => {
@@ -42,7 +42,7 @@ describe("XenAPI client", () => {
   });
 
   it("follows HOST_IS_SLAVE to the master when configured with a member", async () => {
-    const api = client(`https://${pool.hosts[1]}`);
+    const api = client(`https://${pool.hosts[1]}:${pool.port}`);
     await api.call("VM.get_all_records");
     expect(api.masterHost).toBe(pool.hosts[0]);
   });

@@ -104,7 +104,9 @@ export class XenApi {
       if (!(err instanceof XenApiError) || err.code !== "HOST_IS_SLAVE" || !err.params[0]) throw err;
       // A pool member: sign in at the master it names, once.
       const master = err.params[0];
-      this.base = new URL(`${this.base.protocol}//${master.includes(":") ? `[${master}]` : master}`);
+      // Every host of a pool listens on the same port.
+      const port = this.base.port ? `:${this.base.port}` : "";
+      this.base = new URL(`${this.base.protocol}//${master.includes(":") ? `[${master}]` : master}${port}`);
       this.session = (await this.rpc("session.login_with_password", params)) as string;
     }
     return this.session;

@@ -9,10 +9,11 @@ import { CloseCode } from "../../../shared/protocol/close-codes.ts";
 import type { HypervisorInventory, PowerState } from "../../../shared/protocol/messages.ts";
 import type { XenServerHypervisor } from "../../config.ts";
 import type { Log } from "../../log.ts";
+import { DEFAULT_MAX_CONCURRENT_HANDSHAKES, HandshakeLimiter, withSlot } from "../handshake-limiter.ts";
 import { InventoryPoller } from "../inventory-poller.ts";
 import { describeTlsError, describeTrust, pinnedTrust, resolveTrust, type TlsTrust } from "../tls-trust.ts";
 import { type CheckReport, socketFailure, type Upstream, UpstreamError } from "../upstream.ts";
-import { ConsoleUnauthorized, openXapiConsole } from "./console-tunnel.ts";
+import { CONSOLE_PORT, ConsoleUnauthorized, openXapiConsole } from "./console-tunnel.ts";
 import { XenApi, XenApiError } from "./xenapi.ts";
 
 
@@ -47,8 +48,11 @@ export class XenServerUpstream implements Upstream {
   /** Trust per host address; the master's comes from the config, members' from the master. */
   private readonly trusts = new Map<string, TlsTrust>();
   private readonly poller: InventoryPoller;
+  /** Console handshakes in flight per host (every console of a host goes through its xapi). */
+  private readonly limiter: HandshakeLimiter;
 
   constructor(config: XenServerHypervisor, baseDir: string, log: Log) {
+    this.limiter = new HandshakeLimiter(config.maxConcurrentHandshakes ?? DEFAULT_MAX_CONCURRENT_HANDSHAKES);
     this.name = config.name;
     this.config = config;
     this.baseDir = baseDir;
@@ -130,6 +134,10 @@ export class XenServerUpstream implements Upstream {
 
   // ---- internals -------------------------------------------------------------------------------
 
+  private get consolePort(): number {
+    return this.config.consolePort ?? CONSOLE_PORT;
+  }
+
   private async tryOpen(vmUuid: string, signal: AbortSignal): Promise<Duplex> {
     let vmRef: string;
     try {
@@ -158,7 +166,9 @@ export class XenServerUpstream implements Upstream {
     const trust = await this.memberTrust(host);
     const session = await this.api.sessionRef();
     try {
-      return await openXapiConsole({ location, session, trust, signal, pool: this.name });
+      return await withSlot(this.limiter, host, signal, () =>
+        openXapiConsole({ location, session, trust, signal, pool: this.name, port: this.consolePort }),
+      );
     } catch (err) {
       // A member's certificate may have been renewed: ask the master again next time.
       if (host !== this.api.masterHost) this.trusts.delete(host);
@@ -183,7 +193,7 @@ export class XenServerUpstream implements Upstream {
     const known = this.trusts.get(host);
     if (known) return known;
     const policy = this.config.tls;
-    if (!policy || !("fingerprint" in policy)) return this.masterTrust(host, 443);
+    if (!policy || !("fingerprint" in policy)) return this.masterTrust(host, this.consolePort);
     const hosts = await this.api.call<Record<string, HostRecord>>("host.get_all_records");
     const ref = Object.entries(hosts).find(([, h]) => h.address === host)?.[0];
     if (!ref) {

@@ -37,9 +37,12 @@ function fakeVnc(): Promise<FakeVnc> {
   );
 }
 
+/** The port of the pool under test: a high one (`port: 0`), so these tests need no root. */
+let simPort = 443;
+
 function post(host: string, path: string, body: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host, port: 443, path, method: "POST", ca, headers: { "content-type": "text/plain" } }, (res) => {
+    const req = request({ host, port: simPort, path, method: "POST", ca, headers: { "content-type": "text/plain" } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
@@ -77,7 +80,7 @@ function rawConnect(
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
-    const s = tlsConnect({ host, port: 443, ca });
+    const s = tlsConnect({ host, port: simPort, ca });
     const done = (closed: boolean) => {
       clearTimeout(timer);
       s.destroy();
@@ -112,7 +115,8 @@ describe("XAPI pool simulator", () => {
 
   beforeAll(async () => {
     vnc = await fakeVnc();
-    pool = await XapiPool.start({ hosts: [MASTER, MEMBER], vncPort: vnc.port });
+    pool = await XapiPool.start({ hosts: [MASTER, MEMBER], vncPort: vnc.port, port: 0 });
+    simPort = pool.port;
   });
   afterAll(async () => {
     await pool?.stop();
@@ -298,7 +302,8 @@ describe("XAPI pool simulator", () => {
 
 describe("XAPI pool simulator with a CA", () => {
   it("signs every host certificate with one CA", async () => {
-    const pool = await XapiPool.start({ hosts: ["127.77.2.1", "127.77.2.2"], vncPort: 1, certificates: "ca" });
+    const pool = await XapiPool.start({ hosts: ["127.77.2.1", "127.77.2.2"], vncPort: 1, certificates: "ca", port: 0 });
+    simPort = pool.port;
     try {
       expect(pool.caPem).toContain("BEGIN CERTIFICATE");
       for (const [i, host] of pool.hosts.entries()) {

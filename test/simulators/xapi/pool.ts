@@ -1,6 +1,6 @@
 /**
- * A XenServer / XCP-ng pool (XAPI) simulator for tests: one HTTPS server per host on port 443 of a
- * loopback address, serving the XenAPI (JSON-RPC on POST /jsonrpc, XML-RPC on POST /) and the
+ * A XenServer / XCP-ng pool (XAPI) simulator for tests: one HTTPS server per host on port 443 (or
+ * one shared high port, `port: 0`, for tests that must not need root) of a loopback address, serving the XenAPI (JSON-RPC on POST /jsonrpc, XML-RPC on POST /) and the
  * console tunnel (`CONNECT /console?uuid=…`), bridged to a real VNC server on 127.0.0.1.
  *
  * The behaviour follows xapi's own source (ocaml/xapi/console.ml, xapi_http.ml,
@@ -35,8 +35,14 @@ export interface SimVm {
 }
 
 export interface XapiPoolOptions {
-  /** loopback addresses, first is the master, e.g. ["127.0.10.1", "127.0.10.2"]; all listen on 443 */
+  /** loopback addresses, first is the master, e.g. ["127.0.10.1", "127.0.10.2"]; all listen on `port` */
   hosts: string[];
+  /**
+   * The port every host listens on, API and console alike (XAPI's console location names no port):
+   * default 443 like XenServer; 0 picks one free high port shared by all hosts, so the connector's
+   * `consolePort` must name it.
+   */
+  port?: number;
   /** where every rfb console is bridged: a real VNC server (e.g. Xvnc) on 127.0.0.1:<vncPort> */
   vncPort: number;
   username?: string; // default "root"
@@ -202,8 +208,11 @@ const fail = (...error: string[]): CallResult => ({ ok: false, error });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class XapiPool {
-  readonly masterUrl: string;
+  /** https://<master>[:port] */
+  masterUrl: string;
   readonly hosts: string[];
+  /** The port every host listens on (see XapiPoolOptions.port). */
+  port: number;
   readonly vms: SimVm[];
   readonly caPem: string | null;
   /** JSON-RPC endpoint /jsonrpc on (true, default) or answering 404 (an old host: clients must fall back to XML-RPC on POST /) */
@@ -243,6 +252,7 @@ export class XapiPool {
     certs: { hosts: { certPem: string; keyPem: string; fingerprint: string }[]; caPem: string | null },
   ) {
     this.hosts = [...options.hosts];
+    this.port = options.port ?? 443;
     this.masterUrl = `https://${options.hosts[0]}`;
     this.caPem = certs.caPem;
     this.#username = options.username ?? "root";
@@ -314,7 +324,10 @@ export class XapiPool {
     const certs = await makeCertificates(options.hosts, options.certificates ?? "self-signed");
     const pool = new XapiPool(options, certs);
     try {
-      await Promise.all(pool.#hosts.map((_, i) => pool.#listen(i)));
+      // The master first: with port 0 it picks the port the members then share.
+      pool.port = await pool.#listen(0, pool.port);
+      await Promise.all(pool.#hosts.slice(1).map((_, i) => pool.#listen(i + 1, pool.port)));
+      if (pool.port !== 443) pool.masterUrl = `https://${options.hosts[0]}:${pool.port}`;
     } catch (err) {
       await pool.stop();
       throw err;
@@ -816,7 +829,7 @@ export class XapiPool {
     if (this.#stopped) socket.destroy();
   }
 
-  #listen(hostIndex: number): Promise<void> {
+  #listen(hostIndex: number, port: number): Promise<number> {
     const h = this.#host(hostIndex);
     const server = createServer({ key: h.keyPem, cert: h.certPem }, (req, res) => {
       this.#onRequest(hostIndex, req, res).catch(() => res.destroy());
@@ -826,9 +839,9 @@ export class XapiPool {
     this.#servers.push(server);
     return new Promise((resolve, reject) => {
       server.once("error", reject);
-      server.listen(443, h.address, () => {
+      server.listen(port, h.address, () => {
         server.removeListener("error", reject);
-        resolve();
+        resolve((server.address() as { port: number }).port);
       });
     });
   }

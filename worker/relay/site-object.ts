@@ -45,6 +45,7 @@ import { coalesceData } from "./coalesce.ts";
 import { closeQuietly, refuse } from "./sockets.ts";
 import { TicketBook, type TicketGrant } from "./tickets.ts";
 import { TunnelRequests } from "./tunnel-requests.ts";
+import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 
 type Attachment = ConnectorAttachment | BrowserAttachment;
 
@@ -67,10 +68,7 @@ export class SiteObject extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS inventory (connector_id TEXT PRIMARY KEY, json TEXT NOT NULL);
-    `);
+    migrate(ctx.storage, SITE_MIGRATIONS);
     this.tickets = new TicketBook(this.sql);
     this.links = new LinkBook(this.sql);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_REQUEST, HEARTBEAT_REPLY));

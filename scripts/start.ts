@@ -55,10 +55,12 @@ function stop(code = 0): void {
         process.kill(-c.pid!, "SIGKILL");
       } catch {}
     }
-    rmSync(state, { recursive: true, force: true });
     process.exit(code);
   }, 1500).unref();
+  process.exitCode = code;
 }
+// However the demo ends (the timer above is unref'd: it may exit sooner, once its children are gone).
+process.once("exit", () => rmSync(state, { recursive: true, force: true }));
 process.on("SIGINT", () => stop());
 process.on("SIGTERM", () => stop());
 

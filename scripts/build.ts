@@ -4,7 +4,7 @@
  * Node >= 20 with no node_modules, on any CPU (nothing native is bundled).
  */
 import { build } from "esbuild";
-import { readFileSync } from "node:fs";
+import { chmodSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import "./build-page.ts";
 
@@ -30,4 +30,6 @@ await build({
   legalComments: "eof",
   logLevel: "warning",
 });
+// Runnable as `./porthole.mjs` too (the banner starts with `#!/usr/bin/env node`).
+chmodSync(`${root}dist/porthole.mjs`, 0o755);
 console.log(`dist/porthole.mjs: porthole ${version}`);

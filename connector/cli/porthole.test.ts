@@ -3,7 +3,7 @@
  * (no package.json, no node_modules) and run with the machine's own Node, as on a guest VM.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -97,6 +97,29 @@ describe(`dist/porthole.mjs on ${systemNode} (${execFileSync(systemNode, ["--ver
     const r = await run(["install", "--config", file, "--print", "--metrics", "127.0.0.1:9300"]);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain(`ExecStart=${systemNode} ${bundle} connector --config ${file} --grace-period 30 --metrics 127.0.0.1:9300\n`);
+  });
+
+  it("install refuses a broken config or account name, and changes nothing", async () => {
+    const units = mkdtempSync(join(tmpdir(), "porthole-units-"));
+    const broken = await run(["install", "--config", config({ token: "" }), "--unit-dir", units]);
+    expect(broken.status).toBe(2);
+    expect(broken.stderr).toMatch(/^invalid config .*\n  token: /);
+    const user = await run(["install", "--config", config(), "--user", "root;rm", "--unit-dir", units]);
+    expect(user.status).toBe(2);
+    expect(user.stderr).toContain('--user: "root;rm" is not a valid account name');
+    expect(readdirSync(units)).toEqual([]);
+  });
+
+  // Only where installing would fail anyway: on a machine with systemd this would install for real.
+  it.skipIf(existsSync("/run/systemd/system"))("install says so on a machine without systemd, and changes nothing", async () => {
+    const units = mkdtempSync(join(tmpdir(), "porthole-units-"));
+    const file = config();
+    chmodSync(file, 0o600);
+    const r = await run(["install", "--config", file, "--unit-dir", units]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("this machine does not run systemd: use --print");
+    expect(readdirSync(units)).toEqual([]);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
   it("dials the edge saying its version in HELLO, and serves its metrics", async () => {

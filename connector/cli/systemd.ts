@@ -40,10 +40,9 @@ export function renderUnit(o: UnitOptions): string {
   // consoles get their whole grace period and the connector its clean exit.
   const stopTimeout = o.graceSeconds + 15;
   return `# Porthole connector: dials out to the edge and carries this site's VM consoles.
-# Written by \`porthole install\`; docs/connector.md explains each part.
+# Written by \`porthole install\`; Porthole's docs/connector.md explains each part.
 [Unit]
 Description=Porthole connector
-Documentation=https://github.com/porthole/porthole/blob/main/docs/connector.md
 Wants=network-online.target
 After=network-online.target
 

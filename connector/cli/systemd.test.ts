@@ -1,4 +1,7 @@
-import { readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DEFAULTS, renderUnit } from "./systemd.ts";
 
@@ -58,5 +61,19 @@ describe("the connector's systemd unit", () => {
 
   it("is what deploy/porthole-connector.service documents", () => {
     expect(readFileSync(new URL("../../deploy/porthole-connector.service", import.meta.url), "utf8")).toBe(renderUnit({ ...DEFAULTS }));
+  });
+
+  const analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].find(existsSync);
+  it.skipIf(!analyze)("passes systemd-analyze verify, and its security review rates it OK or better", () => {
+    const dir = mkdtempSync(join(tmpdir(), "porthole-unit-"));
+    const file = join(dir, "porthole-connector.service");
+    // Paths that exist here, as verify checks ExecStart's program.
+    writeFileSync(file, renderUnit({ ...DEFAULTS, node: process.execPath }));
+    // verify exits 0 even when it ignores a line it cannot parse: its complaints name file:line.
+    const verify = spawnSync(analyze!, ["verify", file], { encoding: "utf8" });
+    expect(verify.status).toBe(0);
+    expect(verify.stderr.split("\n").filter((l) => l.includes(`${file}:`))).toEqual([]);
+    const report = execFileSync(analyze!, ["security", "--offline=yes", file], { encoding: "utf8", stdio: "pipe" });
+    expect(report).toMatch(/Overall exposure level for porthole-connector\.service: \d+\.\d+ (OK|SAFE)/);
   });
 });

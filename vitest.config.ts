@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["shared/**/*.test.ts", "connector/**/*.test.ts", "worker/**/*.test.ts", "test/simulators/**/*.test.ts"],
+          include: ["shared/**/*.test.ts", "connector/**/*.test.ts", "worker/**/*.test.ts", "test/simulators/**/*.test.ts", "test/harness/**/*.test.ts"],
           environment: "node",
         },
       },

@@ -12,7 +12,7 @@ import { Backoff } from "./tunnel/backoff.ts";
 import { Tunnel } from "./tunnel/tunnel.ts";
 import type { Upstream } from "./upstreams/upstream.ts";
 
-export const SOFTWARE = "porthole-connector/0.1.0";
+import { SOFTWARE } from "./version.ts";
 
 /**
  * WebSocket masking keeps attacker-chosen client bytes from looking like HTTP to a cleartext

@@ -1,9 +1,10 @@
 /**
  * Bundles the browser pages (noVNC included, from npm) into .build/assets, which wrangler serves
- * as static assets. Run before `wrangler dev` and the tests.
+ * as static assets. wrangler.toml's [build] runs it before `wrangler deploy` and `wrangler dev`;
+ * `npm test` runs it too (the test pool does not run [build]).
  */
 import { build } from "esbuild";
-import { cpSync, mkdirSync } from "node:fs";
+import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -17,9 +18,12 @@ await build({
   format: "esm",
   target: "es2022",
   minify: true,
-  sourcemap: true,
+  // Maps are written beside the bundles for debugging, unreferenced and never uploaded: the
+  // assets are public (no sign-in in front of them), and the maps carry the whole source.
+  sourcemap: "external",
   logLevel: "warning",
 });
 for (const file of ["console.html", "index.html", "porthole.css"]) {
   cpSync(`${root}worker/page/${file}`, `${out}/${file}`);
 }
+writeFileSync(`${out}/.assetsignore`, "*.map\n");

@@ -1,9 +1,10 @@
 /**
  * `npm start`: the demo on the embedded default. Starts `wrangler dev` on 127.0.0.1:8787 with
- * fresh local Durable Object storage, a desktop on Xvnc (when installed), creates the site
+ * fresh local Durable Object storage (wrangler.toml's [build] builds the pages), a desktop on
+ * Xvnc (installing Debian's packages first when root and they are missing), creates the site
  * "demo", and runs a connector for it. Ctrl-C stops everything it started.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -54,10 +55,12 @@ function stop(code = 0): void {
         process.kill(-c.pid!, "SIGKILL");
       } catch {}
     }
-    rmSync(state, { recursive: true, force: true });
     process.exit(code);
   }, 1500).unref();
+  process.exitCode = code;
 }
+// However the demo ends (the timer above is unref'd: it may exit sooner, once its children are gone).
+process.once("exit", () => rmSync(state, { recursive: true, force: true }));
 process.on("SIGINT", () => stop());
 process.on("SIGTERM", () => stop());
 
@@ -82,24 +85,28 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * The desktop is Debian's Xvnc with xlogo and a ticking xclock. On a fresh machine the packages are
+ * installed here when running as root (as `npm test` and CI do): the demo then shows the same real
+ * VNC server the tests use, rather than a stand-in of our own. Not root: it says what to run.
+ */
+function ensureDesktopPackages(): void {
+  const r = spawnSync(join(root, "scripts/system-packages.sh"), ["tigervnc-standalone-server", "x11-apps"], { stdio: "inherit" });
+  if (r.status !== 0) {
+    console.error("The demo needs a VNC desktop to show: install the packages above and run `npm start` again.");
+    process.exit(1);
+  }
+}
+
 async function startDesktop(): Promise<number> {
   const vncPort = await freePort();
-  if (!existsSync("/usr/bin/Xvnc")) {
-    console.log(
-      "\n!! Xvnc is not installed, so the demo has no desktop to show: its console will report that the\n" +
-        "!! VNC server refused the connection. Install it with: apt-get install tigervnc-standalone-server x11-apps\n",
-    );
-    return vncPort;
-  }
   let display = 77;
   while (existsSync(`/tmp/.X11-unix/X${display}`) || existsSync(`/tmp/.X${display}-lock`)) display++;
   run("xvnc", "Xvnc", [`:${display}`, "-geometry", "1024x768", "-depth", "24", "-SecurityTypes", "None",
     "-rfbport", String(vncPort), "-localhost=1", "-AlwaysShared", "-desktop", "Porthole demo"], {}, true);
   await new Promise((r) => setTimeout(r, 800));
-  if (existsSync("/usr/bin/xlogo")) {
-    run("xlogo", "xlogo", ["-display", `:${display}`, "-geometry", "1024x768+0+0", "-bg", "#1d3557", "-fg", "#e63946"], {}, true);
-    run("xclock", "xclock", ["-display", `:${display}`, "-geometry", "220x220+790+10", "-update", "1"], {}, true);
-  }
+  run("xlogo", "xlogo", ["-display", `:${display}`, "-geometry", "1024x768+0+0", "-bg", "#1d3557", "-fg", "#e63946"], {}, true);
+  run("xclock", "xclock", ["-display", `:${display}`, "-geometry", "220x220+790+10", "-update", "1"], {}, true);
   return vncPort;
 }
 
@@ -120,6 +127,7 @@ async function startPool(vncPort: number): Promise<XapiPool | null> {
 async function main(): Promise<void> {
   const username = "admin";
   const password = process.env.PORTHOLE_DEMO_PASSWORD ?? randomBytes(9).toString("base64url");
+  ensureDesktopPackages();
   const vncPort = await startDesktop();
   const pool = await startPool(vncPort);
   if (pool) stopHooks.push(() => pool.stop());

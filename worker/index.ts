@@ -15,6 +15,7 @@ import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
 import { requireUser, signIn, signOut } from "./auth/session.ts";
 import type { AppEnv } from "./env.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";
+import { VERSION } from "./version.ts";
 
 export { Registry } from "./registry/registry-object.ts";
 export { SiteObject } from "./relay/site-object.ts";
@@ -28,7 +29,7 @@ app.onError((err, c) => {
 });
 app.notFound((c) => errorResponse(c, new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}.`)));
 
-app.get("/healthz", (c) => c.json({ ok: true }));
+app.get("/healthz", (c) => c.json({ ok: true, version: VERSION }));
 
 app.post("/api/session", signIn);
 app.use("/api/*", requireUser);

@@ -18,7 +18,14 @@ let edge: Edge | undefined;
 let desktop: Desktop | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
-  [desktop, edge] = await Promise.all([startDesktop(800, 600), startEdge()]);
+  try {
+    [desktop, edge] = await Promise.all([startDesktop(800, 600), startEdge()]);
+  } catch (err) {
+    // vitest runs no teardown when setup fails: stop what the other half started (a wrangler dev
+    // still starting, an Xvnc already up) before reporting the failure.
+    killAll();
+    throw err;
+  }
   project.provide("edge", { url: edge.url, username: edge.username, password: edge.password });
   project.provide("desktop", { port: desktop.port, width: desktop.width, height: desktop.height });
 }

@@ -56,6 +56,7 @@ export function start(command: string, args: string[], env: NodeJS.ProcessEnv = 
   };
 }
 
+/** Kills every process started here that is still running (each with its process group). */
 export function killAll(): void {
   for (const child of running) {
     try {
@@ -63,6 +64,10 @@ export function killAll(): void {
     } catch {}
   }
 }
+
+// Children run detached (in their own process group, so a stop reaches their children too), which
+// also means they outlive this process: however it ends, take them along.
+process.once("exit", killAll);
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

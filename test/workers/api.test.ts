@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
+import pkg from "../../package.json" with { type: "json" };
 import { call, createSite, signIn, upgrade, welcomedConnector } from "./helpers.ts";
 
 describe("edge API", () => {
-  it("answers /healthz", async () => {
+  it("answers /healthz with package.json's version", async () => {
     const res = await call("GET", "/healthz");
-    expect(await res.json()).toEqual({ ok: true });
+    expect(await res.json()).toEqual({ ok: true, version: pkg.version });
   });
 
   it("refuses wrong credentials and unsigned requests with the contract's error shape", async () => {

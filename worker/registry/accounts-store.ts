@@ -26,14 +26,7 @@ export class AccountsStore {
 
   constructor(sql: SqlStorage) {
     this.sql = sql;
-    sql.exec(`
-      CREATE TABLE IF NOT EXISTS users (
-        username TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS sessions (
-        token_hash TEXT PRIMARY KEY, user TEXT NOT NULL, role TEXT NOT NULL, expires_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS api_tokens (
-        id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL, user TEXT NOT NULL, created_at INTEGER NOT NULL);
-    `);
+    // Tables `users`, `sessions`, `api_tokens`: worker/storage/migrations.ts.
   }
 
   // ---- users -----------------------------------------------------------------------------------

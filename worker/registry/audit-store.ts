@@ -35,10 +35,7 @@ export class AuditStore {
 
   constructor(sql: SqlStorage) {
     this.sql = sql;
-    sql.exec(`CREATE TABLE IF NOT EXISTS audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, type TEXT NOT NULL, actor TEXT NOT NULL,
-        site TEXT, detail TEXT);
-      CREATE INDEX IF NOT EXISTS audit_at ON audit (at);`);
+    // Table `audit`: worker/storage/migrations.ts.
   }
 
   record(event: AuditEvent, at = Date.now()): void {

@@ -7,6 +7,7 @@ import type { Env, Role } from "../env.ts";
 import { AccountsStore, type SessionRecord, type TokenInfo, type UserRow } from "./accounts-store.ts";
 import { type AuditEvent, type AuditQuery, type AuditRow, AuditStore } from "./audit-store.ts";
 import { ThrottleStore } from "./throttle-store.ts";
+import { migrate, REGISTRY_MIGRATIONS } from "../storage/migrations.ts";
 
 export type { SessionRecord } from "./accounts-store.ts";
 
@@ -19,7 +20,7 @@ export class Registry extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec("CREATE TABLE IF NOT EXISTS sites (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL)");
+    migrate(ctx.storage, REGISTRY_MIGRATIONS);
     this.accounts = new AccountsStore(this.sql);
     this.throttle = new ThrottleStore(this.sql);
     this.auditLog = new AuditStore(this.sql);

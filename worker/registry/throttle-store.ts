@@ -11,8 +11,7 @@ export class ThrottleStore {
 
   constructor(sql: SqlStorage) {
     this.sql = sql;
-    sql.exec(`CREATE TABLE IF NOT EXISTS signin_failures (key TEXT NOT NULL, at INTEGER NOT NULL);
-      CREATE INDEX IF NOT EXISTS signin_failures_key ON signin_failures (key, at);`);
+    // Table `signin_failures`: worker/storage/migrations.ts.
   }
 
   /** Seconds to wait before another attempt, or 0 when allowed. */

@@ -50,10 +50,7 @@ export class LinkBook {
 
   constructor(sql: SqlStorage) {
     this.sql = sql;
-    sql.exec(`CREATE TABLE IF NOT EXISTS links (
-      id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, hypervisor TEXT NOT NULL, vm TEXT NOT NULL,
-      view_only INTEGER NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
-      revoked_at INTEGER, expiry_noted INTEGER NOT NULL DEFAULT 0)`);
+    // Table `links`: worker/storage/migrations.ts.
   }
 
   async create(link: Omit<LinkRecord, "id" | "createdAt" | "revokedAt">): Promise<{ id: string; secret: string }> {

@@ -43,6 +43,7 @@ import { closeQuietly, refuse } from "./sockets.ts";
 import { type LostConsole, StreamBook, type StreamEnd } from "./stream-book.ts";
 import { TicketBook, type TicketGrant } from "./tickets.ts";
 import { TunnelRequests } from "./tunnel-requests.ts";
+import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 
 const CONNECTOR_TAG = "connector";
 
@@ -77,11 +78,7 @@ export class SiteObject extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS inventory (connector_id TEXT PRIMARY KEY, json TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS open_consoles (stream INTEGER PRIMARY KEY, json TEXT NOT NULL);
-    `);
+    migrate(ctx.storage, SITE_MIGRATIONS);
     this.tickets = new TicketBook(this.sql);
     this.links = new LinkBook(this.sql);
     this.streams = new StreamBook(ctx, rfbWatch, (end) => this.auditClosed(end));

@@ -25,9 +25,7 @@ export class TicketBook {
 
   constructor(sql: SqlStorage) {
     this.sql = sql;
-    sql.exec(`CREATE TABLE IF NOT EXISTS tickets (
-      hash TEXT PRIMARY KEY, hypervisor TEXT NOT NULL, vm TEXT NOT NULL, user TEXT NOT NULL,
-      view_only INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL, used_at INTEGER)`);
+    // Table `tickets`: worker/storage/migrations.ts.
   }
 
   async issue(grant: TicketGrant): Promise<{ ticket: string; expiresAt: number }> {

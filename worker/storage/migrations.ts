@@ -1,0 +1,105 @@
+/**
+ * Schema versions for the Durable Objects' SQLite storage.
+ *
+ * Each object keeps its version in a one-row `schema_version` table (Durable Objects' SQLite does
+ * not offer `PRAGMA user_version`) and, when it starts, applies the migrations it has not yet seen,
+ * in order, each with its version bump in one transaction: a migration that throws leaves storage
+ * as it was, and the object fails loudly instead of running on half a schema.
+ *
+ * Rules for new migrations (append only; never edit one that has shipped):
+ * - Additive where possible (new tables, new columns with defaults): `wrangler rollback` puts the
+ *   previous code back on the migrated storage, and it must still run there. Storage newer than
+ *   the code is therefore left alone rather than refused.
+ * - Migration 1 is the schema of 0.1.0, written with `IF NOT EXISTS`: storage created by 0.1.0
+ *   (which had no version table) already has those tables and is simply marked as version 1.
+ */
+
+export interface Migration {
+  version: number;
+  what: string;
+  up(sql: SqlStorage): void;
+}
+
+/** The site object (worker/relay/): its config, announced inventories, console tickets, share links. */
+export const SITE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    what: "0.1.0 schema: config, inventory, tickets, links",
+    up(sql) {
+      sql.exec(`
+        CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS inventory (connector_id TEXT PRIMARY KEY, json TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS tickets (
+          hash TEXT PRIMARY KEY, hypervisor TEXT NOT NULL, vm TEXT NOT NULL, user TEXT NOT NULL,
+          view_only INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL, used_at INTEGER);
+        CREATE TABLE IF NOT EXISTS links (
+          id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, hypervisor TEXT NOT NULL, vm TEXT NOT NULL,
+          view_only INTEGER NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+          revoked_at INTEGER, expiry_noted INTEGER NOT NULL DEFAULT 0);
+      `);
+    },
+  },
+  {
+    version: 2,
+    what: "open_consoles: consoles open now, so a restart's lost ones still get their audit row",
+    up(sql) {
+      sql.exec("CREATE TABLE IF NOT EXISTS open_consoles (stream INTEGER PRIMARY KEY, json TEXT NOT NULL)");
+    },
+  },
+];
+
+/** The registry object (worker/registry/): sites, accounts, sessions, API tokens, audit, sign-in throttling. */
+export const REGISTRY_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    what: "0.1.0 schema: sites, users, sessions, api_tokens, audit, signin_failures",
+    up(sql) {
+      sql.exec(`
+        CREATE TABLE IF NOT EXISTS sites (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS users (
+          username TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS sessions (
+          token_hash TEXT PRIMARY KEY, user TEXT NOT NULL, role TEXT NOT NULL, expires_at INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS api_tokens (
+          id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL, user TEXT NOT NULL, created_at INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS audit (
+          id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, type TEXT NOT NULL, actor TEXT NOT NULL,
+          site TEXT, detail TEXT);
+        CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+        CREATE TABLE IF NOT EXISTS signin_failures (key TEXT NOT NULL, at INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS signin_failures_key ON signin_failures (key, at);
+      `);
+    },
+  },
+];
+
+/** The version `storage` is at (0: never migrated). */
+export function schemaVersion(storage: DurableObjectStorage): number {
+  const sql = storage.sql;
+  const table = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").toArray();
+  if (table.length === 0) return 0;
+  return sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version ?? 0;
+}
+
+/**
+ * Brings `storage` to the last of `migrations` and returns the version it is at. Synchronous, so
+ * called from an object's constructor it completes before the object handles any event: no
+ * `blockConcurrencyWhile` is needed.
+ */
+export function migrate(storage: DurableObjectStorage, migrations: readonly Migration[]): number {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${i + 1} is numbered ${m.version}: migrations are numbered 1, 2, 3, … in order`);
+  });
+  const sql = storage.sql;
+  let current = schemaVersion(storage);
+  for (const m of migrations.slice(current)) {
+    storage.transactionSync(() => {
+      m.up(sql);
+      sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+      sql.exec("DELETE FROM schema_version");
+      sql.exec("INSERT INTO schema_version (version) VALUES (?)", m.version);
+    });
+    current = m.version;
+  }
+  return current;
+}

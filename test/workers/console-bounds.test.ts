@@ -6,9 +6,9 @@
 import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
+import { encodeJson, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { BINARY_SUBPROTOCOL, CREDIT_SUBPROTOCOL, OPEN_TIMEOUT_MS } from "../../shared/protocol/limits.ts";
-import { auditUntil, call, createSite, openBrowser, openConsole, signIn, welcomedConnector } from "./helpers.ts";
+import { auditUntil, call, createSite, INVENTORY, openBrowser, openConsole, signIn, welcomedConnector } from "./helpers.ts";
 
 let n = 0;
 async function site() {
@@ -33,10 +33,16 @@ describe("consoles that end with a reason", () => {
     const s = await site();
     const browser = await openBrowser((await openConsole(s.cookie, s.name)).wsUrl);
     expect((await s.connector.nextFrame()).type).toBe(FrameType.open);
-    // Nothing answers. Before the deadline the console waits; after it, it is closed and the connector told.
-    await later(OPEN_TIMEOUT_MS - 5_000, () => runDurableObjectAlarm(s.stub));
+    // Nothing answers the OPEN, though the connector keeps talking (else it would be dropped as
+    // silent). Before the deadline the console waits; after it, it is closed and the connector told.
+    const alive = async () => {
+      s.connector.send(encodeJson(FrameType.inventory, 0, { hypervisors: INVENTORY }));
+      await call("GET", `/api/sites/${s.name}/vms`, undefined, s.cookie);
+      return runDurableObjectAlarm(s.stub);
+    };
+    await later(OPEN_TIMEOUT_MS - 5_000, alive);
     expect(browser.closed).toBeNull();
-    await later(OPEN_TIMEOUT_MS + 1_000, () => runDurableObjectAlarm(s.stub));
+    await later(OPEN_TIMEOUT_MS + 1_000, alive);
     const closed = await browser.closedWith();
     expect(closed.code).toBe(CloseCode.upstreamTimeout);
     expect(closed.reason).toMatch(/did not open the console in time/);

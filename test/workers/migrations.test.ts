@@ -122,14 +122,20 @@ describe("storage written by 0.1.0", () => {
   });
 
   it.each([
-    ["site", () => siteStub("fresh-schema"), SITE_0_1_0],
-    ["registry", registryStub, REGISTRY_0_1_0],
-  ] as const)("%s: migration 1 creates exactly 0.1.0's tables", async (_name, stub, old) => {
+    ["site", () => siteStub("fresh-schema"), SITE_0_1_0, SITE_MIGRATIONS],
+    ["registry", registryStub, REGISTRY_0_1_0, REGISTRY_MIGRATIONS],
+  ] as const)("%s: migration 1 creates exactly 0.1.0's tables", async (_name, stub, old, migrations) => {
     await runInDurableObject(stub(), (_instance, state) => {
-      const fresh = schema(state.storage.sql);
-      for (const t of tables(state.storage.sql)) state.storage.sql.exec(`DROP TABLE ${t}`);
-      for (const s of old) state.storage.sql.exec(s);
-      expect(fresh).toEqual(schema(state.storage.sql));
+      const sql = state.storage.sql;
+      const dropAll = () => {
+        for (const t of tables(sql)) sql.exec(`DROP TABLE ${t}`);
+      };
+      dropAll();
+      migrations[0]!.up(sql);
+      const fresh = schema(sql);
+      dropAll();
+      for (const s of old) sql.exec(s);
+      expect(fresh).toEqual(schema(sql));
     });
   });
 });

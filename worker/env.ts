@@ -13,6 +13,8 @@ export interface Env {
   ACCESS_DEFAULT_ROLE?: string;
   /** Longest share link, in seconds (default 86400). */
   LINK_MAX_TTL_SECONDS?: string;
+  /** Origins (space- or comma-separated) allowed to embed console and share-link pages; default none. */
+  FRAME_ANCESTORS?: string;
 }
 
 /** Hono's environment for this app: bindings, and what the auth middleware sets. */

@@ -26,6 +26,8 @@ export interface AppEnv {
 export type Role = "admin" | "operator" | "viewer";
 
 export interface User {
+  /** Stable: an account's id, `builtin` for the secrets' administrator, `access:<email>` otherwise. */
+  id: string;
   name: string;
   role: Role;
   /** How the request was authenticated. */

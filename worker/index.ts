@@ -5,6 +5,7 @@
 import { type Context, Hono } from "hono";
 import { consoles } from "./api/consoles.ts";
 import { auditApi } from "./api/audit.ts";
+import { signInBlocks } from "./api/signin-blocks.ts";
 import { links } from "./api/links.ts";
 import { tokens } from "./api/tokens.ts";
 import { users } from "./api/users.ts";
@@ -46,6 +47,7 @@ app.route("/api/users", users);
 app.route("/api/tokens", tokens);
 app.route("/api/links", links);
 app.route("/api/audit", auditApi);
+app.route("/api/signin-blocks", signInBlocks);
 app.get("/open", openConsolePage);
 app.get("/l/:site", linkPage);
 app.get("/l/:site/status", linkStatus);

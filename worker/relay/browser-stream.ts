@@ -21,6 +21,8 @@ export interface BrowserAttachment {
   hypervisor: string;
   vm: string;
   user: string;
+  /** The user's stable id (absent on share-link consoles): access ends by id, not by name. */
+  userId?: string;
   /** The browser returns credit as it consumes (subprotocol porthole.credit.v1). */
   creditMode: boolean;
   openedAt: number;

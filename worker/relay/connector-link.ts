@@ -9,6 +9,10 @@ export interface ConnectorAttachment {
   /** Set once HELLO was accepted; before that only HELLO is allowed. */
   protocol: number | null;
   hostname?: string;
+  /** CF-Connecting-IP of the upgrade request (null when absent, e.g. locally). */
+  address?: string | null;
+  /** The HELLO's `software` (name and version). */
+  software?: string;
 }
 
 export class ConnectorLink {

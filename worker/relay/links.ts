@@ -11,6 +11,8 @@ export interface LinkRecord {
   vm: string;
   viewOnly: boolean;
   createdBy: string;
+  /** The creator's stable id: ownership follows it, not the reusable name. */
+  createdById?: string | null;
   createdAt: number;
   expiresAt: number;
   revokedAt: number | null;
@@ -23,6 +25,7 @@ type Row = {
   vm: string;
   view_only: number;
   created_by: string;
+  created_by_id: string | null;
   created_at: number;
   expires_at: number;
   revoked_at: number | null;
@@ -39,6 +42,7 @@ function record(r: Row): LinkRecord {
     vm: r.vm,
     viewOnly: r.view_only === 1,
     createdBy: r.created_by,
+    createdById: r.created_by_id,
     createdAt: r.created_at,
     expiresAt: r.expires_at,
     revokedAt: r.revoked_at,
@@ -54,13 +58,30 @@ export class LinkBook {
       id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, hypervisor TEXT NOT NULL, vm TEXT NOT NULL,
       view_only INTEGER NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
       revoked_at INTEGER, expiry_noted INTEGER NOT NULL DEFAULT 0)`);
+    if (!sql.exec<{ name: string }>("PRAGMA table_info(links)").toArray().some((c) => c.name === "created_by_id")) {
+      sql.exec("ALTER TABLE links ADD COLUMN created_by_id TEXT");
+    }
+  }
+
+  /** Revokes every active link a user created; returns them. */
+  revokeByCreator(userId: string, now = Date.now()): LinkRecord[] {
+    const rows = this.sql
+      .exec<Row>("SELECT * FROM links WHERE created_by_id = ? AND revoked_at IS NULL AND expires_at > ?", userId, now)
+      .toArray()
+      .map(record);
+    for (const l of rows) this.revoke(l.id);
+    return rows;
   }
 
   async create(link: Omit<LinkRecord, "id" | "createdAt" | "revokedAt">): Promise<{ id: string; secret: string }> {
+    // A user whose access was just taken away (see TicketBook.block) shares nothing more.
+    if (link.createdById && this.sql.exec("SELECT 1 FROM blocked_users WHERE user_id = ?", link.createdById).toArray().length > 0) {
+      throw new Error("this user's access was taken away");
+    }
     const id = randomToken(16);
     const secret = randomToken(32);
     this.sql.exec(
-      "INSERT INTO links (id, secret_hash, hypervisor, vm, view_only, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO links (id, secret_hash, hypervisor, vm, view_only, created_by, created_at, expires_at, created_by_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
       id,
       await sha256Hex(secret),
       link.hypervisor,
@@ -69,6 +90,7 @@ export class LinkBook {
       link.createdBy,
       Date.now(),
       link.expiresAt,
+      link.createdById ?? null,
     );
     return { id, secret };
   }

@@ -49,7 +49,7 @@ import { TunnelRequests } from "./tunnel-requests.ts";
 type Attachment = ConnectorAttachment | BrowserAttachment;
 
 type Grant =
-  | { ok: true; hypervisor: string; vm: string; user: string; viewOnly: boolean; linkId?: string }
+  | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string }
   | { ok: false; code: number; reason: string };
 
 
@@ -128,7 +128,7 @@ export class SiteObject extends DurableObject<Env> {
 
   // ---- share links -------------------------------------------------------------------------------
 
-  async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string }): Promise<LinkCreated> {
+  async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string; userId?: string }): Promise<LinkCreated> {
     const found = this.findConnector(req.hypervisor, req.vm);
     if (!found.ok) return { ok: false, ...found.error };
     const expiresAt = Date.now() + req.ttlMs;
@@ -137,6 +137,7 @@ export class SiteObject extends DurableObject<Env> {
       vm: req.vm,
       viewOnly: req.viewOnly,
       createdBy: req.user,
+      createdById: req.userId ?? null,
       expiresAt,
     });
     this.audit({
@@ -224,6 +225,7 @@ export class SiteObject extends DurableObject<Env> {
       id: randomToken(6),
       connectedAt: Date.now(),
       protocol: null,
+      address: request.headers.get("CF-Connecting-IP"),
     };
     this.ctx.acceptWebSocket(pair[1], ["connector"]);
     pair[1].serializeAttachment(attachment);
@@ -243,7 +245,7 @@ export class SiteObject extends DurableObject<Env> {
       ? await this.redeemLink(url.searchParams.get("link") ?? "")
       : await this.redeemTicket(url.searchParams.get("ticket") ?? "");
     if (!grant.ok) return refuse(grant.code, grant.reason, headers);
-    const { hypervisor, vm, user, viewOnly, linkId } = grant;
+    const { hypervisor, vm, user, userId, viewOnly, linkId } = grant;
     const found = this.findConnector(hypervisor, vm);
     if (!found.ok) {
       const code = found.error.status === 404 ? CloseCode.notFound : CloseCode.connectorOffline;
@@ -258,6 +260,7 @@ export class SiteObject extends DurableObject<Env> {
       hypervisor,
       vm,
       user,
+      ...(userId ? { userId } : {}),
       creditMode,
       openedAt: Date.now(),
       viewOnly,
@@ -429,13 +432,13 @@ export class SiteObject extends DurableObject<Env> {
   private onHello(link: ConnectorLink, json: unknown): void {
     const hello = negotiate(json);
     if (!hello.ok) return this.dropConnector(link, CloseCode.upgradeRequired, hello.reason);
-    link.attachment = { ...link.attachment, protocol: hello.protocol, hostname: hello.hello.hostname };
+    link.attachment = { ...link.attachment, protocol: hello.protocol, hostname: hello.hello.hostname, software: hello.hello.software };
     link.ws.serializeAttachment(link.attachment);
     this.setInventory(link, hello.hello.hypervisors);
     this.audit({
       type: "connector.connected",
       actor: `connector:${link.id}`,
-      detail: { hostname: hello.hello.hostname ?? null, software: hello.hello.software, hypervisors: hello.hello.hypervisors.map((h) => h.name) },
+      detail: { hostname: hello.hello.hostname ?? null, software: hello.hello.software, address: link.attachment.address ?? null, hypervisors: hello.hello.hypervisors.map((h) => h.name) },
     });
     link.queue(welcomeFrame(hello.protocol, link.id, this.getConfig("site") ?? ""));
   }
@@ -638,5 +641,82 @@ export class SiteObject extends DurableObject<Env> {
 
   private setConfig(key: string, value: string): void {
     this.sql.exec("INSERT OR REPLACE INTO config (key, value) VALUES (?, ?)", key, value);
+  }
+
+  // ---- access control (issue 10) ----
+
+  /**
+   * A user's access was taken away (registry → every site). "all" (deleted, disabled): their
+   * consoles close with `reason`, their unredeemed tickets are dropped and their share links are
+   * revoked with the links' live viewers closed. "control" (now a viewer): only full-control
+   * consoles and tickets end, and their links (viewers do not share); view-only consoles stay.
+   */
+  endUserAccess(userId: string, scope: "all" | "control", reason: string): { consoles: number; tickets: number; links: number } {
+    this.tickets.block(userId, scope);
+    const tickets = this.tickets.dropForUser(userId, scope === "control");
+    const streams = [...this.streams.values()].filter((st) => st.attachment.userId === userId && (scope === "all" || !st.attachment.viewOnly));
+    for (const stream of streams) this.endStream(stream, CloseCode.gone, reason, true);
+    const revoked = this.links.revokeByCreator(userId);
+    for (const link of revoked) {
+      const closed = this.closeLinkSessions(link.id, "This share link was revoked: its creator's access was removed.");
+      this.audit({ type: "link.revoked", actor: "system", detail: { id: link.id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed, why: reason } });
+    }
+    if (streams.length || tickets || revoked.length) {
+      this.audit({ type: "access.ended", actor: "system", detail: { userId, scope, consoles: streams.length, tickets, links: revoked.length } });
+    }
+    this.flushAll();
+    return { consoles: streams.length, tickets, links: revoked.length };
+  }
+
+  /** The user may have consoles again (re-enabled, or promoted from viewer). */
+  restoreUserAccess(userId: string): void {
+    this.tickets.unblock(userId);
+  }
+
+  /** Share links with their creator's id, for ownership checks by id. `ownerId` null: all. */
+  linksOf(ownerId: string | null): (LinkInfo & { createdById: string | null })[] {
+    return this.listLinks()
+      .map((l) => ({ ...l, createdById: this.links.byId(l.id)?.createdById ?? null }))
+      .filter((l) => ownerId === null || l.createdById === ownerId);
+  }
+
+  /** Revokes a link if `ownerId` created it (null: an admin, any link). */
+  revokeLinkOf(id: string, actor: string, ownerId: string | null): { ok: true } | { ok: false; status: 404 | 410 } {
+    const link = this.links.byId(id);
+    if (!link || (ownerId !== null && link.createdById !== ownerId)) return { ok: false, status: 404 };
+    return this.revokeLink(id, actor, null);
+  }
+
+  /** Connectors with what an operator needs to spot an impostor: host, version, address, time. */
+  describeConnectors(): (ConnectorInfo & { version: string | null; address: string | null })[] {
+    return this.describe().map((info) => {
+      const a = this.connectors.get(info.id)?.attachment;
+      return { ...info, version: a?.software ?? null, address: a?.address ?? null };
+    });
+  }
+
+  /** A new connector token: every connector that joined with the old one is dropped. */
+  rotateConnectorToken(tokenHash: string, actor: string): number {
+    this.setConfig("token_hash", tokenHash);
+    const dropped = [...this.connectors.values()];
+    for (const link of dropped) this.dropConnector(link, CloseCode.unauthorized, "The site's connector token was rotated.");
+    this.flushAll();
+    this.audit({ type: "site.token_rotated", actor, detail: { connectorsDropped: dropped.length } });
+    return dropped.length;
+  }
+
+  /** The site is deleted: every socket closes, then the object forgets everything it stored. */
+  async destroy(actor: string): Promise<void> {
+    this.audit({ type: "site.deleted", actor, detail: { connectors: this.connectors.size, consoles: this.streams.size } });
+    for (const stream of [...this.streams.values()]) this.endStream(stream, CloseCode.gone, "This site was deleted.", true);
+    for (const link of [...this.connectors.values()]) this.dropConnector(link, CloseCode.unauthorized, "This site was deleted.");
+    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CloseCode.gone, "This site was deleted.");
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    // The object may live on in memory and be asked to initialize the name again: recreate the schema.
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS inventory (connector_id TEXT PRIMARY KEY, json TEXT NOT NULL);`);
+    new TicketBook(this.sql);
+    new LinkBook(this.sql);
   }
 }

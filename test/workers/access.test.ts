@@ -255,7 +255,7 @@ describe("the audit trail cannot be made to forget", () => {
     // 60 rows each, then one row per type with the count of the rest of the hour.
     expect(rows.filter((r) => r.type === "token.created")).toHaveLength(61);
     expect(rows.filter((r) => r.type === "token.revoked")).toHaveLength(61);
-    const folded = rows.find((r) => r.type === "token.created" && (r as { count?: number }).count)! as { count: number; lastAt: string; detail: { name: string } };
+    const folded = rows.find((r) => r.type === "token.created" && (r as { count?: number }).count)! as unknown as { count: number; lastAt: string; detail: { name: string } };
     expect(folded.count).toBe(30);
     expect(folded.detail.name).toBe("t89"); // the newest event's detail is kept
     const old = (await (await call("GET", "/api/audit?type=marker.old&limit=1000", undefined, admin)).json()) as { detail: { n: number } }[];

@@ -272,3 +272,42 @@ describe("the audit trail cannot be made to forget", () => {
     expect(rows.map((r) => r.type)).toEqual(["marker.recent"]);
   });
 });
+
+describe("requests authenticated just before access was taken away", () => {
+  it("cannot get a ticket or a link just after it", async () => {
+    const { admin, name, site } = await setup();
+    const registry = env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
+    const userId = (await registry.getUser(name))!.id;
+    expect((await call("PATCH", `/api/users/${name}`, { disabled: true }, admin)).status).toBe(200);
+    // What the Worker would do for a request that passed authentication a moment earlier.
+    const stub = env.SITE.get(env.SITE.idFromName(site));
+    expect(await stub.createTicket({ hypervisor: "lab", vm: "desk", user: name, userId, viewOnly: false })).toMatchObject({ ok: false, status: 403 });
+    expect(await stub.createLink({ hypervisor: "lab", vm: "desk", viewOnly: true, ttlMs: 60_000, user: name, userId })).toMatchObject({ ok: false, status: 403 });
+    // Given back: consoles again.
+    expect((await call("PATCH", `/api/users/${name}`, { disabled: false }, admin)).status).toBe(200);
+    expect((await stub.createTicket({ hypervisor: "lab", vm: "desk", user: name, userId, viewOnly: false })).ok).toBe(true);
+  });
+
+  it("disabling the account of an Access user's email ends the consoles they opened through Access", async () => {
+    const { importJWK, SignJWT } = await import("jose");
+    const { admin, site, connector } = await setup();
+    const email = `ext${n}@example.com`;
+    const key = await importJWK(JSON.parse(env.TEST_ACCESS_PRIVATE_JWK), "RS256");
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = await new SignJWT({ email })
+      .setProtectedHeader({ alg: "RS256", kid: "test-key" })
+      .setIssuer(env.ACCESS_TEAM_DOMAIN!)
+      .setAudience(env.ACCESS_AUD!)
+      .setIssuedAt(now - 10)
+      .setExpirationTime(now + 300)
+      .sign(key);
+    const access = { "Cf-Access-Jwt-Assertion": jwt };
+    const res = await call("POST", "/api/consoles", { site, hypervisor: "lab", vm: "desk" }, access);
+    expect(res.status).toBe(201);
+    const typing = await joined(((await res.json()) as { wsUrl: string }).wsUrl, connector);
+    expect((await call("POST", "/api/users", { username: email, password: "long enough password", role: "operator" }, admin)).status).toBe(201);
+    expect((await call("PATCH", `/api/users/${email}`, { disabled: true }, admin)).status).toBe(200);
+    expect(await typing.closedWith(2000)).toEqual({ code: CloseCode.gone, reason: "Your access was removed by admin." });
+    expect((await call("GET", "/api/sites", undefined, access)).status).toBe(401);
+  });
+});

@@ -70,7 +70,8 @@ export const users = new Hono<AppEnv>()
     // Given back (re-enabled, or no longer a viewer): sites may issue this user consoles again.
     const regained = (before.disabled && !after.disabled) || (before.role === "viewer" && after.role !== "viewer");
     if (regained && !after.disabled) {
-      await Promise.all((await registry.listSites()).map((site) => siteOf(c.env, site).restoreUserAccess(after.id)));
+      const sites = await registry.listSites();
+      await Promise.all(sites.flatMap((site) => [after.id, `access:${username}`].map((id) => siteOf(c.env, site).restoreUserAccess(id))));
     }
     audit(c.env, (p) => c.executionCtx.waitUntil(p), {
       type: "user.changed",

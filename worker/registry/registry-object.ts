@@ -109,6 +109,8 @@ export class Registry extends DurableObject<Env> {
     const { before, after } = changed;
     if (after.disabled && !before.disabled) {
       await this.tellSites(this.listSites(), after.id, "all", `Your access was removed by ${actor}.`);
+      // The same person signed in through Cloudflare Access before the account existed.
+      await this.tellSites(this.listSites(), `access:${username}`, "all", `Your access was removed by ${actor}.`);
     } else if (after.role === "viewer" && before.role !== "viewer") {
       await this.tellSites(this.listSites(), after.id, "control", `Your role was changed to viewer by ${actor}: full control ended.`);
     }

@@ -119,6 +119,7 @@ export class SiteObject extends DurableObject<Env> {
   }
 
   async createTicket(grant: TicketGrant): Promise<TicketResult> {
+    if (!this.tickets.allowed(grant.userId, grant.viewOnly)) return this.accessTakenAway();
     const found = this.findConnector(grant.hypervisor, grant.vm);
     if (!found.ok) return { ok: false, ...found.error };
     const { ticket, expiresAt } = await this.tickets.issue(grant);
@@ -129,6 +130,7 @@ export class SiteObject extends DurableObject<Env> {
   // ---- share links -------------------------------------------------------------------------------
 
   async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string; userId?: string }): Promise<LinkCreated> {
+    if (!this.tickets.allowed(req.userId, false)) return this.accessTakenAway();
     const found = this.findConnector(req.hypervisor, req.vm);
     if (!found.ok) return { ok: false, ...found.error };
     const expiresAt = Date.now() + req.ttlMs;
@@ -666,6 +668,10 @@ export class SiteObject extends DurableObject<Env> {
     }
     this.flushAll();
     return { consoles: streams.length, tickets, links: revoked.length };
+  }
+
+  private accessTakenAway(): { ok: false; status: 403; code: string; message: string } {
+    return { ok: false, status: 403, code: "access_removed", message: "Your access was removed." };
   }
 
   /** The user may have consoles again (re-enabled, or promoted from viewer). */

@@ -195,7 +195,7 @@ describe("connector tokens and sites", () => {
   });
 
   it("GET /api/sites shows each connector's hostname, version, address and connected time; the audit trail too", async () => {
-    const { admin, site, token } = await setup();
+    const { admin, cookie, site, token } = await setup();
     const res = await upgrade("/connect", { Authorization: `Bearer ${token}`, "CF-Connecting-IP": "203.0.113.9" });
     expect(res.status).toBe(101);
     const { TestConnector } = await import("./helpers.ts");
@@ -209,6 +209,9 @@ describe("connector tokens and sites", () => {
       expect.objectContaining({ hostname: "stranger", version: "porthole-connector/0.0.1", address: "203.0.113.9", connectedAt: expect.any(String) }),
     );
     expect(connectors).toContainEqual(expect.objectContaining({ hostname: "test", version: "test/1", address: null }));
+    // Addresses are for administrators.
+    const asOperator = (await (await call("GET", "/api/sites", undefined, cookie)).json()) as { name: string; connectors: Record<string, unknown>[] }[];
+    expect(asOperator.find((s) => s.name === site)!.connectors.every((c) => !("address" in c))).toBe(true);
     await auditUntil(admin, `?type=connector.connected&site=${site}`, (rows) =>
       rows.find((r) => r.detail?.address === "203.0.113.9" && r.detail?.software === "porthole-connector/0.0.1" && r.detail?.hostname === "stranger"),
     );

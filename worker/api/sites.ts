@@ -51,8 +51,13 @@ export const sites = new Hono<AppEnv>()
   .get("/", async (c) => {
     const names = await registryOf(c.env).listSites();
     // Each connector's host, version, address and time joined: an impostor with a leaked token stands out.
+    // Where connectors connect from is for administrators only.
+    const admin = c.get("user").role === "admin";
     const described = await Promise.all(
-      names.map(async (name) => ({ name, connectors: await siteOf(c.env, name).describeConnectors() })),
+      names.map(async (name) => {
+        const connectors = await siteOf(c.env, name).describeConnectors();
+        return { name, connectors: admin ? connectors : connectors.map(({ address: _, ...rest }) => rest) };
+      }),
     );
     return c.json(described);
   })

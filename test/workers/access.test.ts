@@ -1,5 +1,5 @@
 /** Issue 10: access that ends when it should — people, connector tokens, sites and the audit trail. */
-import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
@@ -312,5 +312,21 @@ describe("requests authenticated just before access was taken away", () => {
     expect((await call("PATCH", `/api/users/${email}`, { disabled: true }, admin)).status).toBe(200);
     expect(await typing.closedWith(2000)).toEqual({ code: CloseCode.gone, reason: "Your access was removed by admin." });
     expect((await call("GET", "/api/sites", undefined, access)).status).toBe(401);
+  });
+});
+
+describe("after the site object hibernated", () => {
+  it("still ends a removed user's console and drops connectors of a rotated token (ids and facts live in the attachments)", async () => {
+    const { admin, name, cookie, site, connector } = await setup();
+    const typing = await joined((await ticket(cookie, site)).wsUrl, connector);
+    const stub = env.SITE.get(env.SITE.idFromName(site));
+    await evictDurableObject(stub, { webSockets: "hibernate" });
+    const listed = (await (await call("GET", "/api/sites", undefined, admin)).json()) as { name: string; connectors: { version: string | null }[] }[];
+    expect(listed.find((s) => s.name === site)!.connectors[0]!.version).toBe("test/1");
+    expect((await call("DELETE", `/api/users/${name}`, undefined, admin)).status).toBe(204);
+    expect(await typing.closedWith(2000)).toEqual({ code: CloseCode.gone, reason: "Your access was removed by admin." });
+    await evictDurableObject(stub, { webSockets: "hibernate" });
+    expect((await call("POST", `/api/sites/${site}/token`, undefined, admin)).status).toBe(200);
+    expect((await connector.closedWith(2000)).reason).toBe("The site's connector token was rotated.");
   });
 });

@@ -82,30 +82,18 @@ export async function signOut(c: Context<AppEnv>): Promise<Response> {
   return c.body(null, 204);
 }
 
-/**
- * Who a stored user id is right now, or null if the account is gone or disabled: the role is read
- * on every request, so a lowered role applies at once to sessions and tokens alike.
- */
-async function resolve(env: Env, userId: string, name: string): Promise<{ id: string; name: string; role: Role } | null> {
-  if (userId === BUILT_IN_ID) return env.ADMIN_USERNAME && name === env.ADMIN_USERNAME ? { id: userId, name, role: "admin" } : null;
-  const user = await registryOf(env).userById(userId);
-  if (!user || user.disabled === 1) return null;
-  return { id: user.id, name: user.username, role: user.role };
-}
-
 /** The caller of this request, if any. */
 export async function currentUser(c: Context<AppEnv>): Promise<User | null> {
   const registry = registryOf(c.env);
   const cookie = getCookie(c, SESSION_COOKIE);
   if (cookie) {
-    const session = await registry.getSession(await sha256Hex(cookie));
-    const who = session ? await resolve(c.env, session.userId, session.user) : null;
+    // The account's current role and state, not what they were at sign-in.
+    const who = await registry.sessionUser(await sha256Hex(cookie));
     if (who) return { ...who, via: "session" };
   }
   const bearer = c.req.header("Authorization")?.match(/^Bearer (\S+)$/)?.[1];
   if (bearer?.startsWith(API_TOKEN_PREFIX)) {
-    const owner = await registry.tokenOwner(await sha256Hex(bearer));
-    const who = owner ? await resolve(c.env, owner.userId, owner.user) : null;
+    const who = await registry.tokenUser(await sha256Hex(bearer));
     if (who) return { ...who, via: "token" };
   }
   const jwt = c.req.header("Cf-Access-Jwt-Assertion");

@@ -4,7 +4,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env, Role } from "../env.ts";
-import { AccountsStore, type SessionRecord, type TokenInfo, type UserInfo, type UserPatch, type UserRow } from "./accounts-store.ts";
+import { AccountsStore, BUILT_IN_ID, type SessionRecord, type TokenInfo, type UserInfo, type UserPatch, type UserRow } from "./accounts-store.ts";
 import { type AuditEvent, type AuditQuery, type AuditRow, AuditStore } from "./audit-store.ts";
 import { type ThrottleBlock, ThrottleStore } from "./throttle-store.ts";
 
@@ -136,6 +136,28 @@ export class Registry extends DurableObject<Env> {
       );
     });
     if (failed) await this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
+  }
+
+  /**
+   * Who a stored user id is right now, or null if the account is gone or disabled. The role is read
+   * here on every request, so a lowered role applies at once to sessions and tokens alike.
+   */
+  private resolve(userId: string, name: string): { id: string; name: string; role: Role } | null {
+    if (userId === BUILT_IN_ID) return this.env.ADMIN_USERNAME && name === this.env.ADMIN_USERNAME ? { id: userId, name, role: "admin" } : null;
+    const user = this.accounts.userById(userId);
+    return user && user.disabled !== 1 ? { id: user.id, name: user.username, role: user.role } : null;
+  }
+
+  /** The live user behind a session cookie's digest, in one call. */
+  sessionUser(tokenHash: string): { id: string; name: string; role: Role } | null {
+    const session = this.accounts.getSession(tokenHash);
+    return session ? this.resolve(session.userId, session.user) : null;
+  }
+
+  /** The live user behind an API token's digest, in one call. */
+  tokenUser(tokenHash: string): { id: string; name: string; role: Role } | null {
+    const owner = this.accounts.tokenOwner(tokenHash);
+    return owner ? this.resolve(owner.userId, owner.user) : null;
   }
 
   createSession(tokenHash: string, session: SessionRecord): void {

@@ -17,6 +17,8 @@ export interface Env {
   MAX_CONSOLES_PER_LINK?: string;
   /** Consoles one user may have open at once on one site (default 20). */
   MAX_CONSOLES_PER_USER?: string;
+  /** Origins (space- or comma-separated) allowed to embed console and share-link pages; default none. */
+  FRAME_ANCESTORS?: string;
 }
 
 /** Hono's environment for this app: bindings, and what the auth middleware sets. */
@@ -28,6 +30,8 @@ export interface AppEnv {
 export type Role = "admin" | "operator" | "viewer";
 
 export interface User {
+  /** Stable: an account's id, `builtin` for the secrets' administrator, `access:<email>` otherwise. */
+  id: string;
   name: string;
   role: Role;
   /** How the request was authenticated. */

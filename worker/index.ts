@@ -5,17 +5,19 @@
 import { type Context, Hono } from "hono";
 import { consoles } from "./api/consoles.ts";
 import { auditApi } from "./api/audit.ts";
+import { signInBlocks } from "./api/signin-blocks.ts";
 import { links } from "./api/links.ts";
 import { sessions } from "./api/sessions.ts";
 import { tokens } from "./api/tokens.ts";
 import { users } from "./api/users.ts";
 import { openConsolePage, vncUrls } from "./api/vnc-urls.ts";
-import { linkPage, linkStatus } from "./http/link-page.ts";
+import { legacyLinkPage, legacyLinkStatus, linkPage, linkStatus } from "./http/link-page.ts";
 import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
 import { requireUser, signIn, signOut } from "./auth/session.ts";
 import type { AppEnv } from "./env.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";
 import { VERSION } from "./version.ts";
+import { browserChecks, limitBody, securityHeaders } from "./http/security.ts";
 
 export { Registry } from "./registry/registry-object.ts";
 export { SiteObject } from "./relay/site-object.ts";
@@ -28,6 +30,8 @@ app.onError((err, c) => {
   return errorResponse(c, new ApiError(500, "internal", "Something went wrong on the edge."));
 });
 app.notFound((c) => errorResponse(c, new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}.`)));
+
+app.use("*", securityHeaders, limitBody, browserChecks);
 
 app.get("/healthz", (c) => c.json({ ok: true, version: VERSION }));
 
@@ -46,9 +50,12 @@ app.route("/api/tokens", tokens);
 app.route("/api/links", links);
 app.route("/api/sessions", sessions);
 app.route("/api/audit", auditApi);
+app.route("/api/signin-blocks", signInBlocks);
 app.get("/open", openConsolePage);
-app.get("/l/:site/:secret", linkPage);
-app.get("/l/:site/:secret/status", linkStatus);
+app.get("/l/:site", linkPage);
+app.get("/l/:site/status", linkStatus);
+app.get("/l/:site/:secret", legacyLinkPage);
+app.get("/l/:site/:secret/status", legacyLinkStatus);
 
 function requireUpgrade(req: Request): void {
   if (req.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
@@ -77,5 +84,12 @@ async function browserSocket(c: Context<AppEnv>): Promise<Response> {
 
 app.get("/ws/console/:site", browserSocket);
 app.get("/ws/link/:site", browserSocket);
+
+/** The app's static files, through the Worker so they carry the security headers. */
+app.on(["GET", "HEAD"], "*", async (c) => {
+  if (c.req.path.startsWith("/api/")) throw new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}.`);
+  const res = await c.env.ASSETS.fetch(c.req.raw);
+  return new Response(res.body, res);
+});
 
 export default app;

@@ -28,9 +28,9 @@ export function linkSocketUrl(origin: string, site: string, secret: string): str
 }
 
 /**
- * A share link's page. The secret is in the path (not a fragment) so an expired or revoked link
- * can answer 410 with a page that says so.
+ * A share link's page. The secret is in the fragment, like a console's ticket, so it stays out of
+ * request logs; the page asks the edge whether the link is live and says so if not.
  */
 export function linkPageUrl(origin: string, site: string, secret: string): string {
-  return `${origin}/l/${encodeURIComponent(site)}/${encodeURIComponent(secret)}`;
+  return `${origin}/l/${encodeURIComponent(site)}#${encodeURIComponent(secret)}`;
 }

@@ -90,16 +90,53 @@ describe("accounts", () => {
 });
 
 describe("sign-in throttling", () => {
-  it("locks an account after 5 failures with 429 and Retry-After, whatever the address", async () => {
+  const signInFrom = (address: string, username: string, password: string) =>
+    call("POST", "/api/session", { username, password }, { "CF-Connecting-IP": address });
+
+  it("blocks an (account, address) pair after 5 failures with 429 and Retry-After, but not the owner elsewhere", async () => {
     await userSession(admin, "tina", "viewer");
-    for (let i = 0; i < 5; i++) {
-      const res = await call("POST", "/api/session", { username: "tina", password: "wrong" }, { "CF-Connecting-IP": `10.9.0.${i}` });
-      expect(res.status).toBe(401);
-    }
-    const locked = await call("POST", "/api/session", { username: "tina", password: "pw-tina-0123456789" }, { "CF-Connecting-IP": "10.9.9.9" });
+    for (let i = 0; i < 5; i++) expect((await signInFrom("10.9.0.1", "tina", "wrong")).status).toBe(401);
+    const locked = await signInFrom("10.9.0.1", "tina", "pw-tina-0123456789");
     expect(locked.status).toBe(429);
     expect(Number(locked.headers.get("Retry-After"))).toBeGreaterThan(0);
     expect(((await locked.json()) as { error: { code: string } }).error.code).toBe("too_many_attempts");
+    // The owner, from their own address, is not locked out by a stranger's guesses.
+    expect((await signInFrom("10.9.9.9", "tina", "pw-tina-0123456789")).status).toBe(200);
+  });
+
+  it("evaluates at most the limit of a burst of 40 parallel wrong guesses", async () => {
+    await userSession(admin, "burst", "viewer");
+    const results = await Promise.all(Array.from({ length: 40 }, () => signInFrom("10.7.0.1", "burst", "wrong password")));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(35);
+    // The right password from the guessing address is refused now too.
+    expect((await signInFrom("10.7.0.1", "burst", "pw-burst-0123456789")).status).toBe(429);
+    const failures = await auditUntil(admin, "?type=signin.failed&actor=burst", (rows) => (rows.length >= 5 ? rows : undefined));
+    expect(failures).toHaveLength(5);
+  });
+
+  it("lets no stranger lock the built-in administrator out", async () => {
+    const bursts = [];
+    for (let a = 0; a < 4; a++) {
+      bursts.push(...Array.from({ length: 10 }, () => signInFrom(`10.6.0.${a}`, "admin", "guess")));
+    }
+    const statuses = (await Promise.all(bursts)).map((r) => r.status);
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(4 * 5);
+    expect((await signInFrom("10.6.9.9", "admin", "correct horse battery staple")).status).toBe(200);
+  });
+
+  it("shows blocks to administrators and lets them lift one early", async () => {
+    await userSession(admin, "unlockme", "viewer");
+    for (let i = 0; i < 5; i++) await signInFrom("10.5.0.1", "unlockme", "wrong");
+    expect((await signInFrom("10.5.0.1", "unlockme", "pw-unlockme-0123456789")).status).toBe(429);
+    const blocks = (await (await call("GET", "/api/signin-blocks", undefined, admin)).json()) as { account: string | null; address: string; retryAfter: number }[];
+    expect(blocks).toContainEqual(expect.objectContaining({ account: "unlockme", address: "10.5.0.1" }));
+    expect((await call("GET", "/api/signin-blocks", undefined, operator)).status).toBe(403);
+    expect((await call("DELETE", "/api/signin-blocks", undefined, admin)).status).toBe(400);
+    const cleared = await call("DELETE", "/api/signin-blocks?account=unlockme&address=10.5.0.1", undefined, admin);
+    expect(cleared.status).toBe(200);
+    expect((await signInFrom("10.5.0.1", "unlockme", "pw-unlockme-0123456789")).status).toBe(200);
   });
 
   it("limits one client address trying many accounts", async () => {

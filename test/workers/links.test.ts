@@ -1,5 +1,6 @@
 /** Share links, ticket expiry, and view-only enforcement in the site object. */
 import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, type Frame, FrameType } from "../../shared/protocol/frames.ts";
@@ -47,6 +48,18 @@ async function page(url: string): Promise<Response> {
   return call("GET", new URL(url).pathname);
 }
 
+/** What the link page asks: the status, with the secret from the URL's fragment in a header. */
+async function status(url: string): Promise<Response> {
+  const u = new URL(url);
+  return call("GET", `${u.pathname}/status`, undefined, { "X-Porthole-Link": decodeURIComponent(u.hash.slice(1)) });
+}
+
+/** The pre-fragment form of a link's URL (/l/<site>/<secret>), which must keep working. */
+function legacy(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}/${u.hash.slice(1)}`;
+}
+
 /** Time travel for the object's alarm: pretend `ms` have passed. */
 async function alarmAfter(site: string, ms: number): Promise<void> {
   const realNow = Date.now;
@@ -65,7 +78,7 @@ describe("share links", () => {
     expect(link.viewOnly).toBe(true);
     expect(Date.parse(link.expiresAt) - Date.now()).toBeGreaterThan(14 * 60_000);
     expect(Date.parse(link.expiresAt) - Date.now()).toBeLessThanOrEqual(15 * 60_000);
-    const secret = new URL(link.url).pathname.split("/").at(-1)!;
+    const secret = new URL(link.url).hash.slice(1);
     expect(secret.length).toBeGreaterThanOrEqual(43); // ≥ 256 bits, base64url
     expect(link.wsUrl).toBe(`ws://porthole.test/ws/link/${site}?link=${secret}`);
     const listed = await (await call("GET", "/api/links", undefined, operator)).text();
@@ -77,11 +90,17 @@ describe("share links", () => {
   it("serve the console page while live, with time left, and work for several viewers", async () => {
     const { operator, site, connector } = await setup();
     const link = await createLink(operator, site, { ttlSeconds: 600, viewOnly: false });
+    // The secret is in the fragment: browsers never send it, so no request log holds it.
+    expect(link.url).toMatch(new RegExp(`^http://porthole\\.test/l/${site}#[A-Za-z0-9_-]{43}$`));
     const res = await page(link.url);
     expect(res.status).toBe(200);
     expect(await res.text()).toContain("/console.js");
-    const status = (await (await call("GET", `${new URL(link.url).pathname}/status`)).json()) as { expiresAt: string; viewOnly: boolean };
-    expect(status).toMatchObject({ expiresAt: link.expiresAt, viewOnly: false });
+    const live = (await (await status(link.url)).json()) as { expiresAt: string; viewOnly: boolean };
+    expect(live).toMatchObject({ expiresAt: link.expiresAt, viewOnly: false });
+    // An old-style URL moves the secret into the fragment.
+    const old = await exports.default.fetch(legacy(link.url), { redirect: "manual" });
+    expect(old.status).toBe(302);
+    expect(old.headers.get("Location")).toBe(`/l/${site}${new URL(link.url).hash}`);
     const a = await joined(link.wsUrl, connector);
     const b = await joined(link.wsUrl, connector);
     expect(a.stream).not.toBe(b.stream);
@@ -104,9 +123,12 @@ describe("share links", () => {
       const f = await connector.nextFrame();
       if (f.type === FrameType.close) closes.push(f);
     }
-    const gone = await page(link.url);
+    const gone = await status(link.url);
     expect(gone.status).toBe(410);
-    expect(await gone.text()).toMatch(/revoked/);
+    expect(await gone.text()).toMatch(/revoked the link/);
+    const goneOld = await page(legacy(link.url));
+    expect(goneOld.status).toBe(410);
+    expect(await goneOld.text()).toMatch(/Link revoked/);
     const again = await openBrowser(link.wsUrl);
     expect(await again.closedWith()).toMatchObject({ code: CloseCode.gone, reason: expect.stringMatching(/revoked/) });
     expect((await call("DELETE", `/api/links/${link.id}`, undefined, operator)).status).toBe(410);
@@ -122,9 +144,10 @@ describe("share links", () => {
     const realNow = Date.now;
     Date.now = () => realNow() + 61_000;
     try {
-      const res = await page(link.url);
+      const res = await status(link.url);
       expect(res.status).toBe(410);
       expect(await res.text()).toMatch(/expired/);
+      expect((await page(legacy(link.url))).status).toBe(410);
     } finally {
       Date.now = realNow;
     }
@@ -134,6 +157,8 @@ describe("share links", () => {
   it("an unknown link answers 404", async () => {
     const { site } = await setup();
     expect((await call("GET", `/l/${site}/${"x".repeat(43)}`)).status).toBe(404);
+    expect((await status(`http://porthole.test/l/${site}#${"x".repeat(43)}`)).status).toBe(404);
+    expect((await call("GET", "/l/nosuchsite")).status).toBe(404);
   });
 });
 

@@ -17,7 +17,7 @@ export const consoles = new Hono<AppEnv>().post("/", async (c) => {
   const { site, hypervisor, vm } = await readJson(c, NewConsole);
   const user = c.get("user");
   // The viewer role sees consoles but never types into them: the edge enforces it.
-  const result = await (await requireSite(c.env, site)).createTicket({ hypervisor, vm, user: user.name, viewOnly: user.role === "viewer" });
+  const result = await (await requireSite(c.env, site)).createTicket({ hypervisor, vm, user: user.name, userId: user.id, viewOnly: user.role === "viewer" });
   if (!result.ok) throw new ApiError(result.status, result.code, result.message);
   const origin = new URL(c.req.url).origin;
   return c.json(

@@ -26,10 +26,14 @@ const NewLink = z.object({
   viewOnly: z.boolean().optional(),
 });
 
-async function allLinks(c: Context<AppEnv>): Promise<LinkInfo[]> {
+/** Links by owner id (null: all), newest first; ownership is the creator's id, never the name. */
+async function allLinks(c: Context<AppEnv>, ownerId: string | null): Promise<LinkInfo[]> {
   const names = await registryOf(c.env).listSites();
-  const lists = await Promise.all(names.map((n) => siteOf(c.env, n).listLinks()));
-  return lists.flat().sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  const lists = await Promise.all(names.map((n) => siteOf(c.env, n).linksOf(ownerId)));
+  return lists
+    .flat()
+    .map(({ createdById: _, ...info }) => info)
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 
 /** Share links: operators and admins make them; operators see and revoke their own, admins all. */
@@ -42,13 +46,14 @@ export const links = new Hono<AppEnv>()
       throw new ApiError(400, "invalid_request", `ttlSeconds: at most ${maxTtl(c.env)} (LINK_MAX_TTL_SECONDS).`);
     }
     const viewOnly = body.viewOnly ?? true;
-    const user = c.get("user").name;
+    const user = c.get("user");
     const created = await (await requireSite(c.env, body.site)).createLink({
       hypervisor: body.hypervisor,
       vm: body.vm,
       viewOnly,
       ttlMs: ttlSeconds * 1000,
-      user,
+      user: user.name,
+      userId: user.id,
     });
     if (!created.ok) throw new ApiError(created.status, created.code, created.message);
     const origin = new URL(c.req.url).origin;
@@ -65,17 +70,15 @@ export const links = new Hono<AppEnv>()
   })
   .get("/", async (c) => {
     const user = c.get("user");
-    const list = await allLinks(c);
-    return c.json(user.role === "admin" ? list : list.filter((l) => l.createdBy === user.name));
+    return c.json(await allLinks(c, user.role === "admin" ? null : user.id));
   })
   .delete("/:id", async (c) => {
     const user = c.get("user");
     const id = c.req.param("id");
-    const link = (await allLinks(c)).find((l) => l.id === id);
-    if (!link || (user.role !== "admin" && link.createdBy !== user.name)) {
-      throw new ApiError(404, "unknown_link", `There is no link ${id} of yours.`);
-    }
-    const result = await siteOf(c.env, link.site).revokeLink(id, user.name, user.role === "admin" ? null : user.name);
+    const ownerId = user.role === "admin" ? null : user.id;
+    const link = (await allLinks(c, ownerId)).find((l) => l.id === id);
+    if (!link) throw new ApiError(404, "unknown_link", `There is no link ${id} of yours.`);
+    const result = await siteOf(c.env, link.site).revokeLinkOf(id, user.name, ownerId);
     if (!result.ok && result.status === 410) throw new ApiError(410, "link_ended", `Link ${id} has already ${link.state === "revoked" ? "been revoked" : "expired"}.`);
     if (!result.ok) throw new ApiError(404, "unknown_link", `There is no link ${id} of yours.`);
     return c.body(null, 204);

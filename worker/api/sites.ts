@@ -50,10 +50,33 @@ export const sites = new Hono<AppEnv>()
   })
   .get("/", async (c) => {
     const names = await registryOf(c.env).listSites();
+    // Each connector's host, version, address and time joined: an impostor with a leaked token stands out.
+    // Where connectors connect from is for administrators only.
+    const admin = c.get("user").role === "admin";
     const described = await Promise.all(
-      names.map(async (name) => ({ name, connectors: await siteOf(c.env, name).describe() })),
+      names.map(async (name) => {
+        const connectors = await siteOf(c.env, name).describeConnectors();
+        return { name, connectors: admin ? connectors : connectors.map(({ address: _, ...rest }) => rest) };
+      }),
     );
     return c.json(described);
+  })
+  /** A new connector token, shown once; connectors that joined with the old one are dropped at once. */
+  .post("/:site/token", requireRole("admin"), async (c) => {
+    const name = c.req.param("site");
+    const site = await requireSite(c.env, name);
+    const connectorToken = `pht1.${name}.${randomToken()}`;
+    const dropped = await site.rotateConnectorToken(await sha256Hex(connectorToken), c.get("user").name);
+    return c.json({ connectorToken, connectorsDropped: dropped });
+  })
+  /** The site, its links, tickets and connectors are gone; its consoles close. */
+  .delete("/:site", requireRole("admin"), async (c) => {
+    const name = c.req.param("site");
+    const site = await requireSite(c.env, name);
+    // Unlisted first: from here on no upgrade or API call reaches the object.
+    await registryOf(c.env).deleteSite(name);
+    await site.destroy(c.get("user").name);
+    return c.body(null, 204);
   })
   .get("/:site/vms", async (c) => {
     const site = await requireSite(c.env, c.req.param("site"));

@@ -43,7 +43,7 @@ export async function openConsolePage(c: Context<AppEnv>): Promise<Response> {
   const user = await currentUser(c);
   if (!user) return c.redirect(`/?next=${encodeURIComponent(`${c.req.path}?${new URL(c.req.url).searchParams}`)}`, 302);
   const { site, hypervisor, vm } = parsed.data;
-  const result = await (await requireSite(c.env, site)).createTicket({ hypervisor, vm, user: user.name, viewOnly: user.role === "viewer" });
+  const result = await (await requireSite(c.env, site)).createTicket({ hypervisor, vm, user: user.name, userId: user.id, viewOnly: user.role === "viewer" });
   if (!result.ok) throw new ApiError(result.status, result.code, result.message);
   return c.redirect(consolePageUrl(new URL(c.req.url).origin, site, result.ticket, user.role === "viewer"), 302);
 }

@@ -10,6 +10,7 @@ import { audit } from "../audit.ts";
 import type { AppEnv, Env, Role, User } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { readJson } from "../http/validate.ts";
+import { BUILT_IN_ID } from "../registry/accounts-store.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import { accessDefaultRole, verifyAccess } from "./access.ts";
 import { burnPasswordCheck, verifyPassword } from "./passwords.ts";
@@ -26,39 +27,43 @@ export function clientAddress(c: Context<AppEnv>): string {
   return c.req.header("CF-Connecting-IP") ?? "local";
 }
 
-/** The role of `username`, checking the password: the secrets' administrator, then the accounts. */
-async function checkPassword(env: Env, username: string, password: string): Promise<Role | null> {
+/** Who `username` is, checking the password: the secrets' administrator, then the accounts. */
+async function checkPassword(env: Env, username: string, password: string): Promise<{ id: string; role: Role } | null> {
   const { ADMIN_USERNAME, ADMIN_PASSWORD } = env;
   if (ADMIN_USERNAME && ADMIN_PASSWORD && (await secretsEqual(username, ADMIN_USERNAME))) {
-    return (await secretsEqual(password, ADMIN_PASSWORD)) ? "admin" : null;
+    return (await secretsEqual(password, ADMIN_PASSWORD)) ? { id: BUILT_IN_ID, role: "admin" } : null;
   }
   const user = await registryOf(env).getUser(username);
   if (!user) {
     await burnPasswordCheck(password);
     return null;
   }
-  return (await verifyPassword(password, user.password_hash)) ? user.role : null;
+  // A disabled account answers like a wrong password: nothing to learn by probing.
+  const right = await verifyPassword(password, user.password_hash);
+  return right && user.disabled !== 1 ? { id: user.id, role: user.role } : null;
 }
 
 export async function signIn(c: Context<AppEnv>): Promise<Response> {
   const { username, password } = await readJson(c, SignIn);
   const registry = registryOf(c.env);
   const address = clientAddress(c);
-  const wait = await registry.signInRetryAfter(username, address);
-  if (wait > 0) {
-    c.header("Retry-After", String(wait));
-    throw new ApiError(429, "too_many_attempts", `Too many failed sign-ins: try again in ${wait} s.`);
+  // Checked and recorded as a failure in one step of the registry, before the password is looked
+  // at: parallel guesses cannot all pass the check first.
+  const attempt = await registry.signInAttempt(username, address);
+  if (!attempt.ok) {
+    c.header("Retry-After", String(attempt.retryAfter));
+    throw new ApiError(429, "too_many_attempts", `Too many failed sign-ins: try again in ${attempt.retryAfter} s.`);
   }
-  const role = await checkPassword(c.env, username, password);
+  const who = await checkPassword(c.env, username, password);
   const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
-  if (!role) {
-    await registry.signInFailed(username, address);
+  if (!who) {
     audit(c.env, waitUntil, { type: "signin.failed", actor: username, detail: { address } });
     throw new ApiError(401, "invalid_credentials", "Wrong username or password.");
   }
-  await registry.signInSucceeded(username);
+  const { role } = who;
+  await registry.signInSucceeded(attempt.attempt, username, address);
   const token = randomToken();
-  await registry.createSession(await sha256Hex(token), { user: username, role, expiresAt: Date.now() + SESSION_TTL_MS });
+  await registry.createSession(await sha256Hex(token), { userId: who.id, user: username, expiresAt: Date.now() + SESSION_TTL_MS });
   setCookie(c, SESSION_COOKIE, token, {
     httpOnly: true,
     sameSite: "Strict",
@@ -77,32 +82,30 @@ export async function signOut(c: Context<AppEnv>): Promise<Response> {
   return c.body(null, 204);
 }
 
-/** The current role of an account (the secrets' administrator is always admin), or null if gone. */
-async function roleOf(env: Env, username: string): Promise<Role | null> {
-  if (env.ADMIN_USERNAME && username === env.ADMIN_USERNAME) return "admin";
-  return (await registryOf(env).getUser(username))?.role ?? null;
-}
-
 /** The caller of this request, if any. */
 export async function currentUser(c: Context<AppEnv>): Promise<User | null> {
   const registry = registryOf(c.env);
   const cookie = getCookie(c, SESSION_COOKIE);
   if (cookie) {
-    const session = await registry.getSession(await sha256Hex(cookie));
-    if (session) return { name: session.user, role: session.role, via: "session" };
+    // The account's current role and state, not what they were at sign-in.
+    const who = await registry.sessionUser(await sha256Hex(cookie));
+    if (who) return { ...who, via: "session" };
   }
   const bearer = c.req.header("Authorization")?.match(/^Bearer (\S+)$/)?.[1];
   if (bearer?.startsWith(API_TOKEN_PREFIX)) {
-    const owner = await registry.tokenOwner(await sha256Hex(bearer));
-    const role = owner ? await roleOf(c.env, owner.user) : null;
-    if (owner && role) return { name: owner.user, role, via: "token" };
+    const who = await registry.tokenUser(await sha256Hex(bearer));
+    if (who) return { ...who, via: "token" };
   }
   const jwt = c.req.header("Cf-Access-Jwt-Assertion");
   if (jwt) {
     const identity = await verifyAccess(c.env, jwt);
     if (identity) {
-      const role = (await roleOf(c.env, identity.email)) ?? accessDefaultRole(c.env);
-      return { name: identity.email, role, via: "access" };
+      const email = identity.email;
+      if (c.env.ADMIN_USERNAME && email === c.env.ADMIN_USERNAME) return { id: BUILT_IN_ID, name: email, role: "admin", via: "access" };
+      const account = await registry.getUser(email);
+      // An Access user with a disabled Porthole account is refused, not given the default role.
+      if (account) return account.disabled === 1 ? null : { id: account.id, name: email, role: account.role, via: "access" };
+      return { id: `access:${email}`, name: email, role: accessDefaultRole(c.env), via: "access" };
     }
   }
   return null;

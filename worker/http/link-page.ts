@@ -1,6 +1,9 @@
 /**
- * Share link pages: a live link shows the console page; an expired, revoked or unknown one
- * answers 410 / 404 with a page that says so.
+ * Share link pages. A link's URL is `/l/<site>#<secret>`: the secret is in the fragment, which
+ * browsers never send, so it stays out of every request log. The page reads it and asks
+ * `/l/<site>/status` with the secret in a header; an expired, revoked or unknown link is shown as
+ * such by the page. Old-style URLs (`/l/<site>/<secret>`) still work: a live one is redirected to
+ * the fragment form, an ended one answers 410 / 404 with a page that says so.
  */
 import type { Context } from "hono";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
@@ -8,37 +11,69 @@ import { siteOf } from "../api/sites.ts";
 import type { AppEnv } from "../env.ts";
 import { registryOf } from "../registry/registry-object.ts";
 
-function gonePage(status: 404 | 410, title: string, text: string): Response {
+/** The header the link page sends the secret in (headers are not logged; URLs are). */
+export const LINK_SECRET_HEADER = "X-Porthole-Link";
+
+const ENDED = {
+  unknown: { status: 404, title: "Unknown link", text: "This console link does not exist. Check that you copied all of it." },
+  revoked: { status: 410, title: "Link revoked", text: "Whoever shared this console has revoked the link. Ask them for a new one." },
+  expired: { status: 410, title: "Link expired", text: "This console link has expired. Ask whoever shared it for a new one." },
+} as const;
+
+function gonePage(why: keyof typeof ENDED): Response {
+  const { status, title, text } = ENDED[why];
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title} — Porthole</title>
 <link rel="stylesheet" href="/porthole.css"><link rel="icon" href="data:,"></head>
 <body><main class="panel"><h1>${title}</h1><p>${text}</p></main></body></html>`;
-  return new Response(html, { status, headers: { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" } });
+  return new Response(html, { status, headers: { "Content-Type": "text/html; charset=utf-8" } });
 }
 
-async function status(c: Context<AppEnv>) {
+async function siteExists(c: Context<AppEnv>): Promise<string | null> {
   const site = c.req.param("site") ?? "";
-  if (!NAME_PATTERN.test(site) || !(await registryOf(c.env).hasSite(site))) return null;
-  return siteOf(c.env, site).linkStatus(c.req.param("secret") ?? "");
+  return NAME_PATTERN.test(site) && (await registryOf(c.env).hasSite(site)) ? site : null;
 }
 
-export async function linkPage(c: Context<AppEnv>): Promise<Response> {
-  const s = await status(c);
-  if (!s || (!s.ok && s.why === "unknown")) return gonePage(404, "Unknown link", "This console link does not exist. Check that you copied all of it.");
-  if (!s.ok) {
-    return s.why === "revoked"
-      ? gonePage(410, "Link revoked", "Whoever shared this console has revoked the link. Ask them for a new one.")
-      : gonePage(410, "Link expired", "This console link has expired. Ask whoever shared it for a new one.");
-  }
+async function status(c: Context<AppEnv>, secret: string) {
+  const site = await siteExists(c);
+  if (!site || !secret) return null;
+  return siteOf(c.env, site).linkStatus(secret);
+}
+
+async function consolePage(c: Context<AppEnv>): Promise<Response> {
   const page = await c.env.ASSETS.fetch(new URL("/console.html", c.req.url));
-  return new Response(page.body, { status: 200, headers: { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" } });
+  return new Response(page.body, { status: 200, headers: { "Content-Type": "text/html; charset=utf-8" } });
 }
 
-/** What the link page shows: time left, view-only, the VM's name. */
-export async function linkStatus(c: Context<AppEnv>): Promise<Response> {
-  const s = await status(c);
+/** GET /l/:site — the page; the secret is in the fragment, so the server cannot tell a dead link yet. */
+export async function linkPage(c: Context<AppEnv>): Promise<Response> {
+  if (!(await siteExists(c))) return gonePage("unknown");
+  return consolePage(c);
+}
+
+/** GET /l/:site/:secret — an old-style URL: moves the secret into the fragment, or says why not. */
+export async function legacyLinkPage(c: Context<AppEnv>): Promise<Response> {
+  const secret = c.req.param("secret") ?? "";
+  const s = await status(c, secret);
+  if (!s) return gonePage("unknown");
+  if (!s.ok) return gonePage(s.why);
+  return c.redirect(`/l/${encodeURIComponent(c.req.param("site")!)}#${encodeURIComponent(secret)}`, 302);
+}
+
+async function statusResponse(c: Context<AppEnv>, secret: string): Promise<Response> {
+  const s = await status(c, secret);
   if (!s || !s.ok) {
     const why = s && !s.ok ? s.why : "unknown";
-    return c.json({ error: { code: why === "unknown" ? "unknown_link" : `link_${why}`, message: `This link is ${why}.` } }, why === "unknown" ? 404 : 410);
+    return c.json({ error: { code: why === "unknown" ? "unknown_link" : `link_${why}`, message: ENDED[why].text } }, ENDED[why].status);
   }
   return c.json({ expiresAt: new Date(s.expiresAt).toISOString(), viewOnly: s.viewOnly, vm: s.vmName });
+}
+
+/** GET /l/:site/status with the secret in X-Porthole-Link: time left, view-only, the VM's name. */
+export function linkStatus(c: Context<AppEnv>): Promise<Response> {
+  return statusResponse(c, c.req.header(LINK_SECRET_HEADER) ?? "");
+}
+
+/** GET /l/:site/:secret/status — the same for old-style URLs. */
+export function legacyLinkStatus(c: Context<AppEnv>): Promise<Response> {
+  return statusResponse(c, c.req.param("secret") ?? "");
 }

@@ -56,12 +56,15 @@ interface Target {
   vmName?: string;
 }
 
-/** A share link page (/l/<site>/<secret>) or a one-off console (/console#site=…&ticket=…). */
+/** A share link page (/l/<site>#<secret>) or a one-off console (/console#site=…&ticket=…). */
 async function target(): Promise<Target | string> {
-  const link = /^\/l\/([^/]+)\/([^/]+)$/.exec(location.pathname);
+  const link = /^\/l\/([^/]+)$/.exec(location.pathname);
   if (link) {
-    const [site, secret] = [decodeURIComponent(link[1]!), decodeURIComponent(link[2]!)];
-    const res = await fetch(`${location.pathname}/status`, { cache: "no-store" });
+    const site = decodeURIComponent(link[1]!);
+    const secret = decodeURIComponent(location.hash.slice(1));
+    if (!secret) return "This console link is incomplete. Check that you copied all of it.";
+    // The secret travels in a header, never in a URL that a server or proxy would log.
+    const res = await fetch(`${location.pathname}/status`, { cache: "no-store", headers: { "X-Porthole-Link": secret } });
     const body = (await res.json()) as { expiresAt?: string; viewOnly?: boolean; vm?: string; error?: { message: string } };
     if (!res.ok) return body.error?.message ?? "This link no longer works.";
     return { site, socketPath: linkSocketPath(site, secret), viewOnly: body.viewOnly === true, expiresAt: Date.parse(body.expiresAt!), vmName: body.vm };

@@ -1,16 +1,33 @@
-/** Users, their API tokens and sign-in sessions, in the registry's SQLite. Only digests of secrets are kept. */
+/**
+ * Users, their API tokens and sign-in sessions, in the registry's SQLite. Only digests of secrets
+ * are kept. Every user has a stable id: sessions, tokens, tickets, links and consoles belong to the
+ * id, never to the name, so a new account that reuses a name inherits nothing of the old one.
+ */
 import type { Role } from "../env.ts";
 
+/** The id of the administrator from the ADMIN_USERNAME / ADMIN_PASSWORD secrets (it has no row). */
+export const BUILT_IN_ID = "builtin";
+
 export type UserRow = {
+  id: string;
   username: string;
   role: Role;
   password_hash: string;
   created_at: number;
+  disabled: number;
 };
 
-export interface SessionRecord {
-  user: string;
+export interface UserInfo {
+  id: string;
+  username: string;
   role: Role;
+  disabled: boolean;
+  createdAt: string;
+}
+
+export interface SessionRecord {
+  userId: string;
+  user: string;
   expiresAt: number;
 }
 
@@ -21,55 +38,98 @@ export interface TokenInfo {
   createdAt: string;
 }
 
+export interface UserPatch {
+  role?: Role;
+  passwordHash?: string;
+  disabled?: boolean;
+}
+
+function info(u: UserRow): UserInfo {
+  return { id: u.id, username: u.username, role: u.role, disabled: u.disabled === 1, createdAt: new Date(u.created_at).toISOString() };
+}
+
 export class AccountsStore {
   private readonly sql: SqlStorage;
 
   constructor(sql: SqlStorage) {
     this.sql = sql;
-    // Tables `users`, `sessions`, `api_tokens`: worker/storage/migrations.ts.
+    // Tables `users`, `sessions`, `api_tokens` (migration 1; user ids: migration 2): worker/storage/migrations.ts.
   }
 
   // ---- users -----------------------------------------------------------------------------------
 
-  createUser(username: string, role: Role, passwordHash: string): boolean {
-    if (this.getUser(username)) return false;
-    this.sql.exec("INSERT INTO users VALUES (?, ?, ?, ?)", username, role, passwordHash, Date.now());
-    return true;
+  /** The new user's id, or null when the name is taken. */
+  createUser(username: string, role: Role, passwordHash: string): string | null {
+    if (this.getUser(username)) return null;
+    const id = crypto.randomUUID();
+    this.sql.exec(
+      "INSERT INTO users (username, role, password_hash, created_at, id, disabled) VALUES (?, ?, ?, ?, ?, 0)",
+      username,
+      role,
+      passwordHash,
+      Date.now(),
+      id,
+    );
+    return id;
   }
 
   getUser(username: string): UserRow | null {
     return this.sql.exec<UserRow>("SELECT * FROM users WHERE username = ?", username).toArray()[0] ?? null;
   }
 
-  listUsers(): { username: string; role: Role; createdAt: string }[] {
-    return this.sql
-      .exec<UserRow>("SELECT * FROM users ORDER BY username")
-      .toArray()
-      .map((u) => ({ username: u.username, role: u.role, createdAt: new Date(u.created_at).toISOString() }));
+  userById(id: string): UserRow | null {
+    return this.sql.exec<UserRow>("SELECT * FROM users WHERE id = ?", id).toArray()[0] ?? null;
   }
 
-  /** Removes the user, their sessions and their API tokens. */
-  deleteUser(username: string): boolean {
-    if (!this.getUser(username)) return false;
-    this.sql.exec("DELETE FROM users WHERE username = ?", username);
-    this.sql.exec("DELETE FROM sessions WHERE user = ?", username);
-    this.sql.exec("DELETE FROM api_tokens WHERE user = ?", username);
-    return true;
+  listUsers(): UserInfo[] {
+    return this.sql.exec<UserRow>("SELECT * FROM users ORDER BY username").toArray().map(info);
+  }
+
+  /** Applies a change; a disabled account or a new password ends the user's sign-in sessions. */
+  updateUser(username: string, patch: UserPatch): { before: UserInfo; after: UserInfo } | null {
+    const row = this.getUser(username);
+    if (!row) return null;
+    if (patch.role !== undefined) this.sql.exec("UPDATE users SET role = ? WHERE id = ?", patch.role, row.id);
+    if (patch.passwordHash !== undefined) this.sql.exec("UPDATE users SET password_hash = ? WHERE id = ?", patch.passwordHash, row.id);
+    if (patch.disabled !== undefined) this.sql.exec("UPDATE users SET disabled = ? WHERE id = ?", patch.disabled ? 1 : 0, row.id);
+    if (patch.disabled || patch.passwordHash !== undefined) this.endSessions(row.id);
+    if (patch.disabled) this.sql.exec("DELETE FROM api_tokens WHERE user_id = ?", row.id);
+    return { before: info(row), after: info(this.userById(row.id)!) };
+  }
+
+  /** Removes the user, their sessions and their API tokens; returns who it was. */
+  deleteUser(username: string): UserInfo | null {
+    const row = this.getUser(username);
+    if (!row) return null;
+    this.sql.exec("DELETE FROM users WHERE id = ?", row.id);
+    this.endSessions(row.id);
+    this.sql.exec("DELETE FROM api_tokens WHERE user_id = ?", row.id);
+    return info(row);
+  }
+
+  private endSessions(userId: string): void {
+    this.sql.exec("DELETE FROM sessions WHERE user_id = ?", userId);
   }
 
   // ---- sessions --------------------------------------------------------------------------------
 
   createSession(tokenHash: string, session: SessionRecord): void {
     this.sql.exec("DELETE FROM sessions WHERE expires_at < ?", Date.now());
-    this.sql.exec("INSERT INTO sessions VALUES (?, ?, ?, ?)", tokenHash, session.user, session.role, session.expiresAt);
+    this.sql.exec(
+      "INSERT INTO sessions (token_hash, user, role, expires_at, user_id) VALUES (?, ?, '', ?, ?)",
+      tokenHash,
+      session.user,
+      session.expiresAt,
+      session.userId,
+    );
   }
 
   getSession(tokenHash: string): SessionRecord | null {
     const row = this.sql
-      .exec<{ user: string; role: Role; expires_at: number }>("SELECT user, role, expires_at FROM sessions WHERE token_hash = ?", tokenHash)
+      .exec<{ user: string; user_id: string; expires_at: number }>("SELECT user, user_id, expires_at FROM sessions WHERE token_hash = ?", tokenHash)
       .toArray()[0];
     if (!row || row.expires_at < Date.now()) return null;
-    return { user: row.user, role: row.role, expiresAt: row.expires_at };
+    return { userId: row.user_id, user: row.user, expiresAt: row.expires_at };
   }
 
   deleteSession(tokenHash: string): void {
@@ -78,26 +138,41 @@ export class AccountsStore {
 
   // ---- API tokens ------------------------------------------------------------------------------
 
-  createToken(id: string, tokenHash: string, name: string, user: string): void {
-    this.sql.exec("INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?)", id, tokenHash, name, user, Date.now());
+  createToken(id: string, tokenHash: string, name: string, user: string, userId: string): void {
+    this.sql.exec(
+      "INSERT INTO api_tokens (id, token_hash, name, user, created_at, user_id) VALUES (?, ?, ?, ?, ?, ?)",
+      id,
+      tokenHash,
+      name,
+      user,
+      Date.now(),
+      userId,
+    );
   }
 
-  tokenOwner(tokenHash: string): { id: string; user: string } | null {
-    return this.sql.exec<{ id: string; user: string }>("SELECT id, user FROM api_tokens WHERE token_hash = ?", tokenHash).toArray()[0] ?? null;
+  tokenOwner(tokenHash: string): { id: string; userId: string; user: string } | null {
+    return (
+      this.sql
+        .exec<{ id: string; user_id: string; user: string }>("SELECT id, user_id, user FROM api_tokens WHERE token_hash = ?", tokenHash)
+        .toArray()
+        .map((r) => ({ id: r.id, userId: r.user_id, user: r.user }))[0] ?? null
+    );
   }
 
-  listTokens(user: string | null): TokenInfo[] {
-    const rows = user === null
-      ? this.sql.exec<{ id: string; name: string; user: string; created_at: number }>("SELECT * FROM api_tokens ORDER BY created_at").toArray()
-      : this.sql.exec<{ id: string; name: string; user: string; created_at: number }>("SELECT * FROM api_tokens WHERE user = ? ORDER BY created_at", user).toArray();
+  /** `userId` null: every token (an admin). */
+  listTokens(userId: string | null): TokenInfo[] {
+    type Row = { id: string; name: string; user: string; created_at: number };
+    const rows = userId === null
+      ? this.sql.exec<Row>("SELECT * FROM api_tokens ORDER BY created_at").toArray()
+      : this.sql.exec<Row>("SELECT * FROM api_tokens WHERE user_id = ? ORDER BY created_at", userId).toArray();
     return rows.map((r) => ({ id: r.id, name: r.name, user: r.user, createdAt: new Date(r.created_at).toISOString() }));
   }
 
-  /** Deletes a token if `user` owns it (or `user` is null: an admin). */
-  deleteToken(id: string, user: string | null): { user: string; name: string } | null {
-    const row = this.sql.exec<{ user: string; name: string }>("SELECT user, name FROM api_tokens WHERE id = ?", id).toArray()[0];
-    if (!row || (user !== null && row.user !== user)) return null;
+  /** Deletes a token if `userId` owns it (or `userId` is null: an admin). */
+  deleteToken(id: string, userId: string | null): { user: string; name: string } | null {
+    const row = this.sql.exec<{ user: string; name: string; user_id: string }>("SELECT user, name, user_id FROM api_tokens WHERE id = ?", id).toArray()[0];
+    if (!row || (userId !== null && row.user_id !== userId)) return null;
     this.sql.exec("DELETE FROM api_tokens WHERE id = ?", id);
-    return row;
+    return { user: row.user, name: row.name };
   }
 }

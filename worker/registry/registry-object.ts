@@ -4,12 +4,19 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env, Role } from "../env.ts";
-import { AccountsStore, type SessionRecord, type TokenInfo, type UserRow } from "./accounts-store.ts";
+import { AccountsStore, BUILT_IN_ID, type SessionRecord, type TokenInfo, type UserInfo, type UserPatch, type UserRow } from "./accounts-store.ts";
 import { type AuditEvent, type AuditQuery, type AuditRow, AuditStore } from "./audit-store.ts";
-import { ThrottleStore } from "./throttle-store.ts";
+import { type ThrottleBlock, ThrottleStore } from "./throttle-store.ts";
 import { migrate, REGISTRY_MIGRATIONS } from "../storage/migrations.ts";
 
 export type { SessionRecord } from "./accounts-store.ts";
+
+/** What a site must end for a user: everything (deleted, disabled) or full control (now a viewer). */
+export type AccessScope = "all" | "control";
+
+/** The registry's alarm: audit retention, and retrying site objects that missed a revocation. */
+const HOUSEKEEPING_MS = 3600_000;
+const RETRY_MS = 30_000;
 
 export class Registry extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -24,6 +31,23 @@ export class Registry extends DurableObject<Env> {
     this.accounts = new AccountsStore(this.sql);
     this.throttle = new ThrottleStore(this.sql);
     this.auditLog = new AuditStore(this.sql);
+    // Housekeeping runs on a schedule from the first time the object starts.
+    ctx.blockConcurrencyWhile(async () => {
+      if ((await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now() + HOUSEKEEPING_MS);
+    });
+  }
+
+  override async alarm(): Promise<void> {
+    this.auditLog.prune();
+    const pending = this.sql
+      .exec<{ site: string; user_id: string; scope: AccessScope; reason: string }>("SELECT * FROM pending_revocations")
+      .toArray();
+    for (const p of pending) {
+      this.sql.exec("DELETE FROM pending_revocations WHERE site = ? AND user_id = ?", p.site, p.user_id);
+      if (this.hasSite(p.site)) await this.tellSites([p.site], p.user_id, p.scope, p.reason);
+    }
+    const retry = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending_revocations").one().n > 0;
+    await this.ctx.storage.setAlarm(Date.now() + (retry ? RETRY_MS : HOUSEKEEPING_MS));
   }
 
   // ---- sites -----------------------------------------------------------------------------------
@@ -37,6 +61,7 @@ export class Registry extends DurableObject<Env> {
 
   deleteSite(name: string): void {
     this.sql.exec("DELETE FROM sites WHERE name = ?", name);
+    this.sql.exec("DELETE FROM pending_revocations WHERE site = ?", name);
   }
 
   listSites(): string[] {
@@ -49,7 +74,8 @@ export class Registry extends DurableObject<Env> {
 
   // ---- accounts ----------------------------------------------------------------------------------
 
-  createUser(username: string, role: Role, passwordHash: string): boolean {
+  /** The new user's id, or null when the name is taken. */
+  createUser(username: string, role: Role, passwordHash: string): string | null {
     return this.accounts.createUser(username, role, passwordHash);
   }
 
@@ -57,12 +83,80 @@ export class Registry extends DurableObject<Env> {
     return this.accounts.getUser(username);
   }
 
-  listUsers() {
+  userById(id: string): UserRow | null {
+    return this.accounts.userById(id);
+  }
+
+  listUsers(): UserInfo[] {
     return this.accounts.listUsers();
   }
 
-  deleteUser(username: string): boolean {
-    return this.accounts.deleteUser(username);
+  /**
+   * Removes a user and ends everything they had at once: sessions and API tokens here, and in every
+   * site their consoles, unredeemed tickets and share links (with the links' live viewers).
+   */
+  async deleteUser(username: string, actor: string): Promise<UserInfo | null> {
+    const gone = this.accounts.deleteUser(username);
+    if (gone) await this.tellSites(this.listSites(), gone.id, "all", `Your access was removed by ${actor}.`);
+    return gone;
+  }
+
+  /** Changes a user; disabling ends everything, lowering to viewer ends full control. */
+  async updateUser(username: string, patch: UserPatch, actor: string): Promise<{ before: UserInfo; after: UserInfo } | null> {
+    const changed = this.accounts.updateUser(username, patch);
+    if (!changed) return null;
+    const { before, after } = changed;
+    if (after.disabled && !before.disabled) {
+      await this.tellSites(this.listSites(), after.id, "all", `Your access was removed by ${actor}.`);
+      // The same person signed in through Cloudflare Access before the account existed.
+      await this.tellSites(this.listSites(), `access:${username}`, "all", `Your access was removed by ${actor}.`);
+    } else if (after.role === "viewer" && before.role !== "viewer") {
+      await this.tellSites(this.listSites(), after.id, "control", `Your role was changed to viewer by ${actor}: full control ended.`);
+    }
+    return changed;
+  }
+
+  /** Tells each site object; one that cannot be reached is retried from the alarm until it hears. */
+  private async tellSites(sites: string[], userId: string, scope: AccessScope, reason: string): Promise<void> {
+    const results = await Promise.allSettled(
+      sites.map((site) => this.env.SITE.get(this.env.SITE.idFromName(site)).endUserAccess(userId, scope, reason)),
+    );
+    let failed = false;
+    results.forEach((r, i) => {
+      if (r.status === "fulfilled") return;
+      failed = true;
+      console.error("revocation not delivered to site", sites[i], r.reason);
+      this.sql.exec(
+        "INSERT OR REPLACE INTO pending_revocations (site, user_id, scope, reason) VALUES (?, ?, ?, ?)",
+        sites[i]!,
+        userId,
+        scope,
+        reason,
+      );
+    });
+    if (failed) await this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
+  }
+
+  /**
+   * Who a stored user id is right now, or null if the account is gone or disabled. The role is read
+   * here on every request, so a lowered role applies at once to sessions and tokens alike.
+   */
+  private resolve(userId: string, name: string): { id: string; name: string; role: Role } | null {
+    if (userId === BUILT_IN_ID) return this.env.ADMIN_USERNAME && name === this.env.ADMIN_USERNAME ? { id: userId, name, role: "admin" } : null;
+    const user = this.accounts.userById(userId);
+    return user && user.disabled !== 1 ? { id: user.id, name: user.username, role: user.role } : null;
+  }
+
+  /** The live user behind a session cookie's digest, in one call. */
+  sessionUser(tokenHash: string): { id: string; name: string; role: Role } | null {
+    const session = this.accounts.getSession(tokenHash);
+    return session ? this.resolve(session.userId, session.user) : null;
+  }
+
+  /** The live user behind an API token's digest, in one call. */
+  tokenUser(tokenHash: string): { id: string; name: string; role: Role } | null {
+    const owner = this.accounts.tokenOwner(tokenHash);
+    return owner ? this.resolve(owner.userId, owner.user) : null;
   }
 
   createSession(tokenHash: string, session: SessionRecord): void {
@@ -77,34 +171,39 @@ export class Registry extends DurableObject<Env> {
     this.accounts.deleteSession(tokenHash);
   }
 
-  createToken(id: string, tokenHash: string, name: string, user: string): void {
-    this.accounts.createToken(id, tokenHash, name, user);
+  createToken(id: string, tokenHash: string, name: string, user: string, userId: string): void {
+    this.accounts.createToken(id, tokenHash, name, user, userId);
   }
 
-  tokenOwner(tokenHash: string): { id: string; user: string } | null {
+  tokenOwner(tokenHash: string): { id: string; userId: string; user: string } | null {
     return this.accounts.tokenOwner(tokenHash);
   }
 
-  listTokens(user: string | null): TokenInfo[] {
-    return this.accounts.listTokens(user);
+  listTokens(userId: string | null): TokenInfo[] {
+    return this.accounts.listTokens(userId);
   }
 
-  deleteToken(id: string, user: string | null): { user: string; name: string } | null {
-    return this.accounts.deleteToken(id, user);
+  deleteToken(id: string, userId: string | null): { user: string; name: string } | null {
+    return this.accounts.deleteToken(id, userId);
   }
 
   // ---- sign-in throttling ------------------------------------------------------------------------
 
-  signInRetryAfter(account: string, address: string): number {
-    return this.throttle.retryAfter(account, address);
+  /** Checks the limits and records the attempt in one step, before the password is verified. */
+  signInAttempt(account: string, address: string): { ok: true; attempt: string } | { ok: false; retryAfter: number } {
+    return this.throttle.attempt(account, address);
   }
 
-  signInFailed(account: string, address: string): void {
-    this.throttle.fail(account, address);
+  signInSucceeded(attempt: string, account: string, address: string): void {
+    this.throttle.succeeded(attempt, account, address);
   }
 
-  signInSucceeded(account: string): void {
-    this.throttle.succeed(account);
+  signInBlocks(): ThrottleBlock[] {
+    return this.throttle.blocks();
+  }
+
+  clearSignInFailures(account: string | null, address: string | null): number {
+    return this.throttle.clear(account, address);
   }
 
   // ---- audit -------------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ export interface BrowserAttachment {
   vm: string;
   /** Who opened it: a user name, or `link:<id>` for a share link. */
   user: string;
+  /** The user's stable id (absent on share-link consoles): access ends by id, not by name. */
+  userId?: string;
   mode: ViewerMode;
   /** The subprotocol the edge selected, if any. */
   subprotocol: string | null;

@@ -15,6 +15,8 @@ export interface ConnectorAttachment {
   capabilities?: string[];
   /** The connector is stopping: it takes no new consoles. */
   draining?: boolean;
+  /** CF-Connecting-IP of the upgrade request (null when absent, e.g. locally). */
+  address?: string | null;
 }
 
 export class ConnectorLink {

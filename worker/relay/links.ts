@@ -11,6 +11,8 @@ export interface LinkRecord {
   vm: string;
   viewOnly: boolean;
   createdBy: string;
+  /** The creator's stable id: ownership follows it, not the reusable name. */
+  createdById?: string | null;
   createdAt: number;
   expiresAt: number;
   revokedAt: number | null;
@@ -23,6 +25,7 @@ type Row = {
   vm: string;
   view_only: number;
   created_by: string;
+  created_by_id: string | null;
   created_at: number;
   expires_at: number;
   revoked_at: number | null;
@@ -39,6 +42,7 @@ function record(r: Row): LinkRecord {
     vm: r.vm,
     viewOnly: r.view_only === 1,
     createdBy: r.created_by,
+    createdById: r.created_by_id,
     createdAt: r.created_at,
     expiresAt: r.expires_at,
     revokedAt: r.revoked_at,
@@ -50,14 +54,28 @@ export class LinkBook {
 
   constructor(sql: SqlStorage) {
     this.sql = sql;
-    // Table `links`: worker/storage/migrations.ts.
+    // Tables `links` (migration 1; created_by_id: migration 3): worker/storage/migrations.ts.
+  }
+
+  /** Revokes every active link a user created; returns them. */
+  revokeByCreator(userId: string, now = Date.now()): LinkRecord[] {
+    const rows = this.sql
+      .exec<Row>("SELECT * FROM links WHERE created_by_id = ? AND revoked_at IS NULL AND expires_at > ?", userId, now)
+      .toArray()
+      .map(record);
+    for (const l of rows) this.revoke(l.id);
+    return rows;
   }
 
   async create(link: Omit<LinkRecord, "id" | "createdAt" | "revokedAt">): Promise<{ id: string; secret: string }> {
+    // A user whose access was just taken away (see TicketBook.block) shares nothing more.
+    if (link.createdById && this.sql.exec("SELECT 1 FROM blocked_users WHERE user_id = ?", link.createdById).toArray().length > 0) {
+      throw new Error("this user's access was taken away");
+    }
     const id = randomToken(16);
     const secret = randomToken(32);
     this.sql.exec(
-      "INSERT INTO links (id, secret_hash, hypervisor, vm, view_only, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO links (id, secret_hash, hypervisor, vm, view_only, created_by, created_at, expires_at, created_by_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
       id,
       await sha256Hex(secret),
       link.hypervisor,
@@ -66,6 +84,7 @@ export class LinkBook {
       link.createdBy,
       Date.now(),
       link.expiresAt,
+      link.createdById ?? null,
     );
     return { id, secret };
   }

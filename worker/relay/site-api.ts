@@ -3,7 +3,7 @@ import type { HypervisorInventory, Vm } from "../../shared/protocol/messages.ts"
 
 export type TicketResult =
   | { ok: true; ticket: string; expiresAt: number }
-  | { ok: false; status: 404 | 502 | 503; code: string; message: string };
+  | { ok: false; status: 403 | 404 | 502 | 503; code: string; message: string };
 
 export interface ConnectorInfo {
   id: string;
@@ -38,7 +38,7 @@ export interface LinkInfo {
 
 export type LinkCreated =
   | { ok: true; id: string; secret: string; expiresAt: number }
-  | { ok: false; status: 404 | 502 | 503; code: string; message: string };
+  | { ok: false; status: 403 | 404 | 502 | 503; code: string; message: string };
 
 export type LinkStatus =
   | { ok: true; expiresAt: number; viewOnly: boolean; vm: string; vmName: string }

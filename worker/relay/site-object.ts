@@ -54,7 +54,7 @@ const CONNECTOR_TAG = "connector";
 const FRESH_MS = HEARTBEAT_INTERVAL_MS + 5_000;
 
 type Grant =
-  | { ok: true; hypervisor: string; vm: string; user: string; viewOnly: boolean; linkId?: string }
+  | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string }
   | { ok: false; code: number; reason: string };
 
 type Found =
@@ -132,6 +132,7 @@ export class SiteObject extends DurableObject<Env> {
   }
 
   async createTicket(grant: TicketGrant): Promise<TicketResult> {
+    if (!this.tickets.allowed(grant.userId, grant.viewOnly)) return this.accessTakenAway();
     const found = this.findConnector(grant.hypervisor, grant.vm);
     if (!found.ok) return { ok: false, ...found.error };
     const { ticket, expiresAt } = await this.tickets.issue(grant);
@@ -140,7 +141,8 @@ export class SiteObject extends DurableObject<Env> {
   }
   // ---- share links -------------------------------------------------------------------------------
 
-  async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string }): Promise<LinkCreated> {
+  async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string; userId?: string }): Promise<LinkCreated> {
+    if (!this.tickets.allowed(req.userId, false)) return this.accessTakenAway();
     const found = this.findConnector(req.hypervisor, req.vm);
     if (!found.ok) return { ok: false, ...found.error };
     const expiresAt = Date.now() + req.ttlMs;
@@ -149,6 +151,7 @@ export class SiteObject extends DurableObject<Env> {
       vm: req.vm,
       viewOnly: req.viewOnly,
       createdBy: req.user,
+      createdById: req.userId ?? null,
       expiresAt,
     });
     this.audit({
@@ -276,6 +279,7 @@ export class SiteObject extends DurableObject<Env> {
       id: randomToken(6),
       connectedAt: Date.now(),
       protocol: null,
+      address: request.headers.get("CF-Connecting-IP"),
     };
     this.ctx.acceptWebSocket(pair[1], [CONNECTOR_TAG]);
     pair[1].serializeAttachment(attachment);
@@ -295,7 +299,7 @@ export class SiteObject extends DurableObject<Env> {
       ? await this.redeemLink(url.searchParams.get("link") ?? "")
       : await this.redeemTicket(url.searchParams.get("ticket") ?? "");
     if (!grant.ok) return refuse(grant.code, grant.reason, headers);
-    const { hypervisor, vm, user, viewOnly, linkId } = grant;
+    const { hypervisor, vm, user, userId, viewOnly, linkId } = grant;
     const busy = this.overLimit(user, linkId);
     if (busy) return refuse(CloseCode.tooMuchInput, busy, headers);
     const found = this.findConnector(hypervisor, vm);
@@ -309,6 +313,7 @@ export class SiteObject extends DurableObject<Env> {
       hypervisor,
       vm,
       user,
+      ...(userId ? { userId } : {}),
       viewOnly,
       mode: subprotocol === CREDIT_SUBPROTOCOL ? "credit" : "plain",
       subprotocol,
@@ -513,6 +518,7 @@ export class SiteObject extends DurableObject<Env> {
         hostname: hello.hostname ?? null,
         software: hello.software,
         capabilities: hello.capabilities,
+        address: connector.attachment.address ?? null,
         hypervisors: hello.hypervisors.map((h) => h.name),
       },
     });
@@ -709,5 +715,79 @@ export class SiteObject extends DurableObject<Env> {
 
   private setConfig(key: string, value: string): void {
     this.sql.exec("INSERT OR REPLACE INTO config (key, value) VALUES (?, ?)", key, value);
+  }
+
+  // ---- access control (issue 10) ----
+
+  /**
+   * A user's access was taken away (registry → every site). "all" (deleted, disabled): their
+   * consoles close with `reason`, their unredeemed tickets are dropped and their share links are
+   * revoked with the links' live viewers closed. "control" (now a viewer): only full-control
+   * consoles and tickets end, and their links (viewers do not share); view-only consoles stay.
+   */
+  endUserAccess(userId: string, scope: "all" | "control", reason: string): { consoles: number; tickets: number; links: number } {
+    this.tickets.block(userId, scope);
+    const tickets = this.tickets.dropForUser(userId, scope === "control");
+    const consoles = this.streams.closeWhere((a) => a.userId === userId && (scope === "all" || !a.viewOnly), CloseCode.gone, reason);
+    const revoked = this.links.revokeByCreator(userId);
+    for (const link of revoked) {
+      const closed = this.closeLinkSessions(link.id, "This share link was revoked: its creator's access was removed.");
+      this.audit({ type: "link.revoked", actor: "system", detail: { id: link.id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed, why: reason } });
+    }
+    if (consoles || tickets || revoked.length) {
+      this.audit({ type: "access.ended", actor: "system", detail: { userId, scope, consoles, tickets, links: revoked.length } });
+    }
+    this.flushAll();
+    return { consoles, tickets, links: revoked.length };
+  }
+
+  private accessTakenAway(): { ok: false; status: 403; code: string; message: string } {
+    return { ok: false, status: 403, code: "access_removed", message: "Your access was removed." };
+  }
+
+  /** The user may have consoles again (re-enabled, or promoted from viewer). */
+  restoreUserAccess(userId: string): void {
+    this.tickets.unblock(userId);
+  }
+
+  /** Share links with their creator's id, for ownership checks by id. `ownerId` null: all. */
+  linksOf(ownerId: string | null): (LinkInfo & { createdById: string | null })[] {
+    return this.listLinks()
+      .map((l) => ({ ...l, createdById: this.links.byId(l.id)?.createdById ?? null }))
+      .filter((l) => ownerId === null || l.createdById === ownerId);
+  }
+
+  /** Revokes a link if `ownerId` created it (null: an admin, any link). */
+  revokeLinkOf(id: string, actor: string, ownerId: string | null): { ok: true } | { ok: false; status: 404 | 410 } {
+    const link = this.links.byId(id);
+    if (!link || (ownerId !== null && link.createdById !== ownerId)) return { ok: false, status: 404 };
+    return this.revokeLink(id, actor, null);
+  }
+
+  /** Connectors with what an operator needs to spot an impostor: host, version, address, time. */
+  describeConnectors(): (ConnectorInfo & { address: string | null })[] {
+    return this.describe().map((info) => ({ ...info, address: this.connectors.get(info.id)?.attachment.address ?? null }));
+  }
+
+  /** A new connector token: every connector that joined with the old one is dropped. */
+  rotateConnectorToken(tokenHash: string, actor: string): number {
+    this.setConfig("token_hash", tokenHash);
+    const dropped = [...this.connectors.values()];
+    for (const link of dropped) this.dropConnector(link, CloseCode.unauthorized, "The site's connector token was rotated.");
+    this.flushAll();
+    this.audit({ type: "site.token_rotated", actor, detail: { connectorsDropped: dropped.length } });
+    return dropped.length;
+  }
+
+  /** The site is deleted: every socket closes, then the object forgets everything it stored. */
+  async destroy(actor: string): Promise<void> {
+    this.audit({ type: "site.deleted", actor, detail: { connectors: this.connectors.size, consoles: this.streams.size } });
+    this.streams.closeWhere(() => true, CloseCode.gone, "This site was deleted.");
+    for (const link of [...this.connectors.values()]) this.dropConnector(link, CloseCode.unauthorized, "This site was deleted.");
+    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CloseCode.gone, "This site was deleted.");
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    // The object may live on in memory and be asked to initialize the name again: recreate the schema.
+    migrate(this.ctx.storage, SITE_MIGRATIONS);
   }
 }

@@ -30,6 +30,7 @@ export interface OpenRequest {
   hypervisor: string;
   vm: string;
   user: string;
+  userId?: string;
   viewOnly: boolean;
   mode: BrowserAttachment["mode"];
   subprotocol: string | null;
@@ -98,6 +99,7 @@ export class StreamBook {
       hypervisor: req.hypervisor,
       vm: req.vm,
       user: req.user,
+      ...(req.userId ? { userId: req.userId } : {}),
       mode: req.mode,
       subprotocol: req.subprotocol,
       openedAt: now,

@@ -12,6 +12,8 @@ export interface TicketGrant {
   hypervisor: string;
   vm: string;
   user: string;
+  /** The user's stable id (names are reusable); absent only on tickets from before ids. */
+  userId?: string;
   /** The viewer role's consoles are view-only. */
   viewOnly: boolean;
 }
@@ -25,20 +27,49 @@ export class TicketBook {
 
   constructor(sql: SqlStorage) {
     this.sql = sql;
-    // Table `tickets`: worker/storage/migrations.ts.
+    // Tables `tickets` (migration 1; user_id: 3) and `blocked_users` (3): worker/storage/migrations.ts.
+  }
+
+  /**
+   * Users whose access was taken away: "all" (deleted or disabled) or "control" (now a viewer).
+   * A request authenticated just before the change cannot be given a ticket just after it.
+   */
+  block(userId: string, scope: "all" | "control"): void {
+    this.sql.exec("INSERT OR REPLACE INTO blocked_users (user_id, scope) VALUES (?, ?)", userId, scope);
+  }
+
+  unblock(userId: string): void {
+    this.sql.exec("DELETE FROM blocked_users WHERE user_id = ?", userId);
+  }
+
+  /** Whether `userId` may be given a console of this kind. */
+  allowed(userId: string | undefined, viewOnly: boolean): boolean {
+    if (!userId) return true;
+    const scope = this.sql.exec<{ scope: string }>("SELECT scope FROM blocked_users WHERE user_id = ?", userId).toArray()[0]?.scope;
+    return scope === undefined || (scope === "control" && viewOnly);
+  }
+
+  /** Drops a user's unredeemed tickets (all, or only full-control ones); returns how many. */
+  dropForUser(userId: string, onlyControl: boolean): number {
+    const cond = `user_id = ? AND used_at IS NULL${onlyControl ? " AND view_only = 0" : ""}`;
+    const n = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM tickets WHERE ${cond}`, userId).one().n;
+    this.sql.exec(`DELETE FROM tickets WHERE ${cond}`, userId);
+    return n;
   }
 
   async issue(grant: TicketGrant): Promise<{ ticket: string; expiresAt: number }> {
+    if (!this.allowed(grant.userId, grant.viewOnly)) throw new Error("this user's access was taken away");
     const ticket = randomToken();
     const expiresAt = Date.now() + TICKET_TTL_MS;
     this.sql.exec(
-      "INSERT INTO tickets (hash, hypervisor, vm, user, view_only, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+      "INSERT INTO tickets (hash, hypervisor, vm, user, view_only, expires_at, user_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
       await sha256Hex(ticket),
       grant.hypervisor,
       grant.vm,
       grant.user,
       grant.viewOnly ? 1 : 0,
       expiresAt,
+      grant.userId ?? null,
     );
     return { ticket, expiresAt };
   }
@@ -47,8 +78,8 @@ export class TicketBook {
   async redeem(ticket: string): Promise<TicketCheck> {
     const hash = await sha256Hex(ticket);
     const row = this.sql
-      .exec<{ hypervisor: string; vm: string; user: string; view_only: number; expires_at: number; used_at: number | null }>(
-        "SELECT hypervisor, vm, user, view_only, expires_at, used_at FROM tickets WHERE hash = ?",
+      .exec<{ hypervisor: string; vm: string; user: string; user_id: string | null; view_only: number; expires_at: number; used_at: number | null }>(
+        "SELECT hypervisor, vm, user, user_id, view_only, expires_at, used_at FROM tickets WHERE hash = ?",
         hash,
       )
       .toArray()[0];
@@ -56,7 +87,10 @@ export class TicketBook {
     if (row.used_at !== null) return { ok: false, why: "used" };
     if (row.expires_at < Date.now()) return { ok: false, why: "expired" };
     this.sql.exec("UPDATE tickets SET used_at = ? WHERE hash = ?", Date.now(), hash);
-    return { ok: true, grant: { hypervisor: row.hypervisor, vm: row.vm, user: row.user, viewOnly: row.view_only === 1 } };
+    return {
+      ok: true,
+      grant: { hypervisor: row.hypervisor, vm: row.vm, user: row.user, viewOnly: row.view_only === 1, ...(row.user_id ? { userId: row.user_id } : {}) },
+    };
   }
 
   /** Forgets tickets past any use; returns how many are still live. */

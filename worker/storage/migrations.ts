@@ -46,6 +46,17 @@ export const SITE_MIGRATIONS: readonly Migration[] = [
       sql.exec("CREATE TABLE IF NOT EXISTS open_consoles (stream INTEGER PRIMARY KEY, json TEXT NOT NULL)");
     },
   },
+  {
+    version: 3,
+    what: "user ids: links and tickets record who by id; users whose access was taken away",
+    up(sql) {
+      sql.exec(`
+        ALTER TABLE links ADD COLUMN created_by_id TEXT;
+        ALTER TABLE tickets ADD COLUMN user_id TEXT;
+        CREATE TABLE IF NOT EXISTS blocked_users (user_id TEXT PRIMARY KEY, scope TEXT NOT NULL);
+      `);
+    },
+  },
 ];
 
 /** The registry object (worker/registry/): sites, accounts, sessions, API tokens, audit, sign-in throttling. */
@@ -68,6 +79,34 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
         CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
         CREATE TABLE IF NOT EXISTS signin_failures (key TEXT NOT NULL, at INTEGER NOT NULL);
         CREATE INDEX IF NOT EXISTS signin_failures_key ON signin_failures (key, at);
+      `);
+    },
+  },
+  {
+    version: 2,
+    what: "user ids and disabling; atomic sign-in throttling per (account, address); folded audit rows",
+    up(sql) {
+      // Accounts get a stable id: links, tickets and tokens name the person, not a reusable name.
+      sql.exec("ALTER TABLE users ADD COLUMN id TEXT; ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0");
+      for (const { username } of sql.exec<{ username: string }>("SELECT username FROM users").toArray()) {
+        sql.exec("UPDATE users SET id = ? WHERE username = ?", crypto.randomUUID(), username);
+      }
+      sql.exec("CREATE UNIQUE INDEX IF NOT EXISTS users_id ON users (id)");
+      // Sessions from before carry no id: they end, and people sign in again once.
+      sql.exec("ALTER TABLE sessions ADD COLUMN user_id TEXT; DELETE FROM sessions");
+      sql.exec("ALTER TABLE api_tokens ADD COLUMN user_id TEXT");
+      sql.exec("UPDATE api_tokens SET user_id = coalesce((SELECT id FROM users WHERE users.username = api_tokens.user), 'name:' || user)");
+      sql.exec(`
+        DROP TABLE IF EXISTS signin_failures;
+        CREATE TABLE IF NOT EXISTS signin_attempts (attempt TEXT NOT NULL, account TEXT, address TEXT NOT NULL, at INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS signin_attempts_pair ON signin_attempts (address, account, at);
+        CREATE TABLE IF NOT EXISTS audit_budget (
+          actor TEXT NOT NULL, type TEXT NOT NULL, site TEXT NOT NULL, hour INTEGER NOT NULL, n INTEGER NOT NULL,
+          fold_id INTEGER, PRIMARY KEY (actor, type, site, hour));
+        ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE audit ADD COLUMN last_at INTEGER;
+        CREATE TABLE IF NOT EXISTS pending_revocations (
+          site TEXT NOT NULL, user_id TEXT NOT NULL, scope TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (site, user_id));
       `);
     },
   },

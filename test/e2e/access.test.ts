@@ -1,0 +1,83 @@
+/// <reference lib="dom" />
+/**
+ * Issue 10 in a real browser: sign-in through the app still works under the CSRF checks, a
+ * cross-site form cannot sign the browser into someone's account (login CSRF), and a console
+ * whose user is removed closes at once with a reason the console page shows.
+ */
+import { createServer, type Server } from "node:http";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { ApiClient } from "../harness/api.ts";
+import { launchBrowser } from "../harness/browser.ts";
+import { type RunningConnector, startConnector } from "../harness/connector.ts";
+
+const edge = inject("edge");
+const desktop = inject("desktop");
+const SITE = "e2e-access";
+const admin = new ApiClient(edge.url);
+let connector: RunningConnector;
+let browser: Browser;
+let foreign: Server;
+let foreignUrl = "";
+
+beforeAll(async () => {
+  await admin.signIn(edge.username, edge.password);
+  const token = await admin.createSite(SITE);
+  browser = await launchBrowser();
+  connector = await startConnector({
+    edge: edge.url,
+    token,
+    hypervisors: [{ name: "lab", type: "vnc", vms: [{ id: "desk", name: "Desktop", address: `127.0.0.1:${desktop.port}` }] }],
+  });
+  // The attacker's page on another origin: a form that posts the attacker's credentials to the edge.
+  foreign = createServer((_req, res) => {
+    res.setHeader("Content-Type", "text/html");
+    res.end(`<!doctype html><title>hello</title>
+<form id="f" method="POST" action="${edge.url}/api/session" enctype="text/plain">
+<input name='{"username":"mallory","password":"mallory password 1","x":"' value='"}'></form>
+<script>document.getElementById("f").submit()</script>`);
+  });
+  await new Promise<void>((resolve) => foreign.listen(0, "127.0.0.2", resolve));
+  const address = foreign.address();
+  if (!address || typeof address === "string") throw new Error("no address");
+  foreignUrl = `http://127.0.0.2:${address.port}/`;
+  expect((await admin.call("POST", "/api/users", { username: "mallory", password: "mallory password 1", role: "operator" })).status).toBe(201);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([connector?.stop(), browser?.close(), new Promise((r) => foreign?.close(r))]);
+});
+
+describe("browsers", () => {
+  it("a cross-site form cannot sign the browser into the attacker's account; the app's own form can sign in", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const answer = page.waitForResponse((r) => r.url() === `${edge.url}/api/session`);
+    await page.goto(foreignUrl);
+    expect((await answer).status()).toBe(415);
+    expect((await context.cookies(edge.url)).map((c) => c.name)).not.toContain("porthole_session");
+
+    await page.goto(`${edge.url}/`);
+    await page.fill("input[name=username]", "mallory");
+    await page.fill("input[name=password]", "mallory password 1");
+    await page.click("#signin button");
+    await page.waitForSelector("#consoles:not([hidden])");
+    expect(await page.textContent("#who")).toBe("mallory (operator)");
+    await context.close();
+  });
+
+  it("removing a user closes their live console at once with a reason the page shows", async () => {
+    expect((await admin.call("POST", "/api/users", { username: "leaver", password: "leaver password 1", role: "operator" })).status).toBe(201);
+    const leaver = new ApiClient(edge.url);
+    await leaver.signIn("leaver", "leaver password 1");
+    const { pageUrl } = await leaver.openConsole(SITE, "lab", "desk");
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(pageUrl);
+    await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
+    expect((await admin.call("DELETE", "/api/users/leaver")).status).toBe(204);
+    await page.waitForSelector("body[data-state=closed]", { timeout: 10_000 });
+    expect(await page.textContent("#notice")).toBe(`Your access was removed by ${edge.username}.`);
+    await context.close();
+  });
+});

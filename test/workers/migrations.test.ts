@@ -69,9 +69,12 @@ function rewriteAs010(storage: DurableObjectStorage, statements: string[]): void
   for (const t of names) sql.exec(`DROP TABLE ${t}`);
   for (const s of statements) sql.exec(s);
   for (const [t, list] of rows) {
+    // Only what 0.1.0 had: its tables, its columns.
+    const old = new Set(sql.exec<{ name: string }>(`PRAGMA table_info(${t})`).toArray().map((c) => c.name));
+    if (old.size === 0) continue;
     for (const row of list) {
-      const cols = Object.keys(row);
-      sql.exec(`INSERT INTO ${t} (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`, ...Object.values(row));
+      const cols = Object.keys(row).filter((c) => old.has(c));
+      sql.exec(`INSERT INTO ${t} (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`, ...cols.map((c) => row[c]));
     }
   }
   expect(schemaVersion(storage)).toBe(0);
@@ -111,11 +114,13 @@ describe("storage written by 0.1.0", () => {
     await runInDurableObject(registryStub(), (_instance, state) => rewriteAs010(state.storage, REGISTRY_0_1_0));
     await evictDurableObject(registryStub());
 
-    // The admin's session from before is still valid; the viewer can still sign in.
-    const sites = (await (await call("GET", "/api/sites", undefined, admin)).json()) as { name: string }[];
+    // Sessions of 0.1.0 name no user id: they end (migration 2) and people sign in again once.
+    expect((await call("GET", "/api/sites", undefined, admin)).status).toBe(401);
+    const again = await signIn();
+    const sites = (await (await call("GET", "/api/sites", undefined, again)).json()) as { name: string }[];
     expect(sites.map((s) => s.name)).toContain("kept");
     await signIn("old-timer", "pw-old-timer-0123456789");
-    expect(((await (await call("GET", "/api/audit?type=site.created", undefined, admin)).json()) as unknown[]).length).toBe(auditBefore);
+    expect(((await (await call("GET", "/api/audit?type=site.created", undefined, again)).json()) as unknown[]).length).toBe(auditBefore);
     await runInDurableObject(registryStub(), (_instance, state) => {
       expect(schemaVersion(state.storage)).toBe(REGISTRY_MIGRATIONS.length);
     });

@@ -8,6 +8,7 @@ import { ApiError } from "../http/errors.ts";
 import { readJson } from "../http/validate.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import type { LinkInfo } from "../relay/site-api.ts";
+import type { Owner } from "../relay/site-object.ts";
 import { requireSite, siteOf } from "./sites.ts";
 
 export const DEFAULT_LINK_TTL_SECONDS = 15 * 60;
@@ -26,10 +27,10 @@ const NewLink = z.object({
   viewOnly: z.boolean().optional(),
 });
 
-/** Links by owner id (null: all), newest first; ownership is the creator's id, never the name. */
-async function allLinks(c: Context<AppEnv>, ownerId: string | null): Promise<LinkInfo[]> {
+/** Links by owner (null: all), newest first; ownership is the creator's id, never the name. */
+async function allLinks(c: Context<AppEnv>, owner: Owner | null): Promise<LinkInfo[]> {
   const names = await registryOf(c.env).listSites();
-  const lists = await Promise.all(names.map((n) => siteOf(c.env, n).linksOf(ownerId)));
+  const lists = await Promise.all(names.map((n) => siteOf(c.env, n).linksOf(owner)));
   return lists
     .flat()
     .map(({ createdById: _, ...info }) => info)
@@ -70,15 +71,15 @@ export const links = new Hono<AppEnv>()
   })
   .get("/", async (c) => {
     const user = c.get("user");
-    return c.json(await allLinks(c, user.role === "admin" ? null : user.id));
+    return c.json(await allLinks(c, user.role === "admin" ? null : { id: user.id, name: user.name }));
   })
   .delete("/:id", async (c) => {
     const user = c.get("user");
     const id = c.req.param("id");
-    const ownerId = user.role === "admin" ? null : user.id;
-    const link = (await allLinks(c, ownerId)).find((l) => l.id === id);
+    const owner = user.role === "admin" ? null : { id: user.id, name: user.name };
+    const link = (await allLinks(c, owner)).find((l) => l.id === id);
     if (!link) throw new ApiError(404, "unknown_link", `There is no link ${id} of yours.`);
-    const result = await siteOf(c.env, link.site).revokeLinkOf(id, user.name, ownerId);
+    const result = await siteOf(c.env, link.site).revokeLinkOf(id, user.name, owner);
     if (!result.ok && result.status === 410) throw new ApiError(410, "link_ended", `Link ${id} has already ${link.state === "revoked" ? "been revoked" : "expired"}.`);
     if (!result.ok) throw new ApiError(404, "unknown_link", `There is no link ${id} of yours.`);
     return c.body(null, 204);

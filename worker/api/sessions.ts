@@ -4,14 +4,17 @@
  */
 import { Hono } from "hono";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
-import type { AppEnv } from "../env.ts";
+import type { AppEnv, User } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import type { SessionInfo } from "../relay/site-api.ts";
 import { siteOf } from "./sites.ts";
 
-function visibleTo(user: { name: string; role: string }, s: SessionInfo): boolean {
-  return user.role === "admin" || s.user === user.name || (s.linkId !== undefined && s.linkCreatedBy === user.name);
+function visibleTo(user: User, s: SessionInfo): boolean {
+  if (user.role === "admin") return true;
+  if (s.linkId === undefined) return s.userId === user.id;
+  // Links made before accounts had ids are matched by name.
+  return s.linkCreatedById === null ? s.linkCreatedBy === user.name : s.linkCreatedById === user.id;
 }
 
 export const sessions = new Hono<AppEnv>()
@@ -29,7 +32,7 @@ export const sessions = new Hono<AppEnv>()
     const m = /^([a-z0-9][a-z0-9_-]{0,62})\.([1-9][0-9]{0,9})$/.exec(id);
     const notFound = new ApiError(404, "unknown_session", `There is no live console ${id} of yours.`);
     if (!m || !NAME_PATTERN.test(m[1]!) || !(await registryOf(c.env).hasSite(m[1]!))) throw notFound;
-    const ended = await siteOf(c.env, m[1]!).endSession(Number(m[2]), user.name, user.role === "admin" ? null : user.name);
+    const ended = await siteOf(c.env, m[1]!).endSession(Number(m[2]), user.name, user.role === "admin" ? null : { id: user.id, name: user.name });
     if (!ended) throw notFound;
     return c.body(null, 204);
   });

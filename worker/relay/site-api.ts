@@ -55,11 +55,13 @@ export interface SessionInfo {
   site: string;
   hypervisor: string;
   vm: string;
-  /** Who opened it (consoles from tickets). */
+  /** Who opened it (consoles from tickets), by name and stable id. */
   user?: string;
+  userId?: string | null;
   /** The share link it was opened through, and who made that link. */
   linkId?: string;
-  linkCreatedBy?: string | null;
+  linkCreatedBy?: string;
+  linkCreatedById?: string | null;
   viewOnly: boolean;
   openedAt: string;
   bytesDown: number;

@@ -61,6 +61,16 @@ type Found =
   | { ok: true; connector: ConnectorLink }
   | { ok: false; error: { status: 404 | 502 | 503; code: string; message: string } };
 
+/** Who is asking, for ownership checks: by id; by name only for links made before ids existed. */
+export interface Owner {
+  id: string;
+  name: string;
+}
+
+function owns(owner: Owner, createdById: string | null, createdBy: string): boolean {
+  return createdById === null ? createdBy === owner.name : createdById === owner.id;
+}
+
 function limit(value: string | undefined, fallback: number): number {
   const n = Number(value);
   return Number.isInteger(n) && n > 0 ? n : fallback;
@@ -212,7 +222,7 @@ export class SiteObject extends DurableObject<Env> {
         site,
         hypervisor: a.hypervisor,
         vm: a.vm,
-        ...(a.linkId ? { linkId: a.linkId, linkCreatedBy: link?.createdBy ?? null } : { user: a.user }),
+        ...(link ? { linkId: link.id, linkCreatedBy: link.createdBy, linkCreatedById: link.createdById ?? null } : { user: a.user, userId: a.userId ?? null }),
         viewOnly: a.viewOnly,
         openedAt: new Date(a.openedAt).toISOString(),
         bytesDown: s.bytesDown,
@@ -225,12 +235,13 @@ export class SiteObject extends DurableObject<Env> {
    * Ends a live console; its page shows who ended it. `owner` (null for an admin) may end only
    * their own consoles and those opened through their links.
    */
-  endSession(stream: number, actor: string, owner: string | null): boolean {
+  endSession(stream: number, actor: string, owner: Owner | null): boolean {
     const found = this.streams.get(stream);
     if (!found) return false;
     const a = found.attachment;
-    const linkOwner = a.linkId ? this.links.byId(a.linkId)?.createdBy : undefined;
-    if (owner !== null && a.user !== owner && linkOwner !== owner) return false;
+    const link = a.linkId ? this.links.byId(a.linkId) : null;
+    const allowed = link ? owns(owner ?? { id: "", name: "" }, link.createdById ?? null, link.createdBy) : a.userId !== undefined && a.userId === owner?.id;
+    if (owner !== null && !allowed) return false;
     this.streams.close(found, CloseCode.terminated, `This console was ended by ${actor}.`);
     this.flushAll();
     return true;
@@ -750,17 +761,17 @@ export class SiteObject extends DurableObject<Env> {
     this.tickets.unblock(userId);
   }
 
-  /** Share links with their creator's id, for ownership checks by id. `ownerId` null: all. */
-  linksOf(ownerId: string | null): (LinkInfo & { createdById: string | null })[] {
+  /** Share links with their creator's id, for ownership checks by id. `owner` null: all. */
+  linksOf(owner: Owner | null): (LinkInfo & { createdById: string | null })[] {
     return this.listLinks()
       .map((l) => ({ ...l, createdById: this.links.byId(l.id)?.createdById ?? null }))
-      .filter((l) => ownerId === null || l.createdById === ownerId);
+      .filter((l) => owner === null || owns(owner, l.createdById, l.createdBy));
   }
 
-  /** Revokes a link if `ownerId` created it (null: an admin, any link). */
-  revokeLinkOf(id: string, actor: string, ownerId: string | null): { ok: true } | { ok: false; status: 404 | 410 } {
+  /** Revokes a link if `owner` created it (null: an admin, any link). */
+  revokeLinkOf(id: string, actor: string, owner: Owner | null): { ok: true } | { ok: false; status: 404 | 410 } {
     const link = this.links.byId(id);
-    if (!link || (ownerId !== null && link.createdById !== ownerId)) return { ok: false, status: 404 };
+    if (!link || (owner !== null && !owns(owner, link.createdById ?? null, link.createdBy))) return { ok: false, status: 404 };
     return this.revokeLink(id, actor, null);
   }
 

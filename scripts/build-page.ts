@@ -11,7 +11,7 @@ const out = `${root}.build/assets`;
 mkdirSync(out, { recursive: true });
 
 await build({
-  entryPoints: { console: `${root}worker/page/console.ts`, app: `${root}worker/page/app.ts` },
+  entryPoints: { console: `${root}worker/page/console.ts`, app: `${root}worker/page/app.tsx` },
   outdir: out,
   bundle: true,
   format: "esm",
@@ -19,6 +19,9 @@ await build({
   minify: true,
   sourcemap: true,
   logLevel: "warning",
+  // The app is written in JSX for Hono's DOM renderer (hono/jsx/dom).
+  jsx: "automatic",
+  jsxImportSource: "hono/jsx/dom",
 });
 for (const file of ["console.html", "index.html", "porthole.css"]) {
   cpSync(`${root}worker/page/${file}`, `${out}/${file}`);

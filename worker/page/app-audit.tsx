@@ -1,7 +1,7 @@
 /** Audit (admin): newest first, filters, paging by the edge's `Link: rel="next"`, and CSV export. */
 import { useEffect, useState } from "hono/jsx/dom";
 import { apiResponse, describeError, type Me, when } from "./app-api.ts";
-import { ErrorText, ScreenTitle, useAction } from "./app-ui.tsx";
+import { ErrorText, ScreenTitle, useAction, useMounted } from "./app-ui.tsx";
 
 interface AuditRow {
   id: number;
@@ -64,6 +64,7 @@ export function AuditScreen(_: { me: Me }) {
   const [loading, setLoading] = useState(false);
   const [exportRun, exporting, exportError] = useAction();
   const [exported, setExported] = useState("");
+  const mounted = useMounted();
   const current = pages[pages.length - 1]!;
 
   useEffect(() => {
@@ -107,7 +108,7 @@ export function AuditScreen(_: { me: Me }) {
       a.download = `porthole-audit-${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.csv`;
       a.click();
       setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
-      setExported(url ? `Exported the newest ${count} rows (the export stops at ${EXPORT_MAX_ROWS}; narrow the filter for older ones).` : `Exported ${count} rows.`);
+      if (mounted.current) setExported(url ? `Exported the newest ${count} rows (the export stops at ${EXPORT_MAX_ROWS}; narrow the filter for older ones).` : `Exported ${count} rows.`);
     });
 
   return (
@@ -123,31 +124,31 @@ export function AuditScreen(_: { me: Me }) {
           apply(draft);
         }}
       >
-        <label>
-          Type
-          <input value={draft.type} list="audit-types" placeholder="e.g. console" onInput={set("type")} />
-        </label>
+        <div class="field">
+          <label for="audit-type">Type</label>
+          <input id="audit-type" value={draft.type} list="audit-types" placeholder="e.g. console" onInput={set("type")} />
+        </div>
         <datalist id="audit-types">
           {COMMON_TYPES.map((t) => (
             <option key={t} value={t} />
           ))}
         </datalist>
-        <label>
-          Actor
-          <input value={draft.actor} placeholder="user or link:<id>" onInput={set("actor")} />
-        </label>
-        <label>
-          Site
-          <input value={draft.site} onInput={set("site")} />
-        </label>
-        <label>
-          Since
-          <input type="datetime-local" value={draft.since} onInput={set("since")} />
-        </label>
-        <label>
-          Until
-          <input type="datetime-local" value={draft.until} onInput={set("until")} />
-        </label>
+        <div class="field">
+          <label for="audit-actor">Actor</label>
+          <input id="audit-actor" value={draft.actor} placeholder="user or link:<id>" onInput={set("actor")} />
+        </div>
+        <div class="field">
+          <label for="audit-site">Site</label>
+          <input id="audit-site" value={draft.site} onInput={set("site")} />
+        </div>
+        <div class="field">
+          <label for="audit-since">Since</label>
+          <input id="audit-since" type="datetime-local" value={draft.since} onInput={set("since")} />
+        </div>
+        <div class="field">
+          <label for="audit-until">Until</label>
+          <input id="audit-until" type="datetime-local" value={draft.until} onInput={set("until")} />
+        </div>
         <div class="actions">
           <button type="submit" class="primary">
             Apply filters

@@ -1,7 +1,7 @@
 /** Every VM of every site this person may see: open its console, or share it through a link. */
 import { useState } from "hono/jsx/dom";
 import { api, ApiFailure, type Me, seg, when } from "./app-api.ts";
-import { CopyField, Dialog, ErrorText, ScreenTitle, useAction, useLoad } from "./app-ui.tsx";
+import { CopyField, Dialog, ErrorText, ScreenTitle, useAction, useLoad, useMounted } from "./app-ui.tsx";
 
 export interface SiteVm {
   hypervisor: string;
@@ -61,13 +61,13 @@ export function ConsolesScreen({ me }: { me: Me }) {
         <span id="consoles-title">Consoles</span>
       </ScreenTitle>
       <form class="filters" role="search" aria-label="Filter VMs" onSubmit={(e: Event) => e.preventDefault()}>
-        <label>
-          Search
-          <input type="search" value={query} placeholder="name, id, site, hypervisor, state" onInput={(e: Event) => setQuery((e.target as HTMLInputElement).value)} />
-        </label>
-        <label>
-          Site
-          <select value={siteFilter} onChange={(e: Event) => setSiteFilter((e.target as HTMLSelectElement).value)}>
+        <div class="field">
+          <label for="vm-search">Search</label>
+          <input id="vm-search" type="search" value={query} placeholder="name, id, site, hypervisor, state" onInput={(e: Event) => setQuery((e.target as HTMLInputElement).value)} />
+        </div>
+        <div class="field">
+          <label for="vm-site">Site</label>
+          <select id="vm-site" value={siteFilter} onChange={(e: Event) => setSiteFilter((e.target as HTMLSelectElement).value)}>
             <option value="">All sites</option>
             {sites.map((s) => (
               <option key={s.site} value={s.site}>
@@ -75,7 +75,7 @@ export function ConsolesScreen({ me }: { me: Me }) {
               </option>
             ))}
           </select>
-        </label>
+        </div>
       </form>
       <ErrorText error={all.error} />
       {troubled.map((s) => (
@@ -119,6 +119,7 @@ export function ConsolesScreen({ me }: { me: Me }) {
 function VmRow({ me, site, vm, onShare }: { me: Me; site: string; vm: SiteVm; onShare: () => void }) {
   const [run, busy, error] = useAction();
   const [fallback, setFallback] = useState<string | null>(null);
+  const mounted = useMounted();
   const open = () => {
     // Open the window inside the click (popup blockers allow that), then point it at the console.
     const win = window.open("", "_blank");
@@ -127,7 +128,7 @@ function VmRow({ me, site, vm, onShare }: { me: Me; site: string; vm: SiteVm; on
       try {
         const c = await api<{ pageUrl: string }>("POST", "/api/consoles", { site, hypervisor: vm.hypervisor, vm: vm.id });
         if (win && !win.closed) win.location.href = c.pageUrl;
-        else setFallback(c.pageUrl);
+        else if (mounted.current) setFallback(c.pageUrl);
       } catch (err) {
         win?.close();
         throw err;
@@ -193,6 +194,7 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
   const [viewOnly, setViewOnly] = useState(true);
   const [created, setCreated] = useState<CreatedLink | null>(null);
   const [run, busy, error, setError] = useAction();
+  const mounted = useMounted();
   const create = (e: Event) => {
     e.preventDefault();
     let ttlSeconds = Number(choice);
@@ -206,7 +208,8 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
     }
     void run(async () => {
       try {
-        setCreated(await api<CreatedLink>("POST", "/api/links", { site, hypervisor: vm.hypervisor, vm: vm.id, ttlSeconds, viewOnly }));
+        const link = await api<CreatedLink>("POST", "/api/links", { site, hypervisor: vm.hypervisor, vm: vm.id, ttlSeconds, viewOnly });
+        if (mounted.current) setCreated(link);
       } catch (err) {
         const max = err instanceof ApiFailure ? /at most (\d+)/.exec(err.message) : null;
         if (max) {
@@ -236,7 +239,7 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
             <option value="custom">Custom…</option>
           </select>
           {choice === "custom" && (
-            <>
+            <div class="stack">
               <label for="share-minutes">Custom expiry in minutes</label>
               <input
                 id="share-minutes"
@@ -252,7 +255,7 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
                   ? `This edge allows at most ${Math.floor(knownMaxSeconds / 60)} minutes.`
                   : "Up to 1440 minutes (1 day) unless this edge is set otherwise; it says so if it is."}
               </span>
-            </>
+            </div>
           )}
           <label class="check">
             <input type="checkbox" checked={viewOnly} onChange={(e: Event) => setViewOnly((e.target as HTMLInputElement).checked)} />

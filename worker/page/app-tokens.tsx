@@ -1,7 +1,7 @@
 /** API tokens: everyone makes and revokes their own (admins see everyone's); a new token is shown once. */
 import { useState } from "hono/jsx/dom";
 import { api, type Me, seg, when } from "./app-api.ts";
-import { ConfirmButton, CopyField, ErrorText, ScreenTitle, useAction, useLoad } from "./app-ui.tsx";
+import { ConfirmButton, CopyField, ErrorText, ScreenTitle, useAction, useLoad, useMounted } from "./app-ui.tsx";
 
 interface Token {
   id: string;
@@ -15,6 +15,7 @@ export function TokensScreen({ me }: { me: Me }) {
   const [name, setName] = useState("");
   const [made, setMade] = useState<{ name: string; token: string } | null>(null);
   const [run, busy, error] = useAction();
+  const mounted = useMounted();
   return (
     <section aria-labelledby="tokens-title">
       <ScreenTitle>
@@ -30,16 +31,17 @@ export function TokensScreen({ me }: { me: Me }) {
           e.preventDefault();
           void run(async () => {
             const created = await api<{ id: string; token: string }>("POST", "/api/tokens", { name: name.trim() });
+            if (!mounted.current) return;
             setMade({ name: name.trim(), token: created.token });
             setName("");
             await tokens.reload();
           });
         }}
       >
-        <label>
-          Token name
-          <input value={name} required maxlength={128} placeholder="e.g. nightly report" onInput={(e: Event) => setName((e.target as HTMLInputElement).value)} />
-        </label>
+        <div class="field">
+          <label for="token-name">Token name</label>
+          <input id="token-name" value={name} required maxlength={128} placeholder="e.g. nightly report" onInput={(e: Event) => setName((e.target as HTMLInputElement).value)} />
+        </div>
         <button type="submit" class="primary" disabled={busy}>
           Create token
         </button>

@@ -10,24 +10,42 @@ export interface Loaded<T> {
   reload: () => Promise<void>;
 }
 
+/**
+ * False once the component is gone. hono/jsx/dom does not ignore a state update on an unmounted
+ * component: it renders the stale component again into the old place (a revoked link's row kept its
+ * Revoke button), so every update after an await checks this first.
+ */
+export function useMounted(): { current: boolean } {
+  const mounted = useRef(true);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+  return mounted as { current: boolean };
+}
+
 /** Loads on mount and on `reload()`; with `pollMs`, again while the tab is visible. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: number): Loaded<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
   const latest = useRef(0);
+  const mounted = useMounted();
   const reload = useCallback(async () => {
     const n = ++latest.current;
+    const current = () => n === latest.current && mounted.current;
     setLoading(true);
     try {
       const value = await load();
-      if (n !== latest.current) return;
+      if (!current()) return;
       setData(value);
       setError(null);
     } catch (err) {
-      if (n === latest.current) setError(describeError(err));
+      if (current()) setError(describeError(err));
     } finally {
-      if (n === latest.current) setLoading(false);
+      if (current()) setLoading(false);
     }
   }, deps);
   useEffect(() => {
@@ -45,15 +63,16 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: num
 export function useAction(): [(fn: () => Promise<void>) => Promise<void>, boolean, string | null, (e: string | null) => void] {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const mounted = useMounted();
   const run = useCallback(async (fn: () => Promise<void>) => {
     setBusy(true);
     setError(null);
     try {
       await fn();
     } catch (err) {
-      setError(describeError(err));
+      if (mounted.current) setError(describeError(err));
     } finally {
-      setBusy(false);
+      if (mounted.current) setBusy(false);
     }
   }, []);
   return [run, busy, error, setError];
@@ -72,11 +91,12 @@ export function ErrorText({ error, id }: { error: string | null | undefined; id?
 export function CopyField({ label, value, multiline }: { label: string; value: string; multiline?: boolean }) {
   const id = useId();
   const [said, setSaid] = useState("");
+  const mounted = useMounted();
   const field = useRef<HTMLInputElement | HTMLTextAreaElement>(null);
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(value);
-      setSaid("Copied.");
+      if (mounted.current) setSaid("Copied.");
     } catch {
       // No clipboard permission (e.g. plain http on a LAN name): leave it selected for Ctrl+C.
       field.current?.focus();
@@ -136,8 +156,11 @@ export function ConfirmButton(props: {
 }) {
   const [open, setOpen] = useState(false);
   const [run, busy, error] = useAction();
+  const mounted = useMounted();
+  // One wrapping element, not a fragment: hono/jsx/dom leaves a fragment's nodes behind when a
+  // conditional replaces it with nothing (a revoked link kept its Revoke button).
   return (
-    <>
+    <span class="confirm">
       <button type="button" class={props.danger ? "danger" : undefined} onClick={() => setOpen(true)}>
         {props.label}
       </button>
@@ -152,7 +175,7 @@ export function ConfirmButton(props: {
               e.preventDefault();
               void run(async () => {
                 await props.onConfirm();
-                setOpen(false);
+                if (mounted.current) setOpen(false);
               });
             }}
           >
@@ -165,7 +188,7 @@ export function ConfirmButton(props: {
           </form>
         </Dialog>
       )}
-    </>
+    </span>
   );
 }
 

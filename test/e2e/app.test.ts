@@ -161,8 +161,9 @@ describe("the operator app", () => {
     expect(text).toMatch(/Version\s+porthole-connector\/\d+\.\d+\.\d+/);
     expect(text).toMatch(/Online since\s+\S.*\(\d+ s\)/);
     expect(text).toContain("lab (VNC servers): reachable, 1 VM");
-    await page.getByRole("button", { name: "Done" }).click();
     await shot(page, "sites");
+    await page.getByRole("button", { name: "Done" }).click();
+    expect(await page.getByRole("textbox", { name: "Connector token", exact: true }).count()).toBe(0);
   });
 
   it("lists the VM under Consoles, filters it, and opens its console in a new tab showing the desktop's pixels", async () => {
@@ -226,6 +227,7 @@ describe("the operator app", () => {
     await dialog.getByRole("button", { name: "Copy" }).click();
     expect(await textOf(dialog.getByRole("status"), /Copied/)).toBeTruthy();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(linkUrl);
+    await shot(page, "share-link");
     await dialog.getByRole("button", { name: "Done" }).click();
     expect(await dialog.count()).toBe(0);
   });
@@ -364,7 +366,6 @@ describe("the operator app", () => {
     });
     // Newest first: the last token made is at the top.
     expect(first[1]).toContain("name: audit-59");
-    await shot(page, "audit");
     await page.getByRole("button", { name: "Next page" }).click();
     await textOf(page.getByRole("status").filter({ hasText: "Page" }), /Page 2/);
     const second = await waitFor("the second page", async () => {
@@ -391,6 +392,14 @@ describe("the operator app", () => {
     expect(csv.length - 1).toBe(first.length - 1 + second.length - 1);
     expect(csv.slice(1).every((l) => l.includes('"token.created","admin"'))).toBe(true);
     for (const id of ids) await admin.call("DELETE", `/api/tokens/${id}`);
+
+    if (SHOTS) {
+      await page.getByLabel("Type").fill("console");
+      await page.getByLabel("Actor").fill("");
+      await page.getByRole("button", { name: "Apply filters" }).click();
+      await waitFor("console events", async () => ((await rows.allInnerTexts()).slice(1).every((r) => r.includes("console.")) ? true : undefined));
+      await page.screenshot({ path: `${SHOTS}/audit.png` });
+    }
   });
 
   it("works at a phone's width: nothing overflows sideways and every control is reachable", async () => {

@@ -454,6 +454,23 @@ describe("the operator app, on the users and sites routes", () => {
     await waitFor("user gone", async () => ((await row.count()) === 0 ? true : undefined));
   });
 
+  it("Set password: the old password no longer signs in, the new one does", async () => {
+    await go(page, "Users");
+    const row = page.getByRole("row").filter({ hasText: "e2e-operator" });
+    await row.getByRole("button", { name: "Set password" }).click();
+    const dialog = page.getByRole("dialog", { name: "New password for e2e-operator" });
+    await dialog.getByLabel("New password").fill("short");
+    await dialog.getByRole("button", { name: "Save password" }).click();
+    expect(await dialog.isVisible()).toBe(true); // the browser refuses fewer than 12 characters
+    await dialog.getByLabel("New password").fill("another long password 2");
+    await dialog.getByRole("button", { name: "Save password" }).click();
+    await textOf(row.getByRole("status"), /Password changed/);
+    const signIn = (password: string) =>
+      fetch(`${edge.url}/api/session`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "e2e-operator", password }) });
+    expect((await signIn("a long password 1")).status).toBe(401);
+    expect((await signIn("another long password 2")).status).toBe(200);
+  });
+
   it("Rotate token shows a new token once; the connector on the old one is dropped and one on the new one comes online", async () => {
     await go(page, "Sites");
     await siteRegion(page).getByRole("button", { name: "Rotate token" }).click();

@@ -85,6 +85,7 @@ export function AuditScreen(_: { me: Me }) {
   }, [current]);
 
   const apply = (f: Filter) => {
+    setExported("");
     setFilter(f);
     setPages([query(f, PAGE_SIZE)]);
   };

@@ -230,7 +230,10 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
             Anyone with the link can {viewOnly ? "watch" : "use"} the console of {name} ({site} / {vm.hypervisor}) until it ends or you revoke it.
           </p>
           <label for="share-expiry">Expires in</label>
-          <select id="share-expiry" value={choice} onChange={(e: Event) => setChoice((e.target as HTMLSelectElement).value)}>
+          <select id="share-expiry" value={choice} onChange={(e: Event) => {
+              setChoice((e.target as HTMLSelectElement).value);
+              setError(null);
+            }}>
             {EXPIRY_CHOICES.filter((c) => c.seconds <= knownMaxSeconds).map((c) => (
               <option key={c.seconds} value={String(c.seconds)}>
                 {c.label}
@@ -248,7 +251,10 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
                 step={1}
                 value={customMinutes}
                 aria-describedby="share-minutes-hint"
-                onInput={(e: Event) => setCustomMinutes((e.target as HTMLInputElement).value)}
+                onInput={(e: Event) => {
+                  setCustomMinutes((e.target as HTMLInputElement).value);
+                  setError(null);
+                }}
               />
               <span class="hint" id="share-minutes-hint">
                 {maxFromEdge

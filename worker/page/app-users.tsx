@@ -1,7 +1,7 @@
 /** Users (admin): create with a role, change the role, disable or enable, delete. */
 import { useEffect, useRef, useState } from "hono/jsx/dom";
 import { api, type Me, type Role, seg, when } from "./app-api.ts";
-import { ConfirmButton, ErrorText, ScreenTitle, useAction, useLoad } from "./app-ui.tsx";
+import { ConfirmButton, Dialog, ErrorText, ScreenTitle, useAction, useLoad, useMounted } from "./app-ui.tsx";
 
 interface User {
   username: string;
@@ -163,6 +163,7 @@ function UserRow({ u, me, reload }: { u: User; me: Me; reload: () => Promise<voi
             <button type="button" disabled={busy} onClick={() => void patch({ disabled: !u.disabled })}>
               {u.disabled ? "Enable" : "Disable"}
             </button>
+            <SetPassword username={u.username} />
             <ConfirmButton
               label="Delete"
               danger
@@ -179,5 +180,53 @@ function UserRow({ u, me, reload }: { u: User; me: Me; reload: () => Promise<voi
         <ErrorText error={error} />
       </td>
     </tr>
+  );
+}
+
+/** A new password for someone else (PATCH /api/users/:username {password}): their other sign-ins end. */
+function SetPassword({ username }: { username: string }) {
+  const [open, setOpen] = useState(false);
+  const [done, setDone] = useState(false);
+  const [run, busy, error] = useAction();
+  const mounted = useMounted();
+  return (
+    <span class="confirm">
+      <button type="button" onClick={() => setOpen(true)}>
+        Set password
+      </button>
+      {open && (
+        <Dialog title={`New password for ${username}`} onClose={() => setOpen(false)}>
+          <form
+            class="stack"
+            onSubmit={(e: Event) => {
+              e.preventDefault();
+              const password = new FormData(e.target as HTMLFormElement).get("password");
+              void run(async () => {
+                await api("PATCH", `/api/users/${seg(username)}`, { password });
+                if (!mounted.current) return;
+                setOpen(false);
+                setDone(true);
+              });
+            }}
+          >
+            <label for="set-password">New password</label>
+            <input id="set-password" name="password" type="password" required minlength={12} autocomplete="new-password" />
+            <span class="hint">At least 12 characters. Tell them another way than this screen.</span>
+            <ErrorText error={error} />
+            <div class="actions">
+              <button type="button" onClick={() => setOpen(false)}>
+                Cancel
+              </button>
+              <button type="submit" class="primary" disabled={busy}>
+                Save password
+              </button>
+            </div>
+          </form>
+        </Dialog>
+      )}
+      <span role="status" class="hint">
+        {done ? " Password changed." : ""}
+      </span>
+    </span>
   );
 }

@@ -12,6 +12,9 @@ mkdirSync(out, { recursive: true });
 
 await build({
   entryPoints: { console: `${root}worker/page/console.ts`, app: `${root}worker/page/app.tsx` },
+  // The operator app is JSX for Hono's DOM renderer (hono/jsx/dom).
+  jsx: "automatic",
+  jsxImportSource: "hono/jsx/dom",
   outdir: out,
   bundle: true,
   format: "esm",
@@ -19,9 +22,6 @@ await build({
   minify: true,
   sourcemap: true,
   logLevel: "warning",
-  // The app is written in JSX for Hono's DOM renderer (hono/jsx/dom).
-  jsx: "automatic",
-  jsxImportSource: "hono/jsx/dom",
 });
 for (const file of ["console.html", "index.html", "porthole.css"]) {
   cpSync(`${root}worker/page/${file}`, `${out}/${file}`);

@@ -221,7 +221,7 @@ describe("the operator app", () => {
     await field.waitFor();
     expect(await field.getAttribute("readonly")).not.toBeNull();
     linkUrl = await field.inputValue();
-    expect(linkUrl).toMatch(new RegExp(`^${edge.url}/l/e2e-app/`));
+    expect(linkUrl).toMatch(new RegExp(`^${edge.url}/l/e2e-app[/#]`));
     expect(await dialog.innerText()).toMatch(/View only\. Ends \S+/);
     await adminContext.grantPermissions(["clipboard-read", "clipboard-write"], { origin: edge.url });
     await dialog.getByRole("button", { name: "Copy" }).click();
@@ -270,7 +270,10 @@ describe("the operator app", () => {
     const revoked = page.getByRole("row").filter({ hasText: "e2e-app / lab" }).filter({ hasText: "Revoked" });
     await revoked.waitFor();
     expect(await revoked.getByRole("button", { name: "Revoke" }).count()).toBe(0);
-    expect((await fetch(linkUrl)).status).toBe(410);
+    // A fresh visit to the link is told so.
+    await viewer.goto(linkUrl);
+    await viewer.waitForSelector("body[data-state=closed]", { timeout: 10_000 });
+    expect(await viewer.textContent("#notice")).toMatch(/revoked/);
     await viewerContext.close();
   });
 

@@ -276,6 +276,19 @@ describe("the operator app", () => {
     await viewerContext.close();
   });
 
+  it("the Share dialog works from the keyboard: focus moves into it, Escape closes it and focus returns", async () => {
+    await go(page, "Consoles");
+    const share = vmRow(page).getByRole("button", { name: "Share" });
+    await share.focus();
+    await page.keyboard.press("Enter");
+    const dialog = page.getByRole("dialog", { name: "Share Test desktop" });
+    await dialog.waitFor();
+    expect(await dialog.evaluate((d) => d.contains(document.activeElement))).toBe(true);
+    await page.keyboard.press("Escape");
+    await waitFor("the dialog gone", async () => ((await dialog.count()) === 0 ? true : undefined));
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Share");
+  });
+
   it("creates a user with each role; each sees what the role allows, and a refusal shows in the form", async () => {
     await go(page, "Users");
     const password = "a long password 1";

@@ -341,6 +341,18 @@ describe("the operator app", () => {
     expect(gone.status).toBe(401);
   });
 
+  it("a console address opened while signed out asks to sign in, then shows that console", async () => {
+    const context = await browser.newContext();
+    const p = await context.newPage();
+    await p.goto(`${edge.url}/open?site=${SITE}&hypervisor=lab&vm=desk`);
+    await p.getByLabel("Username").fill("e2e-operator");
+    await p.getByLabel("Password").fill("a long password 1");
+    await p.getByRole("button", { name: "Sign in" }).click();
+    await p.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
+    expect(new URL(p.url()).pathname).toBe("/console");
+    await context.close();
+  });
+
   it("every user makes and revokes their own API tokens; a new token is shown once and works", async () => {
     await go(page, "API tokens");
     await page.getByLabel("Token name").fill("e2e script");

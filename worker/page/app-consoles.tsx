@@ -1,0 +1,295 @@
+/** Every VM of every site this person may see: open its console, or share it through a link. */
+import { useState } from "hono/jsx/dom";
+import { api, ApiFailure, type Me, seg, when } from "./app-api.ts";
+import { CopyField, Dialog, ErrorText, ScreenTitle, useAction, useLoad, useMounted } from "./app-ui.tsx";
+
+export interface SiteVm {
+  hypervisor: string;
+  id: string;
+  name: string;
+  powerState: string;
+}
+interface SiteSummary {
+  name: string;
+  connectors: unknown[];
+}
+interface SiteVms {
+  site: string;
+  online: boolean;
+  vms: SiteVm[];
+  error?: string;
+}
+
+const POWER_WORDS: Record<string, string> = { running: "Running", halted: "Off", suspended: "Suspended", paused: "Paused", unknown: "Unknown" };
+
+async function loadAll(): Promise<SiteVms[]> {
+  const sites = await api<SiteSummary[]>("GET", "/api/sites");
+  // One site's trouble must not hide the others' VMs: each keeps its own error.
+  return Promise.all(
+    sites.map(async (s): Promise<SiteVms> => {
+      try {
+        return { site: s.name, online: s.connectors.length > 0, vms: await api<SiteVm[]>("GET", `/api/sites/${seg(s.name)}/vms`) };
+      } catch (err) {
+        return { site: s.name, online: s.connectors.length > 0, vms: [], error: (err as Error).message };
+      }
+    }),
+  );
+}
+
+export function ConsolesScreen({ me }: { me: Me }) {
+  const all = useLoad(loadAll, []);
+  const [query, setQuery] = useState("");
+  const [siteFilter, setSiteFilter] = useState("");
+  const [sharing, setSharing] = useState<{ site: string; vm: SiteVm } | null>(null);
+  const sites = all.data ?? [];
+  const q = query.trim().toLowerCase();
+  const rows = sites
+    .filter((s) => !siteFilter || s.site === siteFilter)
+    .flatMap((s) => s.vms.map((vm) => ({ site: s.site, vm })))
+    .filter(({ site, vm }) => !q || [vm.name, vm.id, site, vm.hypervisor, vm.powerState].some((t) => t.toLowerCase().includes(q)));
+  const troubled = sites.filter((s) => s.error || !s.online);
+  const total = sites.reduce((n, s) => n + s.vms.length, 0);
+  return (
+    <section aria-labelledby="consoles-title">
+      <ScreenTitle
+        actions={
+          <button type="button" onClick={() => void all.reload()} disabled={all.loading}>
+            Refresh
+          </button>
+        }
+      >
+        <span id="consoles-title">Consoles</span>
+      </ScreenTitle>
+      <form class="filters" role="search" aria-label="Filter VMs" onSubmit={(e: Event) => e.preventDefault()}>
+        <div class="field">
+          <label for="vm-search">Search</label>
+          <input id="vm-search" type="search" value={query} placeholder="name, id, site, hypervisor, state" onInput={(e: Event) => setQuery((e.target as HTMLInputElement).value)} />
+        </div>
+        <div class="field">
+          <label for="vm-site">Site</label>
+          <select id="vm-site" value={siteFilter} onChange={(e: Event) => setSiteFilter((e.target as HTMLSelectElement).value)}>
+            <option value="">All sites</option>
+            {sites.map((s) => (
+              <option key={s.site} value={s.site}>
+                {s.site}
+              </option>
+            ))}
+          </select>
+        </div>
+      </form>
+      <ErrorText error={all.error} />
+      {troubled.map((s) => (
+        <p key={s.site} class="warning">
+          {s.error ? `Site ${s.site}: ${s.error}` : `Site ${s.site} has no connector online: its VMs are not listed until one connects.`}
+        </p>
+      ))}
+      {all.data && (
+        <p role="status" class="hint">
+          {rows.length === total ? `${total} VM${total === 1 ? "" : "s"}` : `${rows.length} of ${total} VMs`}
+          {sites.length === 0 ? (me.role === "admin" ? " — no sites yet: create one under Sites." : " — no sites yet.") : ""}
+        </p>
+      )}
+      {rows.length > 0 && (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">VM</th>
+                <th scope="col">Site</th>
+                <th scope="col">Hypervisor</th>
+                <th scope="col">Power state</th>
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map(({ site, vm }) => (
+                <VmRow key={`${site}/${vm.hypervisor}/${vm.id}`} me={me} site={site} vm={vm} onShare={() => setSharing({ site, vm })} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {sharing && <ShareDialog site={sharing.site} vm={sharing.vm} onClose={() => setSharing(null)} />}
+    </section>
+  );
+}
+
+function VmRow({ me, site, vm, onShare }: { me: Me; site: string; vm: SiteVm; onShare: () => void }) {
+  const [run, busy, error] = useAction();
+  const [fallback, setFallback] = useState<string | null>(null);
+  const mounted = useMounted();
+  const open = () => {
+    // Open the window inside the click (popup blockers allow that), then point it at the console.
+    const win = window.open("", "_blank");
+    if (win) win.opener = null;
+    void run(async () => {
+      try {
+        const c = await api<{ pageUrl: string }>("POST", "/api/consoles", { site, hypervisor: vm.hypervisor, vm: vm.id });
+        if (win && !win.closed) win.location.href = c.pageUrl;
+        else if (mounted.current) setFallback(c.pageUrl);
+      } catch (err) {
+        win?.close();
+        throw err;
+      }
+    });
+  };
+  return (
+    <tr>
+      <th scope="row">
+        {vm.name || vm.id}
+        {vm.name && vm.name !== vm.id && <div class="hint">{vm.id}</div>}
+      </th>
+      <td data-label="Site">{site}</td>
+      <td data-label="Hypervisor">{vm.hypervisor}</td>
+      <td data-label="Power state">
+        <span class={`power power-${vm.powerState}`}>{POWER_WORDS[vm.powerState] ?? vm.powerState}</span>
+      </td>
+      <td class="actions">
+        <button type="button" class="primary" onClick={open} disabled={busy}>
+          Open console
+        </button>
+        {me.role !== "viewer" && (
+          <button type="button" onClick={onShare}>
+            Share
+          </button>
+        )}
+        <ErrorText error={error} />
+        {fallback && (
+          <p>
+            Your browser blocked the new tab:{" "}
+            <a href={fallback} target="_blank" rel="noopener">
+              open the console of {vm.name || vm.id}
+            </a>{" "}
+            within a minute.
+          </p>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+const EXPIRY_CHOICES = [
+  { seconds: 900, label: "15 minutes" },
+  { seconds: 3600, label: "1 hour" },
+  { seconds: 8 * 3600, label: "8 hours" },
+  { seconds: 86400, label: "1 day" },
+];
+
+interface CreatedLink {
+  id: string;
+  url: string;
+  expiresAt: string;
+  viewOnly: boolean;
+}
+
+/** The edge's longest link, learned from its refusal ("ttlSeconds: at most N …"); its default (1 day) until then. */
+let knownMaxSeconds = 86400;
+let maxFromEdge = false;
+
+function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose: () => void }) {
+  const [choice, setChoice] = useState("900");
+  const [customMinutes, setCustomMinutes] = useState("30");
+  const [viewOnly, setViewOnly] = useState(true);
+  const [created, setCreated] = useState<CreatedLink | null>(null);
+  const [run, busy, error, setError] = useAction();
+  const mounted = useMounted();
+  const create = (e: Event) => {
+    e.preventDefault();
+    let ttlSeconds = Number(choice);
+    if (choice === "custom") {
+      const minutes = Number(customMinutes);
+      if (!Number.isInteger(minutes) || minutes < 1) {
+        setError("Give the custom expiry as a whole number of minutes, 1 or more.");
+        return;
+      }
+      ttlSeconds = minutes * 60;
+    }
+    void run(async () => {
+      try {
+        const link = await api<CreatedLink>("POST", "/api/links", { site, hypervisor: vm.hypervisor, vm: vm.id, ttlSeconds, viewOnly });
+        if (mounted.current) setCreated(link);
+      } catch (err) {
+        const max = err instanceof ApiFailure ? /at most (\d+)/.exec(err.message) : null;
+        if (max) {
+          knownMaxSeconds = Number(max[1]);
+          maxFromEdge = true;
+          throw new Error(`This edge allows share links of at most ${Math.floor(knownMaxSeconds / 60)} minutes: choose a shorter expiry.`);
+        }
+        throw err;
+      }
+    });
+  };
+  const name = vm.name || vm.id;
+  return (
+    <Dialog title={`Share ${name}`} onClose={onClose}>
+      {!created ? (
+        <form onSubmit={create} class="stack">
+          <p class="hint">
+            Anyone with the link can {viewOnly ? "watch" : "use"} the console of {name} ({site} / {vm.hypervisor}) until it ends or you revoke it.
+          </p>
+          <label for="share-expiry">Expires in</label>
+          <select id="share-expiry" value={choice} onChange={(e: Event) => {
+              setChoice((e.target as HTMLSelectElement).value);
+              setError(null);
+            }}>
+            {EXPIRY_CHOICES.filter((c) => c.seconds <= knownMaxSeconds).map((c) => (
+              <option key={c.seconds} value={String(c.seconds)}>
+                {c.label}
+              </option>
+            ))}
+            <option value="custom">Custom…</option>
+          </select>
+          {choice === "custom" && (
+            <div class="stack">
+              <label for="share-minutes">Custom expiry in minutes</label>
+              <input
+                id="share-minutes"
+                type="number"
+                min={1}
+                step={1}
+                value={customMinutes}
+                aria-describedby="share-minutes-hint"
+                onInput={(e: Event) => {
+                  setCustomMinutes((e.target as HTMLInputElement).value);
+                  setError(null);
+                }}
+              />
+              <span class="hint" id="share-minutes-hint">
+                {maxFromEdge
+                  ? `This edge allows at most ${Math.floor(knownMaxSeconds / 60)} minutes.`
+                  : "Up to 1440 minutes (1 day) unless this edge is set otherwise; it says so if it is."}
+              </span>
+            </div>
+          )}
+          <label class="check">
+            <input type="checkbox" checked={viewOnly} onChange={(e: Event) => setViewOnly((e.target as HTMLInputElement).checked)} />
+            View only
+          </label>
+          <ErrorText error={error} />
+          <div class="actions">
+            <button type="button" onClick={onClose}>
+              Cancel
+            </button>
+            <button type="submit" class="primary" disabled={busy}>
+              Create link
+            </button>
+          </div>
+        </form>
+      ) : (
+        <div class="stack">
+          <CopyField label="Share link" value={created.url} />
+          <p>
+            {created.viewOnly ? "View only" : "Full control"}. Ends <time dateTime={created.expiresAt}>{when(created.expiresAt)}</time>. Copy it now: it is not shown again.
+          </p>
+          <div class="actions">
+            <button type="button" class="primary" onClick={onClose}>
+              Done
+            </button>
+          </div>
+        </div>
+      )}
+    </Dialog>
+  );
+}

@@ -1,0 +1,104 @@
+/** Share links: active and ended, who made them, viewers now, and Revoke. */
+import { api, type Me, seg, when } from "./app-api.ts";
+import { ConfirmButton, ErrorText, ScreenTitle, useLoad } from "./app-ui.tsx";
+
+interface Link {
+  id: string;
+  site: string;
+  hypervisor: string;
+  vm: string;
+  viewOnly: boolean;
+  createdBy: string;
+  createdAt: string;
+  expiresAt: string;
+  state: "active" | "expired" | "revoked";
+  sessions: number;
+}
+
+const STATE_WORDS = { active: "Active", expired: "Expired", revoked: "Revoked" };
+
+export function LinksScreen({ me }: { me: Me }) {
+  const list = useLoad(() => api<Link[]>("GET", "/api/links"), [], 10000);
+  const active = list.data?.filter((l) => l.state === "active") ?? [];
+  const ended = list.data?.filter((l) => l.state !== "active") ?? [];
+  return (
+    <section aria-labelledby="links-title">
+      <ScreenTitle
+        actions={
+          <button type="button" onClick={() => void list.reload()} disabled={list.loading}>
+            Refresh
+          </button>
+        }
+      >
+        <span id="links-title">Share links</span>
+      </ScreenTitle>
+      <p class="hint">
+        {me.role === "admin" ? "Every share link." : "The share links you made."} Make new ones from Consoles with Share. A link's address is shown only once,
+        when it is made.
+      </p>
+      <ErrorText error={list.error} />
+      <h2>Active</h2>
+      {list.data && active.length === 0 && <p>No active links.</p>}
+      {active.length > 0 && <LinkTable links={active} reload={list.reload} />}
+      <h2>Ended</h2>
+      {list.data && ended.length === 0 && <p>No ended links.</p>}
+      {ended.length > 0 && <LinkTable links={ended} reload={list.reload} />}
+    </section>
+  );
+}
+
+function LinkTable({ links, reload }: { links: Link[]; reload: () => Promise<void> }) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">VM</th>
+            <th scope="col">Made by</th>
+            <th scope="col">Made</th>
+            <th scope="col">Ends</th>
+            <th scope="col">Mode</th>
+            <th scope="col">State</th>
+            <th scope="col">Viewers now</th>
+            <th scope="col">
+              <span class="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {links.map((l) => (
+            <tr key={l.id} data-link-id={l.id}>
+              <th scope="row">
+                {l.vm}
+                <div class="hint">
+                  {l.site} / {l.hypervisor} · link {l.id}
+                </div>
+              </th>
+              <td data-label="Made by">{l.createdBy}</td>
+              <td data-label="Made">{when(l.createdAt)}</td>
+              <td data-label="Ends">{when(l.expiresAt)}</td>
+              <td data-label="Mode">{l.viewOnly ? "View only" : "Full control"}</td>
+              <td data-label="State">{STATE_WORDS[l.state]}</td>
+              <td data-label="Viewers now">{l.sessions}</td>
+              <td class="actions">
+                {l.state === "active" && (
+                  <ConfirmButton
+                    label="Revoke"
+                    danger
+                    title={`Revoke the link to ${l.vm}?`}
+                    question={<p>{l.sessions > 0 ? `Its ${l.sessions} viewer${l.sessions === 1 ? " is" : "s are"} cut off within 2 seconds, and the` : "The"} link stops working.</p>}
+                    confirmLabel="Revoke it"
+                    onConfirm={async () => {
+                      await api("DELETE", `/api/links/${seg(l.id)}`);
+                      await reload();
+                    }}
+                  />
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

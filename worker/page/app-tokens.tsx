@@ -1,0 +1,101 @@
+/** API tokens: everyone makes and revokes their own (admins see everyone's); a new token is shown once. */
+import { useState } from "hono/jsx/dom";
+import { api, type Me, seg, when } from "./app-api.ts";
+import { ConfirmButton, CopyField, ErrorText, ScreenTitle, useAction, useLoad, useMounted } from "./app-ui.tsx";
+
+interface Token {
+  id: string;
+  name: string;
+  user: string;
+  createdAt: string;
+}
+
+export function TokensScreen({ me }: { me: Me }) {
+  const tokens = useLoad(() => api<Token[]>("GET", "/api/tokens"), []);
+  const [name, setName] = useState("");
+  const [made, setMade] = useState<{ name: string; token: string } | null>(null);
+  const [run, busy, error] = useAction();
+  const mounted = useMounted();
+  return (
+    <section aria-labelledby="tokens-title">
+      <ScreenTitle>
+        <span id="tokens-title">API tokens</span>
+      </ScreenTitle>
+      <p class="hint">
+        An API token acts as you, with your role, for scripts: send it as <code>Authorization: Bearer &lt;token&gt;</code>.
+      </p>
+      <form
+        class="filters"
+        aria-label="New API token"
+        onSubmit={(e: Event) => {
+          e.preventDefault();
+          void run(async () => {
+            const created = await api<{ id: string; token: string }>("POST", "/api/tokens", { name: name.trim() });
+            if (!mounted.current) return;
+            setMade({ name: name.trim(), token: created.token });
+            setName("");
+            await tokens.reload();
+          });
+        }}
+      >
+        <div class="field">
+          <label for="token-name">Token name</label>
+          <input id="token-name" value={name} required maxlength={128} placeholder="e.g. nightly report" onInput={(e: Event) => setName((e.target as HTMLInputElement).value)} />
+        </div>
+        <button type="submit" class="primary" disabled={busy}>
+          Create token
+        </button>
+      </form>
+      <ErrorText error={error} />
+      {made && (
+        <div class="card reveal">
+          <CopyField label="API token" value={made.token} />
+          <p>Copy “{made.name}” now: it is not shown again.</p>
+          <button type="button" onClick={() => setMade(null)}>
+            Done
+          </button>
+        </div>
+      )}
+      <ErrorText error={tokens.error} />
+      {tokens.data?.length === 0 && <p>No API tokens yet.</p>}
+      {!!tokens.data?.length && (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                {me.role === "admin" && <th scope="col">Owner</th>}
+                <th scope="col">Made</th>
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {tokens.data.map((t) => (
+                <tr key={t.id}>
+                  <th scope="row">{t.name}</th>
+                  {me.role === "admin" && <td data-label="Owner">{t.user}</td>}
+                  <td data-label="Made">{when(t.createdAt)}</td>
+                  <td class="actions">
+                    <ConfirmButton
+                      label="Revoke"
+                      danger
+                      title={`Revoke the token “${t.name}”?`}
+                      question={<p>Scripts using it are refused from now on.</p>}
+                      confirmLabel="Revoke it"
+                      onConfirm={async () => {
+                        await api("DELETE", `/api/tokens/${seg(t.id)}`);
+                        await tokens.reload();
+                      }}
+                    />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,232 @@
+/** Users (admin): create with a role, change the role, disable or enable, delete. */
+import { useEffect, useRef, useState } from "hono/jsx/dom";
+import { api, type Me, type Role, seg, when } from "./app-api.ts";
+import { ConfirmButton, Dialog, ErrorText, ScreenTitle, useAction, useLoad, useMounted } from "./app-ui.tsx";
+
+interface User {
+  username: string;
+  role: Role;
+  createdAt?: string;
+  disabled?: boolean;
+  /** The administrator from the ADMIN_USERNAME secret: managed there, not here. */
+  builtIn?: boolean;
+}
+
+const ROLES: { value: Role; label: string }[] = [
+  { value: "viewer", label: "Viewer: watches consoles" },
+  { value: "operator", label: "Operator: uses consoles, makes share links" },
+  { value: "admin", label: "Administrator: everything" },
+];
+
+function NewUserForm({ onCreated, onCancel }: { onCreated: () => void; onCancel: () => void }) {
+  const [run, busy, error] = useAction();
+  const first = useRef<HTMLInputElement>(null);
+  useEffect(() => first.current?.focus(), []);
+  return (
+    <form
+      class="card stack"
+      aria-label="New user"
+      onSubmit={(e: Event) => {
+        e.preventDefault();
+        const form = e.target as HTMLFormElement;
+        const data = new FormData(form);
+        void run(async () => {
+          await api("POST", "/api/users", { username: String(data.get("username")).trim(), password: data.get("password"), role: data.get("role") });
+          onCreated();
+        });
+      }}
+    >
+      <label for="new-username">Username</label>
+      <input id="new-username" ref={first} name="username" required autocomplete="off" aria-describedby="new-username-hint" />
+      <span class="hint" id="new-username-hint">
+        Letters, digits and . _ @ + - (an email address works).
+      </span>
+      <label for="new-password">Password</label>
+      <input id="new-password" name="password" type="password" required minlength={12} autocomplete="new-password" aria-describedby="new-password-hint" />
+      <span class="hint" id="new-password-hint">
+        At least 12 characters.
+      </span>
+      <label for="new-role">Role</label>
+      <select id="new-role" name="role">
+        {ROLES.map((r) => (
+          <option key={r.value} value={r.value} selected={r.value === "operator"}>
+            {r.label}
+          </option>
+        ))}
+      </select>
+      <ErrorText error={error} />
+      <div class="actions">
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" class="primary" disabled={busy}>
+          Create
+        </button>
+      </div>
+    </form>
+  );
+}
+
+export function UsersScreen({ me }: { me: Me }) {
+  const users = useLoad(() => api<User[]>("GET", "/api/users"), []);
+  const [creating, setCreating] = useState(false);
+  const [created, setCreated] = useState<string | null>(null);
+  return (
+    <section aria-labelledby="users-title">
+      <ScreenTitle
+        actions={
+          !creating && (
+            <button type="button" class="primary" onClick={() => setCreating(true)}>
+              New user
+            </button>
+          )
+        }
+      >
+        <span id="users-title">Users</span>
+      </ScreenTitle>
+      {creating && (
+        <NewUserForm
+          onCancel={() => setCreating(false)}
+          onCreated={() => {
+            setCreating(false);
+            setCreated("The user can sign in now.");
+            void users.reload();
+          }}
+        />
+      )}
+      <p role="status" class="hint">
+        {created ?? ""}
+      </p>
+      <ErrorText error={users.error} />
+      {users.data && (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">User</th>
+                <th scope="col">Role</th>
+                <th scope="col">Status</th>
+                <th scope="col">Since</th>
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {users.data.map((u) => (
+                <UserRow key={u.username} u={u} me={me} reload={users.reload} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function UserRow({ u, me, reload }: { u: User; me: Me; reload: () => Promise<void> }) {
+  const [run, busy, error] = useAction();
+  const patch = (change: { role?: Role; disabled?: boolean }) =>
+    run(async () => {
+      try {
+        await api("PATCH", `/api/users/${seg(u.username)}`, change);
+      } finally {
+        // Whether it worked or not, show what the edge now holds (a refused role change snaps back).
+        await reload();
+      }
+    });
+  const self = u.username === me.user;
+  return (
+    <tr>
+      <th scope="row">
+        {u.username}
+        {self && <span class="hint"> (you)</span>}
+      </th>
+      <td data-label="Role">
+        {u.builtIn ? (
+          "Administrator"
+        ) : (
+          <select aria-label={`Role of ${u.username}`} value={u.role} disabled={busy} onChange={(e: Event) => void patch({ role: (e.target as HTMLSelectElement).value as Role })}>
+            {ROLES.map((r) => (
+              <option key={r.value} value={r.value} selected={r.value === u.role}>
+                {r.label.split(":")[0]}
+              </option>
+            ))}
+          </select>
+        )}
+      </td>
+      <td data-label="Status">{u.builtIn ? "Built in (ADMIN_USERNAME secret)" : u.disabled ? "Disabled" : "Active"}</td>
+      <td data-label="Since">{u.createdAt ? when(u.createdAt) : "—"}</td>
+      <td class="actions">
+        {!u.builtIn && (
+          <>
+            <button type="button" disabled={busy} onClick={() => void patch({ disabled: !u.disabled })}>
+              {u.disabled ? "Enable" : "Disable"}
+            </button>
+            <SetPassword username={u.username} />
+            <ConfirmButton
+              label="Delete"
+              danger
+              title={`Delete ${u.username}?`}
+              question={<p>Their sign-ins, API tokens, open consoles and share links end. This cannot be undone.</p>}
+              confirmLabel="Delete user"
+              onConfirm={async () => {
+                await api("DELETE", `/api/users/${seg(u.username)}`);
+                await reload();
+              }}
+            />
+          </>
+        )}
+        <ErrorText error={error} />
+      </td>
+    </tr>
+  );
+}
+
+/** A new password for someone else (PATCH /api/users/:username {password}): their other sign-ins end. */
+function SetPassword({ username }: { username: string }) {
+  const [open, setOpen] = useState(false);
+  const [done, setDone] = useState(false);
+  const [run, busy, error] = useAction();
+  const mounted = useMounted();
+  return (
+    <span class="confirm">
+      <button type="button" onClick={() => setOpen(true)}>
+        Set password
+      </button>
+      {open && (
+        <Dialog title={`New password for ${username}`} onClose={() => setOpen(false)}>
+          <form
+            class="stack"
+            onSubmit={(e: Event) => {
+              e.preventDefault();
+              const password = new FormData(e.target as HTMLFormElement).get("password");
+              void run(async () => {
+                await api("PATCH", `/api/users/${seg(username)}`, { password });
+                if (!mounted.current) return;
+                setOpen(false);
+                setDone(true);
+              });
+            }}
+          >
+            <label for="set-password">New password</label>
+            <input id="set-password" name="password" type="password" required minlength={12} autocomplete="new-password" />
+            <span class="hint">At least 12 characters. Tell them another way than this screen.</span>
+            <ErrorText error={error} />
+            <div class="actions">
+              <button type="button" onClick={() => setOpen(false)}>
+                Cancel
+              </button>
+              <button type="submit" class="primary" disabled={busy}>
+                Save password
+              </button>
+            </div>
+          </form>
+        </Dialog>
+      )}
+      <span role="status" class="hint">
+        {done ? " Password changed." : ""}
+      </span>
+    </span>
+  );
+}

@@ -431,10 +431,18 @@ export class RfbTracker {
         d.r = u32(b, 0);
         this.sset("failed", 0);
         return false;
-      case "failed":
-        // The server closes after a failure: whatever else it sends is passed and not parsed.
+      case "failed": {
+        // The server closes after a failure: whatever else it sends is passed and not parsed, and
+        // a viewer that did not notice sends nothing more that needs inspecting.
         d.r = FOREVER;
+        const c = st.c;
+        if ((c.p === "choice" || c.p === "init") && c.r === 0) {
+          c.p = "failed";
+          c.n = 0;
+          c.b = [];
+        }
         return false;
+      }
       case "init":
         this.setPixelFormat(b, 4);
         d.r = u32(b, 20); // name

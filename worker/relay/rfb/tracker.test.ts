@@ -49,6 +49,8 @@ import {
 import { FENCE_TAG, MAX_HELD, RfbTracker, type Mode } from "./tracker.ts";
 
 const RUNS = Number(process.env.RFB_FUZZ_RUNS ?? 10_000);
+/** Each property takes 0.5 to 4 s at 10,000 cases on a quiet machine; this one is shared. */
+const PROPERTY_TIMEOUT_MS = Math.max(60_000, RUNS * 10);
 const VIEW: Mode = { viewOnly: true, fenceCredit: false };
 const FENCED: Mode = { viewOnly: false, fenceCredit: true };
 
@@ -341,7 +343,7 @@ describe("properties", () => {
         }),
       { numRuns: RUNS },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it(`view-only: arbitrary viewer bytes after the handshake yield only allowed messages or a StreamFault (${RUNS} cases)`, () => {
     fc.assert(
@@ -359,7 +361,7 @@ describe("properties", () => {
       }),
       { numRuns: RUNS },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it(`console direction: every supported message and encoding framed, fences only at boundaries (${RUNS} cases)`, () => {
     fc.assert(
@@ -401,7 +403,7 @@ describe("properties", () => {
         }),
       { numRuns: RUNS },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it(`arbitrary bytes both ways: only StreamFault, and only when view-only (${RUNS} cases)`, () => {
     const opArb = fc.tuple(fc.constantFrom<"s" | "c">("s", "c"), fc.uint8Array({ maxLength: 48 })).map(([d, b]): Op => [d, [...b]]);
@@ -419,7 +421,7 @@ describe("properties", () => {
       }),
       { numRuns: RUNS },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 });
 
 /** An independent parser of what a view-only tracker may emit: display requests only. */

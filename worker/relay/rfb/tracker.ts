@@ -340,6 +340,11 @@ export class RfbTracker {
     } catch (e) {
       if (!(e instanceof Unframeable)) throw e;
       this.lose(e.message);
+      // Not view-only: viewer bytes held for the handshake are released untouched.
+      const c = st.c;
+      st.hs.push(...c.h, ...c.b);
+      c.h = [];
+      c.b = [];
     }
   }
 

@@ -46,7 +46,7 @@ import {
   type Security,
   type Version,
 } from "./rfb-test-kit.ts";
-import { FENCE_TAG, MAX_HELD, RfbTracker, type Mode } from "./tracker.ts";
+import { FENCE_SPACING_BYTES, FENCE_TAG, MAX_HELD, MAX_OUTSTANDING_FENCES, RfbTracker, type Mode } from "./tracker.ts";
 
 const RUNS = Number(process.env.RFB_FUZZ_RUNS ?? 10_000);
 /** Each property takes 0.5 to 4 s at 10,000 cases on a quiet machine; this one is shared. */
@@ -233,6 +233,19 @@ describe("fence credit", () => {
     expect(forged.consumed).toBe(0);
   });
 
+  it("fences the end of an update even when the next message has only begun", () => {
+    const { tracker: t } = setup(FENCED, 8, 1);
+    t.fromViewer(Uint8Array.from(setEncodings([0, -312])));
+    const update = fbu([{ enc: 1, w: 10, h: 10, body: fill(4) }]);
+    const cut = serverCut(100_000);
+    const out = t.fromServer(Uint8Array.from([...update, ...cut.slice(0, 500)]));
+    expect(out.map((p) => (isInjectedFence(p) ? "fence" : p.length))).toEqual([update.length, "fence", 500]);
+    // Nothing more to fence until the clipboard text ends.
+    expect(t.fromServer(Uint8Array.from(cut.slice(500, 50_000))).some(isInjectedFence)).toBe(false);
+    const end = t.fromServer(Uint8Array.from(cut.slice(50_000)));
+    expect(isInjectedFence(end.at(-1)!)).toBe(true);
+  });
+
   it("fences at least every 32 KiB of a long stream of messages", () => {
     const { tracker: t } = setup(FENCED, 8, 1);
     t.fromViewer(Uint8Array.from(setEncodings([0, -312])));
@@ -247,20 +260,33 @@ describe("fence credit", () => {
 
 describe("state", () => {
   it("stays under 1 KiB in the worst case", () => {
+    // Most viewer bytes held in the handshake.
     const t = new RfbTracker(FENCED);
     t.fromServer(Uint8Array.from(ascii("RFB 003.008\n")));
     t.fromViewer(Uint8Array.from([...ascii("RFB 003.003\n"), ...fill(MAX_HELD, 0xff)]));
     expect(JSON.stringify(t.snapshot()).length).toBeLessThan(1024);
+    // One more byte: not view-only, so framing is lost and everything held goes on untouched.
+    expect([...t.fromViewer(Uint8Array.from([0])).toServer]).toEqual([...fill(MAX_HELD, 0xff), 0]);
+    expect(t.framing).toBe("lost");
+
+    // Every fence slot used, headers half received in both directions, counters at their largest.
     const { tracker: f } = setup(FENCED, 8, 1);
     f.fromViewer(Uint8Array.from(setEncodings([0, -312])));
-    for (let k = 0; k < 20; k++) f.fromServer(Uint8Array.from(bell()));
-    f.fromServer(Uint8Array.from([...u16(0), ...u16(0)].slice(0, 0).concat([0, 0, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])));
+    for (let k = 0; k < 3 * MAX_OUTSTANDING_FENCES; k++) f.fromServer(Uint8Array.from(serverCut(FENCE_SPACING_BYTES)));
+    f.fromServer(Uint8Array.from([0, 0, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]));
     f.fromViewer(Uint8Array.from([0, 0, 0, 0, ...PF32.slice(0, 15)]));
-    const json = JSON.stringify(f.snapshot());
-    expect(json.length).toBeLessThan(1024);
+    const state = f.snapshot();
+    expect(state.fences).toHaveLength(MAX_OUTSTANDING_FENCES);
+    const huge = Number.MAX_SAFE_INTEGER;
+    Object.assign(state, { out: huge, inp: huge, lf: huge, ack: huge, ackIn: huge, rl: 65535, rw: 65535, rh: 65535, re: -2147483648, ti: 65535 * 65535, ts: huge });
+    state.fences = state.fences.map((): [number, number, number] => [0xffffffff, huge, huge]);
+    state.s.r = huge;
+    expect(JSON.stringify(state).length).toBeLessThan(1024);
     expect(f.dirty).toBe(true);
     f.clearDirty();
     expect(f.dirty).toBe(false);
+    f.fromServer(Uint8Array.from([12]));
+    expect(f.dirty).toBe(true);
   });
 });
 

@@ -22,6 +22,7 @@
  * noVNC 1.7 core/rfb.js and core/decoders/*.js for what a real client does.
  */
 import { CloseCode } from "../../../shared/protocol/close-codes.ts";
+import { STREAM_WINDOW_BYTES } from "../../../shared/protocol/limits.ts";
 import { StreamFault } from "../stream-fault.ts";
 
 export type Mode = { viewOnly: boolean; fenceCredit: boolean };
@@ -32,8 +33,9 @@ export const MAX_HEADER = 24;
 export const MAX_HELD = 64;
 /** A fence is injected at the first message boundary after this many unfenced bytes. */
 export const FENCE_EVERY_BYTES = 32 * 1024;
-/** Outstanding fences remembered; older ones are forgotten (a later answer covers them). */
+/** Outstanding fences remembered, at least FENCE_SPACING_BYTES apart: together a stream window. */
 export const MAX_OUTSTANDING_FENCES = 8;
+export const FENCE_SPACING_BYTES = STREAM_WINDOW_BYTES / MAX_OUTSTANDING_FENCES;
 /** First 4 payload bytes of our fences. Its first byte is neither 0 nor 1, the payload types
  *  TigerVNC gives its own fences, should one of our answers ever reach a server. */
 export const FENCE_TAG = [0x50, 0x48, 0x46, 0x31] as const; // "PHF1"
@@ -276,18 +278,18 @@ export class RfbTracker {
       }
       out.push(this.makeFence());
     };
+    let lastBoundary = -1;
     this.parseServer(bytes, 0, (at) => {
+      lastBoundary = at;
       if (this.fencing() && st.out + (at - start) - st.lf >= FENCE_EVERY_BYTES) fenceAt(at);
     });
+    // The last message boundary of what the console sent so far gets a fence (if anything since the
+    // previous one is unfenced): every update is followed by one, and an idle screen settles.
+    if (this.fencing() && lastBoundary >= start && st.out + (lastBoundary - start) > st.lf) fenceAt(lastBoundary);
     if (start < bytes.length) {
       out.push(start === 0 ? bytes : bytes.subarray(start));
       st.out += bytes.length - start;
       st.inp += bytes.length - start;
-    }
-    // The end of what the console sent so far, at a message boundary: fence it, so an idle screen settles.
-    const s = st.s;
-    if (this.fencing() && s.p === "msg" && s.b.length === 0 && s.r === 0 && st.out > st.lf) {
-      out.push(this.makeFence());
     }
     return out;
   }
@@ -308,8 +310,15 @@ export class RfbTracker {
     view.setUint32(13, nonce);
     st.out += fence.length;
     st.lf = st.out;
-    st.fences.push([nonce, st.out, st.inp]);
-    if (st.fences.length > MAX_OUTSTANDING_FENCES) st.fences.shift();
+    // Remembered fences are kept FENCE_SPACING_BYTES apart (except the newest), so the few the state
+    // holds cover a whole stream window: a newer fence replaces a newest one that is too close to
+    // its predecessor (the replaced one's answer then earns nothing; the newer one covers it).
+    const f = st.fences;
+    const last = f.at(-1);
+    const before = f.length >= 2 ? f[f.length - 2]![1] : st.ack;
+    if (last && last[1] - before < FENCE_SPACING_BYTES) f[f.length - 1] = [nonce, st.out, st.inp];
+    else f.push([nonce, st.out, st.inp]);
+    if (f.length > MAX_OUTSTANDING_FENCES) f.shift();
     return fence;
   }
 

@@ -176,6 +176,16 @@ describe("view-only filter", () => {
     expect([...t.fromViewer(Uint8Array.from([...pointer(0x80), ...fbur()])).toServer]).toEqual(fbur());
   });
 
+  it("uses a SetPixelFormat sent before ServerInit arrived, not the server's format", () => {
+    const t = new RfbTracker({ viewOnly: true, fenceCredit: true });
+    t.fromServer(Uint8Array.from([...ascii("RFB 003.008\n"), 1, 1]));
+    t.fromViewer(Uint8Array.from([...ascii("RFB 003.008\n"), 1, 1, ...setPixelFormat(PF16), ...setEncodings([0, -312])]));
+    const update = Uint8Array.from(fbu([{ enc: 0, w: 3, h: 3, body: fill(3 * 3 * 2) }]));
+    const out = t.fromServer(Uint8Array.from([...u32(0), ...u16(8), ...u16(8), ...PF32, ...u32(0), ...update]));
+    expect(t.framing).toBe("exact");
+    expect(isInjectedFence(out.at(-1)!)).toBe(true); // the update ended where a 2-byte-pixel update ends
+  });
+
   it("streams a large clipboard text through without holding it", () => {
     const { tracker: t } = setup(VIEW, 8, 1);
     const big = 10 * 1024 * 1024;

@@ -458,7 +458,8 @@ export class RfbTracker {
         return false;
       }
       case "init":
-        this.setPixelFormat(b, 4);
+        // A viewer may send SetPixelFormat before ServerInit reaches it: the server applies it after.
+        if (st.bpp === 0) this.setPixelFormat(b, 4);
         d.r = u32(b, 20); // name
         this.sset("inited", 0);
         return false;

@@ -18,6 +18,19 @@
  * how (RFB 3.3 ClientInit pipelined before the server's security type). Message bodies (pixel data,
  * clipboard texts, encoding lists) stream through and are counted, never stored.
  *
+ * Fences (mode.fenceCredit, once the viewer's SetEncodings listed the Fence pseudo-encoding -312):
+ * a ServerFence with flags = Request only and an 8-byte payload, FENCE_TAG + a random u32 nonce, is
+ * injected at the last message boundary of every fromServer chunk that has unfenced bytes before
+ * it (so every update is followed by one and an idle screen settles), and at the first boundary
+ * after each FENCE_EVERY_BYTES. noVNC answers a fence request as soon as it parses it, with the
+ * flags masked to BlockBefore|BlockAfter (0 here) and the payload echoed; it fails on a fence
+ * without the Request flag, and uses a fence for nothing else. A viewer's ClientFence without the
+ * Request flag, 8 bytes long and carrying our tag, is removed from the stream (the server never
+ * sent it); if its nonce is one we remember, everything fromServer returned up to and including
+ * that fence is proven processed. The nonce is random so a viewer cannot answer a fence it has not
+ * read. The server's own fences (TigerVNC uses 1-byte payloads) and the viewer's answers to them
+ * pass untouched, as do the viewer's own fence requests.
+ *
  * Facts: /work/shared/reference/rfb-view-only.md, RFC 6143, rfbproto.rst (community spec),
  * noVNC 1.7 core/rfb.js and core/decoders/*.js for what a real client does.
  */
@@ -232,6 +245,7 @@ export class RfbTracker {
     return this.st.out - this.st.ack;
   }
 
+  /** The state changed since clearDirty() (any call that took bytes in changes it). */
   get dirty(): boolean {
     return this.isDirty;
   }
@@ -258,6 +272,11 @@ export class RfbTracker {
 
   // ---------------------------------------------------------------- console → viewer
 
+  /**
+   * Console → viewer bytes. Returns what to send to the viewer, in order: the input (as subarrays,
+   * never copied) with our ServerFence messages between messages when one is due. Then call
+   * takeHeldForServer(). Throws StreamFault only when view-only and the stream cannot be framed.
+   */
   fromServer(bytes: Uint8Array): Uint8Array[] {
     if (bytes.length === 0) return [];
     this.isDirty = true;
@@ -742,6 +761,14 @@ export class RfbTracker {
 
   // ---------------------------------------------------------------- viewer → console
 
+  /**
+   * Viewer → console bytes. `toServer`: what to forward (view-only: only display requests, shared
+   * flag forced; our fence answers removed; SetEncodings rewritten when framing is needed).
+   * `consumed`: bytes returned by fromServer (fences included) newly proven processed by the viewer.
+   * `consumedInput`: the same point counted in fromServer's input bytes, i.e. console bytes: the
+   * credit to return to the connector (our fences never came from it).
+   * Throws StreamFault only when view-only (input it cannot frame, or a security type it cannot inspect).
+   */
   fromViewer(bytes: Uint8Array): { toServer: Uint8Array; consumed: number; consumedInput: number } {
     const st = this.st;
     const ack = st.ack;

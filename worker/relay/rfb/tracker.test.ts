@@ -382,21 +382,29 @@ describe("properties", () => {
   }, PROPERTY_TIMEOUT_MS);
 
   it(`view-only: arbitrary viewer bytes after the handshake yield only allowed messages or a StreamFault (${RUNS} cases)`, () => {
+    // Mostly well-formed messages of every kind, with arbitrary bytes mixed in now and then.
+    const item = fc.oneof(
+      { weight: 6, arbitrary: clientGen.map((g) => viewOnlyOps([{ ...g, kind: g.kind % 13 }]).ops.flatMap((o) => o[1])) },
+      { weight: 1, arbitrary: fc.uint8Array({ maxLength: 24 }).map((b) => [...b]) },
+    );
+    let clean = 0;
     fc.assert(
-      fc.property(verArb, secArb, fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 8 }), resumeArb, (ver, sec, chunks, resumeAt) => {
+      fc.property(verArb, secArb, fc.array(item, { maxLength: 16 }), cutsArb, resumeArb, (ver, sec, items, cuts, resumeAt) => {
         const hs = handshake(ver, sec, 0);
         let d;
         try {
-          d = drive(VIEW, [...hs.steps, ...chunks.map((c): Op => ["c", [...c]])], [], resumeAt);
+          d = drive(VIEW, [...hs.steps, ["c", items.flat()]], cuts, resumeAt);
         } catch (e) {
           expect(e).toBeInstanceOf(StreamFault);
           return;
         }
+        clean++;
         expect(d.toServer.slice(0, hs.clientOut.length)).toEqual(hs.clientOut);
         expectOnlyAllowed(d.toServer.slice(hs.clientOut.length));
       }),
       { numRuns: RUNS },
     );
+    expect(clean).toBeGreaterThan(RUNS / 4); // the property is not carried by faults alone
   }, PROPERTY_TIMEOUT_MS);
 
   it(`console direction: every supported message and encoding framed, fences only at boundaries (${RUNS} cases)`, () => {
@@ -442,7 +450,12 @@ describe("properties", () => {
   }, PROPERTY_TIMEOUT_MS);
 
   it(`arbitrary bytes both ways: only StreamFault, and only when view-only (${RUNS} cases)`, () => {
-    const opArb = fc.tuple(fc.constantFrom<"s" | "c">("s", "c"), fc.uint8Array({ maxLength: 48 })).map(([d, b]): Op => [d, [...b]]);
+    // Arbitrary bytes either way, mixed with well-formed messages so deeper states are reached too.
+    const opArb = fc.oneof(
+      fc.tuple(fc.constantFrom<"s" | "c">("s", "c"), fc.uint8Array({ maxLength: 48 })).map(([d, b]): Op => [d, [...b]]),
+      serverGen.map((g): Op => ["s", serverMessage(g, 4, 3)]),
+      clientGen.map((g): Op => ["c", viewOnlyOps([{ ...g, kind: g.kind % 13 }]).ops.flatMap((o) => o[1])]),
+    );
     fc.assert(
       fc.property(fc.boolean(), fc.boolean(), fc.nat(3), fc.array(opArb, { maxLength: 12 }), resumeArb, (viewOnly, fenceCredit, prefix, ops, resumeAt) => {
         const hs = prefix === 0 ? [] : handshake(prefix === 1 ? 3 : 8, prefix === 3 ? 2 : 1, 0).steps;

@@ -213,7 +213,9 @@ describe("fence credit", () => {
     // No fences before the viewer announced the Fence pseudo-encoding.
     const update = Uint8Array.from(fbu([{ enc: 0, w: 2, h: 2, body: fill(16) }]));
     expect(t.fromServer(update)).toEqual([update]);
+    expect(t.fenceCreditActive).toBe(false);
     t.fromViewer(Uint8Array.from(setEncodings([7, 0, -312, -313])));
+    expect(t.fenceCreditActive).toBe(true);
     // An update split in two: the fence comes after its end only.
     expect(t.fromServer(update.subarray(0, 10))).toEqual([update.subarray(0, 10)]);
     const out = t.fromServer(update.subarray(10));

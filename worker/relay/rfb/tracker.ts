@@ -240,6 +240,11 @@ export class RfbTracker {
     return this.st.lost ? "lost" : "exact";
   }
 
+  /** Fences are being injected: fence credit is on, the viewer announced -312, framing is exact. */
+  get fenceCreditActive(): boolean {
+    return this.fencing();
+  }
+
   /** Bytes returned by fromServer that no answered fence covers yet. */
   get unconfirmed(): number {
     return this.st.out - this.st.ack;

@@ -252,10 +252,13 @@ describe("fence credit", () => {
     const cut = serverCut(100_000);
     const out = t.fromServer(Uint8Array.from([...update, ...cut.slice(0, 500)]));
     expect(out.map((p) => (isInjectedFence(p) ? "fence" : p.length))).toEqual([update.length, "fence", 500]);
+    expect(t.inMessageBytes).toBe(500);
     // Nothing more to fence until the clipboard text ends.
     expect(t.fromServer(Uint8Array.from(cut.slice(500, 50_000))).some(isInjectedFence)).toBe(false);
+    expect(t.inMessageBytes).toBe(50_000);
     const end = t.fromServer(Uint8Array.from(cut.slice(50_000)));
     expect(isInjectedFence(end.at(-1)!)).toBe(true);
+    expect(t.inMessageBytes).toBe(0);
   });
 
   it("fences at least every 32 KiB of a long stream of messages", () => {
@@ -290,7 +293,7 @@ describe("state", () => {
     const state = f.snapshot();
     expect(state.fences).toHaveLength(MAX_OUTSTANDING_FENCES);
     const huge = Number.MAX_SAFE_INTEGER;
-    Object.assign(state, { out: huge, inp: huge, lf: huge, ack: huge, ackIn: huge, rl: 65535, rw: 65535, rh: 65535, re: -2147483648, ti: 65535 * 65535, ts: huge });
+    Object.assign(state, { out: huge, inp: huge, lf: huge, ack: huge, ackIn: huge, mb: huge, rl: 65535, rw: 65535, rh: 65535, re: -2147483648, ti: 65535 * 65535, ts: huge });
     state.fences = state.fences.map((): [number, number, number] => [0xffffffff, huge, huge]);
     state.s.r = huge;
     expect(JSON.stringify(state).length).toBeLessThan(1024);

@@ -151,6 +151,8 @@ export interface RfbTrackerState {
   /** Bytes already reported consumed (returned, input). */
   ack: number;
   ackIn: number;
+  /** Input position of the last server message boundary. */
+  mb: number;
   /** Outstanding fences: [nonce, returned position after it, input position]. */
   fences: [number, number, number][];
   /** Viewer bytes released by server data, for takeHeldForServer(). */
@@ -220,6 +222,7 @@ export class RfbTracker {
         lf: 0,
         ack: 0,
         ackIn: 0,
+        mb: 0,
         fences: [],
         hs: [],
       };
@@ -243,6 +246,15 @@ export class RfbTracker {
   /** Fences are being injected: fence credit is on, the viewer announced -312, framing is exact. */
   get fenceCreditActive(): boolean {
     return this.fencing();
+  }
+
+  /**
+   * Console bytes of the server message in progress (0 between messages). No fence can prove these
+   * before the message ends: a message larger than the stream window needs the caller to grant
+   * credit for them some other way (e.g. as forwarded, under the plain-viewer silence limit).
+   */
+  get inMessageBytes(): number {
+    return this.st.done && !this.st.lost ? this.st.inp - this.st.mb : 0;
   }
 
   /** Bytes returned by fromServer that no answered fence covers yet. */
@@ -305,6 +317,7 @@ export class RfbTracker {
     let lastBoundary = -1;
     this.parseServer(bytes, 0, (at) => {
       lastBoundary = at;
+      st.mb = st.inp + (at - start);
       if (this.fencing() && st.out + (at - start) - st.lf >= FENCE_EVERY_BYTES) fenceAt(at);
     });
     // The last message boundary of what the console sent so far gets a fence (if anything since the

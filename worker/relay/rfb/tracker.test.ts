@@ -46,7 +46,7 @@ import {
   type Security,
   type Version,
 } from "./rfb-test-kit.ts";
-import { FENCE_SPACING_BYTES, FENCE_TAG, MAX_HELD, MAX_OUTSTANDING_FENCES, RfbTracker, type Mode } from "./tracker.ts";
+import { FENCE_SPACING_BYTES, FENCE_TAG, MAX_HEADER, MAX_HELD, MAX_OUTSTANDING_FENCES, RfbTracker, type Mode } from "./tracker.ts";
 
 const RUNS = Number(process.env.RFB_FUZZ_RUNS ?? 10_000);
 /** Each property takes 0.5 to 4 s at 10,000 cases on a quiet machine; this one is shared. */
@@ -296,7 +296,14 @@ describe("state", () => {
     Object.assign(state, { out: huge, inp: huge, lf: huge, ack: huge, ackIn: huge, mb: huge, rl: 65535, rw: 65535, rh: 65535, re: -2147483648, ti: 65535 * 65535, ts: huge });
     state.fences = state.fences.map((): [number, number, number] => [0xffffffff, huge, huge]);
     state.s.r = huge;
+    state.c.r = huge;
+    state.s.b = "ff".repeat(MAX_HEADER);
+    state.c.b = "ff".repeat(MAX_HEADER);
     expect(JSON.stringify(state).length).toBeLessThan(1024);
+    expect(() => new RfbTracker(FENCED, JSON.parse(JSON.stringify(state)))).not.toThrow();
+    // A damaged snapshot is refused with a clear fault, not half-used.
+    expect(() => new RfbTracker(FENCED, { ...state, s: { ...state.s, b: "zz" } })).toThrow(StreamFault);
+    expect(() => new RfbTracker(FENCED, { ...state, c: { ...state.c, h: "00".repeat(MAX_HELD + 1) } })).toThrow(StreamFault);
     expect(f.dirty).toBe(true);
     f.clearDirty();
     expect(f.dirty).toBe(false);

@@ -113,8 +113,8 @@ interface Dir {
   h: number[];
 }
 
-/** Everything needed to continue after hibernation. Plain JSON; under 1 KiB (see the tests). */
-export interface RfbTrackerState {
+/** The parser state, as the tracker works on it. */
+interface State {
   v: 1;
   c: Dir;
   s: Dir;
@@ -159,6 +159,37 @@ export interface RfbTrackerState {
   hs: number[];
 }
 
+/** A direction in the snapshot: byte buffers as hex. */
+type DirJson = Omit<Dir, "b" | "h"> & { b: string; h: string };
+
+/**
+ * Everything needed to continue after hibernation: plain JSON, under 1 KiB even with every buffer
+ * full and every counter at its largest (see the tests). Byte buffers are hex strings.
+ */
+export type RfbTrackerState = Omit<State, "c" | "s" | "hs"> & { c: DirJson; s: DirJson; hs: string };
+
+function hex(bytes: number[]): string {
+  let out = "";
+  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
+  return out;
+}
+function unhex(text: unknown, max: number): number[] {
+  if (typeof text !== "string" || text.length > 2 * max || !/^(?:[0-9a-f]{2})*$/.test(text)) throw badState();
+  const out: number[] = [];
+  for (let i = 0; i < text.length; i += 2) out.push(parseInt(text.slice(i, i + 2), 16));
+  return out;
+}
+function badState(): StreamFault {
+  return new StreamFault(CloseCode.internal, "The console was interrupted: open it again.");
+}
+function dirToJson(d: Dir): DirJson {
+  return { ...d, b: hex(d.b), h: hex(d.h) };
+}
+function dirFromJson(d: DirJson): Dir {
+  if (typeof d !== "object" || d === null || typeof d.p !== "string") throw badState();
+  return { ...d, b: unhex(d.b, MAX_HEADER), h: unhex(d.h, MAX_HELD) };
+}
+
 function newDir(p: string, n: number): Dir {
   return { p, n, b: [], r: 0, f: true, h: [] };
 }
@@ -182,7 +213,7 @@ class Unframeable extends Error {}
 
 export class RfbTracker {
   private readonly mode: Mode;
-  private st: RfbTrackerState;
+  private st: State;
   private isDirty = false;
   /** Pieces being produced by the current fromViewer / release. */
   private cOut: Uint8Array[] = [];
@@ -190,8 +221,16 @@ export class RfbTracker {
   constructor(mode: Mode, state?: RfbTrackerState) {
     this.mode = mode;
     if (state) {
-      if (state.v !== 1 || !state.c || !state.s) throw new StreamFault(CloseCode.internal, "The console was interrupted: open it again.");
-      this.st = structuredClone(state);
+      // Our own snapshot, from storage: checked for shape and buffer bounds, not trusted blindly.
+      if (typeof state !== "object" || state === null || state.v !== 1 || !Array.isArray(state.fences)) throw badState();
+      const { c, s, hs, fences, ...rest } = state;
+      this.st = {
+        ...rest,
+        c: dirFromJson(c),
+        s: dirFromJson(s),
+        hs: unhex(hs, MAX_HELD + MAX_HEADER),
+        fences: fences.slice(0, MAX_OUTSTANDING_FENCES).map((f): [number, number, number] => [Number(f[0]), Number(f[1]), Number(f[2])]),
+      };
     } else {
       this.st = {
         v: 1,
@@ -271,7 +310,8 @@ export class RfbTracker {
   }
 
   snapshot(): RfbTrackerState {
-    return structuredClone(this.st);
+    const { c, s, hs, fences, ...rest } = this.st;
+    return { ...rest, c: dirToJson(c), s: dirToJson(s), hs: hex(hs), fences: fences.map((f): [number, number, number] => [f[0], f[1], f[2]]) };
   }
 
   /**

@@ -4,7 +4,7 @@
  * that runs every byte through RfbTracker ↔ TigerVNC's Xvnc with a clock that changes the screen
  * every second. Checks that the tracker keeps exact framing over a real session, that noVNC answers
  * the injected fences and stays connected, and that an idle screen settles (every byte sent is
- * confirmed). A session with TigerVNC 1.x and noVNC 1.7 carries (seen when this was written): Tight
+ * confirmed), with the tracker rebuilt from its JSON snapshot before every event. A session with TigerVNC 1.x and noVNC 1.7 carries (seen when this was written): Tight
  * fill, palette and JPEG rectangles, LastRect, VMware cursor, QEMU LED and extended key,
  * ExtendedDesktopSize, Xvnc's own fences, EndOfContinuousUpdates and an extended-clipboard
  * ServerCutText. Needs no edge: run it alone with a config that has no global setup, or in the
@@ -16,7 +16,7 @@ import { build } from "esbuild";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
-import { RfbTracker, type Mode } from "../../worker/relay/rfb/tracker.ts";
+import { RfbTracker, type Mode, type RfbTrackerState } from "../../worker/relay/rfb/tracker.ts";
 import { launchBrowser } from "../harness/browser.ts";
 import { type Proc, start, waitFor } from "../harness/processes.ts";
 import { type Desktop, startDesktop } from "../harness/xvnc.ts";
@@ -58,8 +58,11 @@ beforeAll(async () => {
       ws.close();
       tcp.destroy();
     };
+    // As if the Durable Object hibernated after every event: the tracker lives only in its snapshot.
+    const wake = () => (s.tracker = new RfbTracker(mode, JSON.parse(JSON.stringify(s.tracker.snapshot())) as RfbTrackerState));
     tcp.on("data", (b) => {
       try {
+        wake();
         for (const piece of s.tracker.fromServer(new Uint8Array(b))) {
           s.sentToViewer += piece.length;
           ws.send(piece);
@@ -72,6 +75,7 @@ beforeAll(async () => {
     });
     ws.on("message", (data: Buffer) => {
       try {
+        wake();
         const r = s.tracker.fromViewer(new Uint8Array(data));
         if (r.consumed > 0) s.fencesAnswered++;
         s.consumed += r.consumed;

@@ -426,7 +426,8 @@ export class RfbTracker {
     } catch (e) {
       if (!(e instanceof Unframeable)) throw e;
       this.lose(e.message);
-      // Not view-only: viewer bytes held for the handshake are released untouched.
+      // Not view-only: viewer bytes held back (handshake, or a partial message header) go on
+      // untouched, ahead of anything the viewer sends next.
       const c = st.c;
       st.hs.push(...c.h, ...c.b);
       c.h = [];

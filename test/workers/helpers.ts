@@ -190,3 +190,42 @@ export async function openBrowser(wsUrl: string, protocols?: string): Promise<Te
   socket.protocol = res.headers.get("Sec-WebSocket-Protocol");
   return socket;
 }
+
+/**
+ * Plays a whole RFB 3.8 handshake (security None) between a test connector and a viewer socket,
+ * as a real VNC server and client would, so the edge's RFB tracker sees a console past ServerInit.
+ */
+export async function rfbHandshake(connector: TestConnector, stream: number, viewer: TestSocket, width = 800, height = 600): Promise<void> {
+  const { encodeData } = await import("../../shared/protocol/frames.ts");
+  const enc = new TextEncoder();
+  const dataFrom = async (bytes: number) => {
+    let got = 0;
+    while (got < bytes) {
+      const f = await connector.nextFrame();
+      if (f.type === FrameType.data && f.stream === stream) got += f.bytes.length;
+    }
+  };
+  const toViewer = async (bytes: Uint8Array) => {
+    connector.send(encodeData(stream, bytes));
+    let got = 0;
+    while (got < bytes.length) got += ((await viewer.next()) as ArrayBuffer).byteLength;
+  };
+  await toViewer(enc.encode("RFB 003.008\n"));
+  viewer.ws.send(enc.encode("RFB 003.008\n"));
+  await dataFrom(12);
+  await toViewer(Uint8Array.from([1, 1])); // one security type: None
+  viewer.ws.send(Uint8Array.from([1]));
+  await dataFrom(1);
+  await toViewer(Uint8Array.from([0, 0, 0, 0])); // SecurityResult OK
+  viewer.ws.send(Uint8Array.from([1])); // ClientInit, shared
+  await dataFrom(1);
+  const name = enc.encode("test");
+  const init = new Uint8Array(24 + name.length);
+  const v = new DataView(init.buffer);
+  v.setUint16(0, width);
+  v.setUint16(2, height);
+  init.set([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0], 4); // 32 bpp, depth 24, true colour
+  v.setUint32(20, name.length);
+  init.set(name, 24);
+  await toViewer(init);
+}

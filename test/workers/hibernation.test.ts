@@ -6,7 +6,8 @@ import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
-import { call, createSite, openBrowser, openConsole, signIn, welcomedConnector } from "./helpers.ts";
+import { call, createSite, openBrowser, openConsole, rfbHandshake, signIn, welcomedConnector } from "./helpers.ts";
+import { PERSIST_DELAY_MS } from "../../worker/relay/stream-book.ts";
 
 const siteStub = (name: string) => env.SITE.get(env.SITE.idFromName(name));
 
@@ -19,12 +20,14 @@ describe("hibernation", () => {
     const browser = await openBrowser(wsUrl);
     const open = await connector.nextFrame();
     connector.send(encodeOpenOk(open.stream));
-
+    await rfbHandshake(connector, open.stream, browser);
+    // Idle long enough for the object to have written its state, as it would before sleeping.
+    await new Promise((r) => setTimeout(r, PERSIST_DELAY_MS + 150));
     await evictDurableObject(siteStub("sleepy"), { webSockets: "hibernate" });
 
     connector.send(encodeData(open.stream, new Uint8Array([1, 2, 3])));
     expect(new Uint8Array((await browser.next()) as ArrayBuffer)).toEqual(new Uint8Array([1, 2, 3]));
-    browser.ws.send(new Uint8Array([9]));
+    browser.ws.send(new Uint8Array([3, 1, 0, 0, 0, 0, 0, 8, 0, 8])); // FramebufferUpdateRequest
     expect(await connector.nextFrame()).toMatchObject({ type: FrameType.data, stream: open.stream });
     // The inventory came back from SQLite: the VM list and new consoles still work.
     const vms = (await (await call("GET", "/api/sites/sleepy/vms", undefined, cookie)).json()) as unknown[];

@@ -16,6 +16,7 @@ import {
   upgrade,
   userSession,
   welcomedConnector,
+  rfbHandshake,
 } from "./helpers.ts";
 
 const siteStub = (name: string) => env.SITE.get(env.SITE.idFromName(name));
@@ -221,6 +222,7 @@ describe("view-only at the edge", () => {
     const { operator, site, connector } = await setup();
     const link = await createLink(operator, site, { viewOnly: false });
     const { browser, stream } = await joined(link.wsUrl, connector);
+    await rfbHandshake(connector, stream, browser);
     browser.ws.send(key);
     expect(await dataUntilQuiet(connector, stream)).toEqual([...key]);
   });

@@ -1,6 +1,6 @@
 /**
  * One viewer socket paired with one stream on a connector: the credit accounting for both
- * directions and the RFB watch (view-only filter, handshake, fences). Everything it needs after
+ * directions and the RFB tracker (view-only filter, handshake, fences). Everything it needs after
  * the object wakes from hibernation is in `attachment.flow` and `attachment.rfb`, written to the
  * socket's attachment by the site's stream book (never on every message).
  *
@@ -19,13 +19,14 @@ import {
   UP_QUEUE_LIMIT_BYTES,
 } from "../../shared/protocol/limits.ts";
 import type { ConnectorLink } from "./connector-link.ts";
+import { RfbTracker, type RfbTrackerState } from "./rfb/tracker.ts";
 import { StreamFault } from "./stream-fault.ts";
 
 /** How a viewer returns credit. */
 export type ViewerMode =
   /** subprotocol porthole.credit.v1: text messages with byte counts it has consumed. */
   | "credit"
-  /** a plain RFB-over-WebSocket client: consumption is proven by RFB fences (see RfbWatch). */
+  /** a plain RFB-over-WebSocket client: consumption is proven by RFB fences (see rfb/tracker.ts). */
   | "plain";
 
 export interface FlowState {
@@ -64,36 +65,9 @@ export interface BrowserAttachment {
   /** Until then the connector must answer OPEN; then the RFB handshake must finish. */
   deadline: number | null;
   flow: FlowState;
-  /** The RFB watch's own state (small: see worker/relay/rfb/). */
-  rfb: unknown;
+  /** The RFB tracker's state (< 1 KiB: see worker/relay/rfb/tracker.ts). */
+  rfb: RfbTrackerState | null;
 }
-
-/**
- * What the stream needs from the RFB parser. It watches both directions: it filters a view-only
- * viewer's input, tells when the handshake is done, and, for plain viewers, injects fences and
- * reports how many console bytes the viewer has proven it processed.
- */
-export interface RfbWatch {
-  /** Console → viewer bytes; returns what to send to the viewer (fences may be added). */
-  fromServer(bytes: Uint8Array): Uint8Array[];
-  /**
-   * Viewer → console bytes; returns what to forward (filtered, our fence replies removed) and
-   * how many more console bytes (counted as given to fromServer) the viewer has proven consumed.
-   */
-  fromViewer(bytes: Uint8Array): { toServer: Uint8Array; consumed: number };
-  /** Viewer bytes held back until the server said something (RFB 3.3 pipelining). */
-  takeHeldForServer(): Uint8Array | null;
-  readonly handshakeDone: boolean;
-  /** A fence went to the viewer and its echo has not come back yet. */
-  readonly fencePending: boolean;
-  /** The viewer echoes fences, so plain-mode credit can be exact. */
-  readonly provesConsumption: boolean;
-  snapshot(): unknown;
-  readonly dirty: boolean;
-  clearDirty(): void;
-}
-
-export type RfbWatchFactory = (opts: { viewOnly: boolean; plain: boolean }, state: unknown) => RfbWatch;
 
 export function newFlow(): FlowState {
   return { down: 0, downCredited: 0, up: 0, upCredited: 0, upQueue: [] };
@@ -103,21 +77,21 @@ export class BrowserStream {
   readonly browser: WebSocket;
   readonly attachment: BrowserAttachment;
   readonly connector: ConnectorLink;
-  private readonly rfb: RfbWatch;
+  private readonly rfb: RfbTracker;
   private readonly flow: FlowState;
-  /** Plain mode: console bytes the viewer has proven consumed (fence echoes). */
-  private proven = 0;
+  /** Plain mode: console bytes the viewer has proven processed (fence echoes). */
+  private proven: number;
   private upQueued = 0;
   /** State changed since the stream book last wrote the attachment. */
   dirty = false;
 
-  constructor(browser: WebSocket, attachment: BrowserAttachment, connector: ConnectorLink, watch: RfbWatchFactory) {
+  constructor(browser: WebSocket, attachment: BrowserAttachment, connector: ConnectorLink) {
     this.browser = browser;
     this.attachment = attachment;
     this.connector = connector;
     this.flow = attachment.flow;
-    this.rfb = watch({ viewOnly: attachment.viewOnly, plain: attachment.mode === "plain" }, attachment.rfb);
-    // Restored plain streams: what is credited has been proven or was forwarded before a fence was due.
+    this.rfb = new RfbTracker({ viewOnly: attachment.viewOnly, fenceCredit: attachment.mode === "plain" }, attachment.rfb ?? undefined);
+    // After a wake, count what was credited as proven: at most one message more than was.
     this.proven = this.flow.downCredited;
     this.upQueued = this.flow.upQueue.reduce((n, b) => n + b.length, 0);
   }
@@ -134,8 +108,9 @@ export class BrowserStream {
     return this.flow.up;
   }
 
+  /** ServerInit has passed, or the tracker can no longer tell (a security type it cannot follow). */
   get handshakeDone(): boolean {
-    return this.rfb.handshakeDone;
+    return this.rfb.handshakeDone || this.rfb.framing === "lost";
   }
 
   /** Writes what must survive hibernation into the attachment (called by the stream book). */
@@ -163,29 +138,32 @@ export class BrowserStream {
     for (const part of this.rfb.fromServer(bytes)) this.browser.send(part);
     const held = this.rfb.takeHeldForServer();
     if (held) this.sendUp(held);
-    if (this.attachment.mode === "plain") this.creditPlain();
+    if (this.attachment.mode === "plain") this.creditPlain(false);
   }
 
   /**
-   * Plain viewers: credit follows what the viewer has proven (fence echoes). While no fence is
-   * waiting for its echo, bytes are credited as forwarded: a fence follows every framebuffer
-   * update, so what a viewer that stopped reading can make the edge hold is one update plus one
-   * window, and never more than PLAIN_UNPROVEN_LIMIT_BYTES.
+   * Plain viewers: credit follows what the viewer has proven (fence echoes). The bytes of the
+   * console message in progress cannot be fenced until it ends, so they are credited as they are
+   * forwarded. What a viewer that stopped reading can make the edge hold is therefore one window
+   * beyond its last proof plus one message (a framebuffer update), and never more than
+   * PLAIN_UNPROVEN_LIMIT_BYTES. A viewer that does not echo fences gets credit as forwarded and
+   * is cut at that limit.
    */
-  private creditPlain(): void {
+  private creditPlain(proof: boolean): void {
     const flow = this.flow;
-    const proves = this.rfb.provesConsumption;
+    const fenced = this.rfb.fenceCreditActive && this.rfb.framing === "exact";
     if (flow.down - this.proven > PLAIN_UNPROVEN_LIMIT_BYTES) {
       throw new StreamFault(
         CloseCode.tooSlow,
-        proves
+        fenced
           ? "viewer stopped reading; console closed to protect the site"
-          : "this viewer cannot confirm what it received (no RFB fences or credit); use Porthole's console page",
+          : "this viewer cannot confirm what it received (no RFB fences, no credit): open the console in Porthole's page or with porthole listen",
       );
     }
-    const target = proves && this.rfb.fencePending ? this.proven : flow.down;
-    if (target - flow.downCredited >= CREDIT_CHUNK_BYTES || (target === this.proven && target > flow.downCredited)) {
-      this.connector.queue(encodeCredit(this.id, target - flow.downCredited));
+    const target = fenced ? Math.min(flow.down, this.proven + this.rfb.inMessageBytes) : flow.down;
+    const owed = target - flow.downCredited;
+    if (owed >= CREDIT_CHUNK_BYTES || (proof && owed > 0)) {
+      this.connector.queue(encodeCredit(this.id, owed));
       flow.downCredited = target;
     }
   }
@@ -207,10 +185,11 @@ export class BrowserStream {
 
   /** Viewer input (keys, pointer, RFB client messages) on its way to the console. */
   viewerBytes(input: Uint8Array): void {
-    const { toServer, consumed } = this.rfb.fromViewer(input);
-    if (consumed > 0) {
-      this.proven = Math.min(this.flow.down, this.proven + consumed);
-      if (this.attachment.mode === "plain") this.creditPlain();
+    // consumedInput: console bytes proven processed (our fences themselves not counted).
+    const { toServer, consumedInput } = this.rfb.fromViewer(input);
+    if (consumedInput > 0) {
+      this.proven = Math.min(this.flow.down, this.proven + consumedInput);
+      if (this.attachment.mode === "plain") this.creditPlain(true);
     }
     this.dirty = true;
     if (toServer.length > 0) this.sendUp(toServer);

@@ -26,7 +26,6 @@ import type { BrowserStream } from "./browser-stream.ts";
 import { type ConnectorAttachment, ConnectorLink } from "./connector-link.ts";
 import { negotiate, readInventory, welcomeFrame } from "./handshake.ts";
 import { LinkBook, linkState } from "./links.ts";
-import { rfbWatch } from "./rfb-watch.ts";
 import { StreamFault } from "./stream-fault.ts";
 import type {
   ConnectorInfo,
@@ -91,7 +90,7 @@ export class SiteObject extends DurableObject<Env> {
     migrate(ctx.storage, SITE_MIGRATIONS);
     this.tickets = new TicketBook(this.sql);
     this.links = new LinkBook(this.sql);
-    this.streams = new StreamBook(ctx, rfbWatch, (end) => this.auditClosed(end));
+    this.streams = new StreamBook(ctx, (end) => this.auditClosed(end));
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_REQUEST, HEARTBEAT_REPLY));
     this.restore();
   }

@@ -11,7 +11,7 @@
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeClose, encodeJson, FrameType } from "../../shared/protocol/frames.ts";
 import { OPEN_TIMEOUT_MS, RFB_HANDSHAKE_TIMEOUT_MS } from "../../shared/protocol/limits.ts";
-import { type BrowserAttachment, BrowserStream, newFlow, type RfbWatchFactory } from "./browser-stream.ts";
+import { type BrowserAttachment, BrowserStream, newFlow } from "./browser-stream.ts";
 import type { ConnectorLink } from "./connector-link.ts";
 import { closeQuietly } from "./sockets.ts";
 import { StreamFault } from "./stream-fault.ts";
@@ -53,7 +53,6 @@ export interface LostConsole {
 export class StreamBook {
   private readonly ctx: DurableObjectState;
   private readonly sql: SqlStorage;
-  private readonly watch: RfbWatchFactory;
   /** Called once for every stream that ends, however it ends (for the audit trail). */
   private readonly onEnd: (end: StreamEnd) => void;
   private readonly byId = new Map<number, BrowserStream>();
@@ -61,10 +60,9 @@ export class StreamBook {
   private nextId = (Math.random() * 0x7fffffff) >>> 0;
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(ctx: DurableObjectState, watch: RfbWatchFactory, onEnd: (end: StreamEnd) => void) {
+  constructor(ctx: DurableObjectState, onEnd: (end: StreamEnd) => void) {
     this.ctx = ctx;
     this.sql = ctx.storage.sql;
-    this.watch = watch;
     this.onEnd = onEnd;
   }
 
@@ -111,7 +109,7 @@ export class StreamBook {
       rfb: null,
     };
     this.ctx.acceptWebSocket(pair[1], [BROWSER_TAG]);
-    const stream = new BrowserStream(pair[1], attachment, req.connector, this.watch);
+    const stream = new BrowserStream(pair[1], attachment, req.connector);
     stream.persist();
     // Remembered in storage too: if the edge restarts, the sockets are gone but the audit trail
     // must still close what was open (see `restore`).
@@ -222,7 +220,7 @@ export class StreamBook {
         continue;
       }
       try {
-        this.add(new BrowserStream(ws, att, connector, this.watch));
+        this.add(new BrowserStream(ws, att, connector));
       } catch (err) {
         if (!(err instanceof StreamFault)) throw err;
         closeQuietly(ws, err.code, err.message);

@@ -15,6 +15,8 @@ export const CloseCode = {
   tooSlow: 4408,
   /** A person ended the console (End session); the reason names them. */
   terminated: 4409,
+  /** No input for the edge's idle timeout (IDLE_TIMEOUT_SECONDS); final: the page does not reconnect. */
+  idle: 4440,
   /** Ticket already used or expired, link expired or revoked. */
   gone: 4410,
   /** The connector speaks no protocol version the edge speaks. */

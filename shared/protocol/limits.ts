@@ -72,3 +72,11 @@ export const RFB_HANDSHAKE_TIMEOUT_MS = 60_000;
 
 /** WebSocket subprotocol websockify and many RFB clients offer; selected when it is the only one. */
 export const BINARY_SUBPROTOCOL = "binary";
+
+/**
+ * Text messages the edge sends to a credit viewer (porthole.credit.v1), JSON with a `type`:
+ * - `{"type":"idle-warning","closesAt":"<ISO time>"}`: no input for a while; the console closes
+ *   at that time (code 4440) unless the person types or moves the mouse.
+ * Plain viewers get none: they speak only RFB.
+ */
+export const VIEWER_NOTICE_IDLE_WARNING = "idle-warning";

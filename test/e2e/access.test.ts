@@ -58,11 +58,11 @@ describe("browsers", () => {
     expect((await context.cookies(edge.url)).map((c) => c.name)).not.toContain("porthole_session");
 
     await page.goto(`${edge.url}/`);
-    await page.fill("input[name=username]", "mallory");
-    await page.fill("input[name=password]", "mallory password 1");
-    await page.click("#signin button");
-    await page.waitForSelector("#consoles:not([hidden])");
-    expect(await page.textContent("#who")).toBe("mallory (operator)");
+    await page.getByLabel("Username").fill("mallory");
+    await page.getByLabel("Password").fill("mallory password 1");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign out" }).waitFor();
+    expect(await page.getByTestId("who").innerText()).toBe("mallory · operator");
     await context.close();
   });
 

@@ -21,6 +21,8 @@ export default defineConfig({
           ACCESS_TEAM_DOMAIN: ACCESS_TEAM,
           ACCESS_AUD: "porthole-test-aud",
           ACCESS_DEFAULT_ROLE: "operator",
+          // Far beyond any clock jump the other tests make; the idle tests jump past it.
+          IDLE_TIMEOUT_SECONDS: "600",
           TEST_ACCESS_PRIVATE_JWK: JSON.stringify(privateJwk),
         },
         outboundService: (request: Request) => {

@@ -13,6 +13,8 @@ export interface Env {
   ACCESS_DEFAULT_ROLE?: string;
   /** Longest share link, in seconds (default 86400). */
   LINK_MAX_TTL_SECONDS?: string;
+  /** Full-control consoles with no input for this long are closed (default: off). */
+  IDLE_TIMEOUT_SECONDS?: string;
   /** Consoles open at once through one share link, per site (default 10). */
   MAX_CONSOLES_PER_LINK?: string;
   /** Consoles one user may have open at once on one site (default 20). */

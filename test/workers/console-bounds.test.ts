@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeJson, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { BINARY_SUBPROTOCOL, CREDIT_SUBPROTOCOL, OPEN_TIMEOUT_MS } from "../../shared/protocol/limits.ts";
-import { auditUntil, call, createSite, INVENTORY, openBrowser, openConsole, signIn, welcomedConnector } from "./helpers.ts";
+import { auditUntil, call, createSite, INVENTORY, openBrowser, openConsole, rfbHandshake, signIn, welcomedConnector } from "./helpers.ts";
 
 let n = 0;
 async function site() {
@@ -50,6 +50,61 @@ describe("consoles that end with a reason", () => {
     do f = await s.connector.nextFrame();
     while (f.type !== FrameType.close);
     expect(f).toMatchObject({ type: FrameType.close, code: CloseCode.upstreamTimeout });
+  });
+
+  it("idle timeout: a full-control console with no input is warned a minute before and then closed", async () => {
+    const s = await site();
+    const viewer = await openBrowser((await openConsole(s.cookie, s.name)).wsUrl, CREDIT_SUBPROTOCOL);
+    const open = await s.connector.nextFrame();
+    s.connector.send(encodeOpenOk(open.stream));
+    await rfbHandshake(s.connector, open.stream, viewer);
+    const key = Uint8Array.from([4, 1, 0, 0, 0, 0, 0, 0x61]);
+    const idleMs = 600_000; // IDLE_TIMEOUT_SECONDS in vitest.workers.config.ts
+    const alive = async () => {
+      s.connector.send(encodeJson(FrameType.inventory, 0, { hypervisors: INVENTORY }));
+      await call("GET", `/api/sites/${s.name}/vms`, undefined, s.cookie);
+    };
+    // 9 min 5 s without input: the page is told when the console will close.
+    await later(idleMs - 55_000, async () => {
+      await alive();
+      await runDurableObjectAlarm(s.stub);
+    });
+    const warning = JSON.parse((await viewer.next()) as string) as { type: string; closesAt: string };
+    expect(warning.type).toBe("idle-warning");
+    // A key press at that moment starts the count again: at 10 min 5 s nothing happens…
+    await later(idleMs - 55_000, async () => {
+      viewer.ws.send(key);
+      expect(await s.connector.nextFrame()).toMatchObject({ type: FrameType.data, stream: open.stream });
+    });
+    await later(idleMs + 5_000, async () => {
+      await alive();
+      await runDurableObjectAlarm(s.stub);
+    });
+    expect(viewer.closed).toBeNull();
+    // …and 10 min after that key press it closes, for good, with the reason.
+    await later(2 * idleMs, async () => {
+      await alive();
+      await runDurableObjectAlarm(s.stub);
+    });
+    const closed = await viewer.closedWith();
+    expect(closed).toEqual({ code: CloseCode.idle, reason: "This console closed after 10 min without input." });
+  });
+
+  it("idle timeout: view-only consoles are never closed for want of input", async () => {
+    const s = await site();
+    const res = await call("POST", "/api/links", { site: s.name, hypervisor: "lab", vm: "desk", ttlSeconds: 3600 }, s.cookie);
+    const viewer = await openBrowser(((await res.json()) as { wsUrl: string }).wsUrl, CREDIT_SUBPROTOCOL);
+    const open = await s.connector.nextFrame();
+    s.connector.send(encodeOpenOk(open.stream));
+    await rfbHandshake(s.connector, open.stream, viewer);
+    await later(2 * 600_000, async () => {
+      s.connector.send(encodeJson(FrameType.inventory, 0, { hypervisors: INVENTORY }));
+      await call("GET", `/api/sites/${s.name}/vms`, undefined, s.cookie);
+      await runDurableObjectAlarm(s.stub);
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(viewer.closed).toBeNull();
+    expect(viewer.pending()).toBe(0);
   });
 
   it("answers a viewer's close frame at once", async () => {

@@ -160,7 +160,7 @@ describe("plain viewers are held to what they prove", () => {
   }, 60_000);
 
   it("a view-only filter resumes mid-message after the object hibernated", async () => {
-    const { connector, viewer, stream, stub } = await linkConsole(true);
+    const { connector, viewer, stub } = await linkConsole(true);
     const key = [4, 1, 0, 0, 0, 0, 0, 0x61];
     viewer.ws.send(Uint8Array.from(key.slice(0, 3))); // half a KeyEvent
     await new Promise((r) => setTimeout(r, PERSIST_DELAY_MS + 150));

@@ -64,6 +64,10 @@ export interface BrowserAttachment {
   upstreamOpen: boolean;
   /** Until then the connector must answer OPEN; then the RFB handshake must finish. */
   deadline: number | null;
+  /** The viewer's last input (key, pointer, clipboard), for the idle timeout; opening counts. */
+  lastInputAt: number;
+  /** When the idle warning was sent for the current quiet spell (null: not yet). */
+  idleWarnedAt: number | null;
   flow: FlowState;
   /** The RFB tracker's state (< 1 KiB: see worker/relay/rfb/tracker.ts). */
   rfb: RfbTrackerState | null;
@@ -85,12 +89,14 @@ export class BrowserStream {
   /** State changed since the stream book last wrote the attachment. */
   dirty = false;
 
-  constructor(browser: WebSocket, attachment: BrowserAttachment, connector: ConnectorLink) {
+  /** `watchInput`: count the viewer's input for the idle timeout. */
+  constructor(browser: WebSocket, attachment: BrowserAttachment, connector: ConnectorLink, watchInput = false) {
     this.browser = browser;
     this.attachment = attachment;
     this.connector = connector;
     this.flow = attachment.flow;
-    this.rfb = new RfbTracker({ viewOnly: attachment.viewOnly, fenceCredit: attachment.mode === "plain" }, attachment.rfb ?? undefined);
+    const mode = { viewOnly: attachment.viewOnly, fenceCredit: attachment.mode === "plain", watchInput };
+    this.rfb = new RfbTracker(mode, attachment.rfb ?? undefined);
     // After a wake, count what was credited as proven: at most one message more than was.
     this.proven = this.flow.downCredited;
     this.upQueued = this.flow.upQueue.reduce((n, b) => n + b.length, 0);
@@ -106,6 +112,26 @@ export class BrowserStream {
 
   get bytesUp(): number {
     return this.flow.up;
+  }
+
+  /**
+   * The idle timeout applies: a full-control console whose input the tracker can still count.
+   * View-only viewers send no input by design; a stream whose messages can no longer be framed
+   * cannot be told idle from busy, so it is never timed out.
+   */
+  get idleWatched(): boolean {
+    return !this.attachment.viewOnly && this.rfb.inputWatched;
+  }
+
+  /** Sends a notice to a credit viewer (Porthole's page or `porthole listen`); plain viewers get none. */
+  notify(notice: Record<string, unknown>): boolean {
+    if (this.attachment.mode !== "credit") return false;
+    try {
+      this.browser.send(JSON.stringify(notice));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** ServerInit has passed, or the tracker can no longer tell (a security type it cannot follow). */
@@ -186,7 +212,12 @@ export class BrowserStream {
   /** Viewer input (keys, pointer, RFB client messages) on its way to the console. */
   viewerBytes(input: Uint8Array): void {
     // consumedInput: console bytes proven processed (our fences themselves not counted).
+    const inputsBefore = this.rfb.inputs;
     const { toServer, consumedInput } = this.rfb.fromViewer(input);
+    if (this.rfb.inputs !== inputsBefore) {
+      this.attachment.lastInputAt = Date.now();
+      this.attachment.idleWarnedAt = null;
+    }
     if (consumedInput > 0) {
       this.proven = Math.min(this.flow.down, this.proven + consumedInput);
       if (this.attachment.mode === "plain") this.creditPlain(true);

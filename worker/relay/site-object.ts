@@ -90,7 +90,8 @@ export class SiteObject extends DurableObject<Env> {
     migrate(ctx.storage, SITE_MIGRATIONS);
     this.tickets = new TicketBook(this.sql);
     this.links = new LinkBook(this.sql);
-    this.streams = new StreamBook(ctx, (end) => this.auditClosed(end));
+    const idle = limit(env.IDLE_TIMEOUT_SECONDS, 0);
+    this.streams = new StreamBook(ctx, idle > 0 ? idle * 1000 : null, (end) => this.auditClosed(end));
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_REQUEST, HEARTBEAT_REPLY));
     this.restore();
   }

@@ -10,13 +10,15 @@
  */
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeClose, encodeJson, FrameType } from "../../shared/protocol/frames.ts";
-import { OPEN_TIMEOUT_MS, RFB_HANDSHAKE_TIMEOUT_MS } from "../../shared/protocol/limits.ts";
+import { OPEN_TIMEOUT_MS, RFB_HANDSHAKE_TIMEOUT_MS, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
 import { type BrowserAttachment, BrowserStream, newFlow } from "./browser-stream.ts";
 import type { ConnectorLink } from "./connector-link.ts";
 import { closeQuietly } from "./sockets.ts";
 import { StreamFault } from "./stream-fault.ts";
 
 export const PERSIST_DELAY_MS = 1000;
+/** The idle warning goes out this long before an idle console is closed. */
+export const IDLE_WARNING_MS = 60_000;
 export const BROWSER_TAG = "browser";
 
 export interface StreamEnd {
@@ -59,10 +61,13 @@ export class StreamBook {
   private readonly bySocket = new Map<WebSocket, BrowserStream>();
   private nextId = (Math.random() * 0x7fffffff) >>> 0;
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The edge's idle timeout (IDLE_TIMEOUT_SECONDS), or null when off. */
+  private readonly idleMs: number | null;
 
-  constructor(ctx: DurableObjectState, onEnd: (end: StreamEnd) => void) {
+  constructor(ctx: DurableObjectState, idleMs: number | null, onEnd: (end: StreamEnd) => void) {
     this.ctx = ctx;
     this.sql = ctx.storage.sql;
+    this.idleMs = idleMs;
     this.onEnd = onEnd;
   }
 
@@ -105,11 +110,13 @@ export class StreamBook {
       ...(req.linkId ? { linkId: req.linkId } : {}),
       upstreamOpen: false,
       deadline: now + OPEN_TIMEOUT_MS,
+      lastInputAt: now,
+      idleWarnedAt: null,
       flow: newFlow(),
       rfb: null,
     };
     this.ctx.acceptWebSocket(pair[1], [BROWSER_TAG]);
-    const stream = new BrowserStream(pair[1], attachment, req.connector);
+    const stream = new BrowserStream(pair[1], attachment, req.connector, this.idleMs !== null);
     stream.persist();
     // Remembered in storage too: if the edge restarts, the sockets are gone but the audit trail
     // must still close what was open (see `restore`).
@@ -178,11 +185,15 @@ export class StreamBook {
     return picked.length;
   }
 
-  /** Streams whose deadline has passed: no OPEN answer, or no finished RFB handshake. */
+  /**
+   * Streams whose time is up: no OPEN answer, no finished RFB handshake, or no input for the idle
+   * timeout (warned a minute before, where the viewer can be told).
+   */
   overdue(now: number): void {
     for (const s of this.all()) {
+      this.idleCheck(s, now);
       const { deadline, upstreamOpen } = s.attachment;
-      if (deadline === null || deadline > now) continue;
+      if (deadline === null || deadline > now || !this.byId.has(s.id)) continue;
       if (!upstreamOpen) {
         this.close(s, CloseCode.upstreamTimeout, "The site's connector did not open the console in time: try again.");
       } else {
@@ -191,11 +202,33 @@ export class StreamBook {
     }
   }
 
+  private idleCheck(s: BrowserStream, now: number): void {
+    if (this.idleMs === null || !s.idleWatched) return;
+    const a = s.attachment;
+    const closesAt = a.lastInputAt + this.idleMs;
+    if (now >= closesAt) {
+      const minutes = Math.round(this.idleMs / 60_000);
+      this.close(s, CloseCode.idle, `This console closed after ${minutes >= 1 ? `${minutes} min` : `${Math.round(this.idleMs / 1000)} s`} without input.`);
+    } else if (now >= closesAt - IDLE_WARNING_MS && a.idleWarnedAt === null) {
+      a.idleWarnedAt = now;
+      s.notify({ type: VIEWER_NOTICE_IDLE_WARNING, closesAt: new Date(closesAt).toISOString() });
+      s.persist();
+    }
+  }
+
+  /** The next time a stream needs the alarm: a deadline, an idle warning or an idle close. */
   nextDeadline(): number | null {
     let next: number | null = null;
+    const consider = (t: number | null) => {
+      if (t !== null && (next === null || t < next)) next = t;
+    };
     for (const s of this.byId.values()) {
-      const d = s.attachment.deadline;
-      if (d !== null && (next === null || d < next)) next = d;
+      const a = s.attachment;
+      consider(a.deadline);
+      if (this.idleMs !== null && s.idleWatched) {
+        const closesAt = a.lastInputAt + this.idleMs;
+        consider(a.idleWarnedAt === null ? Math.max(a.openedAt, closesAt - IDLE_WARNING_MS) : closesAt);
+      }
     }
     return next;
   }
@@ -220,7 +253,7 @@ export class StreamBook {
         continue;
       }
       try {
-        this.add(new BrowserStream(ws, att, connector));
+        this.add(new BrowserStream(ws, att, connector, this.idleMs !== null));
       } catch (err) {
         if (!(err instanceof StreamFault)) throw err;
         closeQuietly(ws, err.code, err.message);

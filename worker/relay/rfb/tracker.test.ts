@@ -47,7 +47,7 @@ import {
   type Security,
   type Version,
 } from "./rfb-test-kit.ts";
-import { FENCE_SPACING_BYTES, FENCE_TAG, MAX_HEADER, MAX_HELD, MAX_OUTSTANDING_FENCES, RfbTracker, type Mode } from "./tracker.ts";
+import { FENCE_SPACING_BYTES, FENCE_TAG, MAX_HEADER, MAX_HELD, MAX_OUTSTANDING_FENCES, RfbTracker, type Mode, type RfbTrackerState } from "./tracker.ts";
 
 const RUNS = Number(process.env.RFB_FUZZ_RUNS ?? 10_000);
 /** Each property takes 0.5 to 4 s at 10,000 cases on a quiet machine; this one is shared. */
@@ -205,6 +205,29 @@ describe("view-only filter", () => {
     expect([...r.toServer]).toEqual(setEncodings([50, 50, 7, 7, 16, -260, 0, -312, -312, -316, -32, -247, -247]));
     expect([...t.fromViewer(Uint8Array.from(setEncodings([21, 99]))).toServer]).toEqual(setEncodings([0, 0]));
     expect([...t.fromViewer(Uint8Array.from(setEncodings([]))).toServer]).toEqual(setEncodings([]));
+  });
+});
+
+describe("input watching (the edge's idle timeout)", () => {
+  it("counts the viewer's input messages and passes every byte untouched, encodings included", () => {
+    const WATCH: Mode = { viewOnly: false, fenceCredit: false, watchInput: true };
+    const { tracker: t } = setup(WATCH, 8, 1);
+    const messages = [setEncodings([21, 7, -312]), fbur(), keyEvent(), pointer(1), cutText(5), qemuKey(), fbur()];
+    const r = t.fromViewer(Uint8Array.from(messages.flat()));
+    expect([...r.toServer]).toEqual(messages.flat()); // nothing rewritten: the console is not framed
+    expect(t.inputs).toBe(4);
+    expect(t.inputWatched).toBe(true);
+    // The count survives a snapshot.
+    const resumed = new RfbTracker(WATCH, JSON.parse(JSON.stringify(t.snapshot())) as RfbTrackerState);
+    resumed.fromViewer(Uint8Array.from(keyEvent()));
+    expect(resumed.inputs).toBe(5);
+  });
+
+  it("without watching, a full-control viewer's messages are not parsed at all", () => {
+    const { tracker: t } = setup({ viewOnly: false, fenceCredit: false }, 8, 1);
+    t.fromViewer(Uint8Array.from(keyEvent()));
+    expect(t.inputs).toBe(0);
+    expect(t.inputWatched).toBe(false);
   });
 });
 

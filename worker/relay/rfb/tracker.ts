@@ -38,7 +38,12 @@ import { CloseCode } from "../../../shared/protocol/close-codes.ts";
 import { STREAM_WINDOW_BYTES } from "../../../shared/protocol/limits.ts";
 import { StreamFault } from "../stream-fault.ts";
 
-export type Mode = { viewOnly: boolean; fenceCredit: boolean };
+/**
+ * viewOnly: filter the viewer's input. fenceCredit: inject fences (plain viewers). watchInput:
+ * count the viewer's input messages (the edge's idle timeout) even when neither of the others
+ * needs the viewer's messages parsed.
+ */
+export type Mode = { viewOnly: boolean; fenceCredit: boolean; watchInput?: boolean };
 
 /** Largest header a direction accumulates before deciding (ServerInit's fixed part). */
 export const MAX_HEADER = 24;
@@ -157,6 +162,10 @@ interface State {
   fences: [number, number, number][];
   /** Viewer bytes released by server data, for takeHeldForServer(). */
   hs: number[];
+  /** Input messages the viewer sent (keys, pointer, clipboard, QEMU keys), passed or dropped. */
+  in?: number;
+  /** Console messages are not framed, by choice (only the viewer's input is watched). */
+  sp?: boolean;
 }
 
 /** A direction in the snapshot: byte buffers as hex. */
@@ -268,6 +277,16 @@ export class RfbTracker {
     }
   }
 
+  /** Input messages the viewer has sent so far (counted when the viewer's messages are parsed). */
+  get inputs(): number {
+    return this.st.in ?? 0;
+  }
+
+  /** The viewer's input is being counted (watched, and its messages still framed). */
+  get inputWatched(): boolean {
+    return (this.mode.watchInput === true || this.mode.viewOnly || this.mode.fenceCredit) && !this.st.lost;
+  }
+
   /** ServerInit has passed. */
   get handshakeDone(): boolean {
     return this.st.done;
@@ -279,7 +298,7 @@ export class RfbTracker {
    * done when neither view-only nor fence credit needs framing (nothing is tracked then).
    */
   get framing(): "exact" | "lost" {
-    return this.st.lost ? "lost" : "exact";
+    return this.st.lost || this.st.sp ? "lost" : "exact";
   }
 
   /** Fences are being injected: fence credit is on, the viewer announced -312, framing is exact. */
@@ -293,7 +312,7 @@ export class RfbTracker {
    * credit for them some other way (e.g. as forwarded, under the plain-viewer silence limit).
    */
   get inMessageBytes(): number {
-    return this.st.done && !this.st.lost ? this.st.inp - this.st.mb : 0;
+    return this.st.done && !this.st.lost && !this.st.sp ? this.st.inp - this.st.mb : 0;
   }
 
   /** Bytes returned by fromServer that no answered fence covers yet. */
@@ -338,7 +357,7 @@ export class RfbTracker {
     if (bytes.length === 0) return [];
     this.isDirty = true;
     const st = this.st;
-    if (st.lost) {
+    if (st.lost || st.sp) {
       st.out += bytes.length;
       st.inp += bytes.length;
       return [bytes];
@@ -406,7 +425,7 @@ export class RfbTracker {
     let i = at;
     try {
       for (;;) {
-        if (st.lost) return;
+        if (st.lost || st.sp) return;
         if (d.r > 0) {
           const n = Math.min(d.r, input.length - i);
           d.r -= n;
@@ -544,7 +563,10 @@ export class RfbTracker {
       case "inited":
         st.done = true;
         if (!this.mode.viewOnly && !this.mode.fenceCredit) {
-          st.lost = true; // nothing needs framing: stop parsing
+          // Nothing needs the console's messages framed: stop parsing them. Without watchInput
+          // nothing needs the viewer's either, which is "lost" by another name.
+          if (this.mode.watchInput) st.sp = true;
+          else st.lost = true;
           return false;
         }
         this.sset("msg", 1);
@@ -958,7 +980,7 @@ export class RfbTracker {
       case "init":
         // 0 would disconnect every other viewer: a view-only viewer is always shared.
         this.emit(this.mode.viewOnly ? [1] : b);
-        if (!this.mode.viewOnly && !this.mode.fenceCredit) {
+        if (!this.mode.viewOnly && !this.mode.fenceCredit && !this.mode.watchInput) {
           this.cset("pass", 0);
           d.r = FOREVER;
           d.f = true;
@@ -1023,13 +1045,16 @@ export class RfbTracker {
         return whole(true);
       case 4: // KeyEvent
         if (need(8)) return;
+        st.in = (st.in ?? 0) + 1;
         return whole(!viewOnly);
       case 5: // PointerEvent: 7 bytes with bit 7 set once ExtendedMouseButtons is asked AND confirmed
         if (need(2)) return;
         if (need(b[1]! & 0x80 && st.cm && st.sm ? 7 : 6)) return;
+        st.in = (st.in ?? 0) + 1;
         return whole(!viewOnly);
       case 6: // ClientCutText (negative length: extended clipboard)
         if (need(8)) return;
+        st.in = (st.in ?? 0) + 1;
         return stream(!viewOnly, Math.abs(s32(b, 4)));
       case 150: // EnableContinuousUpdates
         if (need(10)) return;
@@ -1061,6 +1086,7 @@ export class RfbTracker {
         if (need(2)) return;
         if (b[1] === 0) {
           if (need(12)) return;
+          st.in = (st.in ?? 0) + 1;
           return whole(!viewOnly);
         }
         if (b[1] === 1) {
@@ -1084,7 +1110,9 @@ export class RfbTracker {
     if (d.n === 4) {
       const enc = s32(d.b, 0);
       st.el--;
-      if (FRAMEABLE.has(enc) || isTuning(enc)) {
+      // Without view-only or fences the console's messages are not framed: nothing to narrow.
+      const framed = this.mode.viewOnly || this.mode.fenceCredit;
+      if (!framed || FRAMEABLE.has(enc) || isTuning(enc)) {
         // Removed ones before the first kept one are replaced by copies of it: same preference.
         for (let k = 0; k <= st.er; k++) this.emit(d.b);
         st.er = 0;

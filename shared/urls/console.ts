@@ -12,9 +12,12 @@ export function consoleSocketUrl(origin: string, site: string, ticket: string): 
   return origin.replace(/^http/, "ws") + consoleSocketPath(site, ticket);
 }
 
-/** `viewOnly` only tells the page to show a view-only console; the edge enforces it regardless. */
-export function consolePageUrl(origin: string, site: string, ticket: string, viewOnly = false): string {
-  const fragment = new URLSearchParams({ site, ticket, ...(viewOnly ? { view: "1" } : {}) }).toString();
+/**
+ * `viewOnly` only tells the page to show a view-only console; the edge enforces it regardless.
+ * `hypervisor` and `vm` let the page ask for a fresh ticket when it reconnects (tickets are single use).
+ */
+export function consolePageUrl(origin: string, site: string, ticket: string, viewOnly = false, target?: { hypervisor: string; vm: string }): string {
+  const fragment = new URLSearchParams({ site, ticket, ...(target ?? {}), ...(viewOnly ? { view: "1" } : {}) }).toString();
   return `${origin}/console#${fragment}`;
 }
 

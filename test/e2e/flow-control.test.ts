@@ -99,7 +99,7 @@ describe("a viewer that stops reading", () => {
     expect((await connector.metrics()).porthole_connector_streams).toBe(1);
     const peak = await peakBuffered(3000);
     expect(peak).toBeLessThanOrEqual(STREAM_WINDOW_BYTES);
-    // The edge cannot see a plain client read, so it cuts it after PLAIN_CLIENT_SILENCE_LIMIT_BYTES
+    // The edge cannot see a plain client read; one that proves nothing (no fences) is cut at PLAIN_UNPROVEN_LIMIT_BYTES
     // with no word back; the connector then drops the upstream.
     const deadline = Date.now() + 15_000;
     while ((await connector.metrics()).porthole_connector_streams !== 0 && Date.now() < deadline) await sleep(100);

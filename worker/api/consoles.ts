@@ -22,7 +22,7 @@ export const consoles = new Hono<AppEnv>().post("/", async (c) => {
   const origin = new URL(c.req.url).origin;
   return c.json(
     {
-      pageUrl: consolePageUrl(origin, site, result.ticket, user.role === "viewer"),
+      pageUrl: consolePageUrl(origin, site, result.ticket, user.role === "viewer", { hypervisor, vm }),
       wsUrl: consoleSocketUrl(origin, site, result.ticket),
       expiresAt: new Date(result.expiresAt).toISOString(),
       viewOnly: user.role === "viewer",

@@ -45,5 +45,5 @@ export async function openConsolePage(c: Context<AppEnv>): Promise<Response> {
   const { site, hypervisor, vm } = parsed.data;
   const result = await (await requireSite(c.env, site)).createTicket({ hypervisor, vm, user: user.name, userId: user.id, viewOnly: user.role === "viewer" });
   if (!result.ok) throw new ApiError(result.status, result.code, result.message);
-  return c.redirect(consolePageUrl(new URL(c.req.url).origin, site, result.ticket, user.role === "viewer"), 302);
+  return c.redirect(consolePageUrl(new URL(c.req.url).origin, site, result.ticket, user.role === "viewer", { hypervisor, vm }), 302);
 }

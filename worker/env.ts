@@ -1,5 +1,5 @@
 import type { Registry } from "./registry/registry-object.ts";
-import type { SiteObject } from "./relay/site-object.ts";
+import type { SiteObject } from "./site/site-object.ts";
 
 export interface Env {
   SITE: DurableObjectNamespace<SiteObject>;

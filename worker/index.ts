@@ -14,13 +14,14 @@ import { openConsolePage, vncUrls } from "./api/vnc-urls.ts";
 import { legacyLinkPage, legacyLinkStatus, linkPage, linkStatus } from "./http/link-page.ts";
 import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
 import { requireUser, signIn, signOut } from "./auth/session.ts";
+import { bearerToken } from "./auth/secrets.ts";
 import type { AppEnv } from "./env.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";
 import { VERSION } from "./version.ts";
 import { browserChecks, limitBody, securityHeaders } from "./http/security.ts";
 
 export { Registry } from "./registry/registry-object.ts";
-export { SiteObject } from "./relay/site-object.ts";
+export { SiteObject } from "./site/site-object.ts";
 
 const app = new Hono<AppEnv>();
 
@@ -65,7 +66,7 @@ function requireUpgrade(req: Request): void {
 
 app.get("/connect", async (c) => {
   requireUpgrade(c.req.raw);
-  const token = c.req.header("Authorization")?.match(/^Bearer (\S+)$/)?.[1];
+  const token = bearerToken(c.req.header("Authorization"));
   const site = token ? parseConnectorToken(token) : null;
   if (!site) throw new ApiError(401, "invalid_connector_token", "Present the site's connector token as a Bearer token.");
   return (await requireSite(c.env, site)).fetch(c.req.raw);

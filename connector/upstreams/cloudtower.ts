@@ -8,7 +8,7 @@ import type { Duplex } from "node:stream";
 import WebSocket, { createWebSocketStream } from "ws";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import type { HypervisorInventory, PowerState } from "../../shared/protocol/messages.ts";
-import { directVncUrl, proxiedVncUrl, type VncInfo } from "../../shared/urls/cloudtower.ts";
+import { directVncUrl, proxiedVncUrl, type VncInfo } from "./cloudtower-urls.ts";
 import type { CloudTowerHypervisor } from "../config.ts";
 import type { Log } from "../log.ts";
 import { DEFAULT_MAX_CONCURRENT_HANDSHAKES, HandshakeLimiter, withSlot } from "./handshake-limiter.ts";

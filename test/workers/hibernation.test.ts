@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { call, createSite, openBrowser, openConsole, rfbHandshake, signIn, welcomedConnector } from "./helpers.ts";
-import { PERSIST_DELAY_MS } from "../../worker/relay/stream-book.ts";
+import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
 
 const siteStub = (name: string) => env.SITE.get(env.SITE.idFromName(name));
 

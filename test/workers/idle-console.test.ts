@@ -8,7 +8,7 @@ import { env, evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { encodeCredit, encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, MAX_DATA_BYTES, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
-import { PERSIST_DELAY_MS } from "../../worker/relay/stream-book.ts";
+import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
 import { createSite, openBrowser, openConsole, signIn, type TestConnector, type TestSocket, welcomedConnector } from "./helpers.ts";
 
 let n = 0;

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, type Frame, FrameType } from "../../shared/protocol/frames.ts";
 import { PLAIN_UNPROVEN_LIMIT_BYTES, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
-import { PERSIST_DELAY_MS } from "../../worker/relay/stream-book.ts";
+import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
 import { call, createSite, openBrowser, rfbHandshake, signIn, type TestConnector, type TestSocket, welcomedConnector } from "./helpers.ts";
 
 let n = 0;

@@ -7,8 +7,8 @@ import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { readJson } from "../http/validate.ts";
 import { registryOf } from "../registry/registry-object.ts";
-import type { LinkInfo } from "../relay/site-api.ts";
-import type { Owner } from "../relay/site-object.ts";
+import type { LinkInfo } from "../site/site-api.ts";
+import type { Owner } from "../site/site-object.ts";
 import { requireSite, siteOf } from "./sites.ts";
 
 export const DEFAULT_LINK_TTL_SECONDS = 15 * 60;

@@ -7,7 +7,7 @@ import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import type { AppEnv, User } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { registryOf } from "../registry/registry-object.ts";
-import type { SessionInfo } from "../relay/site-api.ts";
+import type { SessionInfo } from "../site/site-api.ts";
 import { siteOf } from "./sites.ts";
 
 function visibleTo(user: User, s: SessionInfo): boolean {

@@ -23,3 +23,8 @@ export async function secretsEqual(a: string, b: string): Promise<boolean> {
   ]);
   return crypto.subtle.timingSafeEqual(da, db);
 }
+
+/** The credential of an `Authorization: Bearer <token>` header (the scheme is case-insensitive, RFC 9110). */
+export function bearerToken(authorization: string | null | undefined): string | null {
+  return authorization?.match(/^Bearer +(\S+)$/i)?.[1] ?? null;
+}

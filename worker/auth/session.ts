@@ -14,7 +14,7 @@ import { BUILT_IN_ID } from "../registry/accounts-store.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import { accessDefaultRole, verifyAccess } from "./access.ts";
 import { burnPasswordCheck, verifyPassword } from "./passwords.ts";
-import { randomToken, secretsEqual, sha256Hex } from "./secrets.ts";
+import { bearerToken, randomToken, secretsEqual, sha256Hex } from "./secrets.ts";
 
 export const SESSION_COOKIE = "porthole_session";
 const SESSION_TTL_MS = 12 * 3600_000;
@@ -91,7 +91,7 @@ export async function currentUser(c: Context<AppEnv>): Promise<User | null> {
     const who = await registry.sessionUser(await sha256Hex(cookie));
     if (who) return { ...who, via: "session" };
   }
-  const bearer = c.req.header("Authorization")?.match(/^Bearer (\S+)$/)?.[1];
+  const bearer = bearerToken(c.req.header("Authorization"));
   if (bearer?.startsWith(API_TOKEN_PREFIX)) {
     const who = await registry.tokenUser(await sha256Hex(bearer));
     if (who) return { ...who, via: "token" };

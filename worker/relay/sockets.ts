@@ -2,7 +2,7 @@
 import { clampReason } from "../../shared/protocol/close-codes.ts";
 
 /** Accepts the upgrade only to close it at once with a reason the page can show. */
-export function refuse(code: number, reason: string, headers?: HeadersInit): Response {
+export function refuseUpgrade(code: number, reason: string, headers?: HeadersInit): Response {
   const pair = new WebSocketPair();
   pair[1].accept();
   pair[1].close(code, clampReason(reason));

@@ -213,7 +213,7 @@ function s32(b: number[], at: number): number {
   return u32(b, at) | 0;
 }
 
-function refuse(what: string): StreamFault {
+function viewOnlyFault(what: string): StreamFault {
   return new StreamFault(CloseCode.badRequest, `View-only console closed: ${what}.`);
 }
 
@@ -1149,7 +1149,7 @@ export class RfbTracker {
   }
 
   private lose(reason: string): void {
-    if (this.mode.viewOnly) throw refuse(reason);
+    if (this.mode.viewOnly) throw viewOnlyFault(reason);
     this.st.lost = true;
     this.st.fences = [];
   }

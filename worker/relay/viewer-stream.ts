@@ -18,7 +18,7 @@ import {
   STREAM_WINDOW_BYTES,
   UP_QUEUE_LIMIT_BYTES,
 } from "../../shared/protocol/limits.ts";
-import type { ConnectorLink } from "./connector-link.ts";
+import type { ConnectorSocket } from "../site/connector-socket.ts";
 import { RfbTracker, type RfbTrackerState } from "./rfb/tracker.ts";
 import { StreamFault } from "./stream-fault.ts";
 
@@ -42,7 +42,7 @@ export interface FlowState {
   upQueue: Uint8Array[];
 }
 
-export interface BrowserAttachment {
+export interface ViewerAttachment {
   kind: "browser";
   stream: number;
   connectorId: string;
@@ -77,10 +77,10 @@ export function newFlow(): FlowState {
   return { down: 0, downCredited: 0, up: 0, upCredited: 0, upQueue: [] };
 }
 
-export class BrowserStream {
+export class ViewerStream {
   readonly browser: WebSocket;
-  readonly attachment: BrowserAttachment;
-  readonly connector: ConnectorLink;
+  readonly attachment: ViewerAttachment;
+  readonly connector: ConnectorSocket;
   private readonly rfb: RfbTracker;
   private readonly flow: FlowState;
   /** Plain mode: console bytes the viewer has proven processed (fence echoes). */
@@ -90,7 +90,7 @@ export class BrowserStream {
   dirty = false;
 
   /** `watchInput`: count the viewer's input for the idle timeout. */
-  constructor(browser: WebSocket, attachment: BrowserAttachment, connector: ConnectorLink, watchInput = false) {
+  constructor(browser: WebSocket, attachment: ViewerAttachment, connector: ConnectorSocket, watchInput = false) {
     this.browser = browser;
     this.attachment = attachment;
     this.connector = connector;

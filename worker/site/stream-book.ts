@@ -11,30 +11,30 @@
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeClose, encodeJson, FrameType } from "../../shared/protocol/frames.ts";
 import { OPEN_TIMEOUT_MS, RFB_HANDSHAKE_TIMEOUT_MS, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
-import { type BrowserAttachment, BrowserStream, newFlow } from "./browser-stream.ts";
-import type { ConnectorLink } from "./connector-link.ts";
-import { closeQuietly } from "./sockets.ts";
-import { StreamFault } from "./stream-fault.ts";
+import { type ViewerAttachment, ViewerStream, newFlow } from "../relay/viewer-stream.ts";
+import type { ConnectorSocket } from "./connector-socket.ts";
+import { closeQuietly } from "../relay/sockets.ts";
+import { StreamFault } from "../relay/stream-fault.ts";
 
 export const PERSIST_DELAY_MS = 1000;
 /** The idle warning goes out this long before an idle console is closed. */
 export const IDLE_WARNING_MS = 60_000;
-export const BROWSER_TAG = "browser";
+export const VIEWER_TAG = "browser";
 
 export interface StreamEnd {
-  stream: BrowserStream;
+  stream: ViewerStream;
   code: number;
   reason: string;
 }
 
 export interface OpenRequest {
-  connector: ConnectorLink;
+  connector: ConnectorSocket;
   hypervisor: string;
   vm: string;
   user: string;
   userId?: string;
   viewOnly: boolean;
-  mode: BrowserAttachment["mode"];
+  mode: ViewerAttachment["mode"];
   subprotocol: string | null;
   linkId?: string;
 }
@@ -57,8 +57,8 @@ export class StreamBook {
   private readonly sql: SqlStorage;
   /** Called once for every stream that ends, however it ends (for the audit trail). */
   private readonly onEnd: (end: StreamEnd) => void;
-  private readonly byId = new Map<number, BrowserStream>();
-  private readonly bySocket = new Map<WebSocket, BrowserStream>();
+  private readonly byId = new Map<number, ViewerStream>();
+  private readonly bySocket = new Map<WebSocket, ViewerStream>();
   private nextId = (Math.random() * 0x7fffffff) >>> 0;
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
   /** The edge's idle timeout (IDLE_TIMEOUT_SECONDS), or null when off. */
@@ -75,27 +75,27 @@ export class StreamBook {
     return this.byId.size;
   }
 
-  get(id: number): BrowserStream | undefined {
+  get(id: number): ViewerStream | undefined {
     return this.byId.get(id);
   }
 
-  forSocket(ws: WebSocket): BrowserStream | undefined {
+  forSocket(ws: WebSocket): ViewerStream | undefined {
     return this.bySocket.get(ws);
   }
 
-  all(): BrowserStream[] {
+  all(): ViewerStream[] {
     return [...this.byId.values()];
   }
 
-  where(predicate: (a: BrowserAttachment) => boolean): BrowserStream[] {
+  where(predicate: (a: ViewerAttachment) => boolean): ViewerStream[] {
     return this.all().filter((s) => predicate(s.attachment));
   }
 
   /** Accepts a viewer socket and asks the connector to open the console; returns the client end. */
-  open(req: OpenRequest): { client: WebSocket; stream: BrowserStream } {
+  open(req: OpenRequest): { client: WebSocket; stream: ViewerStream } {
     const pair = new WebSocketPair();
     const now = Date.now();
-    const attachment: BrowserAttachment = {
+    const attachment: ViewerAttachment = {
       kind: "browser",
       stream: this.allocateId(),
       connectorId: req.connector.id,
@@ -115,8 +115,8 @@ export class StreamBook {
       flow: newFlow(),
       rfb: null,
     };
-    this.ctx.acceptWebSocket(pair[1], [BROWSER_TAG]);
-    const stream = new BrowserStream(pair[1], attachment, req.connector, this.idleMs !== null);
+    this.ctx.acceptWebSocket(pair[1], [VIEWER_TAG]);
+    const stream = new ViewerStream(pair[1], attachment, req.connector, this.idleMs !== null);
     stream.persist();
     // Remembered in storage too: if the edge restarts, the sockets are gone but the audit trail
     // must still close what was open (see `restore`).
@@ -136,7 +136,7 @@ export class StreamBook {
   }
 
   /** OPEN_OK: the console is connected; now the RFB handshake has its own deadline. */
-  upstreamOpened(stream: BrowserStream): void {
+  upstreamOpened(stream: ViewerStream): void {
     if (stream.attachment.upstreamOpen) return;
     stream.attachment.upstreamOpen = true;
     stream.attachment.deadline = stream.handshakeDone ? null : Date.now() + RFB_HANDSHAKE_TIMEOUT_MS;
@@ -144,7 +144,7 @@ export class StreamBook {
   }
 
   /** After any traffic on a stream: clear a met deadline, and write its state before hibernating. */
-  touched(stream: BrowserStream): void {
+  touched(stream: ViewerStream): void {
     const a = stream.attachment;
     if (a.deadline !== null && a.upstreamOpen && stream.handshakeDone) {
       a.deadline = null;
@@ -166,7 +166,7 @@ export class StreamBook {
    * Ends a stream: closes the viewer's socket (unless it is already gone), tells the connector
    * unless the connector ended it, and reports it once.
    */
-  close(stream: BrowserStream, code: number, reason: string, { tellConnector = true } = {}): void {
+  close(stream: ViewerStream, code: number, reason: string, { tellConnector = true } = {}): void {
     if (this.byId.get(stream.id) !== stream) return;
     this.byId.delete(stream.id);
     this.bySocket.delete(stream.browser);
@@ -179,7 +179,7 @@ export class StreamBook {
   }
 
   /** Closes the streams a predicate picks; returns how many. */
-  closeWhere(predicate: (a: BrowserAttachment) => boolean, code: number, reason: string): number {
+  closeWhere(predicate: (a: ViewerAttachment) => boolean, code: number, reason: string): number {
     const picked = this.where(predicate);
     for (const s of picked) this.close(s, code, reason);
     return picked.length;
@@ -202,7 +202,7 @@ export class StreamBook {
     }
   }
 
-  private idleCheck(s: BrowserStream, now: number): void {
+  private idleCheck(s: ViewerStream, now: number): void {
     if (this.idleMs === null || !s.idleWatched) return;
     const a = s.attachment;
     const closesAt = a.lastInputAt + this.idleMs;
@@ -237,10 +237,10 @@ export class StreamBook {
    * Rebuilds the streams from the sockets that survived hibernation. `connectors` are the live
    * connector sockets; a stream whose connector is gone is closed and reported.
    */
-  restore(connectors: Map<string, ConnectorLink>): LostConsole[] {
+  restore(connectors: Map<string, ConnectorSocket>): LostConsole[] {
     const reasons = new Map<number, string>();
-    for (const ws of this.ctx.getWebSockets(BROWSER_TAG)) {
-      const att = ws.deserializeAttachment() as BrowserAttachment | null;
+    for (const ws of this.ctx.getWebSockets(VIEWER_TAG)) {
+      const att = ws.deserializeAttachment() as ViewerAttachment | null;
       if (att?.kind !== "browser" || !att.flow) {
         closeQuietly(ws, CloseCode.internal, "The console was interrupted: open it again.");
         continue;
@@ -253,7 +253,7 @@ export class StreamBook {
         continue;
       }
       try {
-        this.add(new BrowserStream(ws, att, connector, this.idleMs !== null));
+        this.add(new ViewerStream(ws, att, connector, this.idleMs !== null));
       } catch (err) {
         if (!(err instanceof StreamFault)) throw err;
         closeQuietly(ws, err.code, err.message);
@@ -271,7 +271,7 @@ export class StreamBook {
     return lost;
   }
 
-  private add(stream: BrowserStream): void {
+  private add(stream: ViewerStream): void {
     this.byId.set(stream.id, stream);
     this.bySocket.set(stream.browser, stream);
     stream.connector.streams.add(stream.id);

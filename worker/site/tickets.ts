@@ -8,7 +8,7 @@ export const TICKET_TTL_MS = 60_000;
 /** Used tickets are remembered this long so a replay gets "already used", not "unknown". */
 const USED_MEMORY_MS = 10 * 60_000;
 
-export interface TicketGrant {
+export interface ConsoleGrant {
   hypervisor: string;
   vm: string;
   user: string;
@@ -19,7 +19,7 @@ export interface TicketGrant {
 }
 
 export type TicketCheck =
-  | { ok: true; grant: TicketGrant }
+  | { ok: true; grant: ConsoleGrant }
   | { ok: false; why: "unknown" | "used" | "expired" };
 
 export class TicketBook {
@@ -57,7 +57,7 @@ export class TicketBook {
     return n;
   }
 
-  async issue(grant: TicketGrant): Promise<{ ticket: string; expiresAt: number }> {
+  async issue(grant: ConsoleGrant): Promise<{ ticket: string; expiresAt: number }> {
     if (!this.allowed(grant.userId, grant.viewOnly)) throw new Error("this user's access was taken away");
     const ticket = randomToken();
     const expiresAt = Date.now() + TICKET_TTL_MS;

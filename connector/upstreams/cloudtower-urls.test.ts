@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { directVncUrl, proxiedVncUrl, type VncInfo } from "./cloudtower.ts";
+import { directVncUrl, proxiedVncUrl, type VncInfo } from "./cloudtower-urls.ts";
 
 /** The worked example of CloudTower's guide (its final URLs; its middle line is garbled). */
 const SEED: VncInfo = {

@@ -18,15 +18,15 @@ import {
   MAX_MESSAGE_BYTES,
 } from "../../shared/protocol/limits.ts";
 import { Capability, type HypervisorInventory } from "../../shared/protocol/messages.ts";
-import { randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
+import { bearerToken, randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import type { AuditEvent } from "../registry/audit-store.ts";
-import type { BrowserStream } from "./browser-stream.ts";
-import { type ConnectorAttachment, ConnectorLink } from "./connector-link.ts";
-import { negotiate, readInventory, welcomeFrame } from "./handshake.ts";
-import { LinkBook, linkState } from "./links.ts";
-import { StreamFault } from "./stream-fault.ts";
+import type { ViewerStream } from "../relay/viewer-stream.ts";
+import { type ConnectorSocketAttachment, ConnectorSocket } from "./connector-socket.ts";
+import { negotiate, readInventory, welcomeFrame } from "./tunnel-handshake.ts";
+import { ShareLinkBook, linkState } from "./share-links.ts";
+import { StreamFault } from "../relay/stream-fault.ts";
 import type {
   ConnectorInfo,
   LinkCreated,
@@ -37,10 +37,10 @@ import type {
   TicketResult,
   VncUrlsResult,
 } from "./site-api.ts";
-import { coalesceData } from "./coalesce.ts";
-import { closeQuietly, refuse } from "./sockets.ts";
+import { coalesceData } from "../relay/coalesce.ts";
+import { closeQuietly, refuseUpgrade } from "../relay/sockets.ts";
 import { type LostConsole, StreamBook, type StreamEnd } from "./stream-book.ts";
-import { TicketBook, type TicketGrant } from "./tickets.ts";
+import { TicketBook, type ConsoleGrant } from "./tickets.ts";
 import { TunnelRequests } from "./tunnel-requests.ts";
 import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 
@@ -52,12 +52,12 @@ const CONNECTOR_TAG = "connector";
  */
 const FRESH_MS = HEARTBEAT_INTERVAL_MS + 5_000;
 
-type Grant =
+type Admission =
   | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string }
   | { ok: false; code: number; reason: string };
 
 type Found =
-  | { ok: true; connector: ConnectorLink }
+  | { ok: true; connector: ConnectorSocket }
   | { ok: false; error: { status: 404 | 502 | 503; code: string; message: string } };
 
 /** Who is asking, for ownership checks: by id; by name only for links made before ids existed. */
@@ -78,9 +78,9 @@ function limit(value: string | undefined, fallback: number): number {
 export class SiteObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly tickets: TicketBook;
-  private readonly links: LinkBook;
-  private readonly connectors = new Map<string, ConnectorLink>();
-  private readonly bySocket = new Map<WebSocket, ConnectorLink>();
+  private readonly links: ShareLinkBook;
+  private readonly connectors = new Map<string, ConnectorSocket>();
+  private readonly bySocket = new Map<WebSocket, ConnectorSocket>();
   private readonly streams: StreamBook;
   private readonly requests = new TunnelRequests();
 
@@ -89,7 +89,7 @@ export class SiteObject extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     migrate(ctx.storage, SITE_MIGRATIONS);
     this.tickets = new TicketBook(this.sql);
-    this.links = new LinkBook(this.sql);
+    this.links = new ShareLinkBook(this.sql);
     const idle = limit(env.IDLE_TIMEOUT_SECONDS, 0);
     this.streams = new StreamBook(ctx, idle > 0 ? idle * 1000 : null, (end) => this.auditClosed(end));
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_REQUEST, HEARTBEAT_REPLY));
@@ -141,7 +141,7 @@ export class SiteObject extends DurableObject<Env> {
     return out;
   }
 
-  async createTicket(grant: TicketGrant): Promise<TicketResult> {
+  async createTicket(grant: ConsoleGrant): Promise<TicketResult> {
     if (!this.tickets.allowed(grant.userId, grant.viewOnly)) return this.accessTakenAway();
     const found = this.findConnector(grant.hypervisor, grant.vm);
     if (!found.ok) return { ok: false, ...found.error };
@@ -271,12 +271,12 @@ export class SiteObject extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname === "/connect") return this.acceptConnector(request);
-    if (url.pathname.startsWith("/ws/console/") || url.pathname.startsWith("/ws/link/")) return this.acceptBrowser(request, url);
+    if (url.pathname.startsWith("/ws/console/") || url.pathname.startsWith("/ws/link/")) return this.acceptViewer(request, url);
     return new Response("not found", { status: 404 });
   }
 
   private async acceptConnector(request: Request): Promise<Response> {
-    const presented = request.headers.get("Authorization")?.match(/^Bearer (\S+)$/i)?.[1] ?? "";
+    const presented = bearerToken(request.headers.get("Authorization")) ?? "";
     const stored = this.getConfig("token_hash");
     if (!stored || !(await secretsEqual(await sha256Hex(presented), stored))) {
       return Response.json(
@@ -285,7 +285,7 @@ export class SiteObject extends DurableObject<Env> {
       );
     }
     const pair = new WebSocketPair();
-    const attachment: ConnectorAttachment = {
+    const attachment: ConnectorSocketAttachment = {
       kind: "connector",
       id: randomToken(6),
       connectedAt: Date.now(),
@@ -294,29 +294,29 @@ export class SiteObject extends DurableObject<Env> {
     };
     this.ctx.acceptWebSocket(pair[1], [CONNECTOR_TAG]);
     pair[1].serializeAttachment(attachment);
-    this.addConnector(new ConnectorLink(pair[1], attachment));
+    this.addConnector(new ConnectorSocket(pair[1], attachment));
     await this.scheduleAlarm();
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
 
-  private async acceptBrowser(request: Request, url: URL): Promise<Response> {
+  private async acceptViewer(request: Request, url: URL): Promise<Response> {
     const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim()).filter(Boolean);
     // Our page returns credit; websockify's convention `binary` (many RFB clients still offer it)
     // is plain RFB, like offering nothing. A browser fails the upgrade if none of its offers is chosen.
     const subprotocol = offered.includes(CREDIT_SUBPROTOCOL) ? CREDIT_SUBPROTOCOL : offered.includes(BINARY_SUBPROTOCOL) ? BINARY_SUBPROTOCOL : null;
     const headers = subprotocol ? { "Sec-WebSocket-Protocol": subprotocol } : undefined;
 
-    const grant = url.pathname.startsWith("/ws/link/")
+    const admission = url.pathname.startsWith("/ws/link/")
       ? await this.redeemLink(url.searchParams.get("link") ?? "")
       : await this.redeemTicket(url.searchParams.get("ticket") ?? "");
-    if (!grant.ok) return refuse(grant.code, grant.reason, headers);
-    const { hypervisor, vm, user, userId, viewOnly, linkId } = grant;
+    if (!admission.ok) return refuseUpgrade(admission.code, admission.reason, headers);
+    const { hypervisor, vm, user, userId, viewOnly, linkId } = admission;
     const busy = this.overLimit(user, linkId);
-    if (busy) return refuse(CloseCode.tooMuchInput, busy, headers);
+    if (busy) return refuseUpgrade(CloseCode.tooMuchInput, busy, headers);
     const found = this.findConnector(hypervisor, vm);
     if (!found.ok) {
       const code = found.error.status === 404 ? CloseCode.notFound : found.error.status === 502 ? CloseCode.upstreamFailed : CloseCode.connectorOffline;
-      return refuse(code, found.error.message, headers);
+      return refuseUpgrade(code, found.error.message, headers);
     }
     const connector = found.connector;
     const { client, stream } = this.streams.open({
@@ -356,7 +356,7 @@ export class SiteObject extends DurableObject<Env> {
     return null;
   }
 
-  private async redeemTicket(ticket: string): Promise<Grant> {
+  private async redeemTicket(ticket: string): Promise<Admission> {
     const check = await this.tickets.redeem(ticket);
     if (check.ok) return { ok: true, ...check.grant };
     const reasons: Record<typeof check.why, [number, string]> = {
@@ -368,7 +368,7 @@ export class SiteObject extends DurableObject<Env> {
     return { ok: false, code, reason };
   }
 
-  private async redeemLink(secret: string): Promise<Grant> {
+  private async redeemLink(secret: string): Promise<Admission> {
     const link = await this.links.bySecret(secret);
     if (!link) return { ok: false, code: CloseCode.unauthorized, reason: "Unknown share link." };
     const state = linkState(link);
@@ -427,7 +427,7 @@ export class SiteObject extends DurableObject<Env> {
 
   // ---- Connector frames ----------------------------------------------------------------------
 
-  private onConnectorMessage(connector: ConnectorLink, message: string | ArrayBuffer): void {
+  private onConnectorMessage(connector: ConnectorSocket, message: string | ArrayBuffer): void {
     connector.lastMessageAt = Date.now();
     if (typeof message === "string") {
       // The runtime answers heartbeats itself; reaching here means a heartbeat it did not match.
@@ -455,7 +455,7 @@ export class SiteObject extends DurableObject<Env> {
     }
   }
 
-  private onConnectorFrame(connector: ConnectorLink, frame: Frame): void {
+  private onConnectorFrame(connector: ConnectorSocket, frame: Frame): void {
     if (!connector.welcomed) {
       if (frame.type !== FrameType.hello) throw new ProtocolError("the first frame must be HELLO");
       return this.onHello(connector, frame.json);
@@ -511,7 +511,7 @@ export class SiteObject extends DurableObject<Env> {
     }
   }
 
-  private onHello(connector: ConnectorLink, json: unknown): void {
+  private onHello(connector: ConnectorSocket, json: unknown): void {
     const result = negotiate(json);
     if (!result.ok) return this.dropConnector(connector, CloseCode.upgradeRequired, result.reason);
     const hello = result.hello;
@@ -536,7 +536,7 @@ export class SiteObject extends DurableObject<Env> {
     connector.queue(welcomeFrame(hello.protocol, connector.id, this.getConfig("site") ?? "", hello.capabilities));
   }
 
-  private setInventory(connector: ConnectorLink, hypervisors: HypervisorInventory[]): void {
+  private setInventory(connector: ConnectorSocket, hypervisors: HypervisorInventory[]): void {
     connector.inventory = hypervisors;
     this.sql.exec(
       "INSERT OR REPLACE INTO inventory (connector_id, json) VALUES (?, ?)",
@@ -600,7 +600,7 @@ export class SiteObject extends DurableObject<Env> {
     return this.streams.closeWhere((a) => a.linkId === linkId, CloseCode.gone, reason);
   }
 
-  private linkSessions(linkId: string): BrowserStream[] {
+  private linkSessions(linkId: string): ViewerStream[] {
     return this.streams.where((a) => a.linkId === linkId);
   }
 
@@ -614,7 +614,7 @@ export class SiteObject extends DurableObject<Env> {
     );
   }
 
-  private dropConnector(connector: ConnectorLink, code: number, reason: string): void {
+  private dropConnector(connector: ConnectorSocket, code: number, reason: string): void {
     if (this.connectors.get(connector.id) === connector && connector.welcomed) {
       this.audit({ type: "connector.gone", actor: `connector:${connector.id}`, detail: { code, reason } });
     }
@@ -672,7 +672,7 @@ export class SiteObject extends DurableObject<Env> {
     return { ok: true, connector: pool[0]! };
   }
 
-  private addConnector(connector: ConnectorLink): void {
+  private addConnector(connector: ConnectorSocket): void {
     this.connectors.set(connector.id, connector);
     this.bySocket.set(connector.ws, connector);
   }
@@ -686,9 +686,9 @@ export class SiteObject extends DurableObject<Env> {
         .map((r) => [r.connector_id, JSON.parse(r.json) as HypervisorInventory[]]),
     );
     for (const ws of this.ctx.getWebSockets(CONNECTOR_TAG)) {
-      const att = ws.deserializeAttachment() as ConnectorAttachment | null;
+      const att = ws.deserializeAttachment() as ConnectorSocketAttachment | null;
       if (att?.kind !== "connector") continue;
-      const connector = new ConnectorLink(ws, att);
+      const connector = new ConnectorSocket(ws, att);
       connector.inventory = inventories.get(att.id) ?? [];
       this.addConnector(connector);
     }
@@ -784,7 +784,7 @@ export class SiteObject extends DurableObject<Env> {
   rotateConnectorToken(tokenHash: string, actor: string): number {
     this.setConfig("token_hash", tokenHash);
     const dropped = [...this.connectors.values()];
-    for (const link of dropped) this.dropConnector(link, CloseCode.unauthorized, "The site's connector token was rotated.");
+    for (const connector of dropped) this.dropConnector(connector, CloseCode.unauthorized, "The site's connector token was rotated.");
     this.flushAll();
     this.audit({ type: "site.token_rotated", actor, detail: { connectorsDropped: dropped.length } });
     return dropped.length;
@@ -794,7 +794,7 @@ export class SiteObject extends DurableObject<Env> {
   async destroy(actor: string): Promise<void> {
     this.audit({ type: "site.deleted", actor, detail: { connectors: this.connectors.size, consoles: this.streams.size } });
     this.streams.closeWhere(() => true, CloseCode.gone, "This site was deleted.");
-    for (const link of [...this.connectors.values()]) this.dropConnector(link, CloseCode.unauthorized, "This site was deleted.");
+    for (const connector of [...this.connectors.values()]) this.dropConnector(connector, CloseCode.unauthorized, "This site was deleted.");
     for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CloseCode.gone, "This site was deleted.");
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();

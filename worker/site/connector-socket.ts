@@ -2,7 +2,7 @@
 import { concatFrames } from "../../shared/protocol/frames.ts";
 import type { HypervisorInventory } from "../../shared/protocol/messages.ts";
 
-export interface ConnectorAttachment {
+export interface ConnectorSocketAttachment {
   kind: "connector";
   id: string;
   connectedAt: number;
@@ -19,7 +19,7 @@ export interface ConnectorAttachment {
   address?: string | null;
 }
 
-export class ConnectorLink {
+export class ConnectorSocket {
   inventory: HypervisorInventory[] = [];
   readonly streams = new Set<number>();
   /** When it last sent a message (heartbeats are answered by the runtime: see `lastHeard`). */
@@ -27,9 +27,9 @@ export class ConnectorLink {
   private outbox: Uint8Array[] = [];
 
   readonly ws: WebSocket;
-  attachment: ConnectorAttachment;
+  attachment: ConnectorSocketAttachment;
 
-  constructor(ws: WebSocket, attachment: ConnectorAttachment) {
+  constructor(ws: WebSocket, attachment: ConnectorSocketAttachment) {
     this.ws = ws;
     this.attachment = attachment;
   }
@@ -47,7 +47,7 @@ export class ConnectorLink {
   }
 
   /** Changes the attachment; it is small and changes rarely, so it is written at once. */
-  update(patch: Partial<ConnectorAttachment>): void {
+  update(patch: Partial<ConnectorSocketAttachment>): void {
     this.attachment = { ...this.attachment, ...patch };
     this.ws.serializeAttachment(this.attachment);
   }

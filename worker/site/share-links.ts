@@ -5,7 +5,7 @@
  */
 import { randomToken, sha256Hex } from "../auth/secrets.ts";
 
-export interface LinkRecord {
+export interface ShareLinkRecord {
   id: string;
   hypervisor: string;
   vm: string;
@@ -35,7 +35,7 @@ type Row = {
 /** Ended links are kept this long so their URLs answer "expired" or "revoked", not "unknown". */
 const KEEP_ENDED_MS = 30 * 24 * 3600_000;
 
-function record(r: Row): LinkRecord {
+function record(r: Row): ShareLinkRecord {
   return {
     id: r.id,
     hypervisor: r.hypervisor,
@@ -49,7 +49,7 @@ function record(r: Row): LinkRecord {
   };
 }
 
-export class LinkBook {
+export class ShareLinkBook {
   private readonly sql: SqlStorage;
 
   constructor(sql: SqlStorage) {
@@ -58,7 +58,7 @@ export class LinkBook {
   }
 
   /** Revokes every active link a user created; returns them. */
-  revokeByCreator(userId: string, now = Date.now()): LinkRecord[] {
+  revokeByCreator(userId: string, now = Date.now()): ShareLinkRecord[] {
     const rows = this.sql
       .exec<Row>("SELECT * FROM links WHERE created_by_id = ? AND revoked_at IS NULL AND expires_at > ?", userId, now)
       .toArray()
@@ -67,7 +67,7 @@ export class LinkBook {
     return rows;
   }
 
-  async create(link: Omit<LinkRecord, "id" | "createdAt" | "revokedAt">): Promise<{ id: string; secret: string }> {
+  async create(link: Omit<ShareLinkRecord, "id" | "createdAt" | "revokedAt">): Promise<{ id: string; secret: string }> {
     // A user whose access was just taken away (see TicketBook.block) shares nothing more.
     if (link.createdById && this.sql.exec("SELECT 1 FROM blocked_users WHERE user_id = ?", link.createdById).toArray().length > 0) {
       throw new Error("this user's access was taken away");
@@ -89,17 +89,17 @@ export class LinkBook {
     return { id, secret };
   }
 
-  async bySecret(secret: string): Promise<LinkRecord | null> {
+  async bySecret(secret: string): Promise<ShareLinkRecord | null> {
     const row = this.sql.exec<Row>("SELECT * FROM links WHERE secret_hash = ?", await sha256Hex(secret)).toArray()[0];
     return row ? record(row) : null;
   }
 
-  byId(id: string): LinkRecord | null {
+  byId(id: string): ShareLinkRecord | null {
     const row = this.sql.exec<Row>("SELECT * FROM links WHERE id = ?", id).toArray()[0];
     return row ? record(row) : null;
   }
 
-  list(): LinkRecord[] {
+  list(): ShareLinkRecord[] {
     this.sql.exec("DELETE FROM links WHERE max(expires_at, coalesce(revoked_at, 0)) < ?", Date.now() - KEEP_ENDED_MS);
     return this.sql.exec<Row>("SELECT * FROM links ORDER BY created_at DESC").toArray().map(record);
   }
@@ -109,7 +109,7 @@ export class LinkBook {
   }
 
   /** Links that have expired and whose expiry has not been acted on yet. */
-  expiredUnnoted(now = Date.now()): LinkRecord[] {
+  expiredUnnoted(now = Date.now()): ShareLinkRecord[] {
     return this.sql
       .exec<Row>("SELECT * FROM links WHERE expires_at <= ? AND expiry_noted = 0 AND revoked_at IS NULL", now)
       .toArray()
@@ -130,7 +130,7 @@ export class LinkBook {
   }
 }
 
-export function linkState(link: LinkRecord, now = Date.now()): "active" | "expired" | "revoked" {
+export function linkState(link: ShareLinkRecord, now = Date.now()): "active" | "expired" | "revoked" {
   if (link.revokedAt !== null) return "revoked";
   return link.expiresAt <= now ? "expired" : "active";
 }

@@ -6,7 +6,7 @@
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeJson, FrameType, ProtocolError } from "../../shared/protocol/frames.ts";
 import { TunnelReply, type TunnelRequest } from "../../shared/protocol/messages.ts";
-import type { ConnectorLink } from "./connector-link.ts";
+import type { ConnectorSocket } from "./connector-socket.ts";
 
 const REQUEST_TIMEOUT_MS = 20_000;
 
@@ -14,7 +14,7 @@ export class TunnelRequests {
   private readonly pending = new Map<number, { connector: string; resolve: (reply: TunnelReply) => void }>();
   private next = 0;
 
-  ask(connector: ConnectorLink, request: TunnelRequest): Promise<TunnelReply> {
+  ask(connector: ConnectorSocket, request: TunnelRequest): Promise<TunnelReply> {
     this.next = (this.next % 0xfffffffe) + 1;
     const id = this.next;
     const reply = new Promise<TunnelReply>((resolve) => {
@@ -36,7 +36,7 @@ export class TunnelRequests {
   }
 
   /** A REPLY frame from `connector`. Replies nobody waits for (timed out) are ignored. */
-  answer(connector: ConnectorLink, id: number, json: unknown): void {
+  answer(connector: ConnectorSocket, id: number, json: unknown): void {
     const waiting = this.pending.get(id);
     if (!waiting || waiting.connector !== connector.id) return;
     this.pending.delete(id);
@@ -46,7 +46,7 @@ export class TunnelRequests {
   }
 
   /** The connector left: nothing it was asked will be answered. */
-  connectorGone(connector: ConnectorLink): void {
+  connectorGone(connector: ConnectorSocket): void {
     for (const [id, waiting] of this.pending) {
       if (waiting.connector !== connector.id) continue;
       this.pending.delete(id);

@@ -3,6 +3,7 @@
  * through this Worker's code: upgrades are handed to the site's Durable Object.
  */
 import { type Context, Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { consoles } from "./api/consoles.ts";
 import { auditApi } from "./api/audit.ts";
 import { signInBlocks } from "./api/signin-blocks.ts";
@@ -27,6 +28,12 @@ const app = new Hono<AppEnv>();
 
 app.onError((err, c) => {
   if (err instanceof ApiError) return errorResponse(c, err);
+  // hono's own 4xx (a body that is not JSON, from the validator): our error shape, in words.
+  if (err instanceof HTTPException && err.status < 500) {
+    const code = err.status === 400 ? "invalid_json" : "invalid_request";
+    const message = err.status === 400 ? "The request body must be JSON." : err.message;
+    return errorResponse(c, new ApiError(err.status as 400, code, message));
+  }
   console.error("unhandled", err);
   return errorResponse(c, new ApiError(500, "internal", "Something went wrong on the edge."));
 });
@@ -36,7 +43,7 @@ app.use("*", securityHeaders, limitBody, browserChecks);
 
 app.get("/healthz", (c) => c.json({ ok: true, version: VERSION }));
 
-app.post("/api/session", signIn);
+app.route("/api/session", signIn);
 app.use("/api/*", requireUser);
 app.delete("/api/session", signOut);
 app.get("/api/session", (c) => {

@@ -39,6 +39,7 @@ describe("edge API", () => {
     expect(body.error.message).toMatch(/^name:/);
     const notJson = await exports_fetch_raw(cookie);
     expect(notJson.status).toBe(400);
+    expect(((await notJson.json()) as { error: { code: string } }).error.code).toBe("invalid_json");
   });
 
   it("creates a site once, shows its token once, and lists it", async () => {

@@ -45,7 +45,7 @@ describe("live consoles", () => {
     const [session] = (await (await call("GET", "/api/sessions", undefined, ops)).json()) as Session[];
     const stranger = await userSession(admin, "stranger-sess2", "operator");
     expect((await call("DELETE", `/api/sessions/${session!.id}`, undefined, stranger)).status).toBe(404);
-    expect((await call("DELETE", "/api/sessions/sess2.notanumber", undefined, admin)).status).toBe(404);
+    expect((await call("DELETE", "/api/sessions/sess2.notanumber", undefined, admin)).status).toBe(400);
     expect(viewer.closed).toBeNull();
 
     expect((await call("DELETE", `/api/sessions/${session!.id}`, undefined, admin)).status).toBe(204);

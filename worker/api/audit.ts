@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { requireRole } from "../auth/session.ts";
 import type { AppEnv } from "../env.ts";
-import { ApiError } from "../http/errors.ts";
+import { valid } from "../http/validate.ts";
 import type { AuditRow } from "../registry/audit-store.ts";
 import { registryOf } from "../registry/registry-object.ts";
 
@@ -20,13 +20,8 @@ const Query = z.object({
  * GET /api/audit: newest first. Filters: type (e.g. `console` or `console.closed`), actor, site,
  * since / until (ISO times); paging: `limit` (≤ 1000) and `before` (the `id` of the last row seen).
  */
-export const auditApi = new Hono<AppEnv>().use(requireRole("admin")).get("/", async (c) => {
-  const parsed = Query.safeParse(c.req.query());
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ApiError(400, "invalid_request", `${issue.path.join(".")}: ${issue.message}`);
-  }
-  const q = parsed.data;
+export const auditApi = new Hono<AppEnv>().use(requireRole("admin")).get("/", valid("query", Query), async (c) => {
+  const q = c.req.valid("query");
   // (The RPC stub's type cannot express `unknown` details; the rows are AuditRow as stored.)
   const rows = (await registryOf(c.env).auditQuery({
     type: q.type,

@@ -1,11 +1,10 @@
 import { type Context, Hono } from "hono";
 import { z } from "zod";
-import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { linkPageUrl, linkSocketUrl } from "../../shared/urls/console.ts";
 import { requireRole } from "../auth/session.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { readJson } from "../http/validate.ts";
+import { ConsoleTarget, valid } from "../http/validate.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import type { LinkInfo } from "../site/site-api.ts";
 import type { Owner } from "../site/site-object.ts";
@@ -19,10 +18,7 @@ function maxTtl(env: Env): number {
   return Number.isInteger(n) && n > 0 ? n : DEFAULT_MAX_TTL_SECONDS;
 }
 
-const NewLink = z.object({
-  site: z.string().regex(NAME_PATTERN, "not a site name"),
-  hypervisor: z.string().regex(NAME_PATTERN, "not a hypervisor name"),
-  vm: z.string().min(1).max(128),
+const NewLink = ConsoleTarget.extend({
   ttlSeconds: z.number().int().positive().optional(),
   viewOnly: z.boolean().optional(),
 });
@@ -40,8 +36,8 @@ async function allLinks(c: Context<AppEnv>, owner: Owner | null): Promise<LinkIn
 /** Share links: operators and admins make them; operators see and revoke their own, admins all. */
 export const links = new Hono<AppEnv>()
   .use(requireRole("admin", "operator"))
-  .post("/", async (c) => {
-    const body = await readJson(c, NewLink);
+  .post("/", valid("json", NewLink), async (c) => {
+    const body = c.req.valid("json");
     const ttlSeconds = body.ttlSeconds ?? DEFAULT_LINK_TTL_SECONDS;
     if (ttlSeconds > maxTtl(c.env)) {
       throw new ApiError(400, "invalid_request", `ttlSeconds: at most ${maxTtl(c.env)} (LINK_MAX_TTL_SECONDS).`);

@@ -3,12 +3,21 @@
  * others their own consoles and those opened through their share links.
  */
 import { Hono } from "hono";
-import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
+import { z } from "zod";
 import type { AppEnv, User } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
+import { valid } from "../http/validate.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import type { SessionInfo } from "../site/site-api.ts";
 import { siteOf } from "./sites.ts";
+
+/** `<site>.<stream>`, as GET /api/sessions lists it. */
+const SessionId = z.object({
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,62}\.[1-9][0-9]{0,9}$/, "not a live console's id (site.stream)")
+    .transform((id) => ({ site: id.slice(0, id.lastIndexOf(".")), stream: Number(id.slice(id.lastIndexOf(".") + 1)) })),
+});
 
 function visibleTo(user: User, s: SessionInfo): boolean {
   if (user.role === "admin") return true;
@@ -26,13 +35,12 @@ export const sessions = new Hono<AppEnv>()
     c.header("Cache-Control", "no-store");
     return c.json(list);
   })
-  .delete("/:id", async (c) => {
+  .delete("/:id", valid("param", SessionId), async (c) => {
     const user = c.get("user");
-    const id = c.req.param("id");
-    const m = /^([a-z0-9][a-z0-9_-]{0,62})\.([1-9][0-9]{0,9})$/.exec(id);
-    const notFound = new ApiError(404, "unknown_session", `There is no live console ${id} of yours.`);
-    if (!m || !NAME_PATTERN.test(m[1]!) || !(await registryOf(c.env).hasSite(m[1]!))) throw notFound;
-    const ended = await siteOf(c.env, m[1]!).endSession(Number(m[2]), user.name, user.role === "admin" ? null : { id: user.id, name: user.name });
+    const { site, stream } = c.req.valid("param").id;
+    const notFound = new ApiError(404, "unknown_session", `There is no live console ${site}.${stream} of yours.`);
+    if (!(await registryOf(c.env).hasSite(site))) throw notFound;
+    const ended = await siteOf(c.env, site).endSession(stream, user.name, user.role === "admin" ? null : { id: user.id, name: user.name });
     if (!ended) throw notFound;
     return c.body(null, 204);
   });

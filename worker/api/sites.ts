@@ -6,12 +6,10 @@ import { requireRole } from "../auth/session.ts";
 import { randomToken, sha256Hex } from "../auth/secrets.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { readJson } from "../http/validate.ts";
+import { SiteName, valid } from "../http/validate.ts";
 import { registryOf } from "../registry/registry-object.ts";
 
-const NewSite = z.object({
-  name: z.string().regex(NAME_PATTERN, "use 1-63 lowercase letters, digits, '-' or '_'"),
-});
+const NewSite = z.object({ name: SiteName });
 
 /** Connector tokens name their site, so /connect can route before any lookup: `pht1.<site>.<secret>`. */
 export function parseConnectorToken(token: string): string | null {
@@ -32,8 +30,8 @@ export async function requireSite(env: Env, site: string) {
 }
 
 export const sites = new Hono<AppEnv>()
-  .post("/", requireRole("admin"), async (c) => {
-    const { name } = await readJson(c, NewSite);
+  .post("/", requireRole("admin"), valid("json", NewSite), async (c) => {
+    const { name } = c.req.valid("json");
     const registry = registryOf(c.env);
     if (!(await registry.createSite(name))) {
       throw new ApiError(409, "site_exists", `A site named ${name} already exists.`);

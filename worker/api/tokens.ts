@@ -5,15 +5,15 @@ import { randomToken, sha256Hex } from "../auth/secrets.ts";
 import { API_TOKEN_PREFIX } from "../auth/session.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { readJson } from "../http/validate.ts";
+import { valid } from "../http/validate.ts";
 import { registryOf } from "../registry/registry-object.ts";
 
 const NewToken = z.object({ name: z.string().min(1).max(128) });
 
 /** API tokens act as the user who made them, with that user's current role. */
 export const tokens = new Hono<AppEnv>()
-  .post("/", async (c) => {
-    const { name } = await readJson(c, NewToken);
+  .post("/", valid("json", NewToken), async (c) => {
+    const { name } = c.req.valid("json");
     const user = c.get("user");
     const id = randomToken(9);
     const token = `${API_TOKEN_PREFIX}${randomToken()}`;

@@ -5,7 +5,7 @@ import { hashPassword } from "../auth/passwords.ts";
 import { requireRole } from "../auth/session.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { readJson } from "../http/validate.ts";
+import { valid } from "../http/validate.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import { siteOf } from "./sites.ts";
 
@@ -28,8 +28,8 @@ function builtInRefused(): never {
 
 export const users = new Hono<AppEnv>()
   .use(requireRole("admin"))
-  .post("/", async (c) => {
-    const { username, password, role } = await readJson(c, NewUser);
+  .post("/", valid("json", NewUser), async (c) => {
+    const { username, password, role } = c.req.valid("json");
     if (username === c.env.ADMIN_USERNAME || !(await registryOf(c.env).createUser(username, role, await hashPassword(password)))) {
       throw new ApiError(409, "user_exists", `A user named ${username} already exists.`);
     }
@@ -47,10 +47,10 @@ export const users = new Hono<AppEnv>()
    * to viewer ends full-control consoles and tickets and the user's links; a new password ends
    * sessions (tokens stay).
    */
-  .patch("/:username", async (c) => {
+  .patch("/:username", valid("json", UserChange), async (c) => {
     const username = c.req.param("username");
     if (username === c.env.ADMIN_USERNAME) builtInRefused();
-    const change = await readJson(c, UserChange);
+    const change = c.req.valid("json");
     const actor = c.get("user");
     if (actor.name === username && (change.disabled === true || (change.role !== undefined && change.role !== "admin"))) {
       throw new ApiError(409, "own_account", "You cannot disable or demote your own account; ask another administrator.");

@@ -1,18 +1,10 @@
 import { type Context, Hono } from "hono";
-import { z } from "zod";
-import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { consolePageUrl } from "../../shared/urls/console.ts";
 import { currentUser, requireRole } from "../auth/session.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { readJson } from "../http/validate.ts";
+import { ConsoleTarget, valid } from "../http/validate.ts";
 import { requireSite } from "./sites.ts";
-
-const Target = z.object({
-  site: z.string().regex(NAME_PATTERN, "not a site name"),
-  hypervisor: z.string().regex(NAME_PATTERN, "not a hypervisor name"),
-  vm: z.string().min(1).max(128),
-});
 
 /** A stable Porthole address of a VM's console: opening it signs in if needed, then shows the console. */
 export function edgeConsoleUrl(origin: string, site: string, hypervisor: string, vm: string): string {
@@ -24,8 +16,8 @@ export function edgeConsoleUrl(origin: string, site: string, hypervisor: string,
  * `direct` (to the cluster) and `proxied` (through the tower) for people on the LAN. The LAN URLs
  * give full control of the console, so viewers may not ask for them.
  */
-export const vncUrls = new Hono<AppEnv>().post("/", requireRole("admin", "operator"), async (c) => {
-  const { site, hypervisor, vm } = await readJson(c, Target);
+export const vncUrls = new Hono<AppEnv>().post("/", requireRole("admin", "operator"), valid("json", ConsoleTarget), async (c) => {
+  const { site, hypervisor, vm } = c.req.valid("json");
   const result = await (await requireSite(c.env, site)).vncUrls(hypervisor, vm);
   if (!result.ok) throw new ApiError(result.status, result.code, result.message);
   const edge = edgeConsoleUrl(new URL(c.req.url).origin, site, hypervisor, vm);
@@ -38,7 +30,7 @@ export const vncUrls = new Hono<AppEnv>().post("/", requireRole("admin", "operat
 
 /** GET /open?site&hypervisor&vm: a fresh console for the signed-in user, or the sign-in page first. */
 export async function openConsolePage(c: Context<AppEnv>): Promise<Response> {
-  const parsed = Target.safeParse(Object.fromEntries(new URL(c.req.url).searchParams));
+  const parsed = ConsoleTarget.safeParse(Object.fromEntries(new URL(c.req.url).searchParams));
   if (!parsed.success) throw new ApiError(400, "invalid_request", "This console link is incomplete.");
   const user = await currentUser(c);
   if (!user) return c.redirect(`/?next=${encodeURIComponent(`${c.req.path}?${new URL(c.req.url).searchParams}`)}`, 302);

@@ -3,13 +3,13 @@
  * JWT. Sign-in checks the administrator from the ADMIN_USERNAME / ADMIN_PASSWORD secrets and the
  * accounts in the registry, throttled per account and per client address.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { z } from "zod";
 import { audit } from "../audit.ts";
 import type { AppEnv, Env, Role, User } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { readJson } from "../http/validate.ts";
+import { valid } from "../http/validate.ts";
 import { BUILT_IN_ID } from "../registry/accounts-store.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import { accessDefaultRole, verifyAccess } from "./access.ts";
@@ -43,8 +43,13 @@ async function checkPassword(env: Env, username: string, password: string): Prom
   return right && user.disabled !== 1 ? { id: user.id, role: user.role } : null;
 }
 
-export async function signIn(c: Context<AppEnv>): Promise<Response> {
-  const { username, password } = await readJson(c, SignIn);
+/** POST /api/session: sign in with a username and password. */
+export const signIn = new Hono<AppEnv>().post("/", valid("json", SignIn), (c) => {
+  const { username, password } = c.req.valid("json");
+  return passwordSignIn(c, username, password);
+});
+
+async function passwordSignIn(c: Context<AppEnv>, username: string, password: string): Promise<Response> {
   const registry = registryOf(c.env);
   const address = clientAddress(c);
   // Checked and recorded as a failure in one step of the registry, before the password is looked

@@ -1,20 +1,30 @@
-/** Parses a JSON body against a schema once, at the route, turning every failure into a 400. */
-import type { Context } from "hono";
-import type { z } from "zod";
+/**
+ * One validator for everything a request carries: `valid("json" | "query" | "param", schema)` is
+ * hono's validator middleware with a zod schema, checked once at the route; a failure is a 400
+ * naming the field. Handlers read the typed result with `c.req.valid(target)`.
+ */
+import { validator } from "hono/validator";
+import { z } from "zod";
+import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { ApiError } from "./errors.ts";
 
-export async function readJson<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    throw new ApiError(400, "invalid_json", "The request body must be JSON.");
-  }
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) {
+type Target = "json" | "query" | "param";
+
+export function valid<T extends Target, S extends z.ZodType>(target: T, schema: S) {
+  return validator(target, (value): z.infer<S> => {
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return parsed.data;
     const issue = parsed.error.issues[0]!;
-    const where = issue.path.length ? issue.path.join(".") : "body";
+    const where = issue.path.length ? issue.path.join(".") : target === "json" ? "body" : target;
     throw new ApiError(400, "invalid_request", `${where}: ${issue.message}`);
-  }
-  return parsed.data;
+  });
 }
+
+export const SiteName = z.string().regex(NAME_PATTERN, "use 1-63 lowercase letters, digits, '-' or '_'");
+
+/** A VM's console, as the API names it: never an address. */
+export const ConsoleTarget = z.object({
+  site: z.string().regex(NAME_PATTERN, "not a site name"),
+  hypervisor: z.string().regex(NAME_PATTERN, "not a hypervisor name"),
+  vm: z.string().min(1).max(128),
+});

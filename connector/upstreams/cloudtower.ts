@@ -3,7 +3,7 @@
  * information for every console (tokens are short-lived and single use), opens the cluster's
  * websockify endpoint itself, and relays its binary frames. The edge never sees tower credentials.
  */
-import { Agent, request } from "node:https";
+import { Agent } from "node:https";
 import type { Duplex } from "node:stream";
 import WebSocket, { createWebSocketStream } from "ws";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
@@ -12,11 +12,11 @@ import { directVncUrl, proxiedVncUrl, type VncInfo } from "./cloudtower-urls.ts"
 import type { CloudTowerHypervisor } from "../config.ts";
 import type { Log } from "../log.ts";
 import { DEFAULT_MAX_CONCURRENT_HANDSHAKES, HandshakeLimiter, withSlot } from "./handshake-limiter.ts";
+import { httpsPost } from "./https-post.ts";
 import { InventoryPoller } from "./inventory-poller.ts";
 import { describeTlsError, describeTrust, peerCertificate, resolveTrust, type TlsTrust, tlsOptions } from "./tls-trust.ts";
 import { awaitGreeting, type CheckReport, socketFailure, type Upstream, UpstreamError } from "./upstream.ts";
 
-const CALL_TIMEOUT_MS = 20_000;
 const OPEN_TIMEOUT_MS = 15_000;
 
 const VNC_QUERY = "query vnc($input: VncInput!) { vnc(input: $input) { vm_uuid host_ip cluster_ip raw_token token } }";
@@ -248,38 +248,21 @@ export class CloudTowerUpstream implements Upstream {
   }
 
   private async post(path: string, body: unknown, token?: string): Promise<{ status: number; body: unknown }> {
-    const trust = await this.towerTrust();
-    const text = JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: this.tower.hostname.replace(/^\[|\]$/g, ""),
-          port: Number(this.tower.port || 443),
-          path,
-          method: "POST",
-          agent: this.agent,
-          timeout: CALL_TIMEOUT_MS,
-          // CloudTower takes the token as the raw Authorization value, with no "Bearer".
-          headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), ...(token ? { Authorization: token } : {}) },
-          ...tlsOptions(trust, this.tower.hostname),
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => {
-            let parsed: unknown = null;
-            try {
-              parsed = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-            } catch {}
-            resolve({ status: res.statusCode ?? 0, body: parsed });
-          });
-          res.on("error", reject);
-        },
-      );
-      req.on("timeout", () => req.destroy(Object.assign(new Error("CloudTower call timed out"), { code: "ETIMEDOUT" })));
-      req.on("error", reject);
-      req.end(text);
+    const reply = await httpsPost({
+      base: this.tower,
+      path,
+      body: JSON.stringify(body),
+      // CloudTower takes the token as the raw Authorization value, with no "Bearer".
+      headers: { "Content-Type": "application/json", ...(token ? { Authorization: token } : {}) },
+      trust: await this.towerTrust(),
+      agent: this.agent,
+      what: "CloudTower",
     });
+    let parsed: unknown = null;
+    try {
+      parsed = JSON.parse(reply.body);
+    } catch {}
+    return { status: reply.status, body: parsed };
   }
 
   private async listVms(): Promise<HypervisorInventory["vms"]> {

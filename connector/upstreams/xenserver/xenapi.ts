@@ -8,15 +8,14 @@
  * exactly these calls under its own certificate pinning. The XML-RPC codec is Xen Orchestra's own
  * (@vates/xml-rpc), not hand-written.
  */
-import { Agent, request } from "node:https";
+import { Agent } from "node:https";
 import { formatXml } from "@vates/xml/format";
 import { parseXml } from "@vates/xml/parse";
 import { xmlRpcFormatter } from "@vates/xml-rpc/formatter";
 import { xmlRpcParser } from "@vates/xml-rpc/parser";
-import { type TlsTrust, tlsOptions } from "../tls-trust.ts";
+import { httpsPost } from "../https-post.ts";
+import type { TlsTrust } from "../tls-trust.ts";
 
-const CALL_TIMEOUT_MS = 20_000;
-const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 
 /** A XenAPI failure: `code` is XAPI's error name (SESSION_INVALID, HOST_IS_SLAVE…). */
 export class XenApiError extends Error {
@@ -144,36 +143,8 @@ export class XenApi {
 
   private async post(path: string, contentType: string, body: string): Promise<{ status: number; body: string }> {
     const host = this.base.hostname.replace(/^\[|\]$/g, "");
-    const port = Number(this.base.port || 443);
-    const trust = await this.options.trustFor(host, port);
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host,
-          port,
-          path,
-          method: "POST",
-          agent: this.agent,
-          timeout: CALL_TIMEOUT_MS,
-          headers: { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) },
-          ...tlsOptions(trust, host),
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on("data", (c: Buffer) => {
-            size += c.length;
-            if (size > MAX_REPLY_BYTES) req.destroy(new Error("XenAPI reply too large"));
-            else chunks.push(c);
-          });
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-          res.on("error", reject);
-        },
-      );
-      req.on("timeout", () => req.destroy(Object.assign(new Error("XenAPI call timed out"), { code: "ETIMEDOUT" })));
-      req.on("error", reject);
-      req.end(body);
-    });
+    const trust = await this.options.trustFor(host, Number(this.base.port || 443));
+    return httpsPost({ base: this.base, path, body, headers: { "Content-Type": contentType }, trust, agent: this.agent, what: "XenAPI" });
   }
 }
 

@@ -5,6 +5,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
+import { bearerToken } from "../auth/secrets.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "./errors.ts";
 
@@ -35,7 +36,7 @@ export const browserChecks: MiddlewareHandler<AppEnv> = async (c, next) => {
       throw new ApiError(415, "unsupported_media_type", "Send the request body as application/json.");
     }
   }
-  const programmatic = /^Bearer \S+$/.test(c.req.header("Authorization") ?? "") && !c.req.header("Cookie");
+  const programmatic = bearerToken(c.req.header("Authorization")) !== null && !c.req.header("Cookie");
   if (!programmatic) refuseCrossSite(c);
   return next();
 };

@@ -7,6 +7,7 @@ import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeJson, FrameType } from "../../shared/protocol/frames.ts";
 import { CAPABILITIES } from "../../shared/protocol/messages.ts";
 import { call, connectConnector, createSite, defaultHello, INVENTORY, openBrowser, openConsole, signIn, type TestConnector, welcomedConnector } from "./helpers.ts";
+import { later } from "./clock.ts";
 
 let n = 0;
 async function site() {
@@ -93,16 +94,12 @@ describe("why a console cannot open", () => {
     expect((await live.nextFrame()).type).toBe(FrameType.open);
     // `silent` has fewer consoles, so fewest-streams alone would pick it.
     const silent = await welcomedConnector(s.token);
-    const realNow = Date.now;
-    try {
-      // 25 s later: only `live` has said anything since (a heartbeat the runtime answers counts the same).
-      Date.now = () => realNow() + 25_000;
+    // 25 s later: only `live` has said anything since (a heartbeat the runtime answers counts the same).
+    await later(25_000, async () => {
       live.send(encodeJson(FrameType.inventory, 0, { hypervisors: INVENTORY }));
       await waitForSites(s.cookie, () => true);
       await openBrowser((await openConsole(s.cookie, s.name)).wsUrl);
-    } finally {
-      Date.now = realNow;
-    }
+    });
     expect((await live.nextFrame()).type).toBe(FrameType.open);
     expect(silent.pending()).toBe(0);
   });

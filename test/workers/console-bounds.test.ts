@@ -9,6 +9,7 @@ import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeJson, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { BINARY_SUBPROTOCOL, CREDIT_SUBPROTOCOL, OPEN_TIMEOUT_MS } from "../../shared/protocol/limits.ts";
 import { auditUntil, call, createSite, INVENTORY, openBrowser, openConsole, rfbHandshake, signIn, welcomedConnector } from "./helpers.ts";
+import { later } from "./clock.ts";
 
 let n = 0;
 async function site() {
@@ -16,16 +17,6 @@ async function site() {
   const name = `bounds${++n}`;
   const connector = await welcomedConnector(await createSite(cookie, name));
   return { cookie, name, connector, stub: env.SITE.get(env.SITE.idFromName(name)) };
-}
-
-async function later<T>(ms: number, run: () => Promise<T>): Promise<T> {
-  const realNow = Date.now;
-  try {
-    Date.now = () => realNow() + ms;
-    return await run();
-  } finally {
-    Date.now = realNow;
-  }
 }
 
 describe("consoles that end with a reason", () => {

@@ -8,6 +8,7 @@ import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { call, createSite, openBrowser, openConsole, rfbHandshake, signIn, welcomedConnector } from "./helpers.ts";
 import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
+import { later } from "./clock.ts";
 
 const siteStub = (name: string) => env.SITE.get(env.SITE.idFromName(name));
 
@@ -42,13 +43,7 @@ describe("hibernation", () => {
     const token = await createSite(cookie, "silent");
     const connector = await welcomedConnector(token);
     // Nothing is sent; once the heartbeat timeout has passed the alarm drops the connector.
-    const realNow = Date.now;
-    try {
-      Date.now = () => realNow() + 60_000;
-      expect(await runDurableObjectAlarm(siteStub("silent"))).toBe(true);
-    } finally {
-      Date.now = realNow;
-    }
+    expect(await later(60_000, () => runDurableObjectAlarm(siteStub("silent")))).toBe(true);
     const closed = await connector.closedWith();
     expect(closed.code).toBe(CloseCode.tooSlow);
     expect(closed.reason).toMatch(/no heartbeat/);

@@ -18,6 +18,7 @@ import {
   welcomedConnector,
   rfbHandshake,
 } from "./helpers.ts";
+import { later } from "./clock.ts";
 
 const siteStub = (name: string) => env.SITE.get(env.SITE.idFromName(name));
 let n = 0;
@@ -63,13 +64,7 @@ function legacy(url: string): string {
 
 /** Time travel for the object's alarm: pretend `ms` have passed. */
 async function alarmAfter(site: string, ms: number): Promise<void> {
-  const realNow = Date.now;
-  try {
-    Date.now = () => realNow() + ms;
-    await runDurableObjectAlarm(siteStub(site));
-  } finally {
-    Date.now = realNow;
-  }
+  await later(ms, () => runDurableObjectAlarm(siteStub(site)));
 }
 
 describe("share links", () => {
@@ -142,16 +137,12 @@ describe("share links", () => {
     const s = await joined(link.wsUrl, connector);
     await alarmAfter(site, 61_000);
     expect(await s.browser.closedWith()).toEqual({ code: CloseCode.gone, reason: "This share link expired." });
-    const realNow = Date.now;
-    Date.now = () => realNow() + 61_000;
-    try {
+    await later(61_000, async () => {
       const res = await status(link.url);
       expect(res.status).toBe(410);
       expect(await res.text()).toMatch(/expired/);
       expect((await page(legacy(link.url))).status).toBe(410);
-    } finally {
-      Date.now = realNow;
-    }
+    });
     await auditUntil(admin, `?type=link.expired&site=${site}`, (rows) => rows[0]);
   });
 
@@ -167,14 +158,10 @@ describe("console tickets", () => {
   it("expire 60 s after issue", async () => {
     const { admin, site } = await setup();
     const { wsUrl } = await openConsole(admin, site);
-    const realNow = Date.now;
-    Date.now = () => realNow() + 61_000;
-    try {
+    await later(61_000, async () => {
       const b = await openBrowser(wsUrl);
       expect(await b.closedWith()).toMatchObject({ code: CloseCode.gone, reason: expect.stringMatching(/expired/) });
-    } finally {
-      Date.now = realNow;
-    }
+    });
   });
 });
 

@@ -8,7 +8,7 @@
 import type WebSocket from "ws";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import {
-  concatFrames,
+  concatBytes,
   decodeMessage,
   encodeClose,
   encodeJson,
@@ -327,7 +327,7 @@ export class Tunnel implements StreamHost {
         }
       }
       if (frames.length === 0) return;
-      const message = concatFrames(frames);
+      const message = concatBytes(frames);
       this.inflight += message.length;
       this.ws.send(message, { binary: true }, () => {
         this.inflight -= message.length;

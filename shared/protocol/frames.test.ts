@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CloseCode, clampReason } from "./close-codes.ts";
 import {
-  concatFrames,
+  concatBytes,
   decodeMessage,
   encodeClose,
   encodeCredit,
@@ -46,7 +46,7 @@ describe("frame codec", () => {
   it("round-trips every frame type through one message", () => {
     fc.assert(
       fc.property(fc.array(frameArb, { minLength: 1, maxLength: 20 }), (items) => {
-        const decoded = decodeMessage(concatFrames(items.map((i) => i.bytes)));
+        const decoded = decodeMessage(concatBytes(items.map((i) => i.bytes)));
         expect(normalise(decoded)).toEqual(normalise(items.map((i) => i.frame)));
       }),
     );
@@ -58,7 +58,7 @@ describe("frame codec", () => {
         fc.array(frameArb, { minLength: 1, maxLength: 20 }),
         fc.integer({ min: 0, max: 1 << 16 }),
         (items, rawCut) => {
-          const all = concatFrames(items.map((i) => i.bytes));
+          const all = concatBytes(items.map((i) => i.bytes));
           const cut = 1 + (rawCut % all.length);
           const boundaries = new Set<number>();
           let at = 0;
@@ -79,7 +79,7 @@ describe("frame codec", () => {
   });
 
   it("rejects messages that end inside a frame, at every cut point", () => {
-    const message = concatFrames([encodeData(7, new Uint8Array(50)), encodeCredit(7, 9)]);
+    const message = concatBytes([encodeData(7, new Uint8Array(50)), encodeCredit(7, 9)]);
     const firstEnd = FRAME_HEADER_BYTES + 50;
     for (let cut = 1; cut < message.length; cut++) {
       if (cut === firstEnd) continue; // a whole first frame is a valid message
@@ -101,11 +101,11 @@ describe("frame codec", () => {
     expect(() => decodeMessage(header(FrameType.data, 1, 0xffffffff))).toThrow(/exceeds/);
     expect(() => decodeMessage(header(FrameType.data, 1, MAX_DATA_BYTES + 1))).toThrow(/exceeds/);
     expect(() => decodeMessage(new Uint8Array(0))).toThrow(/empty/);
-    expect(() => decodeMessage(concatFrames([header(FrameType.credit, 1, 3), new Uint8Array(3)]))).toThrow(/4 bytes/);
-    expect(() => decodeMessage(concatFrames([header(FrameType.hello, 0, 3), new TextEncoder().encode("{x:")]))).toThrow(/JSON/);
-    expect(() => decodeMessage(concatFrames([header(FrameType.close, 1, 3), new Uint8Array([0x0f, 0xa0, 0xff])]))).toThrow(/UTF-8/);
+    expect(() => decodeMessage(concatBytes([header(FrameType.credit, 1, 3), new Uint8Array(3)]))).toThrow(/4 bytes/);
+    expect(() => decodeMessage(concatBytes([header(FrameType.hello, 0, 3), new TextEncoder().encode("{x:")]))).toThrow(/JSON/);
+    expect(() => decodeMessage(concatBytes([header(FrameType.close, 1, 3), new Uint8Array([0x0f, 0xa0, 0xff])]))).toThrow(/UTF-8/);
     expect(() => decodeMessage(encodeJson(FrameType.open, 0, {}))).toThrow(/on stream 0/);
-    expect(() => decodeMessage(concatFrames([header(FrameType.hello, 5, 2), new TextEncoder().encode("{}")]))).toThrow(/stream 5/);
+    expect(() => decodeMessage(concatBytes([header(FrameType.hello, 5, 2), new TextEncoder().encode("{}")]))).toThrow(/stream 5/);
   });
 
   it("refuses to encode a DATA frame over the cap", () => {
@@ -138,7 +138,7 @@ describe("decoding hostile bytes", () => {
       { maxLength: 8 },
     )
     .map((parts) =>
-      concatFrames(
+      concatBytes(
         parts.map(({ type, stream, payload, lie }) => {
           const out = new Uint8Array(9 + payload.length);
           const view = new DataView(out.buffer);

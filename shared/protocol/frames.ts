@@ -113,8 +113,8 @@ export function encodeClose(type: 0x12 | 0x15, stream: number, code: number, rea
   return out;
 }
 
-/** Joins frames into one WebSocket message. */
-export function concatFrames(frames: readonly Uint8Array[]): Uint8Array {
+/** Joins byte arrays (frames into one WebSocket message, pieces of a console stream). */
+export function concatBytes(frames: readonly Uint8Array[]): Uint8Array {
   if (frames.length === 1) return frames[0]!;
   let total = 0;
   for (const f of frames) total += f.length;

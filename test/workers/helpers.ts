@@ -229,3 +229,13 @@ export async function rfbHandshake(connector: TestConnector, stream: number, vie
   init.set(name, 24);
   await toViewer(init);
 }
+
+/** Reads the connector's frames until CREDIT frames worth `until` bytes have come; returns their sum. */
+export async function creditFrames(connector: TestConnector, until: number): Promise<number> {
+  let total = 0;
+  while (total < until) {
+    const f = await connector.nextFrame();
+    if (f.type === FrameType.credit) total += f.bytes;
+  }
+  return total;
+}

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { encodeCredit, encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, MAX_DATA_BYTES, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
 import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
-import { createSite, openBrowser, openConsole, signIn, type TestConnector, type TestSocket, welcomedConnector } from "./helpers.ts";
+import { createSite, creditFrames, openBrowser, openConsole, signIn, type TestConnector, type TestSocket, welcomedConnector } from "./helpers.ts";
 
 let n = 0;
 async function console_(protocols?: string) {
@@ -39,15 +39,6 @@ async function receive(browser: TestSocket, bytes: number): Promise<void> {
   expect(got).toBe(bytes);
 }
 
-async function creditUntil(connector: TestConnector, bytes: number): Promise<number> {
-  let total = 0;
-  while (total < bytes) {
-    const f = await connector.nextFrame();
-    if (f.type === FrameType.credit) total += f.bytes;
-  }
-  return total;
-}
-
 describe("an idle console survives hibernation", () => {
   it("credit-mode viewer: the window goes on exactly across several wakes", async () => {
     const { connector, browser, stream, stub } = await console_(CREDIT_SUBPROTOCOL);
@@ -56,14 +47,14 @@ describe("an idle console survives hibernation", () => {
       await sendDown(connector, stream, 300 * 1024);
       await receive(browser, 300 * 1024);
       browser.ws.send(String(300 * 1024));
-      expect(await creditUntil(connector, 300 * 1024)).toBe(300 * 1024);
+      expect(await creditFrames(connector, 300 * 1024)).toBe(300 * 1024);
       await hibernate(stub);
     }
     // A full window after waking is within the connector's rights: the console keeps going.
     await sendDown(connector, stream, STREAM_WINDOW_BYTES);
     await receive(browser, STREAM_WINDOW_BYTES);
     browser.ws.send(String(STREAM_WINDOW_BYTES));
-    expect(await creditUntil(connector, STREAM_WINDOW_BYTES)).toBe(STREAM_WINDOW_BYTES);
+    expect(await creditFrames(connector, STREAM_WINDOW_BYTES)).toBe(STREAM_WINDOW_BYTES);
     expect(browser.closed).toBeNull();
   });
 
@@ -73,7 +64,7 @@ describe("an idle console survives hibernation", () => {
     await receive(browser, 200 * 1024);
     await hibernate(stub);
     browser.ws.send(String(200 * 1024));
-    expect(await creditUntil(connector, 200 * 1024)).toBe(200 * 1024);
+    expect(await creditFrames(connector, 200 * 1024)).toBe(200 * 1024);
   });
 
   it("plain viewer: credit owed to the connector at sleep is not lost", async () => {
@@ -86,7 +77,7 @@ describe("an idle console survives hibernation", () => {
     await sendDown(connector, stream, total - (CREDIT_CHUNK_BYTES + CREDIT_CHUNK_BYTES / 2));
     await receive(browser, total - (CREDIT_CHUNK_BYTES + CREDIT_CHUNK_BYTES / 2));
     // Every byte forwarded came back as credit: nothing owed was forgotten at the wake.
-    expect(await creditUntil(connector, total)).toBe(total);
+    expect(await creditFrames(connector, total)).toBe(total);
   });
 
   it("input waiting for the connector's credit is delivered after a wake", async () => {

@@ -17,12 +17,12 @@ import {
 } from "../../shared/protocol/limits.ts";
 import {
   connectConnector,
+  creditFrames,
   createSite,
   defaultHello,
   openBrowser,
   openConsole,
   signIn,
-  type TestConnector,
   upgrade,
   welcomedConnector,
 } from "./helpers.ts";
@@ -45,15 +45,6 @@ async function pairedConsole(protocols?: string) {
   expect(open.type).toBe(FrameType.open);
   s.connector.send(encodeOpenOk(open.stream));
   return { ...s, browser, stream: open.stream, wsUrl };
-}
-
-async function creditFrames(connector: TestConnector, until: number): Promise<number> {
-  let total = 0;
-  while (total < until) {
-    const f = await connector.nextFrame();
-    if (f.type === FrameType.credit) total += f.bytes;
-  }
-  return total;
 }
 
 describe("connector handshake", () => {
@@ -244,10 +235,10 @@ describe("flow control", () => {
     const openA = await s.connector.nextFrame();
     const browserB = await openBrowser(b.wsUrl);
     const openB = await s.connector.nextFrame();
-    const { concatFrames } = await import("../../shared/protocol/frames.ts");
+    const { concatBytes } = await import("../../shared/protocol/frames.ts");
     const windowFrames = Array.from({ length: STREAM_WINDOW_BYTES / MAX_DATA_BYTES }, () => encodeData(openA.stream, new Uint8Array(MAX_DATA_BYTES)));
     // One message: A's whole window, then one keystroke-sized frame for B.
-    s.connector.send(concatFrames([...windowFrames, encodeData(openB.stream, new Uint8Array([42]))]));
+    s.connector.send(concatBytes([...windowFrames, encodeData(openB.stream, new Uint8Array([42]))]));
     expect(new Uint8Array((await browserB.next()) as ArrayBuffer)).toEqual(new Uint8Array([42]));
     // A is at its limit and unharmed; B's next byte still passes straight through.
     let got = 0;

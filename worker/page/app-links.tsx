@@ -1,19 +1,7 @@
 /** Share links: active and ended, who made them, viewers now, and Revoke. */
 import { api, type Me, seg, when } from "./app-api.ts";
+import type { LinkInfo as Link } from "../site/site-api.ts";
 import { ConfirmButton, ErrorText, ScreenTitle, useLoad } from "./app-ui.tsx";
-
-interface Link {
-  id: string;
-  site: string;
-  hypervisor: string;
-  vm: string;
-  viewOnly: boolean;
-  createdBy: string;
-  createdAt: string;
-  expiresAt: string;
-  state: "active" | "expired" | "revoked";
-  sessions: number;
-}
 
 const STATE_WORDS = { active: "Active", expired: "Expired", revoked: "Revoked" };
 

@@ -3,7 +3,7 @@
  * one WebSocket message per batch instead of one per 32 KiB frame: the runtime's per-message cost
  * (an event, a send) dominates the relay's own work.
  */
-import { concatFrames, type Frame, FrameType } from "../../shared/protocol/frames.ts";
+import { concatBytes, type Frame, FrameType } from "../../shared/protocol/frames.ts";
 
 export function coalesceData(frames: Frame[]): Frame[] {
   if (frames.length < 2) return frames;
@@ -25,7 +25,7 @@ export function coalesceData(frames: Frame[]): Frame[] {
       continue;
     }
     const parts = frames.slice(i, j).map((f) => (f as { bytes: Uint8Array }).bytes);
-    out.push({ type: FrameType.data, stream: first.stream, bytes: concatFrames(parts) });
+    out.push({ type: FrameType.data, stream: first.stream, bytes: concatBytes(parts) });
     i = j - 1;
   }
   return out;

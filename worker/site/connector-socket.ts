@@ -1,5 +1,5 @@
 /** One connector's socket as the site object sees it: what it announced, its streams, its outbox. */
-import { concatFrames } from "../../shared/protocol/frames.ts";
+import { concatBytes } from "../../shared/protocol/frames.ts";
 import type { HypervisorInventory } from "../../shared/protocol/messages.ts";
 
 export interface ConnectorSocketAttachment {
@@ -70,7 +70,7 @@ export class ConnectorSocket {
 
   flush(): void {
     if (this.outbox.length === 0) return;
-    const message = concatFrames(this.outbox);
+    const message = concatBytes(this.outbox);
     this.outbox = [];
     try {
       this.ws.send(message);

@@ -26,7 +26,6 @@ import type { ViewerStream } from "../relay/viewer-stream.ts";
 import { type ConnectorSocketAttachment, ConnectorSocket } from "./connector-socket.ts";
 import { negotiate, readInventory, welcomeFrame } from "./tunnel-handshake.ts";
 import { ShareLinkBook, linkState } from "./share-links.ts";
-import { StreamFault } from "../relay/stream-fault.ts";
 import type {
   ConnectorInfo,
   LinkCreated,
@@ -387,14 +386,7 @@ export class SiteObject extends DurableObject<Env> {
     }
     const stream = this.streams.forSocket(ws);
     if (!stream) return;
-    try {
-      if (typeof message === "string") stream.viewerText(message);
-      else stream.viewerBytes(new Uint8Array(message));
-      this.streams.touched(stream);
-    } catch (err) {
-      if (!(err instanceof StreamFault)) throw err;
-      this.streams.close(stream, err.code, err.message);
-    }
+    this.streams.apply(stream, (s) => (typeof message === "string" ? s.viewerText(message) : s.viewerBytes(new Uint8Array(message))));
     stream.connector.flush();
   }
 
@@ -469,26 +461,12 @@ export class SiteObject extends DurableObject<Env> {
       case FrameType.data: {
         const stream = this.streams.get(frame.stream);
         // A stream the viewer just closed: its CLOSE is already on the way to the connector.
-        if (!stream || stream.connector !== connector) return;
-        try {
-          stream.down(frame.bytes);
-          this.streams.touched(stream);
-        } catch (err) {
-          if (!(err instanceof StreamFault)) throw err;
-          this.streams.close(stream, err.code, err.message);
-        }
+        if (stream?.connector === connector) this.streams.apply(stream, (s) => s.down(frame.bytes));
         return;
       }
       case FrameType.credit: {
         const stream = this.streams.get(frame.stream);
-        if (!stream || stream.connector !== connector) return;
-        try {
-          stream.credit(frame.bytes);
-          this.streams.touched(stream);
-        } catch (err) {
-          if (!(err instanceof StreamFault)) throw err;
-          this.streams.close(stream, err.code, err.message);
-        }
+        if (stream?.connector === connector) this.streams.apply(stream, (s) => s.credit(frame.bytes));
         return;
       }
       case FrameType.openOk: {

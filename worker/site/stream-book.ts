@@ -143,8 +143,22 @@ export class StreamBook {
     stream.persist();
   }
 
+  /**
+   * Runs one event's work on a stream (bytes or credit either way); a fault the stream raises
+   * closes it with that code and reason.
+   */
+  apply(stream: ViewerStream, work: (s: ViewerStream) => void): void {
+    try {
+      work(stream);
+      this.touched(stream);
+    } catch (err) {
+      if (!(err instanceof StreamFault)) throw err;
+      this.close(stream, err.code, err.message);
+    }
+  }
+
   /** After any traffic on a stream: clear a met deadline, and write its state before hibernating. */
-  touched(stream: ViewerStream): void {
+  private touched(stream: ViewerStream): void {
     const a = stream.attachment;
     if (a.deadline !== null && a.upstreamOpen && stream.handshakeDone) {
       a.deadline = null;

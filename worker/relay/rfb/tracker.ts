@@ -35,6 +35,7 @@
  * noVNC 1.7 core/rfb.js and core/decoders/*.js for what a real client does.
  */
 import { CloseCode } from "../../../shared/protocol/close-codes.ts";
+import { concatBytes } from "../../../shared/protocol/frames.ts";
 import { STREAM_WINDOW_BYTES } from "../../../shared/protocol/limits.ts";
 import { StreamFault } from "../stream-fault.ts";
 
@@ -862,7 +863,7 @@ export class RfbTracker {
     const out = this.cOut;
     this.cOut = [];
     const toServer =
-      out.length === 0 ? new Uint8Array(0) : out.length === 1 ? out[0]! : concat(out);
+      out.length === 0 ? new Uint8Array(0) : out.length === 1 ? out[0]! : concatBytes(out);
     return { toServer, consumed: st.ack - ack, consumedInput: st.ackIn - ackIn };
   }
 
@@ -1161,14 +1162,3 @@ function be32(n: number): Uint8Array {
   return b;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}

@@ -675,6 +675,10 @@ export class SiteObject extends DurableObject<Env> {
       if (!this.connectors.has(id)) this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", id);
     }
     for (const lost of this.streams.restore(this.connectors)) this.auditLost(lost);
+    // A wake with live sockets: worth a line for whoever runs `wrangler tail` (and the idle test).
+    if (this.connectors.size > 0 || this.streams.size > 0) {
+      console.log(JSON.stringify({ event: "site.woke", connectors: this.connectors.size, consoles: this.streams.size }));
+    }
   }
 
   private flushAll(): void {

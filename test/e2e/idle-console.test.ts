@@ -1,0 +1,80 @@
+/// <reference lib="dom" />
+/**
+ * The console page on a desktop whose screen does not change, left alone while the site object
+ * hibernates (several times), still shows the next screen change: end to end, on a real
+ * `wrangler dev`, connector, Xvnc and Chromium. The edge here is this file's own, so its log can be
+ * read to see the object wake.
+ */
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApiClient } from "../harness/api.ts";
+import { launchBrowser } from "../harness/browser.ts";
+import { type RunningConnector, startConnector } from "../harness/connector.ts";
+import { type Edge, startEdge } from "../harness/edge.ts";
+import { type Proc, start, waitFor } from "../harness/processes.ts";
+import { type Desktop, startDesktop } from "../harness/xvnc.ts";
+
+let edge: Edge;
+let desktop: Desktop;
+let connector: RunningConnector;
+let browser: Browser;
+const stopLater: Proc[] = [];
+
+beforeAll(async () => {
+  [edge, desktop, browser] = await Promise.all([startEdge(), startDesktop(400, 300), launchBrowser()]);
+  const api = new ApiClient(edge.url);
+  await api.signIn(edge.username, edge.password);
+  const token = await api.createSite("idle");
+  connector = await startConnector({
+    edge: edge.url,
+    token,
+    hypervisors: [{ name: "lab", type: "vnc", vms: [{ id: "desk", name: "Desk", address: `127.0.0.1:${desktop.port}` }] }],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled([...stopLater.map((p) => p.stop()), connector?.stop(), browser?.close(), desktop?.stop(), edge?.stop()]);
+});
+
+/** The colour noVNC shows at (x, y). */
+function pixel(page: Page, x: number, y: number): Promise<number[]> {
+  return page.evaluate(
+    ([px, py]) => [...(document.querySelector("#screen canvas") as HTMLCanvasElement).getContext("2d")!.getImageData(px!, py!, 1, 1).data].slice(0, 3),
+    [x, y],
+  );
+}
+
+/** Longer than the runtime waits before evicting an idle object (workerd: 10 s of no events). */
+const IDLE_MS = 25_000;
+
+const wakes = () => edge.proc.output().split("\n").filter((l) => l.includes('"event":"site.woke"') && l.includes('"consoles":1')).length;
+
+describe("an idle console", () => {
+  it("shows the next screen change after the site object hibernated and woke, twice", async () => {
+    const api = new ApiClient(edge.url);
+    await api.signIn(edge.username, edge.password);
+    const { pageUrl } = await api.openConsole("idle", "lab", "desk");
+    const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+    await page.goto(pageUrl);
+    await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
+    await waitFor("the red desktop", async () => ((await pixel(page, 20, 20))[0]! > 200 ? true : undefined), 20_000);
+
+    for (const [colour, rgb] of [["green", [0, 255, 0]], ["blue", [0, 0, 255]]] as const) {
+      // Nothing changes on screen: the object goes idle and the runtime evicts it (its sockets
+      // hibernate). Heartbeats are answered by the runtime and do not wake it.
+      const before = wakes();
+      await new Promise((r) => setTimeout(r, IDLE_MS));
+      // Now the screen changes: a window in a new colour over the top-left corner.
+      const win = start("xclock", ["-display", `:${desktop.display}`, "-geometry", "120x120+0+0", "-bg", colour, "-fg", colour, "-hd", colour, "-hl", colour]);
+      stopLater.push(win);
+      await waitFor(`the ${colour} window on the page`, async () => {
+        const [r, g, b] = await pixel(page, 20, 20);
+        return Math.abs(r! - rgb[0]) < 40 && Math.abs(g! - rgb[1]) < 40 && Math.abs(b! - rgb[2]) < 40 ? true : undefined;
+      }, 20_000);
+      expect(await page.getAttribute("body", "data-state")).toBe("connected");
+      // The change reached the page through an object that had been evicted and woke for it.
+      expect(wakes()).toBeGreaterThan(before);
+    }
+    await page.close();
+  }, 400_000);
+});

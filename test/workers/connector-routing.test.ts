@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeJson, FrameType } from "../../shared/protocol/frames.ts";
 import { CAPABILITIES } from "../../shared/protocol/messages.ts";
-import { call, connectConnector, createSite, defaultHello, INVENTORY, openBrowser, openConsole, signIn, type TestConnector, welcomedConnector } from "./helpers.ts";
+import pkg from "../../package.json" with { type: "json" };
+import { auditUntil, call, connectConnector, createSite, defaultHello, INVENTORY, openBrowser, openConsole, signIn, type TestConnector, welcomedConnector } from "./helpers.ts";
 import { later } from "./clock.ts";
 
 let n = 0;
@@ -102,6 +103,22 @@ describe("why a console cannot open", () => {
     });
     expect((await live.nextFrame()).type).toBe(FrameType.open);
     expect(silent.pending()).toBe(0);
+  });
+});
+
+describe("versions", () => {
+  it("flags a connector older than the edge, in GET /api/sites and the audit trail; a current one is not", async () => {
+    const s = await site();
+    await welcomed(s.token, { software: "porthole-connector/0.1.0", hostname: "old-box" });
+    await welcomed(s.token, { software: `porthole-connector/${pkg.version}`, hostname: "new-box", capabilities: [...CAPABILITIES] });
+    const list = (await (await call("GET", "/api/sites", undefined, s.cookie)).json()) as { name: string; connectors: { hostname: string; version: string; outdated?: string }[] }[];
+    const connectors = list.find((x) => x.name === s.name)!.connectors;
+    const old = connectors.find((c) => c.hostname === "old-box")!;
+    expect(old.version).toBe("porthole-connector/0.1.0");
+    expect(old.outdated).toMatch(/older than this edge.*lacks request, drain: update the connector/);
+    expect(connectors.find((c) => c.hostname === "new-box")!.outdated).toBeUndefined();
+    const row = await auditUntil(s.cookie, `?type=connector.outdated&site=${s.name}`, (rows) => rows[0]);
+    expect(row.detail).toMatchObject({ software: "porthole-connector/0.1.0", edge: pkg.version });
   });
 });
 

@@ -13,6 +13,8 @@ export interface ConnectorSocketAttachment {
   software?: string;
   /** Capabilities both sides agreed on in HELLO / WELCOME. */
   capabilities?: string[];
+  /** Why this connector is older than the edge supports well (it still works). */
+  outdated?: string;
   /** The connector is stopping: it takes no new consoles. */
   draining?: boolean;
   /** CF-Connecting-IP of the upgrade request (null when absent, e.g. locally). */

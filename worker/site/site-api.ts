@@ -10,6 +10,8 @@ export interface ConnectorInfo {
   hostname: string | null;
   /** HELLO's software, e.g. porthole-connector/0.2.0. */
   version: string | null;
+  /** Why it is older than the edge supports well, when it is. */
+  outdated?: string;
   /** Stopping: takes no new consoles. */
   draining: boolean;
   hypervisors: { name: string; type: string; reachable: boolean; error?: string; vms: number; omitted?: number }[];

@@ -24,7 +24,8 @@ import { registryOf } from "../registry/registry-object.ts";
 import type { AuditEvent } from "../registry/audit-store.ts";
 import type { ViewerStream } from "../relay/viewer-stream.ts";
 import { type ConnectorSocketAttachment, ConnectorSocket } from "./connector-socket.ts";
-import { negotiate, readInventory, welcomeFrame } from "./tunnel-handshake.ts";
+import { negotiate, outdated, readInventory, welcomeFrame } from "./tunnel-handshake.ts";
+import { VERSION } from "../version.ts";
 import { ShareLinkBook, linkState } from "./share-links.ts";
 import type {
   ConnectorInfo,
@@ -109,6 +110,7 @@ export class SiteObject extends DurableObject<Env> {
         id: c.id,
         hostname: c.attachment.hostname ?? null,
         version: c.attachment.software ?? null,
+        ...(c.attachment.outdated ? { outdated: c.attachment.outdated } : {}),
         draining: c.attachment.draining === true,
         hypervisors: c.inventory.map((h) => ({
           name: h.name,
@@ -493,11 +495,13 @@ export class SiteObject extends DurableObject<Env> {
     const result = negotiate(json);
     if (!result.ok) return this.dropConnector(connector, CloseCode.upgradeRequired, result.reason);
     const hello = result.hello;
+    const tooOld = outdated(hello, VERSION);
     connector.update({
       protocol: hello.protocol,
       software: hello.software,
       capabilities: hello.capabilities,
       ...(hello.hostname ? { hostname: hello.hostname } : {}),
+      ...(tooOld ? { outdated: tooOld } : {}),
     });
     this.setInventory(connector, hello.hypervisors);
     this.audit({
@@ -511,6 +515,7 @@ export class SiteObject extends DurableObject<Env> {
         hypervisors: hello.hypervisors.map((h) => h.name),
       },
     });
+    if (tooOld) this.audit({ type: "connector.outdated", actor: `connector:${connector.id}`, detail: { software: hello.software, edge: VERSION, why: tooOld } });
     connector.queue(welcomeFrame(hello.protocol, connector.id, this.getConfig("site") ?? "", hello.capabilities));
   }
 

@@ -137,3 +137,21 @@ export function welcomeFrame(protocol: number, connectorId: string, site: string
     capabilities,
   });
 }
+
+/**
+ * Why a connector is older than this edge supports well, or null: its version (from HELLO's
+ * `software`, `porthole-connector/x.y.z`) is below the edge's minor release, or it lacks
+ * capabilities the edge has. It still works; the audit trail and `GET /api/sites` say so.
+ */
+export function outdated(hello: AcceptedHello, edgeVersion: string): string | null {
+  const missing = CAPABILITIES.filter((c) => !hello.capabilities.includes(c));
+  const theirs = /^porthole-connector\/(\d+)\.(\d+)\./.exec(hello.software);
+  const ours = /^(\d+)\.(\d+)\./.exec(edgeVersion);
+  const older = theirs && ours && (Number(theirs[1]) < Number(ours[1]) || (theirs[1] === ours[1] && Number(theirs[2]) < Number(ours[2])));
+  if (!older && missing.length === 0) return null;
+  const parts = [
+    older ? `connector ${hello.software} is older than this edge (${edgeVersion})` : null,
+    missing.length ? `it lacks ${missing.join(", ")}` : null,
+  ].filter(Boolean);
+  return `${parts.join("; ")}: update the connector.`;
+}

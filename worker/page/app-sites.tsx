@@ -21,6 +21,8 @@ interface Connector {
   /** Where the connector dials from, as the edge sees it. */
   address?: string | null;
   draining?: boolean;
+  /** Why the edge calls it out of date (it still works). */
+  outdated?: string;
   hypervisors: HypervisorHealth[];
   connectedAt: string;
 }
@@ -221,7 +223,10 @@ function ConnectorView({ c }: { c: Connector }) {
       </p>
       <dl class="facts">
         <dt>Version</dt>
-        <dd>{c.version ?? "not reported"}</dd>
+        <dd>
+          {c.version ?? "not reported"}
+          {c.outdated && <span class="warning"> · {c.outdated}</span>}
+        </dd>
         <dt>Address</dt>
         <dd>{c.address ?? "not reported"}</dd>
         <dt>Online since</dt>

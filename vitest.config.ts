@@ -1,4 +1,11 @@
-/** Tests that run in Node: unit tests beside the code, and end-to-end tests on real parts. */
+/**
+ * Tests that run in Node, in tiers that each mean one thing:
+ * - unit: beside the code, no root, no network beyond loopback ports of their own;
+ * - integration: the hypervisor simulators themselves (the CloudTower one listens on port 443 of
+ *   loopback addresses, as a real tower does: root);
+ * - e2e: real wrangler dev, connector processes, Xvnc and Chromium.
+ * (The Worker and its objects are tested inside workerd: vitest.workers.config.ts.)
+ */
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -8,7 +15,14 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["shared/**/*.test.ts", "connector/**/*.test.ts", "worker/**/*.test.ts", "test/simulators/**/*.test.ts", "test/harness/**/*.test.ts"],
+          include: ["shared/**/*.test.ts", "connector/**/*.test.ts", "worker/**/*.test.ts", "test/harness/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/simulators/**/*.test.ts"],
           environment: "node",
         },
       },

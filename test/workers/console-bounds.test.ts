@@ -6,8 +6,8 @@
 import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { encodeJson, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
-import { BINARY_SUBPROTOCOL, CREDIT_SUBPROTOCOL, OPEN_TIMEOUT_MS } from "../../shared/protocol/limits.ts";
+import { encodeData, encodeJson, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
+import { BINARY_SUBPROTOCOL, CREDIT_SUBPROTOCOL, OPEN_TIMEOUT_MS, RFB_HANDSHAKE_TIMEOUT_MS } from "../../shared/protocol/limits.ts";
 import { auditUntil, call, createSite, INVENTORY, openBrowser, openConsole, rfbHandshake, signIn, welcomedConnector } from "./helpers.ts";
 import { later } from "./clock.ts";
 
@@ -96,6 +96,45 @@ describe("consoles that end with a reason", () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(viewer.closed).toBeNull();
     expect(viewer.pending()).toBe(0);
+  });
+
+  it("a console whose RFB handshake never finishes ends 60 s after it opened, freeing the VNC server", async () => {
+    const s = await site();
+    const viewer = await openBrowser((await openConsole(s.cookie, s.name)).wsUrl);
+    const open = await s.connector.nextFrame();
+    s.connector.send(encodeOpenOk(open.stream));
+    // The server greets; the viewer never answers (an abandoned handshake holds a VNC server slot).
+    s.connector.send(encodeData(open.stream, new TextEncoder().encode("RFB 003.008\n")));
+    await viewer.next();
+    const alive = async () => {
+      s.connector.send(encodeJson(FrameType.inventory, 0, { hypervisors: INVENTORY }));
+      await call("GET", `/api/sites/${s.name}/vms`, undefined, s.cookie);
+      return runDurableObjectAlarm(s.stub);
+    };
+    await later(RFB_HANDSHAKE_TIMEOUT_MS - 5_000, alive);
+    expect(viewer.closed).toBeNull();
+    await later(RFB_HANDSHAKE_TIMEOUT_MS + 1_000, alive);
+    const closed = await viewer.closedWith();
+    expect(closed.code).toBe(CloseCode.upstreamTimeout);
+    expect(closed.reason).toMatch(/did not finish its RFB handshake/);
+    let f;
+    do f = await s.connector.nextFrame();
+    while (f.type !== FrameType.close);
+    expect(f).toMatchObject({ stream: open.stream, code: CloseCode.upstreamTimeout });
+  });
+
+  it("a connector that sends a plain viewer more than its window loses the stream", async () => {
+    const s = await site();
+    const viewer = await openBrowser((await openConsole(s.cookie, s.name)).wsUrl);
+    const open = await s.connector.nextFrame();
+    s.connector.send(encodeOpenOk(open.stream));
+    await rfbHandshake(s.connector, open.stream, viewer);
+    viewer.ws.send(Uint8Array.from([2, 0, 0, 2, 0, 0, 0, 0, 0xff, 0xff, 0xfe, 0xc8])); // SetEncodings: Raw, Fence
+    // Empty updates, 32 KiB at a time, far past the window and with no fence answered.
+    for (let i = 0; i < 24; i++) s.connector.send(encodeData(open.stream, new Uint8Array(32 * 1024)));
+    const closed = await viewer.closedWith();
+    expect(closed.code).toBe(CloseCode.internal);
+    expect(closed.reason).toMatch(/overran the stream window/);
   });
 
   it("answers a viewer's close frame at once", async () => {

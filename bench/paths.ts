@@ -18,9 +18,21 @@ import { connect } from "node:net";
 import { ApiClient } from "../test/harness/api.ts";
 import { type RunningConnector, startConnector } from "../test/harness/connector.ts";
 import { type Edge, startEdge } from "../test/harness/edge.ts";
-import { freePort, type Proc, start, waitFor } from "../test/harness/processes.ts";
+import { freePort, portAnswers, type Proc, start, waitFor } from "../test/harness/processes.ts";
 import type { Target } from "./client.ts";
-import { cmdline, comm, descendants, environ, listeningPorts, rss, type TreeMemory, treeMemory } from "./procs.ts";
+import { cmdline, comm, cpuSeconds, descendants, environ, listeningPorts, rss, runQueueSeconds, type TreeMemory, treeCpuSeconds, treeMemory } from "./procs.ts";
+
+export type PathId = "direct" | "websockify" | "porthole" | "porthole-runtime" | "porthole-defaults";
+export const MAIN: PathId[] = ["direct", "websockify", "porthole"];
+export type Variant = "porthole-runtime" | "porthole-defaults";
+
+export const PATH_LABEL: Record<PathId, string> = {
+  direct: "direct TCP",
+  websockify: "websockify",
+  porthole: "Porthole",
+  "porthole-runtime": "Porthole, no dev proxy",
+  "porthole-defaults": "Porthole, wrangler defaults",
+};
 
 export const WEBSOCKIFY = "/usr/bin/websockify";
 
@@ -55,16 +67,6 @@ export async function startUpstream(): Promise<Upstream> {
       }),
     stop: () => void child.kill("SIGTERM"),
   };
-}
-
-function portAnswers(port: number): Promise<true | undefined> {
-  return new Promise((resolve) => {
-    const s = connect({ port, host: "127.0.0.1" }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(undefined));
-  });
 }
 
 export interface Websockify {
@@ -180,10 +182,7 @@ export async function startPortholeSite(
     token,
     hypervisors: [{ name: HYPERVISOR, type: "vnc", vms: [{ id: VM, address: `127.0.0.1:${upstreamPort}` }] }],
   });
-  await waitFor("the site's inventory", async () => {
-    const res = await edge.api.call<unknown[]>("GET", `/api/sites/${site}/vms`);
-    return res.status === 200 && Array.isArray(res.body) && res.body.length > 0 ? true : undefined;
-  });
+  await edge.api.waitForVms(site, 30_000);
   const publicWs = edge.edge.url.replace(/^http/, "ws");
   const baseWs = base.replace(/^http/, "ws");
   return {
@@ -201,4 +200,135 @@ export async function startPortholeSite(
 
 export function haveWebsockify(): boolean {
   return existsSync(WEBSOCKIFY);
+}
+
+// ---- the world: every path, started once ----------------------------------------------------------
+
+export interface World {
+  upstream: Upstream;
+  websockify: Websockify;
+  /** Porthole's main path, and the diagnostic variants while they run. */
+  sites: Partial<Record<PathId, PortholeSite>>;
+  /** Every `wrangler dev` started, with its name: their output is checked at the end. */
+  edges: [string, PortholeEdge][];
+}
+
+export async function startWorld(variants: Variant[], log: (...parts: unknown[]) => void): Promise<World> {
+  const upstream = await startUpstream();
+  const websockify = await startWebsockify(upstream.port);
+  log(`upstream on 127.0.0.1:${upstream.port}, websockify on 127.0.0.1:${websockify.port}`);
+  const edge = await startPortholeEdge({ observability: false });
+  log(`wrangler dev edge on ${edge.edge.url} (runtime socket ${edge.runtimeUrl ?? "not found"})`);
+  const w: World = { upstream, websockify, sites: {}, edges: [["the edge", edge]] };
+  w.sites.porthole = await startPortholeSite(edge, "bench", upstream.port);
+  if (variants.includes("porthole-runtime")) {
+    if (edge.runtimeUrl) w.sites["porthole-runtime"] = await startPortholeSite(edge, "bench-runtime", upstream.port, { viaRuntime: true });
+    else log("variant porthole-runtime skipped: the runtime's own socket was not found");
+  }
+  if (variants.includes("porthole-defaults")) {
+    const defaults = await startPortholeEdge({ observability: true });
+    w.edges.push(["the wrangler-defaults edge", defaults]);
+    w.sites["porthole-defaults"] = await startPortholeSite(defaults, "bench-defaults", upstream.port);
+  }
+  log(`connectors ready for ${Object.keys(w.sites).join(", ")}`);
+  return w;
+}
+
+/** Stops a diagnostic variant once no section needs it any more, so it costs nothing after. */
+export async function dropVariant(w: World, path: Variant): Promise<void> {
+  const site = w.sites[path];
+  delete w.sites[path];
+  await site?.stop();
+  if (site && path === "porthole-defaults") await site.edge.stop();
+}
+
+export async function stopWorld(w: World): Promise<void> {
+  await Promise.allSettled(Object.values(w.sites).map((s) => s.stop()));
+  await Promise.allSettled([...w.edges.map(([, e]) => e.stop()), w.websockify.stop()]);
+  w.upstream.stop();
+}
+
+/** A fresh connection target for a path (Porthole: a fresh single-use console ticket). */
+export function target(w: World, path: PathId, credit = true): Promise<Target> {
+  if (path === "direct") return Promise.resolve({ kind: "tcp", port: w.upstream.port });
+  if (path === "websockify") return Promise.resolve({ kind: "ws", url: `ws://127.0.0.1:${w.websockify.port}/`, credit: false });
+  return w.sites[path]!.console(credit);
+}
+
+/** The processes of a path besides the client, by component. */
+function components(w: World, path: PathId): Record<string, () => number[]> {
+  const parts: Record<string, () => number[]> = { upstream: () => [w.upstream.child.pid!] };
+  if (path === "websockify") parts.websockify = () => descendants(w.websockify.proc.child.pid!);
+  const site = w.sites[path];
+  if (site) {
+    parts["edge runtime"] = () => {
+      const pid = site.edge.runtimePid();
+      return pid ? [pid] : [];
+    };
+    parts["edge proxy"] = () => site.edge.workerdPids().filter((p) => p !== site.edge.runtimePid());
+    parts.connector = () => [site.connectorPid];
+  }
+  return parts;
+}
+
+/** CPU seconds per component of a path, read from /proc before and after a measurement. */
+export function cpuMeter(w: World, path: PathId): () => Record<string, number> {
+  const parts = components(w, path);
+  const read = (k: string) =>
+    k === "websockify" ? treeCpuSeconds(w.websockify.proc.child.pid!) : parts[k]!().reduce((a, p) => a + cpuSeconds(p), 0);
+  const before = Object.fromEntries(Object.keys(parts).map((k) => [k, read(k)]));
+  return () => Object.fromEntries(Object.keys(parts).map((k) => [k, read(k) - before[k]!]));
+}
+
+/** Seconds the relay's processes (main threads) spent waiting for a CPU during a measurement. */
+export function runQueueMeter(w: World, path: PathId): () => number {
+  const parts = components(w, path);
+  delete parts.upstream;
+  const read = () => Object.values(parts).reduce((a, f) => a + f().reduce((b, p) => b + runQueueSeconds(p), 0), 0);
+  const before = read();
+  return () => read() - before;
+}
+
+export interface MemoryProbe {
+  /** Named memory figures in bytes. */
+  read(): Promise<Record<string, number>>;
+  /** The relay's idle state: no stream left (after closing everything). */
+  settled(): Promise<boolean>;
+}
+
+export function memoryProbe(w: World, path: PathId): MemoryProbe {
+  if (path === "websockify") {
+    return {
+      read: async () => {
+        const m = w.websockify.memory();
+        return { "websockify RSS": m.rss, "websockify PSS": m.pss, "websockify processes": m.processes };
+      },
+      settled: async () => w.websockify.processes() <= 1,
+    };
+  }
+  const site = w.sites[path];
+  if (!site) return { read: async () => ({}), settled: async () => (await w.upstream.counters()).open === 0 };
+  const runtimePid = site.edge.runtimePid();
+  return {
+    read: async () => {
+      const m = await site.connector.metrics();
+      return {
+        "connector RSS": rss(site.connectorPid),
+        "connector heap": m.nodejs_heap_used_bytes ?? 0,
+        "connector external": m.nodejs_external_memory_bytes ?? 0,
+        "connector buffered": m.porthole_connector_buffered_bytes ?? 0,
+        "edge RSS": site.edge.memory().rss,
+        "edge runtime RSS": runtimePid ? rss(runtimePid) : 0,
+      };
+    },
+    settled: async () => ((await site.connector.metrics()).porthole_connector_streams ?? 0) === 0,
+  };
+}
+
+/** Waits until the relay holds no stream; false if it still does after `ms`. */
+export async function waitSettled(probe: MemoryProbe, ms = 60_000): Promise<boolean> {
+  return waitFor("the relay to settle", async () => ((await probe.settled().catch(() => false)) ? true : undefined), ms).then(
+    () => true,
+    () => false,
+  );
 }

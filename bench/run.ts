@@ -22,7 +22,7 @@ import { type DownloadResult, runJob } from "./client.ts";
 import { haveWebsockify, type PathId, spawnText, startWorld, stopWorld, target, type Variant, WEBSOCKIFY, type World } from "./paths.ts";
 import { hotFunctions, inspectorTarget, nodeInspector, profileWhile, wranglerInspectorPort } from "./profile.ts";
 import { writeReport } from "./report.ts";
-import { type Config, log, type Machine, ORDER, type Results, runSections, SECTIONS, type SectionName } from "./sections.ts";
+import { type Config, configFor, log, ORDER, type Results, runSections, SECTIONS, type SectionName } from "./sections.ts";
 
 const MiB = 1024 * 1024;
 
@@ -47,22 +47,7 @@ function options() {
     if (!(s in SECTIONS)) throw new Error(`unknown section ${s}; pick from ${Object.keys(SECTIONS).join(", ")}`);
     return s as SectionName;
   });
-  const config: Config = {
-    runs: Number(args.runs ?? (quick ? 2 : 5)),
-    throughputBytes: (quick ? 64 : 256) * MiB,
-    echoSamples: quick ? 500 : 2000,
-    echoWarmup: quick ? 50 : 200,
-    fairnessSamples: quick ? 500 : 2000,
-    scaleConsoles: Number(args.consoles ?? (quick ? 200 : 1000)),
-    scaleRuns: quick ? 1 : 3,
-    scaleConcurrency: 50,
-    stallBytes: 512 * MiB,
-    stallWarmBytes: 1 * MiB,
-    stallClients: Number(args["stall-clients"] ?? 4),
-    stallSeconds: quick ? 3 : 5,
-    stallRuns: quick ? 1 : 3,
-    variants: args.variants ?? !quick,
-  };
+  const config = configFor(quick, { runs: args.runs, consoles: args.consoles, stallClients: args["stall-clients"], variants: args.variants });
   const full = !quick && !args.sections && !args.runs && !args.consoles && !args["stall-clients"] && config.variants;
   return { args, sections, config, writeDoc: args.write || full };
 }
@@ -87,7 +72,7 @@ function preflight(): void {
   }
 }
 
-function machine(): Machine {
+export function machine() {
   const version = (p: string) => {
     try {
       return (JSON.parse(readFileSync(p, "utf8")) as { version: string }).version;

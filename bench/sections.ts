@@ -7,6 +7,7 @@ import { STREAM_WINDOW_BYTES } from "../shared/protocol/limits.ts";
 import { type BulkResult, ChildJob, type Conn, type DownloadResult, type EchoResult, openEchoOnce, runJob, type StallResult, type Target } from "./client.ts";
 import { cpuMeter, dropVariant, MAIN, memoryProbe, type PathId, runQueueMeter, target, type Variant, waitSettled, type World } from "./paths.ts";
 import type { HotFunction } from "./profile.ts";
+import type { machine } from "./run.ts";
 import { median, pairwise, percentile, pick, summarize } from "./stats.ts";
 
 const MiB = 1024 * 1024;
@@ -17,23 +18,27 @@ export const log = (...parts: unknown[]) => console.log(`[bench ${new Date().toI
 
 // ---- what a run records -------------------------------------------------------------------------
 
-export interface Config {
-  runs: number;
-  throughputBytes: number;
-  echoSamples: number;
-  echoWarmup: number;
-  fairnessSamples: number;
-  scaleConsoles: number;
-  scaleRuns: number;
-  scaleConcurrency: number;
-  stallBytes: number;
-  stallWarmBytes: number;
-  /** Stalled clients at once: growth is reported per stalled stream, so allocator noise counts 1/n. */
-  stallClients: number;
-  stallSeconds: number;
-  stallRuns: number;
-  variants: boolean;
+/** What each section measures how often and how much: a full run, or a quicker one. */
+export function configFor(quick: boolean, o: { runs?: string; consoles?: string; stallClients?: string; variants?: boolean }) {
+  return {
+    runs: Number(o.runs ?? (quick ? 2 : 5)),
+    throughputBytes: (quick ? 64 : 256) * MiB,
+    echoSamples: quick ? 500 : 2000,
+    echoWarmup: quick ? 50 : 200,
+    fairnessSamples: quick ? 500 : 2000,
+    scaleConsoles: Number(o.consoles ?? (quick ? 200 : 1000)),
+    scaleRuns: quick ? 1 : 3,
+    scaleConcurrency: 50,
+    stallBytes: 512 * MiB,
+    stallWarmBytes: 1 * MiB,
+    /** Stalled clients at once: growth is reported per stalled stream, so allocator noise counts 1/n. */
+    stallClients: Number(o.stallClients ?? 4),
+    stallSeconds: quick ? 3 : 5,
+    stallRuns: quick ? 1 : 3,
+    variants: o.variants ?? !quick,
+  };
 }
+export type Config = ReturnType<typeof configFor>;
 
 export interface ThroughputRow {
   mbs: number;
@@ -86,22 +91,10 @@ export interface StallRow {
   closed: string | null;
 }
 
-export interface Machine {
-  nproc: number;
-  cpu: string;
-  memoryGiB: number;
-  kernel: string;
-  node: string;
-  wrangler: string;
-  workerd: string;
-  websockify: string;
-  python: string;
-  commit: string;
-}
 
 export interface Results {
   date: string;
-  machine: Machine;
+  machine: ReturnType<typeof machine>;
   command: string;
   config: Config;
   sections: string[];

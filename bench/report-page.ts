@@ -39,16 +39,14 @@ function profile(r: Results): string {
   const side = (title: string, s: NonNullable<Results["profile"]>["edge"]) => `**${title}**: ${num(s.totalMs)} ms sampled, ${num(s.idleMs)} ms idle.
 
 | self ms | share of busy | function | where |
-|---|---|---|---|
-${s.functions.map((fn) => `| ${num(fn.selfMs, 1)} | ${num(fn.share * 100, 1)}% | \`${fn.name}\` | ${fn.where} |`).join("\n")}
+|---|---|---|---|${s.functions.map((fn) => `\n| ${num(fn.selfMs, 1)} | ${num(fn.share * 100, 1)}% | \`${fn.name}\` | ${fn.where} |`).join("")}
 `;
   return `## CPU profile of this run
 
 Taken with \`--profile\` during one ${r.config.throughputBytes / MiB} MiB Porthole download (${num(p.mbs)} MB/s under the profiler). Self time per function; the .cpuprofile files open in Chrome DevTools.
 
 ${side("Edge (the Worker's isolate, via wrangler's inspector)", p.edge)}
-${side("Connector (node --inspect)", p.connector)}
-`;
+${side("Connector (node --inspect)", p.connector)}`;
 }
 
 export function page(r: Results, x: Figures, parts: Parts): string {

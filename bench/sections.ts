@@ -127,7 +127,7 @@ export interface Section<Row> {
   runs(c: Config): number;
   measure(w: World, path: PathId, c: Config): Promise<Row>;
   /** The log line for a measured row. */
-  line(row: Row, c: Config): string;
+  line(row: Row, path: PathId): string;
   /** Whether the target is met, from the saved results (null: not measured). */
   verdict(r: Results): boolean | null;
 }
@@ -154,7 +154,7 @@ export async function runSections(sections: Section<unknown>[], w: World, c: Con
         try {
           const row = await s.measure(w, path, c);
           ((results[s.name] as Record<string, unknown[]>)[path] ??= []).push(row);
-          log(`${what}: ${s.line(row, c)}`);
+          log(`${what}: ${s.line(row, path)}`);
         } catch (err) {
           results.errors.push(`${what}: ${String(err)}`);
           log(`${what} FAILED: ${String(err)}`);
@@ -318,14 +318,14 @@ const scale: Section<ScaleRow> = {
     if (!(await waitSettled(probe))) log(`scale ${path}: the relay did not let go of every console within 60 s`);
     return row;
   },
-  line: (row) => {
+  line: (row, path) => {
     const perConsole = Object.keys(row.after)
       .filter((k) => !k.endsWith("processes") && k !== "connector buffered")
       .map((k) => `${k} ${(((row.after[k] ?? 0) - (row.afterTickets[k] ?? 0)) / Math.max(1, row.ok) / KiB).toFixed(1)} KiB`)
       .join(", ");
     return (
       `${row.ok}/${row.consoles} consoles open and echoed in ${row.totalSeconds.toFixed(1)} s` +
-      (row.ticketSeconds ? ` (${row.ticketSeconds.toFixed(1)} s for the tickets, ${row.openSeconds.toFixed(1)} s for the sockets)` : "") +
+      (path === "porthole" ? ` (${row.ticketSeconds.toFixed(1)} s for the tickets, ${row.openSeconds.toFixed(1)} s for the sockets)` : "") +
       (perConsole ? `; per idle console ${perConsole}` : "") +
       (row.firstFailure ? `; ${row.failed} failed, first: ${row.firstFailure}` : "")
     );

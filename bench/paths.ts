@@ -62,7 +62,8 @@ export async function startUpstream(): Promise<Upstream> {
         const s = connect({ port, host: "127.0.0.1" }, () => s.write("T"));
         let text = "";
         s.on("data", (d) => (text += d.toString()));
-        s.on("end", () => resolve(JSON.parse(text)));
+        // After the RFB greeting every connection gets first.
+        s.on("end", () => resolve(JSON.parse(text.slice(text.indexOf("{")))));
         s.on("error", reject);
       }),
     stop: () => void child.kill("SIGTERM"),
@@ -123,7 +124,8 @@ export interface PortholeEdge {
  * but with wrangler's default, the collector on: the "wrangler defaults" variant.
  */
 export async function startPortholeEdge({ observability }: { observability: boolean }): Promise<PortholeEdge> {
-  const edge = await startEdge({ localObservability: observability });
+  // The scale section opens a thousand consoles as one user: the per-user cap is not what it measures.
+  const edge = await startEdge({ localObservability: observability, vars: { MAX_CONSOLES_PER_USER: "100000" } });
   const api = new ApiClient(edge.url);
   await api.signIn(edge.username, edge.password);
   const workerdPids = () => descendants(edge.proc.child.pid!).filter((p) => comm(p) === "workerd");

@@ -32,6 +32,8 @@ export interface EdgeOptions {
   password?: string;
   /** Print wrangler's output with this prefix. */
   echo?: string;
+  /** More vars for the Worker (wrangler.toml's [vars] and .dev.vars otherwise). */
+  vars?: Record<string, string>;
 }
 
 export async function startEdge({
@@ -41,6 +43,7 @@ export async function startEdge({
   username = "admin",
   password = `pw-${Math.random().toString(36).slice(2)}`,
   echo,
+  vars = {},
 }: EdgeOptions = {}): Promise<Edge> {
   port ??= await freePort();
   const inspector = await freePort();
@@ -56,6 +59,7 @@ export async function startEdge({
       "--persist-to", state,
       "--var", `ADMIN_USERNAME:${username}`,
       "--var", `ADMIN_PASSWORD:${password}`,
+      ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
       "--show-interactive-dev-session=false",
     ],
     { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", X_LOCAL_OBSERVABILITY: String(localObservability), CI: "true" },

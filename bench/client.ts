@@ -28,6 +28,11 @@ export interface Conn {
   close(): void;
   /** The negotiated subprotocol or extensions, for the report. */
   describe(): string;
+  /**
+   * What arrived before anyone listened: a WebSocket's first message can come in the same read as
+   * the handshake's response, and is then delivered before the caller of `open` resumes.
+   */
+  early: Buffer[];
 }
 
 /** A connection to the upstream, past the RFB handshake: ready for a workload request. */
@@ -47,7 +52,7 @@ export async function open(target: Target, timeoutMs = 30_000): Promise<Conn> {
  * and the connector follow every console's RFB stream, so the workloads run inside one.
  */
 async function handshake(conn: Conn, timeoutMs: number): Promise<void> {
-  let buf = Buffer.alloc(0);
+  let buf = Buffer.concat(conn.early.splice(0));
   let wake = (_err?: Error) => {};
   conn.onData = (d) => {
     buf = Buffer.concat([buf, d]);
@@ -82,11 +87,12 @@ function openTcp(port: number, timeoutMs: number): Promise<Conn> {
     const timer = setTimeout(() => (socket.destroy(), reject(new Error("TCP connect timed out"))), timeoutMs);
     const conn: Conn = {
       send: (b) => void socket.write(b),
-      onData: () => {},
+      onData: (d) => void conn.early.push(d),
       onClose: () => {},
       stall: () => socket.pause(),
       close: () => socket.destroy(),
       describe: () => "tcp",
+      early: [],
     };
     socket.on("data", (d: Buffer) => conn.onData(d));
     socket.on("close", () => conn.onClose("closed"));
@@ -112,7 +118,7 @@ function openWs(url: string, credit: boolean, timeoutMs: number): Promise<Conn> 
     let stalled = false;
     const conn: Conn = {
       send: (b) => ws.send(b, { binary: true }),
-      onData: () => {},
+      onData: (d) => void conn.early.push(d),
       onClose: () => {},
       stall: () => {
         stalled = true;
@@ -120,6 +126,7 @@ function openWs(url: string, credit: boolean, timeoutMs: number): Promise<Conn> 
       },
       close: () => ws.terminate(),
       describe: () => `ws protocol=${JSON.stringify(ws.protocol)} extensions=${JSON.stringify(ws.extensions)}`,
+      early: [],
     };
     const creditMode = () => ws.protocol === CREDIT_SUBPROTOCOL;
     ws.on("message", (data: Buffer, isBinary: boolean) => {

@@ -12,15 +12,15 @@
  *   porthole-defaults  a second `wrangler dev` with its defaults, i.e. with wrangler's local
  *                      observability collector tracing every Durable Object event
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { ApiClient } from "../test/harness/api.ts";
-import { type RunningConnector, startConnector } from "../test/harness/connector.ts";
-import { type Edge, startEdge } from "../test/harness/edge.ts";
-import { freePort, portAnswers, type Proc, start, waitFor } from "../test/harness/processes.ts";
+import { startConnector } from "../test/harness/connector.ts";
+import { startEdge } from "../test/harness/edge.ts";
+import { freePort, portAnswers, start, waitFor } from "../test/harness/processes.ts";
 import type { Target } from "./client.ts";
-import { cmdline, comm, cpuSeconds, descendants, environ, listeningPorts, rss, runQueueSeconds, type TreeMemory, treeCpuSeconds, treeMemory } from "./procs.ts";
+import { cmdline, comm, cpuSeconds, descendants, environ, listeningPorts, rss, runQueueSeconds, treeCpuSeconds, treeMemory } from "./procs.ts";
 
 export type PathId = "direct" | "websockify" | "porthole" | "porthole-runtime" | "porthole-defaults";
 export const MAIN: PathId[] = ["direct", "websockify", "porthole"];
@@ -39,26 +39,16 @@ export const WEBSOCKIFY = "/usr/bin/websockify";
 export const HYPERVISOR = "bench";
 export const VM = "upstream";
 
-export interface Upstream {
-  port: number;
-  child: ChildProcess;
-  counters(): Promise<{ connections: number; open: number; sourceWritten: number; echoed: number }>;
-  stop(): void;
-}
-
-export async function startUpstream(): Promise<Upstream> {
-  const child = spawn(process.execPath, [new URL("./upstream.ts", import.meta.url).pathname], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once("data", (d: Buffer) => resolve((JSON.parse(d.toString()) as { port: number }).port));
-    child.once("exit", (code) => reject(new Error(`upstream exited with ${code}`)));
-  });
+/** The synthetic upstream (bench/upstream.ts), its own process. */
+export async function startUpstream() {
+  const proc = start(process.execPath, [new URL("./upstream.ts", import.meta.url).pathname]);
+  // It prints {"port":…} once listening.
+  const { port } = await waitFor("the upstream", async () => JSON.parse(proc.output().split("\n")[0]!) as { port: number }, 10_000, proc);
   return {
     port,
-    child,
+    child: proc.child,
     counters: () =>
-      new Promise((resolve, reject) => {
+      new Promise<{ connections: number; open: number; sourceWritten: number; echoed: number }>((resolve, reject) => {
         const s = connect({ port, host: "127.0.0.1" }, () => s.write("T"));
         let text = "";
         s.on("data", (d) => (text += d.toString()));
@@ -66,33 +56,26 @@ export async function startUpstream(): Promise<Upstream> {
         s.on("end", () => resolve(JSON.parse(text.slice(text.indexOf("{")))));
         s.on("error", reject);
       }),
-    stop: () => void child.kill("SIGTERM"),
+    stop: () => void proc.stop(),
   };
 }
+export type Upstream = Awaited<ReturnType<typeof startUpstream>>;
 
-export interface Websockify {
-  port: number;
-  proc: Proc;
-  /** The listener and its per-connection children (websockify forks one process per client). */
-  memory(): TreeMemory;
-  processes(): number;
-  stop(): Promise<void>;
-}
-
-export async function startWebsockify(upstreamPort: number): Promise<Websockify> {
+/** Debian's websockify in front of the upstream. */
+export async function startWebsockify(upstreamPort: number) {
   const port = await freePort();
   const proc = start(WEBSOCKIFY, [`127.0.0.1:${port}`, `127.0.0.1:${upstreamPort}`]);
   await waitFor("websockify", () => portAnswers(port), 20_000, proc);
   return {
     port,
     proc,
+    /** The listener and its per-connection children (websockify forks one process per client). */
     memory: () => treeMemory(proc.child.pid!),
     processes: () => descendants(proc.child.pid!).length,
-    async stop() {
-      await proc.stop("SIGTERM");
-    },
+    stop: async () => void (await proc.stop("SIGTERM")),
   };
 }
+export type Websockify = Awaited<ReturnType<typeof startWebsockify>>;
 
 /** A short command's standard output (for the report's header), or "" if it fails. */
 export function spawnText(command: string, args: string[]): string {
@@ -102,35 +85,23 @@ export function spawnText(command: string, args: string[]): string {
 
 // ---- Porthole -----------------------------------------------------------------------------------
 
-export interface PortholeEdge {
-  edge: Edge;
-  /** Whether wrangler's local observability collector runs (read from wrangler's environment). */
-  collector: boolean;
-  api: ApiClient;
-  /** The workerd processes `wrangler dev` started (its proxy and the runtime): the edge's memory. */
-  memory(): TreeMemory;
-  workerdPids(): number[];
-  /** Which workerd runs the Worker (the other is wrangler's proxy in front of it). */
-  runtimePid(): number | undefined;
-  /** http://127.0.0.1:<port> of the runtime's own entry socket, when it can be found. */
-  runtimeUrl: string | null;
-  stop(): Promise<void>;
-}
-
 /**
  * `wrangler dev` through the test harness, which turns wrangler's local observability collector off
  * (env X_LOCAL_OBSERVABILITY=false: it traces every Durable Object event into a local SQLite store;
  * production has no such collector in the process). `observability: true` starts it the same way
  * but with wrangler's default, the collector on: the "wrangler defaults" variant.
  */
-export async function startPortholeEdge({ observability }: { observability: boolean }): Promise<PortholeEdge> {
+export async function startPortholeEdge({ observability }: { observability: boolean }) {
   // The scale section opens a thousand consoles as one user: the per-user cap is not what it measures.
   const edge = await startEdge({ localObservability: observability, vars: { MAX_CONSOLES_PER_USER: "100000" } });
   const api = new ApiClient(edge.url);
   await api.signIn(edge.username, edge.password);
+  /** The workerd processes `wrangler dev` started (its proxy and the runtime): the edge's memory. */
   const workerdPids = () => descendants(edge.proc.child.pid!).filter((p) => comm(p) === "workerd");
-  const runtimePid = () => workerdPids().find((p) => cmdline(p).includes("--inspector-addr"));
+  /** Which workerd runs the Worker (the other is wrangler's proxy in front of it). */
+  const runtimePid = (): number | undefined => workerdPids().find((p) => cmdline(p).includes("--inspector-addr"));
   const publicPort = Number(new URL(edge.url).port);
+  /** http://127.0.0.1:<port> of the runtime's own entry socket, when it can be found. */
   let runtimeUrl: string | null = null;
   for (const pid of workerdPids()) {
     for (const port of listeningPorts(pid)) {
@@ -151,20 +122,12 @@ export async function startPortholeEdge({ observability }: { observability: bool
     workerdPids,
     runtimePid,
     runtimeUrl,
+    /** Whether wrangler's local observability collector runs (read from wrangler's environment). */
     collector: (environ(edge.proc.child.pid!).X_LOCAL_OBSERVABILITY ?? "true") !== "false",
     stop: () => edge.stop(),
   };
 }
-
-export interface PortholeSite {
-  site: string;
-  edge: PortholeEdge;
-  connector: RunningConnector;
-  connectorPid: number;
-  /** A fresh console: one POST /api/consoles, one single-use wsUrl. */
-  console(credit?: boolean): Promise<Target>;
-  stop(): Promise<number | null>;
-}
+export type PortholeEdge = Awaited<ReturnType<typeof startPortholeEdge>>;
 
 /**
  * A site with its own connector serving the upstream. `viaRuntime`: the connector and the consoles'
@@ -175,7 +138,7 @@ export async function startPortholeSite(
   site: string,
   upstreamPort: number,
   { viaRuntime = false } = {},
-): Promise<PortholeSite> {
+) {
   if (viaRuntime && !edge.runtimeUrl) throw new Error("the workerd runtime's own socket was not found");
   const base = viaRuntime ? edge.runtimeUrl! : edge.edge.url;
   const token = await edge.api.createSite(site);
@@ -192,13 +155,15 @@ export async function startPortholeSite(
     edge,
     connector,
     connectorPid: connector.proc.child.pid!,
-    async console(credit = true) {
+    /** A fresh console: one POST /api/consoles, one single-use wsUrl. */
+    async console(credit = true): Promise<Target> {
       const { wsUrl } = await edge.api.openConsole(site, HYPERVISOR, VM);
       return { kind: "ws", url: wsUrl.replace(publicWs, baseWs), credit };
     },
     stop: () => connector.stop(),
   };
 }
+export type PortholeSite = Awaited<ReturnType<typeof startPortholeSite>>;
 
 export function haveWebsockify(): boolean {
   return existsSync(WEBSOCKIFY);

@@ -444,6 +444,6 @@ const stall: Section<StallRow> = {
   verdict: (r) => stallMet(r.stall.porthole),
 };
 
-export const SECTIONS = { throughput, latency, fairness, stall, scale } as Record<SectionName, Section<unknown>>;
+export const SECTIONS = { throughput, latency, fairness, scale, stall } as Record<SectionName, Section<unknown>>;
 /** In the order they run: the first three share their runs; each later one runs alone. */
 export const ORDER: SectionName[][] = [["throughput", "latency", "fairness"], ["stall"], ["scale"]];

@@ -63,8 +63,10 @@ machine noise hits them alike:
 2. **websockify**: Debian's \`websockify\` in front of the upstream, what a user would otherwise pick;
 3. **Porthole**: client → \`wrangler dev\` edge (Worker + site Durable Object) → connector (\`vnc\` upstream) → upstream.
 
-The upstream is a synthetic TCP server (\`bench/upstream.ts\`, its own process): the first byte a
-client sends picks *source n bytes* (random, incompressible), *echo* or *sink*. Clients
+The upstream is a synthetic RFB server (\`bench/upstream.ts\`, its own process; the edge and the
+connector follow every console's RFB stream): after the handshake (security None) the client's first
+message picks *source n bytes* (random, incompressible pixels in raw framebuffer updates), *echo*
+(one Bell back for every byte of the client's key events) or *sink*. Clients
 (\`bench/client.ts\`, one process per measuring client) speak WebSocket like noVNC: binary
 messages, no compression. Porthole's clients use the credit subprotocol \`porthole.credit.v1\`
 exactly as the console page does (a text message with the byte count after each 128 KiB
@@ -115,7 +117,7 @@ ${profile(r)}
 
 - **Throughput**: one stream downloads ${c.throughputBytes / MiB} MiB from the upstream's source mode; the clock runs from
   the request to the last byte. Porthole: one console per run (one \`POST /api/consoles\`).
-- **Latency**: one connection in echo mode; 16 bytes out, wait for the 16 bytes back, repeat.
+- **Latency**: one connection in echo mode; 16 bytes out (two key events), wait for 16 bytes back, repeat.
 - **Fairness**: a second client downloads flat out (source mode, unbounded) through the same relay
   (for Porthole: the same connector and site object) from 0.5 s before until the end of ${num(c.fairnessSamples)} echo
   round trips on another connection.

@@ -26,8 +26,6 @@ export interface Conn {
   /** Stops reading the socket (and, in credit mode, returning credit). */
   stall(): void;
   close(): void;
-  /** The negotiated subprotocol or extensions, for the report. */
-  describe(): string;
   /**
    * What arrived before anyone listened: a WebSocket's first message can come in the same read as
    * the handshake's response, and is then delivered before the caller of `open` resumes.
@@ -91,7 +89,6 @@ function openTcp(port: number, timeoutMs: number): Promise<Conn> {
       onClose: () => {},
       stall: () => socket.pause(),
       close: () => socket.destroy(),
-      describe: () => "tcp",
       early: [],
     };
     socket.on("data", (d: Buffer) => conn.onData(d));
@@ -125,7 +122,6 @@ function openWs(url: string, credit: boolean, timeoutMs: number): Promise<Conn> 
         ws.pause();
       },
       close: () => ws.terminate(),
-      describe: () => `ws protocol=${JSON.stringify(ws.protocol)} extensions=${JSON.stringify(ws.extensions)}`,
       early: [],
     };
     const creditMode = () => ws.protocol === CREDIT_SUBPROTOCOL;
@@ -156,7 +152,7 @@ function openWs(url: string, credit: boolean, timeoutMs: number): Promise<Conn> 
   });
 }
 
-/** A workload request (bench/upstream.ts): a ClientCutText with the text "S<n>", "E" or "K". */
+/** A workload request (bench/upstream.ts): a ClientCutText with the text "S<n>" or "E". */
 function request(text: string): Buffer {
   const b = Buffer.alloc(8 + text.length);
   b[0] = 6;
@@ -186,15 +182,12 @@ export type Job =
 export interface DownloadResult {
   bytes: number;
   seconds: number;
-  firstByteMs: number;
-  describe: string;
   /** CPU seconds the client process used for the transfer. */
   cpu: number;
 }
 export interface EchoResult {
   /** Round trips in microseconds, in the order measured. */
   us: number[];
-  describe: string;
 }
 export interface BulkResult {
   bytes: number;
@@ -243,11 +236,9 @@ export async function download(target: Target, bytes: number): Promise<DownloadR
   const conn = await open(target);
   return new Promise((resolve, reject) => {
     let got = 0;
-    let first = 0n;
     const c0 = cpuNow();
     const t0 = now();
     conn.onData = (d) => {
-      if (got === 0) first = now();
       got += d.length;
       if (got >= bytes) {
         const t1 = now();
@@ -257,8 +248,6 @@ export async function download(target: Target, bytes: number): Promise<DownloadR
         resolve({
           bytes: got,
           seconds: Number(t1 - t0) / 1e9,
-          firstByteMs: Number(first - t0) / 1e6,
-          describe: conn.describe(),
           cpu: cpuNow() - c0,
         });
       }
@@ -303,10 +292,9 @@ export async function echo(target: Target, samples: number, warmup: number, size
     const t1 = now();
     if (i >= warmup) us.push(Number(t1 - t0) / 1e3);
   }
-  const describe = conn.describe();
   conn.onClose = () => {};
   conn.close();
-  return { us, describe };
+  return { us };
 }
 
 /** Child side: runs one job sent over IPC. */

@@ -65,8 +65,8 @@ machine noise hits them alike:
 
 The upstream is a synthetic RFB server (\`bench/upstream.ts\`, its own process; the edge and the
 connector follow every console's RFB stream): after the handshake (security None) the client's first
-message picks *source n bytes* (random, incompressible pixels in raw framebuffer updates), *echo*
-(one Bell back for every byte of the client's key events) or *sink*. Clients
+message picks *source n bytes* (random, incompressible pixels in raw framebuffer updates) or *echo*
+(one Bell back for every byte of the client's key events). Clients
 (\`bench/client.ts\`, one process per measuring client) speak WebSocket like noVNC: binary
 messages, no compression. Porthole's clients use the credit subprotocol \`porthole.credit.v1\`
 exactly as the console page does (a text message with the byte count after each 128 KiB

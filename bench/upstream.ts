@@ -7,7 +7,6 @@
  * the client's first message, a ClientCutText, picks the workload:
  *   "S<n>"  source: n bytes of incompressible pixels in raw FramebufferUpdates; the client closes
  *   "E"     echo: one byte back (a Bell) for every byte received (the client sends KeyEvents)
- *   "K"     sink: read and count
  * A connection whose first byte is 'T' instead of the RFB version gets one JSON line of counters
  * (telemetry), then is closed.
  *
@@ -22,7 +21,7 @@ const CHUNK = 256 * 1024;
 
 const WIDTH = 1024;
 const HEIGHT = 768;
-/** One raw FramebufferUpdate of ROWS full-width rows at 32 bits per pixel is one CHUNK. */
+/** Bytes of one full-width row at 32 bits per pixel: a FramebufferUpdate carries whole rows. */
 const ROW_BYTES = WIDTH * 4;
 
 /** ServerInit: the framebuffer size, a 32-bit true-colour pixel format, the name "bench". */
@@ -52,7 +51,7 @@ const HANDSHAKE = [
   { after: 14, reply: serverInit() },
 ];
 
-const counters = { connections: 0, open: 0, sourceWritten: 0, sourceDone: 0, echoed: 0, sunk: 0 };
+const counters = { connections: 0, open: 0, sourceWritten: 0, sourceDone: 0, echoed: 0 };
 
 function source(socket: Socket, total: number): void {
   let sent = 0;
@@ -118,9 +117,6 @@ function serve(socket: Socket): void {
       };
       socket.on("data", echo);
       if (rest.length) echo(rest);
-    } else if (request === "K") {
-      counters.sunk += rest.length;
-      socket.on("data", (d: Buffer) => (counters.sunk += d.length));
     } else {
       socket.destroy();
     }

@@ -26,12 +26,57 @@ export interface Conn {
   /** Stops reading the socket (and, in credit mode, returning credit). */
   stall(): void;
   close(): void;
-  /** The negotiated subprotocol or extensions, for the report. */
-  describe(): string;
+  /**
+   * What arrived before anyone listened: a WebSocket's first message can come in the same read as
+   * the handshake's response, and is then delivered before the caller of `open` resumes.
+   */
+  early: Buffer[];
 }
 
-export function open(target: Target, timeoutMs = 30_000): Promise<Conn> {
-  return target.kind === "tcp" ? openTcp(target.port, timeoutMs) : openWs(target.url, target.credit, timeoutMs);
+/** A connection to the upstream, past the RFB handshake: ready for a workload request. */
+export async function open(target: Target, timeoutMs = 30_000): Promise<Conn> {
+  const conn = await (target.kind === "tcp" ? openTcp(target.port, timeoutMs) : openWs(target.url, target.credit, timeoutMs));
+  try {
+    await handshake(conn, timeoutMs);
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
+  return conn;
+}
+
+/**
+ * The viewer's side of the RFB handshake (version 3.8, security None, shared session): the edge
+ * and the connector follow every console's RFB stream, so the workloads run inside one.
+ */
+async function handshake(conn: Conn, timeoutMs: number): Promise<void> {
+  let buf = Buffer.concat(conn.early.splice(0));
+  let wake = (_err?: Error) => {};
+  conn.onData = (d) => {
+    buf = Buffer.concat([buf, d]);
+    wake();
+  };
+  conn.onClose = (why) => wake(new Error(`closed during the RFB handshake: ${why}`));
+  const timer = setTimeout(() => wake(new Error("the RFB handshake timed out")), timeoutMs);
+  const read = async (n: number) => {
+    while (buf.length < n) await new Promise<void>((resolve, reject) => (wake = (err) => (err ? reject(err) : resolve())));
+    const out = buf.subarray(0, n);
+    buf = buf.subarray(n);
+    return out;
+  };
+  try {
+    await read(12);
+    conn.send(Buffer.from("RFB 003.008\n"));
+    await read((await read(1))[0]!);
+    conn.send(Buffer.from([1])); // security None
+    if ((await read(4)).readUInt32BE(0) !== 0) throw new Error("the upstream refused security None");
+    conn.send(Buffer.from([1])); // ClientInit: shared
+    await read((await read(24)).readUInt32BE(20)); // ServerInit and its name
+  } finally {
+    clearTimeout(timer);
+    conn.onData = () => {};
+    conn.onClose = () => {};
+  }
 }
 
 function openTcp(port: number, timeoutMs: number): Promise<Conn> {
@@ -40,11 +85,11 @@ function openTcp(port: number, timeoutMs: number): Promise<Conn> {
     const timer = setTimeout(() => (socket.destroy(), reject(new Error("TCP connect timed out"))), timeoutMs);
     const conn: Conn = {
       send: (b) => void socket.write(b),
-      onData: () => {},
+      onData: (d) => void conn.early.push(d),
       onClose: () => {},
       stall: () => socket.pause(),
       close: () => socket.destroy(),
-      describe: () => "tcp",
+      early: [],
     };
     socket.on("data", (d: Buffer) => conn.onData(d));
     socket.on("close", () => conn.onClose("closed"));
@@ -70,14 +115,14 @@ function openWs(url: string, credit: boolean, timeoutMs: number): Promise<Conn> 
     let stalled = false;
     const conn: Conn = {
       send: (b) => ws.send(b, { binary: true }),
-      onData: () => {},
+      onData: (d) => void conn.early.push(d),
       onClose: () => {},
       stall: () => {
         stalled = true;
         ws.pause();
       },
       close: () => ws.terminate(),
-      describe: () => `ws protocol=${JSON.stringify(ws.protocol)} extensions=${JSON.stringify(ws.extensions)}`,
+      early: [],
     };
     const creditMode = () => ws.protocol === CREDIT_SUBPROTOCOL;
     ws.on("message", (data: Buffer, isBinary: boolean) => {
@@ -107,12 +152,19 @@ function openWs(url: string, credit: boolean, timeoutMs: number): Promise<Conn> 
   });
 }
 
-export function sourceRequest(bytes: number): Buffer {
-  const b = Buffer.alloc(9);
-  b[0] = 0x53; // 'S'
-  b.writeBigUInt64BE(BigInt(bytes), 1);
+/** A workload request (bench/upstream.ts): a ClientCutText with the text "S<n>" or "E". */
+function request(text: string): Buffer {
+  const b = Buffer.alloc(8 + text.length);
+  b[0] = 6;
+  b.writeUInt32BE(text.length, 4);
+  b.write(text, 8);
   return b;
 }
+
+export const sourceRequest = (bytes: number) => request(`S${bytes}`);
+
+/** `size` bytes of input for an echo round trip: KeyEvents (8 bytes each), the upstream answers each byte. */
+const keys = (size: number) => Buffer.concat(Array.from({ length: Math.ceil(size / 8) }, () => Buffer.from([4, 1, 0, 0, 0, 0, 0, 0x61])));
 
 const now = (): bigint => process.hrtime.bigint();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -130,15 +182,12 @@ export type Job =
 export interface DownloadResult {
   bytes: number;
   seconds: number;
-  firstByteMs: number;
-  describe: string;
   /** CPU seconds the client process used for the transfer. */
   cpu: number;
 }
 export interface EchoResult {
   /** Round trips in microseconds, in the order measured. */
   us: number[];
-  describe: string;
 }
 export interface BulkResult {
   bytes: number;
@@ -153,7 +202,7 @@ export interface StallResult {
 /** Opens a connection, asks for echo and checks one round trip: one "console" of the scale test. */
 export async function openEchoOnce(target: Target, timeoutMs = 30_000): Promise<Conn> {
   const conn = await open(target, timeoutMs);
-  const probe = Buffer.from("E0123456789abcdef");
+  const probe = keys(16);
   await new Promise<void>((resolve, reject) => {
     let have = 0;
     const timer = setTimeout(() => reject(new Error("no echo")), timeoutMs);
@@ -163,12 +212,12 @@ export async function openEchoOnce(target: Target, timeoutMs = 30_000): Promise<
     };
     conn.onData = (d) => {
       have += d.length;
-      if (have >= probe.length - 1) {
+      if (have >= probe.length) {
         clearTimeout(timer);
         resolve();
       }
     };
-    conn.send(probe);
+    conn.send(Buffer.concat([request("E"), probe]));
   }).catch((err: unknown) => {
     conn.close();
     throw err;
@@ -187,11 +236,9 @@ export async function download(target: Target, bytes: number): Promise<DownloadR
   const conn = await open(target);
   return new Promise((resolve, reject) => {
     let got = 0;
-    let first = 0n;
     const c0 = cpuNow();
     const t0 = now();
     conn.onData = (d) => {
-      if (got === 0) first = now();
       got += d.length;
       if (got >= bytes) {
         const t1 = now();
@@ -201,8 +248,6 @@ export async function download(target: Target, bytes: number): Promise<DownloadR
         resolve({
           bytes: got,
           seconds: Number(t1 - t0) / 1e9,
-          firstByteMs: Number(first - t0) / 1e6,
-          describe: conn.describe(),
           cpu: cpuNow() - c0,
         });
       }
@@ -214,11 +259,11 @@ export async function download(target: Target, bytes: number): Promise<DownloadR
 
 export async function echo(target: Target, samples: number, warmup: number, size: number, timeoutMs = 10_000): Promise<EchoResult> {
   const conn = await open(target);
-  const payload = Buffer.alloc(size, 0x61);
+  const payload = keys(size);
   const us: number[] = [];
   let closed: string | null = null;
   conn.onClose = (why) => (closed = why);
-  conn.send(Buffer.from("E"));
+  conn.send(request("E"));
   let waiting: (() => void) | null = null;
   let have = 0;
   conn.onData = (d) => {
@@ -247,10 +292,9 @@ export async function echo(target: Target, samples: number, warmup: number, size
     const t1 = now();
     if (i >= warmup) us.push(Number(t1 - t0) / 1e3);
   }
-  const describe = conn.describe();
   conn.onClose = () => {};
   conn.close();
-  return { us, describe };
+  return { us };
 }
 
 /** Child side: runs one job sent over IPC. */

@@ -12,84 +12,70 @@
  *   porthole-defaults  a second `wrangler dev` with its defaults, i.e. with wrangler's local
  *                      observability collector tracing every Durable Object event
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { ApiClient } from "../test/harness/api.ts";
-import { type RunningConnector, startConnector } from "../test/harness/connector.ts";
-import { type Edge, startEdge } from "../test/harness/edge.ts";
-import { freePort, type Proc, start, waitFor } from "../test/harness/processes.ts";
+import { startConnector } from "../test/harness/connector.ts";
+import { startEdge } from "../test/harness/edge.ts";
+import { freePort, portAnswers, start, waitFor } from "../test/harness/processes.ts";
 import type { Target } from "./client.ts";
-import { cmdline, comm, descendants, environ, listeningPorts, rss, type TreeMemory, treeMemory } from "./procs.ts";
+import { cmdline, comm, cpuSeconds, descendants, environ, listeningPorts, rss, runQueueSeconds, treeCpuSeconds, treeMemory } from "./procs.ts";
+
+export type PathId = "direct" | "websockify" | "porthole" | "porthole-runtime" | "porthole-defaults";
+export const MAIN: PathId[] = ["direct", "websockify", "porthole"];
+export type Variant = "porthole-runtime" | "porthole-defaults";
+
+export const PATH_LABEL: Record<PathId, string> = {
+  direct: "direct TCP",
+  websockify: "websockify",
+  porthole: "Porthole",
+  "porthole-runtime": "Porthole, no dev proxy",
+  "porthole-defaults": "Porthole, wrangler defaults",
+};
 
 export const WEBSOCKIFY = "/usr/bin/websockify";
 
 export const HYPERVISOR = "bench";
 export const VM = "upstream";
 
-export interface Upstream {
-  port: number;
-  child: ChildProcess;
-  counters(): Promise<{ connections: number; open: number; sourceWritten: number; echoed: number }>;
-  stop(): void;
-}
-
-export async function startUpstream(): Promise<Upstream> {
-  const child = spawn(process.execPath, [new URL("./upstream.ts", import.meta.url).pathname], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once("data", (d: Buffer) => resolve((JSON.parse(d.toString()) as { port: number }).port));
-    child.once("exit", (code) => reject(new Error(`upstream exited with ${code}`)));
-  });
+/** The synthetic upstream (bench/upstream.ts), its own process. */
+export async function startUpstream() {
+  const proc = start(process.execPath, [new URL("./upstream.ts", import.meta.url).pathname]);
+  // It prints {"port":…} once listening.
+  const { port } = await waitFor("the upstream", async () => JSON.parse(proc.output().split("\n")[0]!) as { port: number }, 10_000, proc);
   return {
     port,
-    child,
+    child: proc.child,
     counters: () =>
-      new Promise((resolve, reject) => {
+      new Promise<{ connections: number; open: number; sourceWritten: number; echoed: number }>((resolve, reject) => {
         const s = connect({ port, host: "127.0.0.1" }, () => s.write("T"));
         let text = "";
         s.on("data", (d) => (text += d.toString()));
-        s.on("end", () => resolve(JSON.parse(text)));
+        // After the RFB greeting every connection gets first.
+        s.on("end", () => resolve(JSON.parse(text.slice(text.indexOf("{")))));
         s.on("error", reject);
       }),
-    stop: () => void child.kill("SIGTERM"),
+    stop: () => void proc.stop(),
   };
 }
+export type Upstream = Awaited<ReturnType<typeof startUpstream>>;
 
-function portAnswers(port: number): Promise<true | undefined> {
-  return new Promise((resolve) => {
-    const s = connect({ port, host: "127.0.0.1" }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(undefined));
-  });
-}
-
-export interface Websockify {
-  port: number;
-  proc: Proc;
-  /** The listener and its per-connection children (websockify forks one process per client). */
-  memory(): TreeMemory;
-  processes(): number;
-  stop(): Promise<void>;
-}
-
-export async function startWebsockify(upstreamPort: number): Promise<Websockify> {
+/** Debian's websockify in front of the upstream. */
+export async function startWebsockify(upstreamPort: number) {
   const port = await freePort();
   const proc = start(WEBSOCKIFY, [`127.0.0.1:${port}`, `127.0.0.1:${upstreamPort}`]);
   await waitFor("websockify", () => portAnswers(port), 20_000, proc);
   return {
     port,
     proc,
+    /** The listener and its per-connection children (websockify forks one process per client). */
     memory: () => treeMemory(proc.child.pid!),
     processes: () => descendants(proc.child.pid!).length,
-    async stop() {
-      await proc.stop("SIGTERM");
-    },
+    stop: async () => void (await proc.stop("SIGTERM")),
   };
 }
+export type Websockify = Awaited<ReturnType<typeof startWebsockify>>;
 
 /** A short command's standard output (for the report's header), or "" if it fails. */
 export function spawnText(command: string, args: string[]): string {
@@ -99,34 +85,23 @@ export function spawnText(command: string, args: string[]): string {
 
 // ---- Porthole -----------------------------------------------------------------------------------
 
-export interface PortholeEdge {
-  edge: Edge;
-  /** Whether wrangler's local observability collector runs (read from wrangler's environment). */
-  collector: boolean;
-  api: ApiClient;
-  /** The workerd processes `wrangler dev` started (its proxy and the runtime): the edge's memory. */
-  memory(): TreeMemory;
-  workerdPids(): number[];
-  /** Which workerd runs the Worker (the other is wrangler's proxy in front of it). */
-  runtimePid(): number | undefined;
-  /** http://127.0.0.1:<port> of the runtime's own entry socket, when it can be found. */
-  runtimeUrl: string | null;
-  stop(): Promise<void>;
-}
-
 /**
  * `wrangler dev` through the test harness, which turns wrangler's local observability collector off
  * (env X_LOCAL_OBSERVABILITY=false: it traces every Durable Object event into a local SQLite store;
  * production has no such collector in the process). `observability: true` starts it the same way
  * but with wrangler's default, the collector on: the "wrangler defaults" variant.
  */
-export async function startPortholeEdge({ observability }: { observability: boolean }): Promise<PortholeEdge> {
-  const edge = await startEdge({ localObservability: observability });
+export async function startPortholeEdge({ observability }: { observability: boolean }) {
+  // The scale section opens a thousand consoles as one user: the per-user cap is not what it measures.
+  const edge = await startEdge({ localObservability: observability, vars: { MAX_CONSOLES_PER_USER: "100000" } });
   const api = new ApiClient(edge.url);
   await api.signIn(edge.username, edge.password);
+  /** The workerd processes `wrangler dev` started (its proxy and the runtime): the edge's memory. */
   const workerdPids = () => descendants(edge.proc.child.pid!).filter((p) => comm(p) === "workerd");
-  const runtimePid = () => workerdPids().find((p) => cmdline(p).includes("--inspector-addr"));
+  /** Which workerd runs the Worker (the other is wrangler's proxy in front of it). */
+  const runtimePid = (): number | undefined => workerdPids().find((p) => cmdline(p).includes("--inspector-addr"));
   const publicPort = Number(new URL(edge.url).port);
+  /** http://127.0.0.1:<port> of the runtime's own entry socket, when it can be found. */
   let runtimeUrl: string | null = null;
   for (const pid of workerdPids()) {
     for (const port of listeningPorts(pid)) {
@@ -147,20 +122,12 @@ export async function startPortholeEdge({ observability }: { observability: bool
     workerdPids,
     runtimePid,
     runtimeUrl,
+    /** Whether wrangler's local observability collector runs (read from wrangler's environment). */
     collector: (environ(edge.proc.child.pid!).X_LOCAL_OBSERVABILITY ?? "true") !== "false",
     stop: () => edge.stop(),
   };
 }
-
-export interface PortholeSite {
-  site: string;
-  edge: PortholeEdge;
-  connector: RunningConnector;
-  connectorPid: number;
-  /** A fresh console: one POST /api/consoles, one single-use wsUrl. */
-  console(credit?: boolean): Promise<Target>;
-  stop(): Promise<number | null>;
-}
+export type PortholeEdge = Awaited<ReturnType<typeof startPortholeEdge>>;
 
 /**
  * A site with its own connector serving the upstream. `viaRuntime`: the connector and the consoles'
@@ -171,7 +138,7 @@ export async function startPortholeSite(
   site: string,
   upstreamPort: number,
   { viaRuntime = false } = {},
-): Promise<PortholeSite> {
+) {
   if (viaRuntime && !edge.runtimeUrl) throw new Error("the workerd runtime's own socket was not found");
   const base = viaRuntime ? edge.runtimeUrl! : edge.edge.url;
   const token = await edge.api.createSite(site);
@@ -180,10 +147,7 @@ export async function startPortholeSite(
     token,
     hypervisors: [{ name: HYPERVISOR, type: "vnc", vms: [{ id: VM, address: `127.0.0.1:${upstreamPort}` }] }],
   });
-  await waitFor("the site's inventory", async () => {
-    const res = await edge.api.call<unknown[]>("GET", `/api/sites/${site}/vms`);
-    return res.status === 200 && Array.isArray(res.body) && res.body.length > 0 ? true : undefined;
-  });
+  await edge.api.waitForVms(site, 30_000);
   const publicWs = edge.edge.url.replace(/^http/, "ws");
   const baseWs = base.replace(/^http/, "ws");
   return {
@@ -191,14 +155,147 @@ export async function startPortholeSite(
     edge,
     connector,
     connectorPid: connector.proc.child.pid!,
-    async console(credit = true) {
+    /** A fresh console: one POST /api/consoles, one single-use wsUrl. */
+    async console(credit = true): Promise<Target> {
       const { wsUrl } = await edge.api.openConsole(site, HYPERVISOR, VM);
       return { kind: "ws", url: wsUrl.replace(publicWs, baseWs), credit };
     },
     stop: () => connector.stop(),
   };
 }
+export type PortholeSite = Awaited<ReturnType<typeof startPortholeSite>>;
 
 export function haveWebsockify(): boolean {
   return existsSync(WEBSOCKIFY);
+}
+
+// ---- the world: every path, started once ----------------------------------------------------------
+
+export interface World {
+  upstream: Upstream;
+  websockify: Websockify;
+  /** Porthole's main path, and the diagnostic variants while they run. */
+  sites: Partial<Record<PathId, PortholeSite>>;
+  /** Every `wrangler dev` started, with its name: their output is checked at the end. */
+  edges: [string, PortholeEdge][];
+}
+
+export async function startWorld(variants: Variant[], log: (...parts: unknown[]) => void): Promise<World> {
+  const upstream = await startUpstream();
+  const websockify = await startWebsockify(upstream.port);
+  log(`upstream on 127.0.0.1:${upstream.port}, websockify on 127.0.0.1:${websockify.port}`);
+  const edge = await startPortholeEdge({ observability: false });
+  log(`wrangler dev edge on ${edge.edge.url} (runtime socket ${edge.runtimeUrl ?? "not found"})`);
+  const w: World = { upstream, websockify, sites: {}, edges: [["the edge", edge]] };
+  w.sites.porthole = await startPortholeSite(edge, "bench", upstream.port);
+  if (variants.includes("porthole-runtime")) {
+    if (edge.runtimeUrl) w.sites["porthole-runtime"] = await startPortholeSite(edge, "bench-runtime", upstream.port, { viaRuntime: true });
+    else log("variant porthole-runtime skipped: the runtime's own socket was not found");
+  }
+  if (variants.includes("porthole-defaults")) {
+    const defaults = await startPortholeEdge({ observability: true });
+    w.edges.push(["the wrangler-defaults edge", defaults]);
+    w.sites["porthole-defaults"] = await startPortholeSite(defaults, "bench-defaults", upstream.port);
+  }
+  log(`connectors ready for ${Object.keys(w.sites).join(", ")}`);
+  return w;
+}
+
+/** Stops a diagnostic variant once no section needs it any more, so it costs nothing after. */
+export async function dropVariant(w: World, path: Variant): Promise<void> {
+  const site = w.sites[path];
+  delete w.sites[path];
+  await site?.stop();
+  if (site && path === "porthole-defaults") await site.edge.stop();
+}
+
+export async function stopWorld(w: World): Promise<void> {
+  await Promise.allSettled(Object.values(w.sites).map((s) => s.stop()));
+  await Promise.allSettled([...w.edges.map(([, e]) => e.stop()), w.websockify.stop()]);
+  w.upstream.stop();
+}
+
+/** A fresh connection target for a path (Porthole: a fresh single-use console ticket). */
+export function target(w: World, path: PathId, credit = true): Promise<Target> {
+  if (path === "direct") return Promise.resolve({ kind: "tcp", port: w.upstream.port });
+  if (path === "websockify") return Promise.resolve({ kind: "ws", url: `ws://127.0.0.1:${w.websockify.port}/`, credit: false });
+  return w.sites[path]!.console(credit);
+}
+
+/** The processes of a path besides the client, by component. */
+function components(w: World, path: PathId): Record<string, () => number[]> {
+  const parts: Record<string, () => number[]> = { upstream: () => [w.upstream.child.pid!] };
+  if (path === "websockify") parts.websockify = () => descendants(w.websockify.proc.child.pid!);
+  const site = w.sites[path];
+  if (site) {
+    parts["edge runtime"] = () => {
+      const pid = site.edge.runtimePid();
+      return pid ? [pid] : [];
+    };
+    parts["edge proxy"] = () => site.edge.workerdPids().filter((p) => p !== site.edge.runtimePid());
+    parts.connector = () => [site.connectorPid];
+  }
+  return parts;
+}
+
+/** CPU seconds per component of a path, read from /proc before and after a measurement. */
+export function cpuMeter(w: World, path: PathId): () => Record<string, number> {
+  const parts = components(w, path);
+  const read = (k: string) =>
+    k === "websockify" ? treeCpuSeconds(w.websockify.proc.child.pid!) : parts[k]!().reduce((a, p) => a + cpuSeconds(p), 0);
+  const before = Object.fromEntries(Object.keys(parts).map((k) => [k, read(k)]));
+  return () => Object.fromEntries(Object.keys(parts).map((k) => [k, read(k) - before[k]!]));
+}
+
+/** Seconds the relay's processes (main threads) spent waiting for a CPU during a measurement. */
+export function runQueueMeter(w: World, path: PathId): () => number {
+  const parts = components(w, path);
+  delete parts.upstream;
+  const read = () => Object.values(parts).reduce((a, f) => a + f().reduce((b, p) => b + runQueueSeconds(p), 0), 0);
+  const before = read();
+  return () => read() - before;
+}
+
+export interface MemoryProbe {
+  /** Named memory figures in bytes. */
+  read(): Promise<Record<string, number>>;
+  /** The relay's idle state: no stream left (after closing everything). */
+  settled(): Promise<boolean>;
+}
+
+export function memoryProbe(w: World, path: PathId): MemoryProbe {
+  if (path === "websockify") {
+    return {
+      read: async () => {
+        const m = w.websockify.memory();
+        return { "websockify RSS": m.rss, "websockify PSS": m.pss, "websockify processes": m.processes };
+      },
+      settled: async () => w.websockify.processes() <= 1,
+    };
+  }
+  const site = w.sites[path];
+  if (!site) return { read: async () => ({}), settled: async () => (await w.upstream.counters()).open === 0 };
+  const runtimePid = site.edge.runtimePid();
+  return {
+    read: async () => {
+      const m = await site.connector.metrics();
+      return {
+        "connector RSS": rss(site.connectorPid),
+        "connector heap": m.nodejs_heap_used_bytes ?? 0,
+        "connector external": m.nodejs_external_memory_bytes ?? 0,
+        "connector buffered": m.porthole_connector_buffered_bytes ?? 0,
+        "edge RSS": site.edge.memory().rss,
+        "edge runtime RSS": runtimePid ? rss(runtimePid) : 0,
+      };
+    },
+    settled: async () => ((await site.connector.metrics()).porthole_connector_streams ?? 0) === 0,
+  };
+}
+
+/** Waits until the relay holds no stream; false if it still does after `ms`. */
+export async function waitSettled(probe: MemoryProbe, ms = 60_000): Promise<boolean> {
+  return waitFor("the relay to settle", async () => ((await probe.settled().catch(() => false)) ? true : undefined), ms).then(
+    () => true,
+    () => false,
+  );
 }

@@ -52,18 +52,10 @@ export interface TreeMemory {
   pss: number;
 }
 
-/** Memory of a process tree, optionally only the processes whose name matches. */
-export function treeMemory(root: number, only?: RegExp, withPss = true): TreeMemory {
-  let r = 0;
-  let p = 0;
-  let n = 0;
-  for (const pid of descendants(root)) {
-    if (only && !only.test(comm(pid))) continue;
-    n++;
-    r += rss(pid);
-    if (withPss) p += pss(pid);
-  }
-  return { processes: n, rss: r, pss: p };
+/** Memory of a process tree. */
+export function treeMemory(root: number): TreeMemory {
+  const pids = descendants(root);
+  return { processes: pids.length, rss: pids.reduce((a, p) => a + rss(p), 0), pss: pids.reduce((a, p) => a + pss(p), 0) };
 }
 
 /**

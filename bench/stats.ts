@@ -32,3 +32,15 @@ export function summarize(values: readonly number[]): Summary {
     runs: v.length,
   };
 }
+
+/** The summary of one figure of a path's runs. */
+export function pick<T>(rows: T[] | undefined, f: (row: T) => number): Summary {
+  return summarize((rows ?? []).map(f));
+}
+
+/** Values of two paths' rows paired run by run (both lists are in run order). */
+export function pairwise<A, B>(a: A[] | undefined, b: B[] | undefined, f: (x: A, y: B) => number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < Math.min(a?.length ?? 0, b?.length ?? 0); i++) out.push(f(a![i]!, b![i]!));
+  return out;
+}

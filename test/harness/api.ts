@@ -1,4 +1,5 @@
 /** The edge's HTTP API as a signed-in user would call it. */
+import { waitFor } from "./processes.ts";
 
 export class ApiClient {
   private cookie = "";
@@ -37,6 +38,14 @@ export class ApiClient {
     const res = await this.call<{ connectorToken: string }>("POST", "/api/sites", { name });
     if (res.status !== 201) throw new Error(`create site: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body.connectorToken;
+  }
+
+  /** Waits until the site's connector has reported an inventory with at least one VM. */
+  async waitForVms(site: string, timeoutMs = 60_000): Promise<void> {
+    await waitFor(`site ${site}'s VMs`, async () => {
+      const res = await this.call<unknown[]>("GET", `/api/sites/${site}/vms`);
+      return res.status === 200 && Array.isArray(res.body) && res.body.length > 0 ? true : undefined;
+    }, timeoutMs);
   }
 
   async openConsole(site: string, hypervisor: string, vm: string) {

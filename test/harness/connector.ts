@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { freePort, type Proc, start, waitFor } from "./processes.ts";
+import { freePort, type Proc, start, type StartOptions, waitFor } from "./processes.ts";
 
 export interface RunningConnector {
   proc: Proc;
@@ -15,21 +15,26 @@ export interface RunningConnector {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function writeConfig(config: unknown): string {
-  const dir = mkdtempSync(join(tmpdir(), "porthole-connector-"));
+/** Writes the config (it holds the site's token: readable by its owner only) into `dir`, by default a fresh one. */
+export function writeConfig(config: unknown, dir = mkdtempSync(join(tmpdir(), "porthole-connector-"))): string {
   const file = join(dir, "connector.yaml");
-  writeFileSync(file, stringify(config));
+  writeFileSync(file, stringify(config), { mode: 0o600 });
   return file;
 }
 
-export function runConnector(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  return start(process.execPath, ["connector/main.ts", ...args], env);
+const MAIN = new URL("../../connector/main.ts", import.meta.url).pathname;
+
+export function runConnector(args: string[], env: NodeJS.ProcessEnv = {}, options: StartOptions = {}): Proc {
+  return start(process.execPath, [MAIN, ...args], env, options);
 }
 
-export async function startConnector(config: unknown, { waitReady = true } = {}): Promise<RunningConnector> {
-  const configFile = writeConfig(config);
+export async function startConnector(
+  config: unknown,
+  { waitReady = true, configDir, echo }: { waitReady?: boolean; configDir?: string; echo?: string } = {},
+): Promise<RunningConnector> {
+  const configFile = writeConfig(config, configDir);
   const port = await freePort();
-  const proc = runConnector(["--config", configFile, "--metrics", `127.0.0.1:${port}`, "--grace-period", "1"]);
+  const proc = runConnector(["--config", configFile, "--metrics", `127.0.0.1:${port}`, "--grace-period", "1"], {}, { echo });
   const metricsUrl = `http://127.0.0.1:${port}`;
   const ready = async () => (await fetch(`${metricsUrl}/ready`)).ok;
   if (waitReady) await waitFor("connector ready", async () => ((await ready()) ? true : undefined), 30_000, proc);

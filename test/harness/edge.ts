@@ -1,8 +1,13 @@
-/** A real `wrangler dev` edge on a free loopback port, with its own Durable Object storage. */
+/**
+ * A real `wrangler dev` edge with its own Durable Object storage: the one place that knows its
+ * command line and environment (tests, `npm start` and the benchmark all start it here).
+ */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, type Proc, start, waitFor } from "./processes.ts";
+
+const WRANGLER = new URL("../../node_modules/wrangler/bin/wrangler.js", import.meta.url).pathname;
 
 export interface Edge {
   url: string;
@@ -12,21 +17,41 @@ export interface Edge {
   stop(): Promise<void>;
 }
 
-/**
- * `localObservability`: leave wrangler's local observability collector on (it traces every Durable
- * Object event into SQLite; off by default, as production has no such thing). The benchmark's
- * "wrangler defaults" variant turns it on.
- */
-export async function startEdge({ localObservability = false } = {}): Promise<Edge> {
-  const port = await freePort();
+export interface EdgeOptions {
+  /**
+   * Leave wrangler's local observability collector on (it traces every Durable Object event into
+   * SQLite: it halves the relay's throughput, docs/benchmarks.md, and production has no such
+   * thing). Off by default; the benchmark's "wrangler defaults" variant turns it on.
+   */
+  localObservability?: boolean;
+  /** Default: a free loopback port. */
+  port?: number;
+  /** Where the Durable Object storage goes (removed on stop). Default: a fresh directory in tmpdir. */
+  persistTo?: string;
+  username?: string;
+  password?: string;
+  /** Print wrangler's output with this prefix. */
+  echo?: string;
+  /** More vars for the Worker (wrangler.toml's [vars] and .dev.vars otherwise). */
+  vars?: Record<string, string>;
+}
+
+export async function startEdge({
+  localObservability = false,
+  port,
+  persistTo,
+  username = "admin",
+  password = `pw-${Math.random().toString(36).slice(2)}`,
+  echo,
+  vars = {},
+}: EdgeOptions = {}): Promise<Edge> {
+  port ??= await freePort();
   const inspector = await freePort();
-  const state = mkdtempSync(join(tmpdir(), "porthole-edge-"));
-  const username = "admin";
-  const password = `pw-${Math.random().toString(36).slice(2)}`;
+  const state = persistTo ?? mkdtempSync(join(tmpdir(), "porthole-edge-"));
   const proc = start(
     process.execPath,
     [
-      "node_modules/wrangler/bin/wrangler.js",
+      WRANGLER,
       "dev",
       "--ip", "127.0.0.1",
       "--port", String(port),
@@ -34,16 +59,17 @@ export async function startEdge({ localObservability = false } = {}): Promise<Ed
       "--persist-to", state,
       "--var", `ADMIN_USERNAME:${username}`,
       "--var", `ADMIN_PASSWORD:${password}`,
+      ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
       "--show-interactive-dev-session=false",
     ],
-    // X_LOCAL_OBSERVABILITY: wrangler's local collector traces every Durable Object event (docs/benchmarks.md).
     { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", X_LOCAL_OBSERVABILITY: String(localObservability), CI: "true" },
+    { echo },
   );
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     "wrangler dev",
     async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined),
-    90_000,
+    120_000,
     proc,
   );
   return {

@@ -1,8 +1,13 @@
-/** Child processes for tests: output kept for failure messages, all of them killed at the end. */
+/**
+ * Child processes for tests, the demo and the benchmark: output kept for failure messages (and
+ * echoed with a prefix when asked), all of them killed at the end.
+ */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 
-const running = new Set<ChildProcess>();
+const running = new Map<ChildProcess, Proc>();
+/** Called when any child exits, whoever stopped it (see `stopAllOnExit`). */
+const exitListeners = new Set<(name: string, code: number | null, signal: NodeJS.Signals | null) => void>();
 
 export interface Proc {
   child: ChildProcess;
@@ -13,27 +18,33 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+export interface StartOptions {
+  /** Also print the child's output, each line prefixed with `[echo] ` (the demo shows its parts' logs). */
+  echo?: string;
+}
+
+export function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}, { echo }: StartOptions = {}): Proc {
   const child = spawn(command, args, {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
-  running.add(child);
   let out = "";
   const keep = (d: Buffer) => {
     out += d.toString();
     if (out.length > 200_000) out = out.slice(-100_000);
+    if (echo) process.stdout.write(d.toString().replace(/^(?=.)/gm, `[${echo}] `));
   };
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
   const exited = new Promise<number | null>((resolve) => {
-    child.once("exit", (code) => {
+    child.once("exit", (code, signal) => {
       running.delete(child);
       resolve(code);
+      for (const listener of exitListeners) listener(echo ?? command, code, signal);
     });
   });
-  return {
+  const proc: Proc = {
     child,
     output: () => out,
     exited,
@@ -54,11 +65,43 @@ export function start(command: string, args: string[], env: NodeJS.ProcessEnv = 
       return code;
     },
   };
+  running.set(child, proc);
+  return proc;
+}
+
+/** Stops every process started here that is still running, gracefully (`signal`, then SIGKILL after 10 s). */
+export async function stopAll(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  await Promise.allSettled([...running.values()].map((p) => p.stop(signal)));
+}
+
+/**
+ * For a script whose children make one whole (the demo): Ctrl-C, SIGTERM or any child exiting on
+ * its own stops everything. `before` runs first (stopping what is not a child process, or stopping a
+ * child its own way), then every child still running is stopped and the script exits. Returns the
+ * shutdown function, for the script's own failures.
+ */
+export function stopAllOnExit(before: () => Promise<unknown>): (code: number) => Promise<void> {
+  let stopping = false;
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    exitListeners.clear();
+    await before().catch(() => {});
+    await stopAll();
+    process.exit(code);
+  };
+  exitListeners.add((name, code, signal) => {
+    console.error(`[${name}] exited (${signal ?? code}); stopping everything.`);
+    void shutdown(1);
+  });
+  process.on("SIGINT", () => void shutdown(0));
+  process.on("SIGTERM", () => void shutdown(0));
+  return shutdown;
 }
 
 /** Kills every process started here that is still running (each with its process group). */
 export function killAll(): void {
-  for (const child of running) {
+  for (const child of running.keys()) {
     try {
       process.kill(-child.pid!, "SIGKILL");
     } catch {}
@@ -77,6 +120,17 @@ export function freePort(): Promise<number> {
       const { port } = server.address() as { port: number };
       server.close(() => resolve(port));
     });
+  });
+}
+
+/** Whether something accepts TCP connections on the port (undefined if not: a `waitFor` probe). */
+export function portAnswers(port: number, host = "127.0.0.1"): Promise<boolean | undefined> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(undefined));
   });
 }
 

@@ -3,8 +3,9 @@
  * framebuffer has known colours: a red background with a blue logo.
  */
 import { existsSync } from "node:fs";
-import { connect } from "node:net";
-import { freePort, type Proc, start, waitFor } from "./processes.ts";
+import { freePort, portAnswers, type Proc, start, waitFor } from "./processes.ts";
+
+export { portAnswers };
 
 export interface Desktop {
   display: number;
@@ -29,17 +30,21 @@ function freeDisplay(): number {
   throw new Error("no free X display number");
 }
 
-export function portAnswers(port: number, host = "127.0.0.1"): Promise<boolean | undefined> {
-  return new Promise((resolve) => {
-    const s = connect({ port, host }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(undefined));
-  });
+export interface DesktopOptions {
+  /** The desktop name viewers show. */
+  name?: string;
+  /** xlogo's colours; the tests look for the default red background. */
+  background?: string;
+  foreground?: string;
+  /** Also a ticking xclock in the top right corner (the demo: the picture visibly updates). */
+  clock?: boolean;
 }
 
-export async function startDesktop(width = 800, height = 600): Promise<Desktop> {
+export async function startDesktop(
+  width = 800,
+  height = 600,
+  { name = "porthole-test", background = "red", foreground = "blue", clock = false }: DesktopOptions = {},
+): Promise<Desktop> {
   requireXvnc();
   const display = freeDisplay();
   const port = await freePort();
@@ -51,10 +56,11 @@ export async function startDesktop(width = 800, height = 600): Promise<Desktop> 
     "-rfbport", String(port),
     "-localhost=1",
     "-AlwaysShared",
-    "-desktop", "porthole-test",
+    "-desktop", name,
   ]);
   await waitFor("Xvnc", () => portAnswers(port), 20_000, xvnc);
-  const logo = start("xlogo", ["-display", `:${display}`, "-geometry", `${width}x${height}+0+0`, "-bg", "red", "-fg", "blue"]);
+  const logo = start("xlogo", ["-display", `:${display}`, "-geometry", `${width}x${height}+0+0`, "-bg", background, "-fg", foreground]);
+  const ticking = clock ? start("xclock", ["-display", `:${display}`, "-geometry", `220x220+${width - 234}+10`, "-update", "1"]) : null;
   // Give xlogo a moment to map its window and paint.
   await new Promise((r) => setTimeout(r, 700));
   return {
@@ -63,6 +69,7 @@ export async function startDesktop(width = 800, height = 600): Promise<Desktop> 
     width,
     height,
     async stop() {
+      await ticking?.stop();
       await logo.stop();
       await xvnc.stop();
     },

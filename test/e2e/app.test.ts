@@ -13,6 +13,7 @@ import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
 import { launchBrowser } from "../harness/browser.ts";
+import { readRed } from "../harness/console-page.ts";
 import { type RunningConnector, startConnector } from "../harness/connector.ts";
 import { waitFor } from "../harness/processes.ts";
 
@@ -180,21 +181,7 @@ describe("the operator app", () => {
     await shot(page, "consoles");
 
     const [consolePage] = await Promise.all([adminContext.waitForEvent("page"), row.getByRole("button", { name: "Open console" }).click()]);
-    await consolePage.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
-    const seen = await consolePage.waitForFunction(
-      () => {
-        const canvas = document.querySelector("#screen canvas") as HTMLCanvasElement | null;
-        if (!canvas || canvas.width < 100) return false;
-        const data = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
-        let red = 0;
-        for (let i = 0; i < data.length; i += 4) if (data[i]! > 200 && data[i + 1]! < 60 && data[i + 2]! < 60) red++;
-        const share = red / (data.length / 4);
-        return share > 0.4 ? { share, width: canvas.width, height: canvas.height } : false;
-      },
-      undefined,
-      { timeout: 20_000, polling: 200 },
-    );
-    expect(await seen.jsonValue()).toMatchObject({ width: desktop.width, height: desktop.height });
+    expect(await readRed(consolePage)).toMatchObject({ width: desktop.width, height: desktop.height });
     await consolePage.close();
   });
 

@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /** Opens a console page in Chromium and waits until noVNC has painted the desktop. */
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 
 /** Share of the canvas in a colour close to pure red (xlogo's background in the test desktop). */
 export async function openAndReadRed(
@@ -11,25 +11,31 @@ export async function openAndReadRed(
   const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
   try {
     await page.goto(pageUrl);
-    await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
-    const handle = await page.waitForFunction(
-      () => {
-        const canvas = document.querySelector("#screen canvas") as HTMLCanvasElement | null;
-        if (!canvas || canvas.width < 100) return false;
-        const data = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
-        let red = 0;
-        for (let i = 0; i < data.length; i += 4) if (data[i]! > 200 && data[i + 1]! < 60 && data[i + 2]! < 60) red++;
-        const share = red / (data.length / 4);
-        return share > 0.4 ? { share, width: canvas.width, height: canvas.height } : false;
-      },
-      undefined,
-      { timeout: 20_000, polling: 200 },
-    );
+    const seen = await readRed(page);
     if (screenshot) await page.screenshot({ path: screenshot });
-    return (await handle.jsonValue()) as { share: number; width: number; height: number };
+    return seen;
   } finally {
     await page.close();
   }
+}
+
+/** On a console page already opened: waits until it is connected and mostly red, and says how much. */
+export async function readRed(page: Page): Promise<{ share: number; width: number; height: number }> {
+  await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
+  const handle = await page.waitForFunction(
+    () => {
+      const canvas = document.querySelector("#screen canvas") as HTMLCanvasElement | null;
+      if (!canvas || canvas.width < 100) return false;
+      const data = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
+      let red = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i]! > 200 && data[i + 1]! < 60 && data[i + 2]! < 60) red++;
+      const share = red / (data.length / 4);
+      return share > 0.4 ? { share, width: canvas.width, height: canvas.height } : false;
+    },
+    undefined,
+    { timeout: 20_000, polling: 200 },
+  );
+  return (await handle.jsonValue()) as { share: number; width: number; height: number };
 }
 
 /** Opens a console page that is expected to fail, and returns what it tells the person. */

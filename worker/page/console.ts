@@ -189,35 +189,62 @@ for (const type of ["keydown", "pointerdown", "pointermove", "wheel"]) {
 }
 
 /**
- * Wraps the socket's onmessage: text messages are the edge's notices (handled here, never given to
- * noVNC); every binary message noVNC has handled is acknowledged as credit.
+ * What noVNC gets instead of the socket (noVNC takes any WebSocket-like "raw channel"): text
+ * messages are the edge's notices, handled here and never given to noVNC, which speaks only
+ * binary RFB; every binary message noVNC has handled is acknowledged as credit.
  */
-function wrapSocket(ws: WebSocket): void {
-  const native = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage")!;
-  let consumed = 0;
-  Object.defineProperty(ws, "onmessage", {
-    configurable: true,
-    enumerable: true,
-    get: () => native.get!.call(ws),
-    set: (handler: ((ev: MessageEvent) => void) | null) => {
-      native.set!.call(ws, handler && ((ev: MessageEvent) => {
-        if (typeof ev.data === "string") {
-          bytesReceived += ev.data.length;
-          onNotice(ev.data);
-          return;
-        }
-        const size = (ev.data as ArrayBuffer).byteLength;
-        bytesReceived += size;
-        handler(ev);
-        if (ws.protocol !== CREDIT_SUBPROTOCOL) return;
-        consumed += size;
-        if (consumed >= CREDIT_CHUNK_BYTES && ws.readyState === WebSocket.OPEN) {
-          ws.send(String(consumed));
-          consumed = 0;
-        }
-      }));
-    },
-  });
+class CreditChannel {
+  onopen: ((ev: Event) => void) | null = null;
+  onmessage: ((ev: MessageEvent) => void) | null = null;
+  onclose: ((ev: CloseEvent) => void) | null = null;
+  onerror: ((ev: Event) => void) | null = null;
+  #ws: WebSocket;
+  #consumed = 0;
+
+  constructor(ws: WebSocket) {
+    this.#ws = ws;
+    ws.binaryType = "arraybuffer";
+    ws.addEventListener("open", (ev) => this.onopen?.(ev));
+    ws.addEventListener("message", (ev) => this.#message(ev));
+    ws.addEventListener("close", (ev) => this.onclose?.(ev));
+    ws.addEventListener("error", (ev) => this.onerror?.(ev));
+  }
+
+  get protocol(): string {
+    return this.#ws.protocol;
+  }
+  get readyState(): number {
+    return this.#ws.readyState;
+  }
+  get binaryType(): string {
+    return "arraybuffer";
+  }
+  set binaryType(_: string) {
+    // always arraybuffer: set once on the socket
+  }
+  send(data: ArrayBufferLike | ArrayBufferView): void {
+    this.#ws.send(data as ArrayBuffer);
+  }
+  close(): void {
+    this.#ws.close();
+  }
+
+  #message(ev: MessageEvent): void {
+    if (typeof ev.data === "string") {
+      bytesReceived += ev.data.length;
+      onNotice(ev.data);
+      return;
+    }
+    const size = (ev.data as ArrayBuffer).byteLength;
+    bytesReceived += size;
+    this.onmessage?.(ev);
+    if (this.#ws.protocol !== CREDIT_SUBPROTOCOL) return;
+    this.#consumed += size;
+    if (this.#consumed >= CREDIT_CHUNK_BYTES && this.#ws.readyState === WebSocket.OPEN) {
+      this.#ws.send(String(this.#consumed));
+      this.#consumed = 0;
+    }
+  }
 }
 
 /** The live console: replaced on every reconnect. */
@@ -240,7 +267,6 @@ function connect(t: Target): void {
   current = t;
   const url = location.origin.replace(/^http/, "ws") + t.socketPath;
   const ws = new WebSocket(url, [CREDIT_SUBPROTOCOL]);
-  wrapSocket(ws);
   let closeCode = 1006;
   let closeText: string | null = null;
   ws.addEventListener("close", (ev) => {
@@ -249,7 +275,8 @@ function connect(t: Target): void {
     closeText = describeClose(ev.code, ev.reason);
   });
 
-  const r = new RFB(screenEl, ws, { shared: true });
+  // After the close listener above, so the code is known when noVNC reports the disconnect.
+  const r = new RFB(screenEl, new CreditChannel(ws), { shared: true });
   rfb = r;
   r.scaleViewport = fitToWindow;
   r.clipViewport = false;

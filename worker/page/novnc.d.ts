@@ -1,7 +1,7 @@
 /** The slice of noVNC's RFB class the console page uses (noVNC ships no types). */
 declare module "@novnc/novnc" {
   export default class RFB extends EventTarget {
-    constructor(target: HTMLElement, urlOrChannel: string | WebSocket, options?: { shared?: boolean; credentials?: { password?: string } });
+    constructor(target: HTMLElement, urlOrChannel: string | WebSocket | object, options?: { shared?: boolean; credentials?: { password?: string } });
     scaleViewport: boolean;
     clipViewport: boolean;
     viewOnly: boolean;

@@ -272,8 +272,10 @@ describe("view", () => {
 
   it("takes the README's screenshot of the console page", async () => {
     const link = await makeLink("desk");
-    const page = await openPage(link.url);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    await page.goto(link.url);
     await waitForColour(page, "red");
+    await page.waitForFunction(() => /^RTT \d+ ms$/.test(document.getElementById("rtt")!.textContent ?? ""), undefined, { timeout: 15_000 });
     await page.locator("#keys-menu summary").click();
     mkdirSync("test-results", { recursive: true });
     await page.screenshot({ path: "test-results/console-page.png" });

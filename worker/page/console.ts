@@ -288,6 +288,7 @@ function connect(t: Target): void {
     notice.hidden = true;
     reconnectBox.hidden = true;
     controlsEnabled(true);
+    void measureRtt();
   });
   r.addEventListener("desktopname", (e: CustomEvent<{ name: string }>) => {
     if (!t.vmName) title.textContent = `${t.site} — ${e.detail.name}`;
@@ -473,7 +474,6 @@ async function start(): Promise<void> {
   }
   if (t.expiresAt) showTimeLeft(t.expiresAt);
   connect(t);
-  void measureRtt();
 }
 
 void start();

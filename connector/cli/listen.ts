@@ -325,8 +325,8 @@ export async function runListen(argv: string[]): Promise<void> {
   } catch (err) {
     if (!(err instanceof ListenError)) throw err;
     process.stderr.write(`porthole listen: ${err.message}\n`);
-    process.exitCode = 1;
-    return;
+    // Now, not when fetch's idle keep-alive sockets let the process go.
+    process.exit(1);
   }
 
   if (!isLoopback(host)) {

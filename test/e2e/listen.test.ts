@@ -6,14 +6,15 @@
  * the edge's close reason is printed and the viewer's TCP connection closed.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { crc32, deflateSync } from "node:zlib";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
 import { type RunningConnector, startConnector } from "../harness/connector.ts";
-import { type Proc, start, waitFor } from "../harness/processes.ts";
+import { freePort, type Proc, start, waitFor } from "../harness/processes.ts";
 import { type RecordingVnc, startRecordingVnc } from "../harness/recording-vnc.ts";
 
 const edge = inject("edge");
@@ -92,12 +93,50 @@ function viewer(port: number): Proc {
   return start("xtigervncviewer", [`127.0.0.1::${port}`], { DISPLAY: `:${display}` });
 }
 
-/** The Xvfb screen's pixels as RGB, optionally also saved as a PNG. */
+/**
+ * The Xvfb screen's pixels as RGB (read from `xwd -root`, X11's own dump format: a big-endian
+ * header, a colour map, then rows of pixels), optionally also saved as a PNG.
+ */
 function screenRgb(png?: string): Buffer {
-  const xwd = join(work, "screen.xwd");
-  execFileSync("sh", ["-c", `xwd -root -silent -display :${display} > ${xwd}`]);
-  if (png) execFileSync("convert", [`xwd:${xwd}`, png]);
-  return execFileSync("convert", [`xwd:${xwd}`, "-depth", "8", "rgb:-"], { maxBuffer: 16 * 1024 * 1024 });
+  const xwd = execFileSync("xwd", ["-root", "-silent", "-display", `:${display}`], { maxBuffer: 32 * 1024 * 1024 });
+  const h = (i: number) => xwd.readUInt32BE(i * 4);
+  const [headerSize, width, height, byteOrder, bitsPerPixel, bytesPerLine, ncolors] = [h(0), h(4), h(5), h(7), h(11), h(12), h(19)];
+  const [redMask, greenMask, blueMask] = [h(14), h(15), h(16)];
+  if (bitsPerPixel !== 32) throw new Error(`xwd: ${bitsPerPixel} bits per pixel, expected 32`);
+  const shift = (mask: number) => Math.clz32(1) - Math.clz32(mask & -mask);
+  const start = headerSize + ncolors * 12;
+  const rgb = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const at = start + y * bytesPerLine + x * 4;
+      const p = byteOrder === 0 ? xwd.readUInt32LE(at) : xwd.readUInt32BE(at);
+      const o = (y * width + x) * 3;
+      rgb[o] = (p & redMask) >>> shift(redMask);
+      rgb[o + 1] = (p & greenMask) >>> shift(greenMask);
+      rgb[o + 2] = (p & blueMask) >>> shift(blueMask);
+    }
+  }
+  if (png) writeFileSync(png, encodePng(rgb, width, height));
+  return rgb;
+}
+
+/** A minimal RGB PNG (for the README's screenshot): IHDR, one deflated IDAT, IEND. */
+function encodePng(rgb: Buffer, width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) rgb.copy(rows, y * (width * 3 + 1) + 1, y * width * 3, (y + 1) * width * 3);
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
 }
 
 function shareOf(rgb: Buffer, match: (r: number, g: number, b: number) => boolean): number {
@@ -160,12 +199,16 @@ describe("a native VNC viewer through porthole listen", () => {
       try {
         await waitFor("the recorder's green in the viewer", async () => (shareOf(screenRgb(), green) > 0.05 ? true : undefined), 30_000, vnc);
         const from = recorder.messages.length;
+        // No window manager: give the viewer's window the keyboard focus as one would.
+        xdotool(["search", "--name", ".", "windowfocus", "--sync"]);
         xdotool(["mousemove", "100", "100", "click", "1", "mousemove", "150", "120", "type", "abc"]);
         if (!viewOnly) {
           await waitFor("input at the VNC server", async () => {
             const got = recorder.messages.slice(from);
             return got.includes(4) && got.includes(5) ? true : undefined;
-          }, 15_000);
+          }, 15_000).catch((err: Error) => {
+            throw new Error(`${err.message}\nmessages: ${recorder.messages.slice(from).filter((t) => t !== 3).join(",")}\nwindows: ${execFileSync("xdotool", ["search", "--name", "."], { env: { ...process.env, DISPLAY: `:${display}` } })}\n${vnc.output()}\n${proc.output()}`);
+          });
         } else {
           // The viewer keeps asking for updates: once many more requests have arrived after the
           // input, anything the edge let through would have arrived before them.
@@ -217,8 +260,18 @@ describe("porthole listen", () => {
     const link = await makeLink("recorder");
     const { proc, port } = await listen([link.url]);
     const { sock } = await greeting(port);
+    // Through the RFB handshake as a viewer would (version, security None, shared ClientInit).
+    let got = Buffer.alloc(0);
+    const need = (n: number) => waitFor(`${n} bytes from the server`, async () => (got.length >= n ? true : undefined), 10_000);
+    sock.on("data", (d: Buffer) => (got = Buffer.concat([got, d])));
+    sock.write("RFB 003.008\n");
+    await need(2);
+    sock.write(Buffer.from([1]));
+    await need(2 + 4);
+    sock.write(Buffer.from([1]));
+    await need(2 + 4 + 24);
+    expect(got.readUInt16BE(6)).toBe(320); // ServerInit: the recorder's width
     const closed = new Promise<void>((r) => sock.once("close", () => r()));
-    sock.resume();
     expect((await admin.call("DELETE", `/api/links/${link.id}`)).status).toBe(204);
     await closed;
     await waitFor("the reason", async () => (/console closed: This share link was revoked\. \(code 4410\)/.test(proc.output()) ? true : undefined), 10_000, proc);
@@ -236,8 +289,9 @@ describe("porthole listen", () => {
     const noSecret = start(process.execPath, ["connector/cli/porthole.ts", "listen", "https://edge.example/l/site"]);
     expect(await noSecret.exited).toBe(2);
     expect(noSecret.output()).toMatch(/the link's secret \(after #\) is missing/);
-    const unreachable = start(process.execPath, ["connector/cli/porthole.ts", "listen", "http://127.0.0.1:9/l/site#secret"]);
+    const closedPort = await freePort(); // nothing listens there
+    const unreachable = start(process.execPath, ["connector/cli/porthole.ts", "listen", `http://127.0.0.1:${closedPort}/l/site#secret`]);
     expect(await unreachable.exited).toBe(1);
-    expect(unreachable.output()).toMatch(/cannot reach Porthole's edge at http:\/\/127\.0\.0\.1:9: ECONNREFUSED/);
+    expect(unreachable.output()).toMatch(new RegExp(`cannot reach Porthole's edge at http://127\\.0\\.0\\.1:${closedPort}: ECONNREFUSED`));
   });
 });

@@ -6,7 +6,15 @@ import { CloseCode } from "../../shared/protocol/close-codes.ts";
  */
 const PASSING = new Set<number>([1006, 1001, 1012, CloseCode.connectorOffline, CloseCode.upstreamFailed, CloseCode.upstreamTimeout]);
 
-export function isPassingClose(code: number): boolean {
+/**
+ * The connector says a VM is off with 4502 and a reason in words (CloudTower: "The VM is powered
+ * off…"): retrying cannot start it, so that is final. XenServer's "not running, or it moved to
+ * another host" is not: a migrating VM comes back, so the page keeps trying.
+ */
+const VM_OFF = /powered off|halted/i;
+
+export function isPassingClose(code: number, reason = ""): boolean {
+  if (code === CloseCode.upstreamFailed && VM_OFF.test(reason)) return false;
   return PASSING.has(code);
 }
 

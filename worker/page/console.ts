@@ -268,10 +268,12 @@ function connect(t: Target): void {
   const url = location.origin.replace(/^http/, "ws") + t.socketPath;
   const ws = new WebSocket(url, [CREDIT_SUBPROTOCOL]);
   let closeCode = 1006;
+  let closeReason = "";
   let closeText: string | null = null;
   ws.addEventListener("close", (ev) => {
     if (closeCode === CloseCode.forbidden && closeText) return; // noVNC's own close after a security failure
     closeCode = ev.code;
+    closeReason = ev.reason;
     closeText = describeClose(ev.code, ev.reason);
   });
 
@@ -304,7 +306,7 @@ function connect(t: Target): void {
     controlsEnabled(false);
     hideIdleWarning();
     // The close event precedes noVNC's disconnect; a socket that never opened reports 1006.
-    if (isPassingClose(closeCode)) scheduleReconnect(closeText ?? "The console connection was lost.");
+    if (isPassingClose(closeCode, closeReason)) scheduleReconnect(closeText ?? "The console connection was lost.");
     else fail(closeText ?? "The console connection was lost.");
   });
   r.addEventListener("securityfailure", (e: CustomEvent<{ reason?: string }>) => {

@@ -6,7 +6,7 @@
  * the edge's close reason is printed and the viewer's TCP connection closed.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { crc32, deflateSync } from "node:zlib";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -42,9 +42,13 @@ function freeDisplay(): number {
   throw new Error("no free X display number");
 }
 
+const systemNode = ["/usr/local/bin/node", "/usr/bin/node"].find(existsSync) ?? process.execPath;
+
 beforeAll(async () => {
   requirePrograms();
   mkdirSync(work, { recursive: true });
+  execFileSync(process.execPath, ["scripts/build.ts"], { stdio: "pipe" });
+  copyFileSync("dist/porthole.mjs", join(work, "porthole.mjs"));
   await admin.signIn(edge.username, edge.password);
   const token = await admin.createSite(SITE);
   recorder = await startRecordingVnc();
@@ -79,9 +83,13 @@ async function makeLink(vm: string, viewOnly = false): Promise<Link> {
   return made.body;
 }
 
-/** `porthole listen` from the checkout (as `npm run listen -- …`), on a free loopback port. */
-async function listen(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ proc: Proc; port: number }> {
-  const proc = start(process.execPath, ["connector/cli/porthole.ts", "listen", ...args, "--listen", "127.0.0.1:0"], env);
+/**
+ * `porthole listen` on a free loopback port: from the checkout (as `npm run listen -- …`), or the
+ * single-file build copied alone into an empty directory and run by the distribution's Node (20).
+ */
+async function listen(args: string[], env: NodeJS.ProcessEnv = {}, { bundle = false } = {}): Promise<{ proc: Proc; port: number }> {
+  const command = bundle ? [systemNode, join(work, "porthole.mjs")] : [process.execPath, "connector/cli/porthole.ts"];
+  const proc = start(command[0]!, [...command.slice(1), "listen", ...args, "--listen", "127.0.0.1:0"], env);
   const port = await waitFor("porthole listen", async () => {
     const m = /listening on 127\.0\.0\.1:(\d+)/.exec(proc.output());
     return m ? Number(m[1]) : undefined;
@@ -169,9 +177,9 @@ function greeting(port: number): Promise<{ sock: Socket; text: string }> {
 }
 
 describe("a native VNC viewer through porthole listen", () => {
-  it("TigerVNC under Xvfb shows the real desktop through a share link", async () => {
+  it("TigerVNC under Xvfb shows the real desktop through a share link (the single-file build on the system's Node)", async () => {
     const link = await makeLink("desk");
-    const { proc, port } = await listen([link.url]);
+    const { proc, port } = await listen([link.url], {}, { bundle: true });
     expect(proc.output()).toMatch(/share link to Desktop on site e2e-listen, until .*; every connection reuses it/);
     const vnc = viewer(port);
     try {

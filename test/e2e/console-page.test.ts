@@ -5,6 +5,7 @@
  * real X desktop, sends Ctrl+Alt+Del from its keys menu, warns before an idle close, and has view
  * controls (1:1 with scrollbars, screenshot download, a latency readout).
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -59,9 +60,12 @@ beforeAll(async () => {
   token = await admin.createSite(SITE);
   [recorder, browser, termDesktop] = await Promise.all([startRecordingVnc(), launchBrowser(), startDesktop(640, 480)]);
   // No window manager: xterm covers the screen and takes the keyboard focus with xdotool.
-  xterm = start("xterm", ["-display", `:${termDesktop.display}`, "-geometry", "80x24+0+0", "-e", "sh", "-c", `stty -echo; exec cat > ${typedFile}`]);
-  const focus = start("xdotool", ["search", "--sync", "--class", "XTerm", "windowfocus", "--sync"], { DISPLAY: `:${termDesktop.display}` });
-  expect(await focus.exited, focus.output()).toBe(0);
+  xterm = start("xterm", ["-display", `:${termDesktop.display}`, "-geometry", "80x24+0+0", "-e", "sh", "-c", `exec cat > ${typedFile}`]);
+  await waitFor("xterm focused", async () => {
+    // Until xterm's window is mapped, focusing it fails (BadMatch): try again.
+    const focus = start("xdotool", ["search", "--sync", "--onlyvisible", "--class", "XTerm", "windowfocus", "--sync"], { DISPLAY: `:${termDesktop.display}` });
+    return (await focus.exited) === 0 ? true : undefined;
+  }, 20_000, xterm);
   connector = await startConnector(connectorConfig(token));
 });
 
@@ -160,17 +164,39 @@ describe("reconnecting", () => {
 });
 
 describe("clipboard and keys", () => {
-  it("types pasted text into an xterm on a real X desktop", async () => {
+  it("types text from the local clipboard into an xterm on a real X desktop, and offers what the VM copies", async () => {
     const link = await makeLink("term");
-    const page = await openPage(link.url);
+    const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(edge.url).origin });
+    const page = await openPage(link.url, context);
+    // The person's own clipboard holds the text.
+    await page.evaluate(() => navigator.clipboard.writeText("Hello, Porthole! 42\n"));
     await page.locator("#clipboard-menu summary").click();
-    await page.getByLabel("Text to send to the VM").fill("Hello, Porthole! 42\n");
+    await page.getByRole("button", { name: "Paste from my clipboard" }).click();
+    await expect.poll(() => page.getByLabel("Text to send to the VM").inputValue(), { timeout: 5_000 }).toBe("Hello, Porthole! 42\n");
     await page.getByRole("button", { name: "Type it" }).click();
     const typed = await waitFor("typed text", async () => {
       const text = readFileSync(typedFile, "utf8");
       return text.includes("\n") ? text : undefined;
     }, 20_000, xterm);
     expect(typed).toBe("Hello, Porthole! 42\n");
+
+    // In the VM, select the echoed line in the xterm (a triple click): Xvnc sends it as cut text.
+    execFileSync("xdotool", ["mousemove", "30", "8", "click", "--repeat", "3", "1"], { env: { ...process.env, DISPLAY: `:${termDesktop.display}` } });
+    await page.locator("#clipboard-menu summary").click();
+    await page.waitForFunction(() => (document.getElementById("server-text") as HTMLTextAreaElement).value.includes("Hello, Porthole! 42"), undefined, { timeout: 10_000 });
+    await page.getByRole("button", { name: "Copy to my clipboard" }).click();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toMatch(/^Hello, Porthole! 42/);
+    await context.close();
+  });
+
+  it("a view-only console has neither clipboard nor keys", async () => {
+    const link = await makeLink("recorder", true);
+    const page = await openPage(link.url);
+    expect(await page.isVisible("#clipboard-menu")).toBe(false);
+    expect(await page.isVisible("#keys-menu")).toBe(false);
+    expect(await page.getByRole("button", { name: "Ctrl+Alt+Del" }).isDisabled()).toBe(true);
+    expect(await page.getByRole("button", { name: "Screenshot" }).isEnabled()).toBe(true);
     await page.close();
   });
 

@@ -14,6 +14,7 @@ import { createServer, isIP, type Server, type Socket } from "node:net";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, MAX_MESSAGE_BYTES, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { consoleSocketUrl, linkSocketUrl } from "../../shared/urls/console.ts";
 import { VERSION } from "../version.ts";
@@ -187,8 +188,8 @@ function say(line: string): void {
   process.stdout.write(`porthole listen: ${line}\n`);
 }
 
-/** One viewer's TCP connection bridged to one console. */
-function bridge(sock: Socket, n: number, source: Source): void {
+/** One viewer's TCP connection bridged to one console; `final` hears of a close no retry can undo. */
+function bridge(sock: Socket, n: number, source: Source, final: (why: string) => void): void {
   sock.pause();
   sock.setNoDelay(true);
   sock.on("error", () => {});
@@ -257,6 +258,7 @@ function bridge(sock: Socket, n: number, source: Source): void {
         const why = reason.toString("utf8") || closeFallback(code);
         say(`${label}: console closed: ${why} (code ${code})`);
         endSock();
+        if (code === CloseCode.gone || code === CloseCode.unauthorized) final(why);
       });
       w.on("error", (err) => {
         say(`${label}: ${err.message.startsWith("Unexpected server response") ? "the edge refused the console" : `cannot reach the edge: ${err.message}`}`);
@@ -339,7 +341,12 @@ export async function runListen(argv: string[]): Promise<void> {
   let connections = 0;
   server.on("connection", (sock) => {
     connections++;
-    bridge(sock, connections, source);
+    bridge(sock, connections, source, (why) => {
+      // A revoked or expired link (or a refused token) will refuse every later connection too.
+      if (source.kind === "ticket" || !server.listening) return;
+      server.close();
+      say(`no longer listening: ${why}`);
+    });
     if (source.kind === "ticket") {
       // The ticket is spent on this connection: stop listening, end when the console ends.
       server.close();

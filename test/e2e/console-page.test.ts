@@ -148,6 +148,10 @@ describe("reconnecting", () => {
     await page.getByRole("button", { name: "Reconnect now" }).click();
     await page.waitForSelector("body[data-state=connected]", { timeout: 45_000 });
     await waitForColour(page, "red");
+    // A reload (the spent ticket is gone from the address) also asks the session for a new one.
+    await page.reload();
+    await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
+    await waitForColour(page, "red");
     await context.close();
   });
 

@@ -283,6 +283,9 @@ describe("porthole listen", () => {
     expect((await admin.call("DELETE", `/api/links/${link.id}`)).status).toBe(204);
     await closed;
     await waitFor("the reason", async () => (/console closed: This share link was revoked\. \(code 4410\)/.test(proc.output()) ? true : undefined), 10_000, proc);
+    // Every later connection would be refused the same way: it stops listening, and exits.
+    expect(await proc.exited).toBe(0);
+    expect(proc.output()).toMatch(/no longer listening: This share link was revoked\./);
     // The link is dead: starting again is refused before listening.
     const again = start(process.execPath, ["connector/cli/porthole.ts", "listen", link.url, "--listen", "127.0.0.1:0"]);
     expect(await again.exited).toBe(1);

@@ -108,6 +108,7 @@ async function freshTicket(site: string, hypervisor: string | null, vm: string |
     site,
     socketPath: consoleSocketPath(site, ticket),
     viewOnly: viewOnly || new URLSearchParams(new URL(body.pageUrl).hash.slice(1)).get("view") === "1",
+    vmName: vm,
     again: () => freshTicket(site, hypervisor, vm, viewOnly),
   };
 }
@@ -124,10 +125,12 @@ async function target(): Promise<Target | string> {
   const params = new URLSearchParams(location.hash.slice(1));
   const site = params.get("site");
   const ticket = params.get("ticket");
-  if (!site || !ticket) return "This console link is incomplete. Open the console again from Porthole.";
   const hypervisor = params.get("hypervisor");
   const vm = params.get("vm");
   const viewOnly = params.get("view") === "1";
+  // A reload after the ticket was spent: the session can give a fresh one.
+  if (site && !ticket && hypervisor && vm) return freshTicket(site, hypervisor, vm, viewOnly);
+  if (!site || !ticket) return "This console link is incomplete. Open the console again from Porthole.";
   // The ticket is single use: drop it from the address bar so a reload does not look like a replay.
   // What names the console (no secret) stays, so the page can ask for a fresh ticket.
   params.delete("ticket");
@@ -334,9 +337,12 @@ function scheduleReconnect(why: string): void {
   reconnectTimer = setInterval(tick, 250);
 }
 
+let asking = false;
 async function reconnect(): Promise<void> {
   clearInterval(reconnectTimer);
-  if (!current || rfb) return;
+  // One attempt at a time: "Reconnect now" during a countdown's own attempt does nothing more.
+  if (!current || rfb || asking) return;
+  asking = true;
   reconnectText.textContent = "Reconnecting…";
   let next: Target | string;
   try {
@@ -345,6 +351,8 @@ async function reconnect(): Promise<void> {
     // The edge or the network is still away: try again later.
     scheduleReconnect(`${(err as Error).message || "Porthole's edge cannot be reached."}`);
     return;
+  } finally {
+    asking = false;
   }
   if (typeof next === "string") fail(next);
   else connect(next);

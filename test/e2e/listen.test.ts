@@ -15,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
 import { type RunningConnector, startConnector } from "../harness/connector.ts";
 import { freePort, type Proc, start, waitFor } from "../harness/processes.ts";
+import { type Firehose, startFirehose } from "../harness/firehose.ts";
 import { type RecordingVnc, startRecordingVnc } from "../harness/recording-vnc.ts";
+import { STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
 
 const edge = inject("edge");
 const desktop = inject("desktop");
@@ -23,6 +25,7 @@ const SITE = "e2e-listen";
 const admin = new ApiClient(edge.url);
 let connector: RunningConnector;
 let recorder: RecordingVnc;
+let firehose: Firehose;
 let xvfb: Proc;
 let display = 0;
 const work = join(tmpdir(), `porthole-listen-${process.pid}`);
@@ -51,7 +54,7 @@ beforeAll(async () => {
   copyFileSync("dist/porthole.mjs", join(work, "porthole.mjs"));
   await admin.signIn(edge.username, edge.password);
   const token = await admin.createSite(SITE);
-  recorder = await startRecordingVnc();
+  [recorder, firehose] = await Promise.all([startRecordingVnc(), startFirehose()]);
   display = freeDisplay();
   // -br: a black root window, so the desktop's red in a screenshot can only be the viewer's.
   xvfb = start("Xvfb", [`:${display}`, "-screen", "0", "1024x768x24", "-br", "-nolisten", "tcp"]);
@@ -66,6 +69,7 @@ beforeAll(async () => {
         vms: [
           { id: "desk", name: "Desktop", address: `127.0.0.1:${desktop.port}` },
           { id: "recorder", name: "Recorder", address: `127.0.0.1:${recorder.port}` },
+          { id: "firehose", name: "Firehose", address: `127.0.0.1:${firehose.port}` },
         ],
       },
     ],
@@ -73,7 +77,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), recorder?.stop(), xvfb?.stop()]);
+  await Promise.allSettled([connector?.stop(), recorder?.stop(), firehose?.stop(), xvfb?.stop()]);
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -290,6 +294,34 @@ describe("porthole listen", () => {
     const again = start(process.execPath, ["connector/cli/porthole.ts", "listen", link.url, "--listen", "127.0.0.1:0"]);
     expect(await again.exited).toBe(1);
     expect(again.output()).toMatch(/the share link was refused: Whoever shared this console has revoked the link/);
+    await proc.stop();
+  });
+
+  it("a viewer that stops reading stops the upstream: bytes are acknowledged only as the TCP socket takes them", async () => {
+    const link = await makeLink("firehose");
+    const { proc, port } = await listen([link.url]);
+    const sock = connect(port, "127.0.0.1");
+    let read = 0;
+    sock.on("data", (d: Buffer) => (read += d.length));
+    await waitFor("data flowing through", async () => (read > 8 * STREAM_WINDOW_BYTES ? true : undefined), 20_000, proc);
+    // The viewer stops reading.
+    sock.pause();
+    const pausedAt = firehose.written();
+    // The upstream comes to a stop once the kernel's buffers and one window are full...
+    let last = -1;
+    await waitFor("the upstream to stop", async () => {
+      const now = firehose.written();
+      const still = now === last;
+      last = now;
+      return still ? true : undefined;
+    }, 20_000);
+    // ...having pushed only that much more, nothing like the 100+ MB/s the firehose can push.
+    expect(firehose.written() - pausedAt).toBeLessThan(32 * 1024 * 1024);
+    // The console is still open (a slow reader is paused, not cut), and reading resumes it.
+    const resumedFrom = firehose.written();
+    sock.resume();
+    await waitFor("the upstream moving again", async () => (firehose.written() > resumedFrom + 4 * STREAM_WINDOW_BYTES ? true : undefined), 20_000, proc);
+    sock.destroy();
     await proc.stop();
   });
 

@@ -13,6 +13,10 @@ program_of() {
     chromium) echo chromium ;;
     openssl) echo openssl ;;
     websockify) echo websockify ;;
+    xvfb) echo Xvfb ;;
+    tigervnc-viewer) echo xtigervncviewer ;;
+    xdotool) echo xdotool ;;
+    xterm) echo xterm ;;
     *) echo "scripts/system-packages.sh: no program known for package $1" >&2; exit 2 ;;
   esac
 }

@@ -1,12 +1,13 @@
 /**
  * `porthole`: the one command line, and the entry of the single-file build (dist/porthole.mjs,
- * made by `npm run build`). Subcommands: connector, install; `listen` is reserved for the local
- * console listener (its own issue).
+ * made by `npm run build`). Subcommands: connector, install, listen (a local port for native VNC
+ * viewers).
  */
 import { log } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { runConnector } from "./connector-command.ts";
 import { runInstall } from "./install.ts";
+import { runListen } from "./listen.ts";
 import { runMain, UsageError } from "./usage.ts";
 
 export const USAGE = `usage: porthole <command> [options]
@@ -14,6 +15,7 @@ export const USAGE = `usage: porthole <command> [options]
 commands:
   connector --config <file> [--check]   run the connector (or check its config and hypervisors)
   install --config <file>               run the connector as a systemd service on this machine
+  listen <url> [--listen host:port]     a local port for a native VNC viewer (share link, console URL or --token)
   --version                             print the version
   --help                                this text; \`porthole <command> --help\` for a command's options`;
 
@@ -21,6 +23,7 @@ commands:
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
   connector: (argv) => runConnector(argv, "porthole connector"),
   install: runInstall,
+  listen: runListen,
 };
 
 async function main(argv: string[]): Promise<void> {

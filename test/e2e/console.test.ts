@@ -109,8 +109,9 @@ describe("when the connector goes away", () => {
     const closed = await rfb.closed(30_000);
     expect(closed.code).toBe(CloseCode.connectorOffline);
     expect(closed.reason).toMatch(/connector went offline/);
-    await page.waitForSelector("body[data-state=closed]", { timeout: 30_000 });
-    expect(await page.textContent("#notice")).toMatch(/connector went offline/);
+    // A passing cause: the page says why and counts down to a reconnect (console-page.test.ts).
+    await page.waitForSelector("body[data-state=reconnecting]", { timeout: 30_000 });
+    expect(await page.textContent("#reconnect-text")).toMatch(/connector went offline/);
     await page.close();
 
     // While it is down, a new console is refused with a clear error.

@@ -1,5 +1,23 @@
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 
+/**
+ * Closes whose cause passes (the connector, the edge or the network went away, the upstream was
+ * briefly unreachable): the page reconnects. Every other code is final and the page stops.
+ */
+const PASSING = new Set<number>([1006, 1001, 1012, CloseCode.connectorOffline, CloseCode.upstreamFailed, CloseCode.upstreamTimeout]);
+
+/**
+ * The connector says a VM is off with 4502 and a reason in words (CloudTower: "The VM is powered
+ * off…"): retrying cannot start it, so that is final. XenServer's "not running, or it moved to
+ * another host" is not: a migrating VM comes back, so the page keeps trying.
+ */
+const VM_OFF = /powered off|halted/i;
+
+export function isPassingClose(code: number, reason = ""): boolean {
+  if (code === CloseCode.upstreamFailed && VM_OFF.test(reason)) return false;
+  return PASSING.has(code);
+}
+
 /** What a person reads when a console closes: the edge's reason, or a fallback for the code. */
 export function describeClose(code: number, reason: string): string {
   if (reason) return reason;
@@ -9,12 +27,18 @@ export function describeClose(code: number, reason: string): string {
       return "The console session ended.";
     case 1001:
     case 1012:
-      return "Porthole's edge restarted (an update or a restart): open the console again.";
+      return "Porthole's edge restarted (an update or a restart).";
     case 1006:
       // The browser cannot tell an edge restart from a network drop: say both, blame neither.
-      return "The connection to Porthole was lost: the edge restarted or the network dropped. Open the console again.";
+      return "The connection to Porthole was lost: the edge restarted or the network dropped.";
     case CloseCode.connectorOffline:
       return "The site's connector is offline.";
+    case CloseCode.idle:
+      return "This console closed after a while without input.";
+    case CloseCode.gone:
+      return "This console's ticket or link is no longer valid.";
+    case CloseCode.terminated:
+      return "This console was ended by someone.";
     default:
       return `The console closed (code ${code}).`;
   }

@@ -319,8 +319,12 @@ function connect(t: Target): void {
   show(attempt === 0 ? "connecting" : "reconnecting", attempt === 0 ? "Connecting…" : "Reconnecting…");
 }
 
+/** Why the console dropped, kept for the notice if reconnecting turns out to be impossible. */
+let droppedBecause = "";
+
 /** Waits with a visible countdown, then asks for another socket and connects. */
 function scheduleReconnect(why: string): void {
+  droppedBecause = why;
   const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** attempt);
   attempt++;
   const at = Date.now() + delay;
@@ -354,7 +358,8 @@ async function reconnect(): Promise<void> {
   } finally {
     asking = false;
   }
-  if (typeof next === "string") fail(next);
+  // A final answer while reconnecting (signed out, link revoked): say why the console dropped too.
+  if (typeof next === "string") fail(droppedBecause && droppedBecause !== next ? `${droppedBecause} ${next}` : next);
   else connect(next);
 }
 reconnectNow.addEventListener("click", () => void reconnect());

@@ -9,7 +9,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
 import { launchBrowser } from "../harness/browser.ts";
-import { type RunningConnector, startConnector } from "../harness/connector.ts";
+import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
 
 const edge = inject("edge");
 const desktop = inject("desktop");
@@ -24,11 +24,7 @@ beforeAll(async () => {
   await admin.signIn(edge.username, edge.password);
   const token = await admin.createSite(SITE);
   browser = await launchBrowser();
-  connector = await startConnector({
-    edge: edge.url,
-    token,
-    hypervisors: [{ name: "lab", type: "vnc", vms: [{ id: "desk", name: "Desktop", address: `127.0.0.1:${desktop.port}` }] }],
-  });
+  connector = await startConnector(labConfig(edge.url, token, [{ id: "desk", name: "Desktop", port: desktop.port }]));
   // The attacker's page on another origin: a form that posts the attacker's credentials to the edge.
   foreign = createServer((_req, res) => {
     res.setHeader("Content-Type", "text/html");

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { ApiClient } from "../harness/api.ts";
 import { launchBrowser } from "../harness/browser.ts";
-import { type RunningConnector, startConnector } from "../harness/connector.ts";
+import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
 import { type Proc, start, waitFor } from "../harness/processes.ts";
 import { type RecordingVnc, startRecordingVnc } from "../harness/recording-vnc.ts";
 import { type Desktop, startDesktop } from "../harness/xvnc.ts";
@@ -35,21 +35,11 @@ const typedFile = join(work, "typed.txt");
 type Link = { id: string; url: string; wsUrl: string };
 
 function connectorConfig(token: string) {
-  return {
-    edge: edge.url,
-    token,
-    hypervisors: [
-      {
-        name: "lab",
-        type: "vnc",
-        vms: [
-          { id: "desk", name: "Desktop", address: `127.0.0.1:${desktop.port}` },
-          { id: "term", name: "Terminal", address: `127.0.0.1:${termDesktop.port}` },
-          { id: "recorder", name: "Recorder", address: `127.0.0.1:${recorder.port}` },
-        ],
-      },
-    ],
-  };
+  return labConfig(edge.url, token, [
+    { id: "desk", name: "Desktop", port: desktop.port },
+    { id: "term", name: "Terminal", port: termDesktop.port },
+    { id: "recorder", name: "Recorder", port: recorder.port },
+  ]);
 }
 let token = "";
 

@@ -9,7 +9,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
 import { launchBrowser } from "../harness/browser.ts";
-import { type RunningConnector, startConnector } from "../harness/connector.ts";
+import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
 import { type Edge, startEdge } from "../harness/edge.ts";
 import { type Proc, start, waitFor } from "../harness/processes.ts";
 import { type Desktop, startDesktop } from "../harness/xvnc.ts";
@@ -25,11 +25,7 @@ beforeAll(async () => {
   const api = new ApiClient(edge.url);
   await api.signIn(edge.username, edge.password);
   const token = await api.createSite("idle");
-  connector = await startConnector({
-    edge: edge.url,
-    token,
-    hypervisors: [{ name: "lab", type: "vnc", vms: [{ id: "desk", name: "Desk", address: `127.0.0.1:${desktop.port}` }] }],
-  });
+  connector = await startConnector(labConfig(edge.url, token, [{ id: "desk", name: "Desk", port: desktop.port }]));
 }, 120_000);
 
 afterAll(async () => {

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
-import { type RunningConnector, startConnector } from "../harness/connector.ts";
+import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
 import { freePort, type Proc, start, waitFor } from "../harness/processes.ts";
 import { type Firehose, startFirehose } from "../harness/firehose.ts";
 import { type RecordingVnc, startRecordingVnc } from "../harness/recording-vnc.ts";
@@ -59,21 +59,11 @@ beforeAll(async () => {
   // -br: a black root window, so the desktop's red in a screenshot can only be the viewer's.
   xvfb = start("Xvfb", [`:${display}`, "-screen", "0", "1024x768x24", "-br", "-nolisten", "tcp"]);
   await waitFor("Xvfb", async () => (existsSync(`/tmp/.X11-unix/X${display}`) ? true : undefined), 20_000, xvfb);
-  connector = await startConnector({
-    edge: edge.url,
-    token,
-    hypervisors: [
-      {
-        name: "lab",
-        type: "vnc",
-        vms: [
-          { id: "desk", name: "Desktop", address: `127.0.0.1:${desktop.port}` },
-          { id: "recorder", name: "Recorder", address: `127.0.0.1:${recorder.port}` },
-          { id: "firehose", name: "Firehose", address: `127.0.0.1:${firehose.port}` },
-        ],
-      },
-    ],
-  });
+  connector = await startConnector(labConfig(edge.url, token, [
+    { id: "desk", name: "Desktop", port: desktop.port },
+    { id: "recorder", name: "Recorder", port: recorder.port },
+    { id: "firehose", name: "Firehose", port: firehose.port },
+  ]));
 });
 
 afterAll(async () => {

@@ -10,7 +10,7 @@ import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { CREDIT_SUBPROTOCOL } from "../../shared/protocol/limits.ts";
 import { ApiClient } from "../harness/api.ts";
 import { launchBrowser } from "../harness/browser.ts";
-import { type RunningConnector, startConnector } from "../harness/connector.ts";
+import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
 import { openAndReadRed } from "../harness/console-page.ts";
 import { waitFor } from "../harness/processes.ts";
 import { type RecordingVnc, startRecordingVnc } from "../harness/recording-vnc.ts";
@@ -35,20 +35,10 @@ beforeAll(async () => {
   await operator.signIn("ops", "operator password 1");
   const token = await admin.createSite(SITE);
   [recorder, browser] = await Promise.all([startRecordingVnc(), launchBrowser()]);
-  connector = await startConnector({
-    edge: edge.url,
-    token,
-    hypervisors: [
-      {
-        name: "lab",
-        type: "vnc",
-        vms: [
-          { id: "recorder", name: "Recorder", address: `127.0.0.1:${recorder.port}` },
-          { id: "desk", name: "Desktop", address: `127.0.0.1:${desktop.port}` },
-        ],
-      },
-    ],
-  });
+  connector = await startConnector(labConfig(edge.url, token, [
+    { id: "recorder", name: "Recorder", port: recorder.port },
+    { id: "desk", name: "Desktop", port: desktop.port },
+  ]));
 });
 
 afterAll(async () => {

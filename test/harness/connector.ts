@@ -58,3 +58,12 @@ export async function startConnector(
     stop: (signal) => proc.stop(signal),
   };
 }
+
+/** The e2e tests' usual site: one plain-VNC hypervisor named "lab" with these VMs on loopback ports. */
+export function labConfig(edge: string, token: string, vms: { id: string; name: string; port: number }[]) {
+  return {
+    edge,
+    token,
+    hypervisors: [{ name: "lab", type: "vnc", vms: vms.map(({ id, name, port }) => ({ id, name, address: `127.0.0.1:${port}` })) }],
+  };
+}

@@ -58,7 +58,21 @@ beforeAll(async () => {
   display = freeDisplay();
   // -br: a black root window, so the desktop's red in a screenshot can only be the viewer's.
   xvfb = start("Xvfb", [`:${display}`, "-screen", "0", "1024x768x24", "-br", "-nolisten", "tcp"]);
-  await waitFor("Xvfb", async () => (existsSync(`/tmp/.X11-unix/X${display}`) ? true : undefined), 20_000, xvfb);
+  // Ready when a client can talk to it, not merely when its socket file exists.
+  await waitFor(
+    "Xvfb",
+    async () => {
+      if (!existsSync(`/tmp/.X11-unix/X${display}`)) return undefined;
+      try {
+        execFileSync("xdotool", ["getdisplaygeometry"], { env: { ...process.env, DISPLAY: `:${display}` }, stdio: "ignore" });
+        return true;
+      } catch {
+        return undefined;
+      }
+    },
+    20_000,
+    xvfb,
+  );
   connector = await startConnector(labConfig(edge.url, token, [
     { id: "desk", name: "Desktop", port: desktop.port },
     { id: "recorder", name: "Recorder", port: recorder.port },

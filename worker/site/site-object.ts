@@ -190,10 +190,10 @@ export class SiteObject extends DurableObject<Env> {
     }));
   }
 
-  /** Revokes a link and closes its live consoles at once. `owner` limits it to that creator's links. */
-  revokeLink(id: string, actor: string, owner: string | null): { ok: true } | { ok: false; status: 404 | 410 } {
+  /** Revokes a link and closes its live consoles at once (ownership is checked by revokeLinkOf). */
+  private revokeLink(id: string, actor: string): { ok: true } | { ok: false; status: 404 | 410 } {
     const link = this.links.byId(id);
-    if (!link || (owner !== null && link.createdBy !== owner)) return { ok: false, status: 404 };
+    if (!link) return { ok: false, status: 404 };
     if (linkState(link) !== "active") return { ok: false, status: 410 };
     this.links.revoke(id);
     const closed = this.closeLinkSessions(id, "This share link was revoked.");
@@ -759,7 +759,7 @@ export class SiteObject extends DurableObject<Env> {
   revokeLinkOf(id: string, actor: string, owner: Owner | null): { ok: true } | { ok: false; status: 404 | 410 } {
     const link = this.links.byId(id);
     if (!link || (owner !== null && !owns(owner, link.createdById ?? null, link.createdBy))) return { ok: false, status: 404 };
-    return this.revokeLink(id, actor, null);
+    return this.revokeLink(id, actor);
   }
 
   /** Connectors with what an operator needs to spot an impostor: host, version, address, time. */

@@ -1,10 +1,9 @@
-import type { Registry } from "./registry/registry-object.ts";
-import type { SiteObject } from "./site/site-object.ts";
-
-export interface Env {
-  SITE: DurableObjectNamespace<SiteObject>;
-  REGISTRY: DurableObjectNamespace<Registry>;
-  ASSETS: Fetcher;
+/**
+ * The Worker's environment. The bindings (SITE, REGISTRY, ASSETS) are generated from wrangler.toml
+ * by `wrangler types` into `bindings.d.ts` (`npm run types`; `npm run typecheck` fails when it is
+ * stale). Secrets and vars are optional settings wrangler.toml does not declare, so they are here.
+ */
+export interface Env extends Bindings {
   ADMIN_USERNAME?: string;
   ADMIN_PASSWORD?: string;
   ACCESS_TEAM_DOMAIN?: string;

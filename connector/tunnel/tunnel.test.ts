@@ -2,42 +2,15 @@
  * The connector's scheduler, with a stand-in socket that records what would go to the edge:
  * fair turns between streams, credit honoured, bounded buffering.
  */
-import { EventEmitter } from "node:events";
 import { PassThrough } from "node:stream";
-import { pino } from "pino";
-import type WebSocket from "ws";
 import { describe, expect, it } from "vitest";
-import {
-  decodeMessage,
-  encodeCredit,
-  encodeJson,
-  type Frame,
-  FrameType,
-} from "../../shared/protocol/frames.ts";
+import { encodeCredit, encodeJson, FrameType } from "../../shared/protocol/frames.ts";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { MAX_DATA_BYTES, MAX_MESSAGE_BYTES, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
 import { CAPABILITIES, Hello, type HypervisorInventory, Inventory, TunnelReply } from "../../shared/protocol/messages.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
-import { Tunnel } from "./tunnel.ts";
+import { FakeEdge, welcomedTunnel } from "./fake-edge.ts";
 
-class FakeSocket extends EventEmitter {
-  readonly OPEN = 1;
-  readyState = 1;
-  sent: Frame[][] = [];
-  send(data: Uint8Array | string, _opts?: unknown, cb?: () => void): void {
-    if (typeof data !== "string") {
-      this.sent.push(decodeMessage(new Uint8Array(data)));
-      this.emit("sent", data.length);
-    }
-    setImmediate(() => cb?.());
-  }
-  close(): void {}
-  terminate(): void {}
-  /** Delivers frames from the "edge". */
-  deliver(...frames: Uint8Array[]): void {
-    for (const f of frames) this.emit("message", Buffer.from(f), true);
-  }
-}
 
 const tick = () => new Promise((r) => setImmediate(r));
 const settle = async () => {
@@ -52,32 +25,14 @@ interface TunnelTestOptions {
 }
 
 async function tunnelWith(consoles: Map<string, PassThrough>, options: TunnelTestOptions = {}) {
-  const ws = new FakeSocket();
+  const ws = new FakeEdge();
   const upstream = {
     name: "lab",
     type: "vnc",
     openConsole: async (vm: string) => consoles.get(vm)!,
     lanUrls: options.lanUrls,
   } as unknown as Upstream;
-  const tunnel = new Tunnel({
-    ws: ws as unknown as WebSocket,
-    upstreams: new Map([["lab", upstream]]),
-    hello: { software: "test", hostname: "test", hypervisors: options.hypervisors ?? [] },
-    log: pino({ level: "silent" }),
-    onWelcome: () => {},
-    accepting: () => true,
-  });
-  ws.deliver(
-    encodeJson(FrameType.welcome, 0, {
-      protocol: 1,
-      connectorId: "c1",
-      site: "s",
-      windowBytes: STREAM_WINDOW_BYTES,
-      maxDataBytes: MAX_DATA_BYTES,
-      heartbeatMs: 60_000,
-      ...(options.capabilities ? { capabilities: options.capabilities } : {}),
-    }),
-  );
+  const tunnel = welcomedTunnel(ws, [upstream], options);
   await settle();
   return { ws, tunnel };
 }
@@ -131,7 +86,7 @@ describe("tunnel scheduler", () => {
 
 describe("capabilities and draining", () => {
   const lab: HypervisorInventory = { name: "lab", type: "vnc", reachable: true, vms: [{ id: "a", name: "A", powerState: "running" }] };
-  const controlFrames = (ws: FakeSocket, type: number) =>
+  const controlFrames = (ws: FakeEdge, type: number) =>
     ws.sent.flat().flatMap((f) => (f.type === type && "json" in f ? [f.json] : []));
 
   it("announces its capabilities in HELLO", async () => {

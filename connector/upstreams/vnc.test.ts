@@ -3,44 +3,16 @@
  * towards unauthenticated connections: a crowd of consoles opened at once must not get the
  * connector's address refused, and a server that never greets must not hold a console forever.
  */
-import { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { pino } from "pino";
-import type WebSocket from "ws";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { decodeMessage, encodeData, encodeJson, type Frame, FrameType } from "../../shared/protocol/frames.ts";
-import { MAX_DATA_BYTES, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
+import { encodeData, encodeJson, type Frame, FrameType } from "../../shared/protocol/frames.ts";
 import { startDesktop } from "../../test/harness/xvnc.ts";
 import type { VncHypervisor } from "../config.ts";
-import { Tunnel } from "../tunnel/tunnel.ts";
+import { FakeEdge, welcomedTunnel } from "../tunnel/fake-edge.ts";
 import { VncUpstream } from "./vnc.ts";
 
-/** Records what the connector sends to the "edge" and lets the test answer as viewers. */
-class FakeEdge extends EventEmitter {
-  readonly OPEN = 1;
-  readyState = 1;
-  frames: Frame[] = [];
-  constructor() {
-    super();
-    this.setMaxListeners(0); // one listener per viewer
-  }
-  send(data: Uint8Array | string, _opts?: unknown, cb?: () => void): void {
-    if (typeof data !== "string") {
-      for (const f of decodeMessage(new Uint8Array(data))) {
-        this.frames.push(f);
-        this.emit("frame", f);
-      }
-    }
-    setImmediate(() => cb?.());
-  }
-  close(): void {}
-  terminate(): void {}
-  deliver(frame: Uint8Array): void {
-    this.emit("message", Buffer.from(frame), true);
-  }
-}
 
 const u32 = (n: number) => {
   const b = Buffer.alloc(4);
@@ -155,25 +127,7 @@ function viewer(edge: FakeEdge, id: number): Promise<void> {
 
 function tunnelTo(config: VncHypervisor) {
   const edge = new FakeEdge();
-  const upstream = new VncUpstream(config);
-  new Tunnel({
-    ws: edge as unknown as WebSocket,
-    upstreams: new Map([[config.name, upstream]]),
-    hello: { software: "test", hostname: "test", hypervisors: [] },
-    log: pino({ level: "silent" }),
-    onWelcome: () => {},
-    accepting: () => true,
-  });
-  edge.deliver(
-    encodeJson(FrameType.welcome, 0, {
-      protocol: 1,
-      connectorId: "c1",
-      site: "s",
-      windowBytes: STREAM_WINDOW_BYTES,
-      maxDataBytes: MAX_DATA_BYTES,
-      heartbeatMs: 60_000,
-    }),
-  );
+  welcomedTunnel(edge, [new VncUpstream(config)]);
   return edge;
 }
 

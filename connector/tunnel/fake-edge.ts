@@ -1,0 +1,75 @@
+/**
+ * For tests: a stand-in for the edge's WebSocket that records what the connector sends (as
+ * decoded frames) and delivers frames from the "edge"; and a tunnel on it, already welcomed.
+ */
+import { EventEmitter } from "node:events";
+import { pino } from "pino";
+import type WebSocket from "ws";
+import { decodeMessage, encodeJson, type Frame, FrameType } from "../../shared/protocol/frames.ts";
+import { MAX_DATA_BYTES, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
+import type { HypervisorInventory } from "../../shared/protocol/messages.ts";
+import type { Upstream } from "../upstreams/upstream.ts";
+import { Tunnel } from "./tunnel.ts";
+
+export class FakeEdge extends EventEmitter {
+  readonly OPEN = 1;
+  readyState = 1;
+  /** Every message the connector sent, as its frames ("sent" is emitted with its size). */
+  sent: Frame[][] = [];
+  /** The same frames, flattened ("frame" is emitted for each). */
+  frames: Frame[] = [];
+
+  constructor() {
+    super();
+    this.setMaxListeners(0); // tests wait on frames with one listener per viewer
+  }
+
+  send(data: Uint8Array | string, _opts?: unknown, cb?: () => void): void {
+    if (typeof data !== "string") {
+      const frames = decodeMessage(new Uint8Array(data));
+      this.sent.push(frames);
+      this.emit("sent", data.length);
+      for (const f of frames) {
+        this.frames.push(f);
+        this.emit("frame", f);
+      }
+    }
+    setImmediate(() => cb?.());
+  }
+
+  close(): void {}
+  terminate(): void {}
+
+  /** Delivers frames from the "edge". */
+  deliver(...frames: Uint8Array[]): void {
+    for (const f of frames) this.emit("message", Buffer.from(f), true);
+  }
+}
+
+/** A tunnel on a FakeEdge that has had its WELCOME (with `capabilities`; none = an older edge). */
+export function welcomedTunnel(
+  edge: FakeEdge,
+  upstreams: Upstream[],
+  { hypervisors = [], capabilities }: { hypervisors?: HypervisorInventory[]; capabilities?: string[] } = {},
+): Tunnel {
+  const tunnel = new Tunnel({
+    ws: edge as unknown as WebSocket,
+    upstreams: new Map(upstreams.map((u) => [u.name, u])),
+    hello: { software: "test", hostname: "test", hypervisors },
+    log: pino({ level: "silent" }),
+    onWelcome: () => {},
+    accepting: () => true,
+  });
+  edge.deliver(
+    encodeJson(FrameType.welcome, 0, {
+      protocol: 1,
+      connectorId: "c1",
+      site: "s",
+      windowBytes: STREAM_WINDOW_BYTES,
+      maxDataBytes: MAX_DATA_BYTES,
+      heartbeatMs: 60_000,
+      ...(capabilities ? { capabilities } : {}),
+    }),
+  );
+  return tunnel;
+}

@@ -1,7 +1,7 @@
 /** Every VM of every site this person may see: open its console, or share it through a link. */
 import { useState } from "hono/jsx/dom";
 import { api, ApiFailure, type Me, seg, when } from "./app-api.ts";
-import { CopyField, Dialog, ErrorText, ScreenTitle, useAction, useLoad, useMounted } from "./app-ui.tsx";
+import { CopyField, Dialog, ErrorText, ScreenTitle, useAction, useLoad, useMounted, Table } from "./app-ui.tsx";
 
 export interface SiteVm {
   hypervisor: string;
@@ -51,13 +51,7 @@ export function ConsolesScreen({ me }: { me: Me }) {
   const total = sites.reduce((n, s) => n + s.vms.length, 0);
   return (
     <section aria-labelledby="consoles-title">
-      <ScreenTitle
-        actions={
-          <button type="button" onClick={() => void all.reload()} disabled={all.loading}>
-            Refresh
-          </button>
-        }
-      >
+      <ScreenTitle reloads={all}>
         <span id="consoles-title">Consoles</span>
       </ScreenTitle>
       <form class="filters" role="search" aria-label="Filter VMs" onSubmit={(e: Event) => e.preventDefault()}>
@@ -90,26 +84,11 @@ export function ConsolesScreen({ me }: { me: Me }) {
         </p>
       )}
       {rows.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">VM</th>
-                <th scope="col">Site</th>
-                <th scope="col">Hypervisor</th>
-                <th scope="col">Power state</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map(({ site, vm }) => (
-                <VmRow key={`${site}/${vm.hypervisor}/${vm.id}`} me={me} site={site} vm={vm} onShare={() => setSharing({ site, vm })} />
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={["VM", "Site", "Hypervisor", "Power state"]}>
+          {rows.map(({ site, vm }) => (
+            <VmRow key={`${site}/${vm.hypervisor}/${vm.id}`} me={me} site={site} vm={vm} onShare={() => setSharing({ site, vm })} />
+          ))}
+        </Table>
       )}
       {sharing && <ShareDialog site={sharing.site} vm={sharing.vm} onClose={() => setSharing(null)} />}
     </section>

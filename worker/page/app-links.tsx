@@ -1,7 +1,7 @@
 /** Share links: active and ended, who made them, viewers now, and Revoke. */
 import { api, type Me, seg, when } from "./app-api.ts";
 import type { LinkInfo as Link } from "../site/site-api.ts";
-import { ConfirmButton, ErrorText, ScreenTitle, useLoad } from "./app-ui.tsx";
+import { ConfirmButton, ErrorText, ScreenTitle, useLoad, Table } from "./app-ui.tsx";
 
 const STATE_WORDS = { active: "Active", expired: "Expired", revoked: "Revoked" };
 
@@ -11,13 +11,7 @@ export function LinksScreen({ me }: { me: Me }) {
   const ended = list.data?.filter((l) => l.state !== "active") ?? [];
   return (
     <section aria-labelledby="links-title">
-      <ScreenTitle
-        actions={
-          <button type="button" onClick={() => void list.reload()} disabled={list.loading}>
-            Refresh
-          </button>
-        }
-      >
+      <ScreenTitle reloads={list}>
         <span id="links-title">Share links</span>
       </ScreenTitle>
       <p class="hint">
@@ -37,56 +31,38 @@ export function LinksScreen({ me }: { me: Me }) {
 
 function LinkTable({ links, reload }: { links: Link[]; reload: () => Promise<void> }) {
   return (
-    <div class="table-wrap">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">VM</th>
-            <th scope="col">Made by</th>
-            <th scope="col">Made</th>
-            <th scope="col">Ends</th>
-            <th scope="col">Mode</th>
-            <th scope="col">State</th>
-            <th scope="col">Viewers now</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {links.map((l) => (
-            <tr key={l.id} data-link-id={l.id}>
-              <th scope="row">
-                {l.vm}
-                <div class="hint">
-                  {l.site} / {l.hypervisor} · link {l.id}
-                </div>
-              </th>
-              <td data-label="Made by">{l.createdBy}</td>
-              <td data-label="Made">{when(l.createdAt)}</td>
-              <td data-label="Ends">{when(l.expiresAt)}</td>
-              <td data-label="Mode">{l.viewOnly ? "View only" : "Full control"}</td>
-              <td data-label="State">{STATE_WORDS[l.state]}</td>
-              <td data-label="Viewers now">{l.sessions}</td>
-              <td class="actions">
-                {l.state === "active" && (
-                  <ConfirmButton
-                    label="Revoke"
-                    danger
-                    title={`Revoke the link to ${l.vm}?`}
-                    question={<p>{l.sessions > 0 ? `Its ${l.sessions} viewer${l.sessions === 1 ? " is" : "s are"} cut off within 2 seconds, and the` : "The"} link stops working.</p>}
-                    confirmLabel="Revoke it"
-                    onConfirm={async () => {
-                      await api("DELETE", `/api/links/${seg(l.id)}`);
-                      await reload();
-                    }}
-                  />
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table columns={["VM", "Made by", "Made", "Ends", "Mode", "State", "Viewers now"]}>
+      {links.map((l) => (
+        <tr key={l.id} data-link-id={l.id}>
+          <th scope="row">
+            {l.vm}
+            <div class="hint">
+              {l.site} / {l.hypervisor} · link {l.id}
+            </div>
+          </th>
+          <td data-label="Made by">{l.createdBy}</td>
+          <td data-label="Made">{when(l.createdAt)}</td>
+          <td data-label="Ends">{when(l.expiresAt)}</td>
+          <td data-label="Mode">{l.viewOnly ? "View only" : "Full control"}</td>
+          <td data-label="State">{STATE_WORDS[l.state]}</td>
+          <td data-label="Viewers now">{l.sessions}</td>
+          <td class="actions">
+            {l.state === "active" && (
+              <ConfirmButton
+                label="Revoke"
+                danger
+                title={`Revoke the link to ${l.vm}?`}
+                question={<p>{l.sessions > 0 ? `Its ${l.sessions} viewer${l.sessions === 1 ? " is" : "s are"} cut off within 2 seconds, and the` : "The"} link stops working.</p>}
+                confirmLabel="Revoke it"
+                onConfirm={async () => {
+                  await api("DELETE", `/api/links/${seg(l.id)}`);
+                  await reload();
+                }}
+              />
+            )}
+          </td>
+        </tr>
+      ))}
+    </Table>
   );
 }

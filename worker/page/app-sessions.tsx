@@ -1,6 +1,6 @@
 /** Live consoles: who (or which share link) is watching what, and End session. */
 import { api, bytes, type Me, seg, since, when } from "./app-api.ts";
-import { ConfirmButton, ErrorText, ScreenTitle, useLoad } from "./app-ui.tsx";
+import { ConfirmButton, ErrorText, ScreenTitle, useLoad, Table } from "./app-ui.tsx";
 
 interface Session {
   id: string;
@@ -26,13 +26,7 @@ export function SessionsScreen({ me }: { me: Me }) {
   const list = useLoad(() => api<Session[]>("GET", "/api/sessions"), [], 5000);
   return (
     <section aria-labelledby="sessions-title">
-      <ScreenTitle
-        actions={
-          <button type="button" onClick={() => void list.reload()} disabled={list.loading}>
-            Refresh
-          </button>
-        }
-      >
+      <ScreenTitle reloads={list}>
         <span id="sessions-title">Sessions</span>
       </ScreenTitle>
       <p class="hint">
@@ -42,57 +36,40 @@ export function SessionsScreen({ me }: { me: Me }) {
       <ErrorText error={list.error} />
       {list.data?.length === 0 && <p role="status">No console is open right now.</p>}
       {!!list.data?.length && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">VM</th>
-                <th scope="col">Who</th>
-                <th scope="col">Mode</th>
-                <th scope="col">Since</th>
-                <th scope="col">Sent to viewer</th>
-                <th scope="col">From viewer</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.map((s) => (
-                <tr key={s.id}>
-                  <th scope="row">
-                    {s.vm}
-                    <div class="hint">
-                      {s.site} / {s.hypervisor}
-                    </div>
-                  </th>
-                  <td data-label="Who">{who(s)}</td>
-                  <td data-label="Mode">{s.viewOnly ? "View only" : "Full control"}</td>
-                  <td data-label="Since">
-                    <time dateTime={s.openedAt} title={when(s.openedAt)}>
-                      {when(s.openedAt)} ({since(s.openedAt)})
-                    </time>
-                  </td>
-                  <td data-label="Sent to viewer">{bytes(s.bytesDown)}</td>
-                  <td data-label="From viewer">{bytes(s.bytesUp)}</td>
-                  <td class="actions">
-                    <ConfirmButton
-                      label="End session"
-                      danger
-                      title={`End the console of ${s.vm} for ${who(s)}?`}
-                      question={<p>The viewer's page closes and says that you ended it.</p>}
-                      confirmLabel="End it"
-                      onConfirm={async () => {
-                        await api("DELETE", `/api/sessions/${seg(s.id)}`);
-                        await list.reload();
-                      }}
-                    />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={["VM", "Who", "Mode", "Since", "Sent to viewer", "From viewer"]}>
+          {list.data.map((s) => (
+            <tr key={s.id}>
+              <th scope="row">
+                {s.vm}
+                <div class="hint">
+                  {s.site} / {s.hypervisor}
+                </div>
+              </th>
+              <td data-label="Who">{who(s)}</td>
+              <td data-label="Mode">{s.viewOnly ? "View only" : "Full control"}</td>
+              <td data-label="Since">
+                <time dateTime={s.openedAt} title={when(s.openedAt)}>
+                  {when(s.openedAt)} ({since(s.openedAt)})
+                </time>
+              </td>
+              <td data-label="Sent to viewer">{bytes(s.bytesDown)}</td>
+              <td data-label="From viewer">{bytes(s.bytesUp)}</td>
+              <td class="actions">
+                <ConfirmButton
+                  label="End session"
+                  danger
+                  title={`End the console of ${s.vm} for ${who(s)}?`}
+                  question={<p>The viewer's page closes and says that you ended it.</p>}
+                  confirmLabel="End it"
+                  onConfirm={async () => {
+                    await api("DELETE", `/api/sessions/${seg(s.id)}`);
+                    await list.reload();
+                  }}
+                />
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );

@@ -1,7 +1,7 @@
 /** API tokens: everyone makes and revokes their own (admins see everyone's); a new token is shown once. */
 import { useState } from "hono/jsx/dom";
 import { api, type Me, seg, when } from "./app-api.ts";
-import { ConfirmButton, CopyField, ErrorText, ScreenTitle, useAction, useLoad, useMounted } from "./app-ui.tsx";
+import { ConfirmButton, CopyField, ErrorText, ScreenTitle, useAction, useLoad, useMounted, Table } from "./app-ui.tsx";
 
 interface Token {
   id: string;
@@ -59,42 +59,28 @@ export function TokensScreen({ me }: { me: Me }) {
       <ErrorText error={tokens.error} />
       {tokens.data?.length === 0 && <p>No API tokens yet.</p>}
       {!!tokens.data?.length && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                {me.role === "admin" && <th scope="col">Owner</th>}
-                <th scope="col">Made</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.data.map((t) => (
-                <tr key={t.id}>
-                  <th scope="row">{t.name}</th>
-                  {me.role === "admin" && <td data-label="Owner">{t.user}</td>}
-                  <td data-label="Made">{when(t.createdAt)}</td>
-                  <td class="actions">
-                    <ConfirmButton
-                      label="Revoke"
-                      danger
-                      title={`Revoke the token “${t.name}”?`}
-                      question={<p>Scripts using it are refused from now on.</p>}
-                      confirmLabel="Revoke it"
-                      onConfirm={async () => {
-                        await api("DELETE", `/api/tokens/${seg(t.id)}`);
-                        await tokens.reload();
-                      }}
-                    />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={["Name", me.role === "admin" && "Owner", "Made"]}>
+          {tokens.data.map((t) => (
+            <tr key={t.id}>
+              <th scope="row">{t.name}</th>
+              {me.role === "admin" && <td data-label="Owner">{t.user}</td>}
+              <td data-label="Made">{when(t.createdAt)}</td>
+              <td class="actions">
+                <ConfirmButton
+                  label="Revoke"
+                  danger
+                  title={`Revoke the token “${t.name}”?`}
+                  question={<p>Scripts using it are refused from now on.</p>}
+                  confirmLabel="Revoke it"
+                  onConfirm={async () => {
+                    await api("DELETE", `/api/tokens/${seg(t.id)}`);
+                    await tokens.reload();
+                  }}
+                />
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );

@@ -193,7 +193,8 @@ export function ConfirmButton(props: {
 }
 
 /** A screen's heading; it takes focus when the screen opens so keyboard users start there. */
-export function ScreenTitle({ children, actions }: { children: Child; actions?: Child }) {
+/** A screen's heading (focused when the screen opens), its actions, and Refresh for `reloads`. */
+export function ScreenTitle({ children, actions, reloads }: { children: Child; actions?: Child; reloads?: { reload(): unknown; loading: boolean } }) {
   const ref = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     ref.current?.focus();
@@ -203,7 +204,38 @@ export function ScreenTitle({ children, actions }: { children: Child; actions?: 
       <h1 ref={ref} tabindex={-1}>
         {children}
       </h1>
+      {reloads && (
+        <button type="button" onClick={() => void reloads.reload()} disabled={reloads.loading}>
+          Refresh
+        </button>
+      )}
       {actions}
+    </div>
+  );
+}
+
+/**
+ * A table of rows, with column headers (a `false` column is left out); the last column holds each
+ * row's actions unless `actions` is false.
+ */
+export function Table({ columns, actions = true, children }: { columns: (string | false)[]; actions?: boolean; children: Child }) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            {columns.filter((c) => c !== false).map((c) => (
+              <th scope="col">{c}</th>
+            ))}
+            {actions && (
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            )}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
     </div>
   );
 }

@@ -1,7 +1,7 @@
 /** Users (admin): create with a role, change the role, disable or enable, delete. */
 import { useEffect, useRef, useState } from "hono/jsx/dom";
 import { api, type Me, type Role, seg, when } from "./app-api.ts";
-import { ConfirmButton, Dialog, ErrorText, ScreenTitle, useAction, useLoad, useMounted } from "./app-ui.tsx";
+import { ConfirmButton, Dialog, ErrorText, ScreenTitle, useAction, useLoad, useMounted, Table } from "./app-ui.tsx";
 
 interface User {
   username: string;
@@ -99,26 +99,11 @@ export function UsersScreen({ me }: { me: Me }) {
       </p>
       <ErrorText error={users.error} />
       {users.data && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Role</th>
-                <th scope="col">Status</th>
-                <th scope="col">Since</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {users.data.map((u) => (
-                <UserRow key={u.username} u={u} me={me} reload={users.reload} />
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={["User", "Role", "Status", "Since"]}>
+          {users.data.map((u) => (
+            <UserRow key={u.username} u={u} me={me} reload={users.reload} />
+          ))}
+        </Table>
       )}
     </section>
   );

@@ -2,14 +2,13 @@
  * `porthole connector --config <file> [--check] [--metrics host:port] [--grace-period s] [--log-level l]`
  * (and `npm run connector -- …` from a checkout): runs the connector until SIGTERM/SIGINT.
  */
-import { parseArgs } from "node:util";
 import { ConfigError, type ConnectorConfig, loadConfig } from "../config.ts";
 import { Connector } from "../connector.ts";
 import { LOG_LEVELS, log, setLogLevel } from "../log.ts";
 import { serveMetrics } from "../metrics.ts";
 import { createUpstream } from "../upstreams/index.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
-import { UsageError } from "./usage.ts";
+import { commandArgs, UsageError } from "./usage.ts";
 
 export function connectorUsage(prog: string): string {
   return `usage: ${prog} --config <file> [--check] [--metrics host:port] [--grace-period seconds] [--log-level level]
@@ -27,9 +26,8 @@ export function connectorUsage(prog: string): string {
  */
 export async function runConnector(argv: string[], prog: string): Promise<void> {
   const usage = connectorUsage(prog);
-  let args;
-  try {
-    args = parseArgs({
+  const parsed = commandArgs(
+    {
       args: argv,
       options: {
         config: { type: "string", short: "c" },
@@ -39,14 +37,11 @@ export async function runConnector(argv: string[], prog: string): Promise<void> 
         "log-level": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
-    }).values;
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${usage}`);
-  }
-  if (args.help) {
-    process.stdout.write(`${usage}\n`);
-    return;
-  }
+    },
+    usage,
+  );
+  if (!parsed) return;
+  const args = parsed.values;
   try {
     if (args["log-level"] !== undefined) setLogLevel(args["log-level"], "--log-level");
     else if (process.env.PORTHOLE_LOG_LEVEL) setLogLevel(process.env.PORTHOLE_LOG_LEVEL, "PORTHOLE_LOG_LEVEL");

@@ -8,10 +8,9 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, realpathSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../config.ts";
 import { DEFAULTS, renderUnit, UNIT_NAME } from "./systemd.ts";
-import { UsageError } from "./usage.ts";
+import { commandArgs, UsageError } from "./usage.ts";
 
 export const INSTALL_USAGE = `usage: porthole install --config <file> [--user name] [--metrics host:port] [--grace-period s] [--unit-dir dir] [--print]
 
@@ -25,9 +24,8 @@ export const INSTALL_USAGE = `usage: porthole install --config <file> [--user na
 const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 export async function runInstall(argv: string[]): Promise<void> {
-  let args;
-  try {
-    args = parseArgs({
+  const parsed = commandArgs(
+    {
       args: argv,
       options: {
         config: { type: "string", short: "c" },
@@ -38,14 +36,11 @@ export async function runInstall(argv: string[]): Promise<void> {
         print: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
-    }).values;
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${INSTALL_USAGE}`);
-  }
-  if (args.help) {
-    process.stdout.write(`${INSTALL_USAGE}\n`);
-    return;
-  }
+    },
+    INSTALL_USAGE,
+  );
+  if (!parsed) return;
+  const args = parsed.values;
   if (!args.config) throw new UsageError(`--config is required\n\n${INSTALL_USAGE}`);
   if (!USER_NAME.test(args.user)) throw new UsageError(`--user: "${args.user}" is not a valid account name`);
   const grace = Number(args["grace-period"]);

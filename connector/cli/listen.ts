@@ -11,14 +11,13 @@
  * paused while more than INPUT_HIGH_WATER bytes wait to go to the edge.
  */
 import { createServer, isIP, type Server, type Socket } from "node:net";
-import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, MAX_MESSAGE_BYTES, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { consoleSocketUrl, linkSocketUrl } from "../../shared/urls/console.ts";
 import { VERSION } from "../version.ts";
-import { UsageError } from "./usage.ts";
+import { commandArgs, UsageError } from "./usage.ts";
 
 export const LISTEN_USAGE = `usage: porthole listen <url> [--listen host:port] [--token <token> --site <s> --hypervisor <h> --vm <v>]
 
@@ -294,9 +293,8 @@ function notice(label: string, text: string): void {
 }
 
 export async function runListen(argv: string[]): Promise<void> {
-  let args;
-  try {
-    args = parseArgs({
+  const parsed = commandArgs(
+    {
       args: argv,
       allowPositionals: true,
       options: {
@@ -307,15 +305,11 @@ export async function runListen(argv: string[]): Promise<void> {
         vm: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
-    });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${LISTEN_USAGE}`);
-  }
-  const { values, positionals } = args;
-  if (values.help) {
-    process.stdout.write(`${LISTEN_USAGE}\n`);
-    return;
-  }
+    },
+    LISTEN_USAGE,
+  );
+  if (!parsed) return;
+  const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(LISTEN_USAGE);
   const token = values.token ?? (values.site ? process.env.PORTHOLE_TOKEN : undefined);
   const source = parseSource(positionals[0]!, { token, site: values.site, hypervisor: values.hypervisor, vm: values.vm });

@@ -288,7 +288,13 @@ describe("the operator app", () => {
       await form.getByLabel("Password", { exact: true }).fill(password);
       await form.getByLabel("Role", { exact: true }).selectOption(role);
       await form.getByRole("button", { name: "Create", exact: true }).click();
-      await page.getByRole("row").filter({ hasText: `e2e-${role}` }).waitFor();
+      // The new row, or the form's own words if the edge refused (a failure then says why).
+      await waitFor(`e2e-${role} listed`, async () => {
+        if ((await page.getByRole("row").filter({ hasText: `e2e-${role}` }).count()) > 0) return true;
+        const refusal = form.getByRole("alert");
+        if ((await refusal.count()) > 0 && (await refusal.innerText()).trim()) throw new Error(`creating e2e-${role}: ${await refusal.innerText()}`);
+        return undefined;
+      });
     }
     // A name that exists is refused where it was typed.
     await page.getByRole("button", { name: "New user" }).click();

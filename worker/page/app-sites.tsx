@@ -96,10 +96,10 @@ function NewSiteForm({ onCreated, onCancel }: { onCreated: (name: string, token:
       aria-label="New site"
       onSubmit={(e: Event) => {
         e.preventDefault();
+        let created: { name: string; connectorToken: string } | undefined;
         void run(async () => {
-          const created = await api<{ name: string; connectorToken: string }>("POST", "/api/sites", { name: name.trim() });
-          onCreated(created.name, created.connectorToken);
-        });
+          created = await api<{ name: string; connectorToken: string }>("POST", "/api/sites", { name: name.trim() });
+        }).then(() => created && onCreated(created.name, created.connectorToken));
       }}
     >
       <label for="site-name">Site name</label>

@@ -59,8 +59,13 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: num
   return { data, error, loading, reload };
 }
 
-/** Runs one action at a time and keeps its error for display beside the control that started it. */
-export function useAction(): [(fn: () => Promise<void>) => Promise<void>, boolean, string | null, (e: string | null) => void] {
+/**
+ * Runs one action at a time and keeps its error for display beside the control that started it.
+ * `run` resolves to whether the action succeeded: a caller whose success removes the component (a
+ * form that closes) acts on that after `run`, once the action's own state is settled, never inside
+ * the action, where a still-pending state update would land on the removed component.
+ */
+export function useAction(): [(fn: () => Promise<void>) => Promise<boolean>, boolean, string | null, (e: string | null) => void] {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const mounted = useMounted();
@@ -69,8 +74,10 @@ export function useAction(): [(fn: () => Promise<void>) => Promise<void>, boolea
     setError(null);
     try {
       await fn();
+      return true;
     } catch (err) {
       if (mounted.current) setError(describeError(err));
+      return false;
     } finally {
       if (mounted.current) setBusy(false);
     }
@@ -173,9 +180,8 @@ export function ConfirmButton(props: {
             class="actions"
             onSubmit={(e: Event) => {
               e.preventDefault();
-              void run(async () => {
-                await props.onConfirm();
-                if (mounted.current) setOpen(false);
+              void run(props.onConfirm).then((done) => {
+                if (done && mounted.current) setOpen(false);
               });
             }}
           >
@@ -192,7 +198,6 @@ export function ConfirmButton(props: {
   );
 }
 
-/** A screen's heading; it takes focus when the screen opens so keyboard users start there. */
 /** A screen's heading (focused when the screen opens), its actions, and Refresh for `reloads`. */
 export function ScreenTitle({ children, actions, reloads }: { children: Child; actions?: Child; reloads?: { reload(): unknown; loading: boolean } }) {
   const ref = useRef<HTMLHeadingElement>(null);

@@ -32,8 +32,7 @@ function NewUserForm({ onCreated, onCancel }: { onCreated: () => void; onCancel:
         const data = new FormData(form);
         void run(async () => {
           await api("POST", "/api/users", { username: String(data.get("username")).trim(), password: data.get("password"), role: data.get("role") });
-          onCreated();
-        });
+        }).then((done) => done && onCreated());
       }}
     >
       <label for="new-username">Username</label>
@@ -186,9 +185,8 @@ function SetPassword({ username }: { username: string }) {
             onSubmit={(e: Event) => {
               e.preventDefault();
               const password = new FormData(e.target as HTMLFormElement).get("password");
-              void run(async () => {
-                await api("PATCH", `/api/users/${seg(username)}`, { password });
-                if (!mounted.current) return;
+              void run(() => api("PATCH", `/api/users/${seg(username)}`, { password })).then((ok) => {
+                if (!ok || !mounted.current) return;
                 setOpen(false);
                 setDone(true);
               });

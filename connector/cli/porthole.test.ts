@@ -1,9 +1,9 @@
 /**
- * The single-file build: built by `npm run build`'s script, copied alone into an empty directory
+ * The single-file build: built by `npm run build`'s CLI script (scripts/build-cli.ts) into an empty directory
  * (no package.json, no node_modules) and run with the machine's own Node, as on a guest VM.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -46,10 +46,11 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: num
 }
 
 beforeAll(async () => {
-  execFileSync(process.execPath, [join(root, "scripts/build.ts")], { cwd: root, stdio: "pipe" });
+  // Only the CLI, straight into an empty directory: `npm run build` would also rewrite
+  // .build/assets, which a wrangler dev of the end-to-end tests running meanwhile serves (it reloads).
   dir = mkdtempSync(join(tmpdir(), "porthole-bundle-"));
   bundle = join(dir, "porthole.mjs");
-  copyFileSync(join(root, "dist/porthole.mjs"), bundle);
+  execFileSync(process.execPath, [join(root, "scripts/build-cli.ts"), bundle], { cwd: root, stdio: "pipe" });
   vnc = await startFakeVnc();
 }, 60_000);
 

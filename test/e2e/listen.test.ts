@@ -6,7 +6,7 @@
  * the edge's close reason is printed and the viewer's TCP connection closed.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { crc32, deflateSync } from "node:zlib";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -50,8 +50,8 @@ const systemNode = ["/usr/local/bin/node", "/usr/bin/node"].find(existsSync) ?? 
 beforeAll(async () => {
   requirePrograms();
   mkdirSync(work, { recursive: true });
-  execFileSync(process.execPath, ["scripts/build.ts"], { stdio: "pipe" });
-  copyFileSync("dist/porthole.mjs", join(work, "porthole.mjs"));
+  // Only the CLI, into the test's own directory: rebuilding the assets would reload wrangler dev.
+  execFileSync(process.execPath, ["scripts/build-cli.ts", join(work, "porthole.mjs")], { stdio: "pipe" });
   await admin.signIn(edge.username, edge.password);
   const token = await admin.createSite(SITE);
   [recorder, firehose] = await Promise.all([startRecordingVnc(), startFirehose()]);

@@ -31,6 +31,11 @@ export async function setup(project: TestProject): Promise<void> {
 }
 
 export async function teardown(): Promise<void> {
+  // A reload restarts every Durable Object and drops every socket: tests that failed around it
+  // failed for that, not for what they check. Something rewrote what wrangler dev watches (the
+  // page's assets, worker/ sources) while the tests ran; say so instead of leaving a riddle.
+  const reloaded = edge && /reload/i.test(edge.proc.output());
   await Promise.allSettled([edge?.stop(), desktop?.stop()]);
   killAll();
+  if (reloaded) throw new Error("wrangler dev reloaded during the end-to-end tests: a file it watches (.build/assets, worker/) was rewritten meanwhile");
 }

@@ -16,6 +16,8 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["shared/**/*.test.ts", "connector/**/*.test.ts", "worker/**/*.test.ts", "test/harness/**/*.test.ts"],
+          // Those need workerd (vitest.workers.config.ts).
+          exclude: ["worker/**/*.workers.test.ts"],
           environment: "node",
         },
       },

@@ -33,7 +33,9 @@ export default defineConfig({
     }),
   ],
   test: {
-    include: ["test/workers/**/*.test.ts"],
+    // Scenarios across the Worker and its objects in test/workers/; a module's own tests that need
+    // the runtime (its bindings, objects) sit beside it as *.workers.test.ts.
+    include: ["test/workers/**/*.test.ts", "worker/**/*.workers.test.ts"],
     reporters: ["default", "./test/summary-reporter.ts"],
   },
 });

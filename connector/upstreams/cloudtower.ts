@@ -11,11 +11,11 @@ import type { HypervisorInventory, PowerState } from "../../shared/protocol/mess
 import { directVncUrl, proxiedVncUrl, type VncInfo } from "./cloudtower-urls.ts";
 import type { CloudTowerHypervisor } from "../config.ts";
 import type { Log } from "../log.ts";
-import { DEFAULT_MAX_CONCURRENT_HANDSHAKES, HandshakeLimiter, withSlot } from "./handshake-limiter.ts";
+import { withSlot } from "./handshake-limiter.ts";
 import { httpsPost } from "./https-post.ts";
-import { InventoryPoller } from "./inventory-poller.ts";
+import { PolledUpstream } from "./inventory-poller.ts";
 import { describeTlsError, describeTrust, peerCertificate, resolveTrust, type TlsTrust, tlsOptions } from "./tls-trust.ts";
-import { awaitGreeting, type CheckReport, socketFailure, type Upstream, UpstreamError } from "./upstream.ts";
+import { awaitGreeting, type CheckReport, socketFailure, UpstreamError } from "./upstream.ts";
 
 const OPEN_TIMEOUT_MS = 15_000;
 
@@ -31,52 +31,25 @@ const POWER: Record<string, PowerState> = {
 
 class Unauthorized extends Error {}
 
-export class CloudTowerUpstream implements Upstream {
+export class CloudTowerUpstream extends PolledUpstream {
   readonly type = "cloudtower" as const;
-  readonly name: string;
   private readonly config: CloudTowerHypervisor;
   private readonly baseDir: string;
-  private readonly log: Log;
   private readonly tower: URL;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 4 });
   private trust: TlsTrust | null = null;
   /** How to reach each cluster: direct under the policy, or via the tower's proxy. */
   private readonly clusterRoute = new Map<string, { direct: true; trust: TlsTrust } | { direct: false }>();
   private token: string | null = null;
-  private readonly poller: InventoryPoller;
-  /** Console handshakes in flight per websockify host (a cluster, or the tower's proxy). */
-  private readonly limiter: HandshakeLimiter;
 
   constructor(config: CloudTowerHypervisor, baseDir: string, log: Log) {
-    this.limiter = new HandshakeLimiter(config.maxConcurrentHandshakes ?? DEFAULT_MAX_CONCURRENT_HANDSHAKES);
-    this.name = config.name;
+    super(config, log);
     this.config = config;
     this.baseDir = baseDir;
-    this.log = log.child({ hypervisor: config.name });
     this.tower = new URL(config.url);
-    this.poller = new InventoryPoller({
-      name: this.name,
-      type: "cloudtower",
-      log: this.log,
-      list: () => this.listVms(),
-      explain: (err) => this.explain(err),
-    });
   }
 
-  inventory(): HypervisorInventory {
-    return this.poller.current;
-  }
-
-  onChange(listener: () => void): void {
-    this.poller.onChange(listener);
-  }
-
-  start(): Promise<void> {
-    return this.poller.start();
-  }
-
-  async stop(): Promise<void> {
-    this.poller.stop();
+  protected async release(): Promise<void> {
     this.agent.destroy();
   }
 
@@ -101,7 +74,7 @@ export class CloudTowerUpstream implements Upstream {
 
   async openConsole(vm: string, signal: AbortSignal): Promise<Duplex> {
     try {
-      const current = this.poller.current.vms.find((v) => v.id === vm);
+      const current = this.inventory().vms.find((v) => v.id === vm);
       if (current && current.powerState === "halted") {
         throw new UpstreamError(CloseCode.upstreamFailed, "The VM is powered off: start it, then open its console.");
       }
@@ -265,14 +238,14 @@ export class CloudTowerUpstream implements Upstream {
     return { status: reply.status, body: parsed };
   }
 
-  private async listVms(): Promise<HypervisorInventory["vms"]> {
+  protected async listVms(): Promise<HypervisorInventory["vms"]> {
     const reply = await this.graphql<{ vms: { id: string; name: string; status: string }[] }>("vms", VMS_QUERY);
     if (!reply.data?.vms) throw new UpstreamError(CloseCode.upstreamFailed, `CloudTower ${this.name} did not list its VMs.`);
     return reply.data.vms.map((v) => ({ id: v.id, name: v.name, powerState: POWER[v.status] ?? ("unknown" as const) }));
   }
 
 
-  private explain(err: unknown): UpstreamError {
+  protected explain(err: unknown): UpstreamError {
     if (err instanceof UpstreamError) return err;
     const e = err as NodeJS.ErrnoException;
     const host = this.tower.hostname;

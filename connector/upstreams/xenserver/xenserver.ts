@@ -9,10 +9,10 @@ import { CloseCode } from "../../../shared/protocol/close-codes.ts";
 import type { HypervisorInventory, PowerState } from "../../../shared/protocol/messages.ts";
 import type { XenServerHypervisor } from "../../config.ts";
 import type { Log } from "../../log.ts";
-import { DEFAULT_MAX_CONCURRENT_HANDSHAKES, HandshakeLimiter, withSlot } from "../handshake-limiter.ts";
-import { InventoryPoller } from "../inventory-poller.ts";
+import { withSlot } from "../handshake-limiter.ts";
+import { PolledUpstream } from "../inventory-poller.ts";
 import { describeTlsError, describeTrust, pinnedTrust, resolveTrust, type TlsTrust } from "../tls-trust.ts";
-import { type CheckReport, socketFailure, type Upstream, UpstreamError } from "../upstream.ts";
+import { type CheckReport, socketFailure, UpstreamError } from "../upstream.ts";
 import { CONSOLE_PORT, ConsoleUnauthorized, openXapiConsole } from "./console-tunnel.ts";
 import { XenApi, XenApiError } from "./xenapi.ts";
 
@@ -38,55 +38,28 @@ const POWER: Record<string, PowerState> = {
   Suspended: "suspended",
 };
 
-export class XenServerUpstream implements Upstream {
+export class XenServerUpstream extends PolledUpstream {
   readonly type = "xenserver" as const;
-  readonly name: string;
   private readonly config: XenServerHypervisor;
   private readonly baseDir: string;
-  private readonly log: Log;
   private readonly api: XenApi;
   /** Trust per host address; the master's comes from the config, members' from the master. */
   private readonly trusts = new Map<string, TlsTrust>();
-  private readonly poller: InventoryPoller;
-  /** Console handshakes in flight per host (every console of a host goes through its xapi). */
-  private readonly limiter: HandshakeLimiter;
 
   constructor(config: XenServerHypervisor, baseDir: string, log: Log) {
-    this.limiter = new HandshakeLimiter(config.maxConcurrentHandshakes ?? DEFAULT_MAX_CONCURRENT_HANDSHAKES);
-    this.name = config.name;
+    super(config, log);
     this.config = config;
     this.baseDir = baseDir;
-    this.log = log.child({ hypervisor: config.name });
     this.api = new XenApi({
       url: config.url,
       username: config.username,
       password: config.password,
       trustFor: (host, port) => this.masterTrust(host, port),
     });
-    this.poller = new InventoryPoller({
-      name: this.name,
-      type: "xenserver",
-      log: this.log,
-      list: () => this.listVms(),
-      explain: (err) => this.explain(err),
-    });
   }
 
-  inventory(): HypervisorInventory {
-    return this.poller.current;
-  }
-
-  onChange(listener: () => void): void {
-    this.poller.onChange(listener);
-  }
-
-  start(): Promise<void> {
-    return this.poller.start();
-  }
-
-  async stop(): Promise<void> {
-    this.poller.stop();
-    await this.api.logout();
+  protected release(): Promise<void> {
+    return this.api.logout();
   }
 
   async openConsole(vm: string, signal: AbortSignal): Promise<Duplex> {
@@ -205,7 +178,7 @@ export class XenServerUpstream implements Upstream {
     return trust;
   }
 
-  private async listVms(): Promise<HypervisorInventory["vms"]> {
+  protected async listVms(): Promise<HypervisorInventory["vms"]> {
     const records = await this.api.call<Record<string, VmRecord>>("VM.get_all_records");
     return Object.values(records)
       .filter((v) => !v.is_a_template && !v.is_control_domain && !v.is_a_snapshot)
@@ -214,7 +187,7 @@ export class XenServerUpstream implements Upstream {
 
 
   /** Any failure, as a message a person can act on. */
-  private explain(err: unknown): UpstreamError {
+  protected explain(err: unknown): UpstreamError {
     if (err instanceof UpstreamError) return err;
     if (err instanceof XenApiError) {
       switch (err.code) {

@@ -10,6 +10,7 @@ import {
   type Frame,
   FrameType,
 } from "../../shared/protocol/frames.ts";
+import type { AuditRow } from "../../worker/registry/audit-rows.ts";
 
 export const ORIGIN = "http://porthole.test";
 
@@ -40,9 +41,9 @@ export async function userSession(admin: string, username: string, role: "admin"
 }
 
 /** Polls the audit trail until `predicate` holds (audit writes do not hold up requests). */
-export async function auditUntil<T>(admin: string, query: string, predicate: (rows: AuditRowLike[]) => T | undefined): Promise<T> {
+export async function auditUntil<T>(admin: string, query: string, predicate: (rows: AuditRow[]) => T | undefined): Promise<T> {
   for (let i = 0; i < 100; i++) {
-    const rows = (await (await call("GET", `/api/audit${query}`, undefined, admin)).json()) as AuditRowLike[];
+    const rows = (await (await call("GET", `/api/audit${query}`, undefined, admin)).json()) as AuditRow[];
     const found = predicate(rows);
     if (found !== undefined && found !== false) return found;
     await new Promise((r) => setTimeout(r, 30));
@@ -50,14 +51,6 @@ export async function auditUntil<T>(admin: string, query: string, predicate: (ro
   throw new Error(`audit never showed what was expected for ${query}`);
 }
 
-export interface AuditRowLike {
-  id: number;
-  at: string;
-  type: string;
-  actor: string;
-  site?: string;
-  detail?: Record<string, unknown>;
-}
 
 export async function createSite(cookie: string, name: string): Promise<string> {
   const res = await call("POST", "/api/sites", { name }, cookie);

@@ -2,15 +2,8 @@
 import { useEffect, useState } from "hono/jsx/dom";
 import { apiResponse, describeError, type Me, when } from "./app-api.ts";
 import { ErrorText, ScreenTitle, useAction, useMounted } from "./app-ui.tsx";
+import type { AuditRow } from "../registry/audit-rows.ts";
 
-interface AuditRow {
-  id: number;
-  at: string;
-  type: string;
-  actor: string;
-  site?: string;
-  detail?: Record<string, unknown>;
-}
 interface Filter {
   type: string;
   actor: string;

@@ -11,21 +11,9 @@
  * - the row cap exists only as storage safety and is far above what 90 days of folded history
  *   can reach; were it ever reached, the oldest rows go first.
  */
-export interface AuditEvent {
-  type: string;
-  /** A user name, `link:<id>`, `connector:<id>` or `system`. */
-  actor: string;
-  site?: string;
-  detail?: Record<string, unknown>;
-}
+import type { AuditEvent, AuditRow } from "./audit-rows.ts";
 
-export interface AuditRow extends AuditEvent {
-  id: number;
-  at: string;
-  /** Folded rows: how many events this row stands for, and when the newest happened. */
-  count?: number;
-  lastAt?: string;
-}
+export type { AuditEvent, AuditRow };
 
 export interface AuditQuery {
   type?: string;

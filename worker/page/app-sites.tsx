@@ -134,15 +134,7 @@ export function SitesScreen(_: { me: Me }) {
   const [reveal, setReveal] = useState<{ site: string; token: string; rotated: boolean } | null>(null);
   return (
     <section aria-labelledby="sites-title">
-      <ScreenTitle
-        actions={
-          !creating && (
-            <button type="button" class="primary" onClick={() => setCreating(true)}>
-              New site
-            </button>
-          )
-        }
-      >
+      <ScreenTitle create={{ label: "New site", open: creating, onOpen: () => setCreating(true) }}>
         <span id="sites-title">Sites</span>
       </ScreenTitle>
       {creating && (

@@ -198,8 +198,17 @@ export function ConfirmButton(props: {
   );
 }
 
-/** A screen's heading (focused when the screen opens), its actions, and Refresh for `reloads`. */
-export function ScreenTitle({ children, actions, reloads }: { children: Child; actions?: Child; reloads?: { reload(): unknown; loading: boolean } }) {
+/** A screen's heading (focused when the screen opens), its New button, and Refresh for `reloads`. */
+export function ScreenTitle({
+  children,
+  create,
+  reloads,
+}: {
+  children: Child;
+  /** A screen that makes things: its "New …" button, hidden while the form for it is open. */
+  create?: { label: string; open: boolean; onOpen(): void };
+  reloads?: { reload(): unknown; loading: boolean };
+}) {
   const ref = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     ref.current?.focus();
@@ -214,7 +223,11 @@ export function ScreenTitle({ children, actions, reloads }: { children: Child; a
           Refresh
         </button>
       )}
-      {actions}
+      {create && !create.open && (
+        <button type="button" class="primary" onClick={create.onOpen}>
+          {create.label}
+        </button>
+      )}
     </div>
   );
 }

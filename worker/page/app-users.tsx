@@ -72,15 +72,7 @@ export function UsersScreen({ me }: { me: Me }) {
   const [created, setCreated] = useState<string | null>(null);
   return (
     <section aria-labelledby="users-title">
-      <ScreenTitle
-        actions={
-          !creating && (
-            <button type="button" class="primary" onClick={() => setCreating(true)}>
-              New user
-            </button>
-          )
-        }
-      >
+      <ScreenTitle create={{ label: "New user", open: creating, onOpen: () => setCreating(true) }}>
         <span id="users-title">Users</span>
       </ScreenTitle>
       {creating && (

@@ -4,11 +4,10 @@
  * cross-site form cannot sign the browser into someone's account (login CSRF), and a console
  * whose user is removed closes at once with a reason the console page shows.
  */
-import { createServer, type Server } from "node:http";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
-import { launchBrowser } from "../harness/browser.ts";
+import { foreignPage, launchBrowser } from "../harness/browser.ts";
 import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
 
 const edge = inject("edge");
@@ -17,8 +16,7 @@ const SITE = "e2e-access";
 const admin = new ApiClient(edge.url);
 let connector: RunningConnector;
 let browser: Browser;
-let foreign: Server;
-let foreignUrl = "";
+let foreign: Awaited<ReturnType<typeof foreignPage>> | undefined;
 
 beforeAll(async () => {
   await admin.signIn(edge.username, edge.password);
@@ -26,22 +24,17 @@ beforeAll(async () => {
   browser = await launchBrowser();
   connector = await startConnector(labConfig(edge.url, token, [{ id: "desk", name: "Desktop", port: desktop.port }]));
   // The attacker's page on another origin: a form that posts the attacker's credentials to the edge.
-  foreign = createServer((_req, res) => {
-    res.setHeader("Content-Type", "text/html");
-    res.end(`<!doctype html><title>hello</title>
+  foreign = await foreignPage(
+    () => `<!doctype html><title>hello</title>
 <form id="f" method="POST" action="${edge.url}/api/session" enctype="text/plain">
 <input name='{"username":"mallory","password":"mallory password 1","x":"' value='"}'></form>
-<script>document.getElementById("f").submit()</script>`);
-  });
-  await new Promise<void>((resolve) => foreign.listen(0, "127.0.0.2", resolve));
-  const address = foreign.address();
-  if (!address || typeof address === "string") throw new Error("no address");
-  foreignUrl = `http://127.0.0.2:${address.port}/`;
+<script>document.getElementById("f").submit()</script>`,
+  );
   expect((await admin.call("POST", "/api/users", { username: "mallory", password: "mallory password 1", role: "operator" })).status).toBe(201);
 });
 
 afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), browser?.close(), new Promise((r) => foreign?.close(r))]);
+  await Promise.allSettled([connector?.stop(), browser?.close(), foreign?.close()]);
 });
 
 describe("browsers", () => {
@@ -49,7 +42,7 @@ describe("browsers", () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     const answer = page.waitForResponse((r) => r.url() === `${edge.url}/api/session`);
-    await page.goto(foreignUrl);
+    await page.goto(foreign!.url);
     expect((await answer).status()).toBe(415);
     expect((await context.cookies(edge.url)).map((c) => c.name)).not.toContain("porthole_session");
 

@@ -4,11 +4,10 @@
  * CSP (`frame-ancestors 'none'` unless FRAME_ANCESTORS names the origin) makes Chromium refuse to
  * render it, and the console's single-use ticket is never spent by the hidden frame.
  */
-import { createServer, type Server } from "node:http";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
-import { launchBrowser } from "../harness/browser.ts";
+import { foreignPage, launchBrowser } from "../harness/browser.ts";
 import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
 
 const edge = inject("edge");
@@ -17,8 +16,7 @@ const SITE = "e2e-framing";
 const admin = new ApiClient(edge.url);
 let connector: RunningConnector;
 let browser: Browser;
-let foreign: Server;
-let foreignUrl = "";
+let foreign: Awaited<ReturnType<typeof foreignPage>> | undefined;
 let framed = "";
 
 beforeAll(async () => {
@@ -27,18 +25,11 @@ beforeAll(async () => {
   browser = await launchBrowser();
   connector = await startConnector(labConfig(edge.url, token, [{ id: "desk", name: "Desktop", port: desktop.port }]));
   // The attacker's page, on another loopback address: another origin.
-  foreign = createServer((_req, res) => {
-    res.setHeader("Content-Type", "text/html");
-    res.end(`<!doctype html><title>win a prize</title><iframe id="f" src="${framed}" width="800" height="600"></iframe>`);
-  });
-  await new Promise<void>((resolve) => foreign.listen(0, "127.0.0.2", resolve));
-  const address = foreign.address();
-  if (!address || typeof address === "string") throw new Error("no address");
-  foreignUrl = `http://127.0.0.2:${address.port}/`;
+  foreign = await foreignPage(() => `<!doctype html><title>win a prize</title><iframe id="f" src="${framed}" width="800" height="600"></iframe>`);
 });
 
 afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), browser?.close(), new Promise((r) => foreign?.close(r))]);
+  await Promise.allSettled([connector?.stop(), browser?.close(), foreign?.close()]);
 });
 
 describe("a foreign page framing a console", () => {
@@ -48,7 +39,7 @@ describe("a foreign page framing a console", () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     const refused = page.waitForEvent("console", (m) => /frame-ancestors/.test(m.text()));
-    await page.goto(foreignUrl);
+    await page.goto(foreign!.url);
     expect((await refused).text()).toMatch(/violates the following Content Security Policy directive: "frame-ancestors 'none'"\. The request has been blocked/);
     // The console's own page never ran inside the frame.
     const frame = page.frames().find((f) => f !== page.mainFrame())!;

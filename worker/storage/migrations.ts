@@ -20,7 +20,7 @@ export interface Migration {
   up(sql: SqlStorage): void;
 }
 
-/** The site object (worker/relay/): its config, announced inventories, console tickets, share links. */
+/** The site object (worker/site/): its config, announced inventories, console tickets, share links. */
 export const SITE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,

@@ -59,7 +59,7 @@ export class CloudTowerUpstream extends PolledUpstream {
     if (!reply.data?.vnc) {
       const message = reply.errors?.[0]?.message ?? "";
       if (/not.*(running|started|powered)|stopped|power(ed)? off|shut/i.test(message)) {
-        throw new UpstreamError(CloseCode.upstreamFailed, "The VM is powered off: start it, then open its console.");
+        throw new UpstreamError(CloseCode.vmNotRunning, "The VM is powered off: start it, then open its console.");
       }
       throw new UpstreamError(CloseCode.notFound, `CloudTower ${this.name} has no VM ${vm}${message ? ` (${message})` : ""}.`);
     }
@@ -76,7 +76,7 @@ export class CloudTowerUpstream extends PolledUpstream {
     try {
       const current = this.inventory().vms.find((v) => v.id === vm);
       if (current && current.powerState === "halted") {
-        throw new UpstreamError(CloseCode.upstreamFailed, "The VM is powered off: start it, then open its console.");
+        throw new UpstreamError(CloseCode.vmNotRunning, "The VM is powered off: start it, then open its console.");
       }
       const info = await this.vncInfo(vm);
       const route = await this.routeTo(info.cluster_ip);

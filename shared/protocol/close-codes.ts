@@ -17,6 +17,11 @@ export const CloseCode = {
   terminated: 4409,
   /** No input for the edge's idle timeout (IDLE_TIMEOUT_SECONDS); final: the page does not reconnect. */
   idle: 4440,
+  /**
+   * The VM is not running (powered off, halted, paused, suspended): final until someone starts it,
+   * so the console page stops instead of retrying. (Connectors before 0.3 said so with 4502.)
+   */
+  vmNotRunning: 4412,
   /** Ticket already used or expired, link expired or revoked. */
   gone: 4410,
   /** The connector speaks no protocol version the edge speaks. */

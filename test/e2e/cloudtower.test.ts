@@ -126,7 +126,7 @@ describe("CloudTower, certificate pinned on the tower", () => {
     const off = tower.vms.find((v) => v.name === "archive-01")!;
     const rfb = await RfbClient.open((await api.openConsole(SITE, "tower", off.id)).wsUrl);
     const closed = await rfb.closed();
-    expect(closed.code).toBe(CloseCode.upstreamFailed);
+    expect(closed.code).toBe(CloseCode.vmNotRunning);
     expect(closed.reason).toMatch(/powered off/);
   });
 

@@ -115,7 +115,7 @@ describe("a XenServer pool, pinned on the master", () => {
   it("says a halted VM must be started", async () => {
     const rfb = await RfbClient.open((await api.openConsole(SITE, "pool1", vm("db-halted").uuid)).wsUrl);
     const closed = await rfb.closed();
-    expect(closed.code).toBe(CloseCode.upstreamFailed);
+    expect(closed.code).toBe(CloseCode.vmNotRunning);
     expect(closed.reason).toMatch(/halted: start it/);
   });
 

@@ -7,11 +7,11 @@ import { CloseCode } from "../../shared/protocol/close-codes.ts";
 const PASSING = new Set<number>([1006, 1001, 1012, CloseCode.connectorOffline, CloseCode.upstreamFailed, CloseCode.upstreamTimeout]);
 
 /**
- * The connector says a VM is off with 4502 and a reason in words (CloudTower: "The VM is powered
- * off…"): retrying cannot start it, so that is final. XenServer's "not running, or it moved to
- * another host" is not: a migrating VM comes back, so the page keeps trying.
+ * A VM that is off is final (4412: retrying cannot start it). Connectors before 0.3 said so with
+ * 4502 and words ("The VM is powered off…"), so those words are final too. XenServer's "not
+ * running, or it moved to another host" is not: a migrating VM comes back, so the page keeps trying.
  */
-const VM_OFF = /powered off|halted/i;
+const VM_OFF = /powered off|halted|: start it/i;
 
 export function isPassingClose(code: number, reason = ""): boolean {
   if (code === CloseCode.upstreamFailed && VM_OFF.test(reason)) return false;
@@ -39,6 +39,8 @@ export function describeClose(code: number, reason: string): string {
       return "This console's ticket or link is no longer valid.";
     case CloseCode.terminated:
       return "This console was ended by someone.";
+    case CloseCode.vmNotRunning:
+      return "The VM is not running: start it, then open its console again.";
     default:
       return `The console closed (code ${code}).`;
   }

@@ -19,8 +19,10 @@ describe("typing text as key events", () => {
 describe("which closes the page reconnects after", () => {
   it("retries drops of the network, edge or connector, and stops on final causes", () => {
     for (const code of [1006, 1001, 1012, CloseCode.connectorOffline, CloseCode.upstreamFailed, CloseCode.upstreamTimeout]) expect(isPassingClose(code)).toBe(true);
-    for (const code of [1000, CloseCode.gone, CloseCode.forbidden, CloseCode.unauthorized, CloseCode.terminated, CloseCode.idle, CloseCode.ended]) expect(isPassingClose(code)).toBe(false);
+    for (const code of [1000, CloseCode.gone, CloseCode.forbidden, CloseCode.unauthorized, CloseCode.terminated, CloseCode.idle, CloseCode.ended, CloseCode.vmNotRunning]) expect(isPassingClose(code)).toBe(false);
     expect(isPassingClose(CloseCode.upstreamFailed, "The VM is powered off: start it, then open its console.")).toBe(false);
+    expect(isPassingClose(CloseCode.upstreamFailed, "The VM is suspended: start it, then open its console.")).toBe(false);
     expect(describeClose(CloseCode.idle, "")).toMatch(/without input/);
+    expect(describeClose(CloseCode.vmNotRunning, "")).toMatch(/not running/);
   });
 });

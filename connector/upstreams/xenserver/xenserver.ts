@@ -123,7 +123,7 @@ export class XenServerUpstream extends PolledUpstream {
     }
     const power = await this.api.call<string>("VM.get_power_state", vmRef);
     if (power !== "Running") {
-      throw new UpstreamError(CloseCode.upstreamFailed, `The VM is ${power.toLowerCase()}: start it, then open its console.`);
+      throw new UpstreamError(CloseCode.vmNotRunning, `The VM is ${power.toLowerCase()}: start it, then open its console.`);
     }
     const consoles = await this.api.call<string[]>("VM.get_consoles", vmRef);
     let rfb: string | undefined;

@@ -263,7 +263,7 @@ describe("idle warning", () => {
 });
 
 describe("view", () => {
-  it("shows 1:1 with scrollbars, downloads a PNG screenshot, and reads out the round trip", async () => {
+  it("shows 1:1 with scrollbars, goes fullscreen and back, downloads a PNG screenshot, and reads out the round trip", async () => {
     const link = await makeLink("desk");
     const context = await browser.newContext({ viewport: { width: 640, height: 480 }, acceptDownloads: true });
     const page = await context.newPage();
@@ -279,6 +279,13 @@ describe("view", () => {
       const s = document.querySelector("#screen > div")!; // noVNC's own scrolling box
       return s.scrollWidth > s.clientWidth && (s.querySelector("canvas") as HTMLCanvasElement).clientWidth === 800;
     });
+
+    await page.getByRole("button", { name: "Fullscreen", pressed: false }).click();
+    await page.getByRole("button", { name: "Fullscreen", pressed: true }).waitFor();
+    expect(await page.evaluate(() => document.fullscreenElement === document.documentElement)).toBe(true);
+    await page.getByRole("button", { name: "Fullscreen", pressed: true }).click();
+    await page.getByRole("button", { name: "Fullscreen", pressed: false }).waitFor();
+    expect(await page.evaluate(() => document.fullscreenElement)).toBeNull();
 
     const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Screenshot" }).click()]);
     expect(download.suggestedFilename()).toMatch(/\.png$/);

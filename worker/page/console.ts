@@ -427,10 +427,15 @@ scaleButton.addEventListener("click", () => {
   document.body.classList.toggle("one-to-one", !fitToWindow);
   if (rfb) rfb.scaleViewport = fitToWindow;
 });
-$("fullscreen").addEventListener("click", () => {
+const fullscreenButton = $("fullscreen");
+fullscreenButton.setAttribute("aria-pressed", "false");
+fullscreenButton.addEventListener("click", () => {
   if (document.fullscreenElement) void document.exitFullscreen();
-  else void document.documentElement.requestFullscreen().catch(() => {});
+  // Refused e.g. inside a frame without allowfullscreen: say so on the button, keep the console.
+  else void document.documentElement.requestFullscreen().catch(() => (fullscreenButton.title = "The browser refused fullscreen for this page."));
 });
+// Esc and the browser's own controls leave fullscreen too: the button follows the document.
+document.addEventListener("fullscreenchange", () => fullscreenButton.setAttribute("aria-pressed", String(document.fullscreenElement !== null)));
 screenshotButton.addEventListener("click", () => {
   rfb?.toBlob((blob) => {
     if (!blob) return;

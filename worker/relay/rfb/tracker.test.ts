@@ -285,15 +285,22 @@ describe("fence credit", () => {
     expect(t.inMessageBytes).toBe(0);
   });
 
-  it("fences at least every 32 KiB of a long stream of messages", () => {
+  it("fences a long run of messages once, at the end of the chunk (one WebSocket message, one answer)", () => {
     const { tracker: t } = setup(FENCED, 8, 1);
     t.fromViewer(Uint8Array.from(setEncodings([0, -312])));
     const msg = serverCut(1000);
     const stream = Uint8Array.from(Array.from({ length: 100 }, () => msg).flat());
     const out = t.fromServer(stream);
-    const fences = out.filter(isInjectedFence).length;
-    expect(fences).toBeGreaterThanOrEqual(3);
-    expect(fences).toBeLessThanOrEqual(4);
+    expect(out.map((p) => (isInjectedFence(p) ? "fence" : p.length))).toEqual([stream.length, "fence"]);
+    // The input itself, not a copy.
+    expect(out[0]!.buffer).toBe(stream.buffer);
+    // Ending inside the next message: the fence goes at the last boundary, the rest after it.
+    const more = Uint8Array.from([...msg, ...msg, ...msg.slice(0, 300)]);
+    const out2 = t.fromServer(more);
+    expect(out2.map((p) => (isInjectedFence(p) ? "fence" : p.length))).toEqual([2 * msg.length, "fence", 300]);
+    expect(out2[2]!.buffer).toBe(more.buffer);
+    // Nothing new ended: no fence.
+    expect(t.fromServer(Uint8Array.from(msg.slice(300, 400))).some(isInjectedFence)).toBe(false);
   });
 });
 

@@ -21,8 +21,9 @@
  * Fences (mode.fenceCredit, once the viewer's SetEncodings listed the Fence pseudo-encoding -312):
  * a ServerFence with flags = Request only and an 8-byte payload, FENCE_TAG + a random u32 nonce, is
  * injected at the last message boundary of every fromServer chunk that has unfenced bytes before
- * it (so every update is followed by one and an idle screen settles), and at the first boundary
- * after each FENCE_EVERY_BYTES. noVNC answers a fence request as soon as it parses it, with the
+ * it (so every update is followed by one and an idle screen settles), and nowhere else: a chunk
+ * goes to the viewer as one WebSocket message, processed in one go, so one fence proves as much
+ * as several would. noVNC answers a fence request as soon as it parses it, with the
  * flags masked to BlockBefore|BlockAfter (0 here) and the payload echoed; it fails on a fence
  * without the Request flag, and uses a fence for nothing else. A viewer's ClientFence without the
  * Request flag, 8 bytes long and carrying our tag, is removed from the stream (the server never
@@ -50,8 +51,6 @@ export type Mode = { viewOnly: boolean; fenceCredit: boolean; watchInput?: boole
 export const MAX_HEADER = 24;
 /** Bytes one direction may hold during the handshake while waiting for the other direction. */
 export const MAX_HELD = 64;
-/** A fence is injected at the first message boundary after this many unfenced bytes. */
-export const FENCE_EVERY_BYTES = 32 * 1024;
 /** Outstanding fences remembered, at least FENCE_SPACING_BYTES apart: together a stream window. */
 export const MAX_OUTSTANDING_FENCES = 8;
 export const FENCE_SPACING_BYTES = STREAM_WINDOW_BYTES / MAX_OUTSTANDING_FENCES;
@@ -363,32 +362,30 @@ export class RfbTracker {
       st.inp += bytes.length;
       return [bytes];
     }
-    const out: Uint8Array[] = [];
-    let start = 0;
-    const fenceAt = (at: number): void => {
-      if (at > start) {
-        out.push(bytes.subarray(start, at));
-        st.out += at - start;
-        st.inp += at - start;
-        start = at;
-      }
-      out.push(this.makeFence());
-    };
     let lastBoundary = -1;
     this.parseServer(bytes, 0, (at) => {
       lastBoundary = at;
-      st.mb = st.inp + (at - start);
-      if (this.fencing() && st.out + (at - start) - st.lf >= FENCE_EVERY_BYTES) fenceAt(at);
     });
-    // The last message boundary of what the console sent so far gets a fence (if anything since the
-    // previous one is unfenced): every update is followed by one, and an idle screen settles.
-    if (this.fencing() && lastBoundary >= start && st.out + (lastBoundary - start) > st.lf) fenceAt(lastBoundary);
-    if (start < bytes.length) {
-      out.push(start === 0 ? bytes : bytes.subarray(start));
-      st.out += bytes.length - start;
-      st.inp += bytes.length - start;
+    if (lastBoundary >= 0) st.mb = st.inp + lastBoundary;
+    // One fence per chunk, at its last message boundary (if anything before it is unfenced):
+    // every update is followed by one, and an idle screen settles. More fences inside one chunk
+    // would prove nothing more: the chunk reaches the viewer as one WebSocket message, which a
+    // viewer processes, and answers the fences in, in one go; each fence would only cost the
+    // viewer an answer and the edge a billed incoming message.
+    if (this.fencing() && lastBoundary >= 0 && st.out + lastBoundary > st.lf) {
+      const before = bytes.subarray(0, lastBoundary);
+      st.out += lastBoundary;
+      st.inp += lastBoundary;
+      const fence = this.makeFence();
+      const rest = bytes.length - lastBoundary;
+      st.out += rest;
+      st.inp += rest;
+      if (lastBoundary === 0) return [fence, bytes];
+      return rest === 0 ? [before, fence] : [before, fence, bytes.subarray(lastBoundary)];
     }
-    return out;
+    st.out += bytes.length;
+    st.inp += bytes.length;
+    return [bytes];
   }
 
   private fencing(): boolean {

@@ -16,3 +16,24 @@ export function closeQuietly(ws: WebSocket, code: number, reason: string): void 
     // Already closed.
   }
 }
+
+/**
+ * Whether a kind of socket may use permessage-deflate, from an edge var ("on" / "off") or the
+ * default. Console streams are mostly compressed already (Tight, ZRLE, JPEG): deflating them again
+ * costs the edge's CPU (billed) and latency for a few percent of bytes (docs/deploy.md).
+ */
+export function compressionWanted(value: string | undefined, fallback: boolean): boolean {
+  const v = value?.trim().toLowerCase();
+  return v === "on" ? true : v === "off" ? false : fallback;
+}
+
+/**
+ * Headers for a 101 response that decide permessage-deflate for that socket alone. workerd (with
+ * the compatibility flag `web_socket_compression`, on for every date since 2023-08-15) accepts the
+ * client's offer as it stands when the response has no Sec-WebSocket-Extensions header; with one,
+ * it negotiates from the response's value, so an empty value (no offer of its own) refuses
+ * compression and the 101 goes out without the header.
+ */
+export function compressionHeaders(compress: boolean): Record<string, string> {
+  return compress ? {} : { "Sec-WebSocket-Extensions": "" };
+}

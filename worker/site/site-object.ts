@@ -38,7 +38,7 @@ import type {
   VncUrlsResult,
 } from "./site-api.ts";
 import { coalesceData } from "../relay/coalesce.ts";
-import { closeQuietly, refuseUpgrade } from "../relay/sockets.ts";
+import { closeQuietly, compressionHeaders, compressionWanted, refuseUpgrade } from "../relay/sockets.ts";
 import { type LostConsole, StreamBook, type StreamEnd } from "./stream-book.ts";
 import { TicketBook, type ConsoleGrant } from "./tickets.ts";
 import { TunnelRequests } from "./tunnel-requests.ts";
@@ -306,7 +306,7 @@ export class SiteObject extends DurableObject<Env> {
     pair[1].serializeAttachment(attachment);
     this.addConnector(new ConnectorSocket(pair[1], attachment));
     await this.scheduleAlarm();
-    return new Response(null, { status: 101, webSocket: pair[0] });
+    return new Response(null, { status: 101, webSocket: pair[0], headers: compressionHeaders(compressionWanted(this.env.CONNECTOR_WS_COMPRESSION, false)) });
   }
 
   private async acceptViewer(request: Request, url: URL): Promise<Response> {
@@ -314,7 +314,10 @@ export class SiteObject extends DurableObject<Env> {
     // Our page returns credit; websockify's convention `binary` (many RFB clients still offer it)
     // is plain RFB, like offering nothing. A browser fails the upgrade if none of its offers is chosen.
     const subprotocol = offered.includes(CREDIT_SUBPROTOCOL) ? CREDIT_SUBPROTOCOL : offered.includes(BINARY_SUBPROTOCOL) ? BINARY_SUBPROTOCOL : null;
-    const headers = subprotocol ? { "Sec-WebSocket-Protocol": subprotocol } : undefined;
+    const headers = {
+      ...(subprotocol ? { "Sec-WebSocket-Protocol": subprotocol } : {}),
+      ...compressionHeaders(compressionWanted(this.env.VIEWER_WS_COMPRESSION, false)),
+    };
 
     const admission = url.pathname.startsWith("/ws/link/")
       ? await this.redeemLink(url.searchParams.get("link") ?? "")

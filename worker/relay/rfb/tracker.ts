@@ -217,6 +217,17 @@ function viewOnlyFault(what: string): StreamFault {
   return new StreamFault(CloseCode.badRequest, `View-only console closed: ${what}.`);
 }
 
+/** Fence nonces, drawn from the system's random source a batch at a time (one call per fence costs more than the rest of a chunk's work). */
+const nonces = new Uint32Array(256);
+let noncesLeft = 0;
+function nextNonce(): number {
+  if (noncesLeft === 0) {
+    crypto.getRandomValues(nonces);
+    noncesLeft = nonces.length;
+  }
+  return nonces[--noncesLeft]!;
+}
+
 /** Signals "cannot frame": caught by the parse loops, turned into a fault or framing = lost. */
 class Unframeable extends Error {}
 
@@ -224,6 +235,8 @@ export class RfbTracker {
   private readonly mode: Mode;
   private st: State;
   private isDirty = false;
+  /** Where the last server message ended in the current fromServer input (-1: none). */
+  private lastBoundary = -1;
   /** Pieces being produced by the current fromViewer / release. */
   private cOut: Uint8Array[] = [];
 
@@ -362,10 +375,9 @@ export class RfbTracker {
       st.inp += bytes.length;
       return [bytes];
     }
-    let lastBoundary = -1;
-    this.parseServer(bytes, 0, (at) => {
-      lastBoundary = at;
-    });
+    this.lastBoundary = -1;
+    this.parseServer(bytes, 0);
+    const lastBoundary = this.lastBoundary;
     if (lastBoundary >= 0) st.mb = st.inp + lastBoundary;
     // One fence per chunk, at its last message boundary (if anything before it is unfenced):
     // every update is followed by one, and an idle screen settles. More fences inside one chunk
@@ -394,7 +406,7 @@ export class RfbTracker {
 
   private makeFence(): Uint8Array {
     const st = this.st;
-    const nonce = crypto.getRandomValues(new Uint32Array(1))[0]!;
+    const nonce = nextNonce();
     const fence = new Uint8Array(17);
     const view = new DataView(fence.buffer);
     fence[0] = 248;
@@ -417,7 +429,7 @@ export class RfbTracker {
   }
 
   /** Parses server bytes from `at`; output is always the input itself, so nothing is produced here. */
-  private parseServer(input: Uint8Array, at: number, boundary?: (at: number) => void): void {
+  private parseServer(input: Uint8Array, at: number): void {
     const st = this.st;
     const d = st.s;
     let i = at;
@@ -438,7 +450,7 @@ export class RfbTracker {
         }
         while (d.b.length < d.n && i < input.length) d.b.push(input[i++]!);
         if (d.b.length < d.n) return;
-        if (this.serverStep()) boundary?.(i);
+        if (this.serverStep()) this.lastBoundary = i;
       }
     } catch (e) {
       if (!(e instanceof Unframeable)) throw e;
@@ -499,7 +511,74 @@ export class RfbTracker {
     const st = this.st;
     const d = st.s;
     const b = d.b;
+    // The phases of messages first: a switch on strings tests its cases in order.
     switch (d.p) {
+      // ---- messages
+      case "rect":
+        return this.rectHeader();
+      case "rend":
+        if (st.rl === 0) {
+          this.sset("msg", 1);
+          return true;
+        }
+        this.sset("rect", 12);
+        return false;
+      case "tight":
+        return this.tight();
+      case "tdata":
+        if (st.ts === 0) this.sset("rend", 0);
+        else if (st.ts < 12) {
+          d.r = st.ts;
+          this.sset("rend", 0);
+        } else this.sset("clen", 1);
+        return false;
+      case "clen": {
+        // Tight compact length: 1 to 3 bytes, 7 + 7 + 8 bits.
+        if (b.length === 1 && b[0]! & 0x80) return ((d.n = 2), false);
+        if (b.length === 2 && b[1]! & 0x80) return ((d.n = 3), false);
+        let len = b[0]! & 0x7f;
+        if (b.length > 1) len |= (b[1]! & 0x7f) << 7;
+        if (b.length > 2) len |= b[2]! << 14;
+        d.r = len;
+        this.sset("rend", 0);
+        return false;
+      }
+      case "msg":
+        return this.serverMessage();
+      case "hex":
+        return this.hextile();
+      case "hexnext": {
+        st.ti++;
+        const tiles = Math.ceil(st.rw / 16) * Math.ceil(st.rh / 16);
+        if (st.ti < tiles) this.sset("hex", 1);
+        else this.sset("rend", 0);
+        return false;
+      }
+      case "mend":
+        this.sset("msg", 1);
+        return true;
+      case "len32": // zlib, ZRLE, DesktopName
+        d.r = u32(b, 0);
+        this.sset("rend", 0);
+        return false;
+      case "h264":
+        d.r = u32(b, 0);
+        this.sset("rend", 0);
+        return false;
+      case "rre":
+        d.r = u32(b, 0) * (st.bpp + 8);
+        this.sset("rend", 0);
+        return false;
+      case "eds":
+        d.r = 16 * b[0]!;
+        this.sset("rend", 0);
+        return false;
+      case "vmc":
+        if (b[0] === 0) d.r = 2 * st.rw * st.rh * st.bpp;
+        else if (b[0] === 1) d.r = st.rw * st.rh * 4;
+        else throw new Unframeable(`VMware cursor type ${b[0]}`);
+        this.sset("rend", 0);
+        return false;
       // ---- handshake
       case "ver": {
         const text = String.fromCharCode(...b);
@@ -569,72 +648,6 @@ export class RfbTracker {
         }
         this.sset("msg", 1);
         return false;
-      // ---- messages
-      case "msg":
-        return this.serverMessage();
-      case "mend":
-        this.sset("msg", 1);
-        return true;
-      case "rect":
-        return this.rectHeader();
-      case "rend":
-        if (st.rl === 0) {
-          this.sset("msg", 1);
-          return true;
-        }
-        this.sset("rect", 12);
-        return false;
-      case "len32": // zlib, ZRLE, DesktopName
-        d.r = u32(b, 0);
-        this.sset("rend", 0);
-        return false;
-      case "h264":
-        d.r = u32(b, 0);
-        this.sset("rend", 0);
-        return false;
-      case "rre":
-        d.r = u32(b, 0) * (st.bpp + 8);
-        this.sset("rend", 0);
-        return false;
-      case "eds":
-        d.r = 16 * b[0]!;
-        this.sset("rend", 0);
-        return false;
-      case "vmc":
-        if (b[0] === 0) d.r = 2 * st.rw * st.rh * st.bpp;
-        else if (b[0] === 1) d.r = st.rw * st.rh * 4;
-        else throw new Unframeable(`VMware cursor type ${b[0]}`);
-        this.sset("rend", 0);
-        return false;
-      case "hex":
-        return this.hextile();
-      case "hexnext": {
-        st.ti++;
-        const tiles = Math.ceil(st.rw / 16) * Math.ceil(st.rh / 16);
-        if (st.ti < tiles) this.sset("hex", 1);
-        else this.sset("rend", 0);
-        return false;
-      }
-      case "tight":
-        return this.tight();
-      case "tdata":
-        if (st.ts === 0) this.sset("rend", 0);
-        else if (st.ts < 12) {
-          d.r = st.ts;
-          this.sset("rend", 0);
-        } else this.sset("clen", 1);
-        return false;
-      case "clen": {
-        // Tight compact length: 1 to 3 bytes, 7 + 7 + 8 bits.
-        if (b.length === 1 && b[0]! & 0x80) return ((d.n = 2), false);
-        if (b.length === 2 && b[1]! & 0x80) return ((d.n = 3), false);
-        let len = b[0]! & 0x7f;
-        if (b.length > 1) len |= (b[1]! & 0x7f) << 7;
-        if (b.length > 2) len |= b[2]! << 14;
-        d.r = len;
-        this.sset("rend", 0);
-        return false;
-      }
     }
     throw new Unframeable(`parser phase ${d.p}`);
   }
@@ -654,20 +667,15 @@ export class RfbTracker {
     const st = this.st;
     const d = st.s;
     const b = d.b;
-    const need = (n: number): boolean => {
-      if (b.length >= n) return false;
-      d.n = n;
-      return true;
-    };
     switch (b[0]) {
       case 0: // FramebufferUpdate
-        if (need(4)) return false;
+        if (this.sneed(4)) return false;
         st.rl = u16(b, 2);
         if (st.rl === 0) return this.smsgDone();
         this.sset("rect", 12);
         return false;
       case 1: // SetColourMapEntries
-        if (need(6)) return false;
+        if (this.sneed(6)) return false;
         d.r = 6 * u16(b, 4);
         this.sset("mend", 0);
         return false;
@@ -675,30 +683,38 @@ export class RfbTracker {
       case 150: // EndOfContinuousUpdates
         return this.smsgDone();
       case 3: // ServerCutText (negative length: extended clipboard)
-        if (need(8)) return false;
+        if (this.sneed(8)) return false;
         d.r = Math.abs(s32(b, 4));
         this.sset("mend", 0);
         return false;
       case 248: // ServerFence
-        if (need(9)) return false;
+        if (this.sneed(9)) return false;
         d.r = b[8]!;
         this.sset("mend", 0);
         return false;
       case 250: // xvp
-        if (need(4)) return false;
+        if (this.sneed(4)) return false;
         return this.smsgDone();
       case 255: // QEMU: only audio (submessage 1) exists
-        if (need(2)) return false;
+        if (this.sneed(2)) return false;
         if (b[1] !== 1) throw new Unframeable(`QEMU server message ${b[1]}`);
-        if (need(4)) return false;
+        if (this.sneed(4)) return false;
         if (u16(b, 2) === 0 || u16(b, 2) === 1) return this.smsgDone();
         if (u16(b, 2) !== 2) throw new Unframeable(`QEMU audio operation ${u16(b, 2)}`);
-        if (need(8)) return false;
+        if (this.sneed(8)) return false;
         d.r = u32(b, 4);
         this.sset("mend", 0);
         return false;
     }
     throw new Unframeable(`server message type ${b[0]}`);
+  }
+
+  /** The server message's header needs `n` bytes: true (and waits for them) when it has fewer. */
+  private sneed(n: number): boolean {
+    const d = this.st.s;
+    if (d.b.length >= n) return false;
+    d.n = n;
+    return true;
   }
 
   private smsgDone(): boolean {
@@ -717,22 +733,17 @@ export class RfbTracker {
     st.rw = w;
     st.rh = h;
     st.re = enc;
-    const body = (n: number): false => {
-      d.r = n;
-      this.sset("rend", 0);
-      return false;
-    };
     switch (enc) {
       case 0:
-        return body(w * h * st.bpp);
+        return this.rectBody(w * h * st.bpp);
       case 1:
-        return body(4);
+        return this.rectBody(4);
       case 2:
         this.sset("rre", 4 + st.bpp);
         return false;
       case 5:
         st.ti = 0;
-        if (w === 0 || h === 0) return body(0);
+        if (w === 0 || h === 0) return this.rectBody(0);
         this.sset("hex", 1);
         return false;
       case 6:
@@ -748,32 +759,39 @@ export class RfbTracker {
         this.sset("h264", 8);
         return false;
       case -239: // Cursor: pixels then bitmask
-        return body(w * h * st.bpp + Math.floor((w + 7) / 8) * h);
+        return this.rectBody(w * h * st.bpp + Math.floor((w + 7) / 8) * h);
       case -240: // XCursor: colours, bitmap, bitmask
-        return body(w === 0 || h === 0 ? 0 : 6 + 2 * Math.floor((w + 7) / 8) * h);
+        return this.rectBody(w === 0 || h === 0 ? 0 : 6 + 2 * Math.floor((w + 7) / 8) * h);
       case -224: // LastRect
         st.rl = 0;
-        return body(0);
+        return this.rectBody(0);
       case -308:
         this.sset("eds", 4);
         return false;
       case -261: // QEMU LED state
-        return body(1);
+        return this.rectBody(1);
       case ENC_EXT_MOUSE:
         st.sm = true; // the server confirmed: PointerEvents with bit 7 set are now 7 bytes
-        return body(0);
+        return this.rectBody(0);
       case -223: // DesktopSize
       case -257:
       case -258:
       case -259:
       case -312:
       case -313:
-        return body(0);
+        return this.rectBody(0);
       case ENC_VMWARE_CURSOR:
         this.sset("vmc", 2);
         return false;
     }
     throw new Unframeable(`rectangle encoding ${enc}`);
+  }
+
+  /** The current rectangle's body is `n` bytes that stream through. */
+  private rectBody(n: number): false {
+    this.st.s.r = n;
+    this.sset("rend", 0);
+    return false;
   }
 
   private hextile(): boolean {

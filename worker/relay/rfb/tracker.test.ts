@@ -492,6 +492,39 @@ describe("properties", () => {
     );
   }, PROPERTY_TIMEOUT_MS);
 
+  it(`console direction: cut anywhere, inside headers or skipped bodies, the parse is the same (${RUNS} cases)`, () => {
+    // A header whole in a chunk is read where it lies; one split across chunks is collected byte
+    // by byte; bodies are skipped by length. Whatever the cuts, the console's bytes come out
+    // unchanged, the parser ends in the same place, and fences differ only in where they go.
+    const bigRaw = fc.record({ w: fc.integer({ min: 1, max: 300 }), h: fc.integer({ min: 1, max: 40 }) }).map(({ w, h }) => fbu([{ enc: 0, w, h, body: fill(w * h * 4) }]));
+    const msgArb = fc.oneof({ weight: 4, arbitrary: serverGen.map((g) => serverMessage(g, 4, 3)) }, { weight: 1, arbitrary: bigRaw });
+    fc.assert(
+      fc.property(fc.array(msgArb, { minLength: 1, maxLength: 10 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 40 }), fc.boolean(),
+        (messages, fractions, bytewise) => {
+          const hs = handshake(8, 1, 1);
+          const pre: Op[] = [["c", setEncodings([...FRAMEABLE, ...TUNING])]];
+          const start = () => drive(FENCED, [...hs.steps, ...pre]).tracker;
+          const stream = messages.flat();
+          // The first message of a short stream, cut at every byte: every header collected.
+          const limit = bytewise ? Math.min(stream.length, 600) : 0;
+          const cuts = [...fractions.map((f) => Math.floor(f * stream.length)), ...Array.from({ length: limit }, (_, k) => k)];
+          const whole = drive(FENCED, [["s", stream]], [], [], start());
+          const cut = drive(FENCED, [["s", stream]], cuts, [], start());
+          const data = (d: ReturnType<typeof drive>) => d.toViewer.filter((p) => !isInjectedFence(p)).flatMap((p) => [...p]);
+          expect(Buffer.from(data(cut)).equals(Buffer.from(stream))).toBe(true);
+          expect(Buffer.from(data(whole)).equals(Buffer.from(stream))).toBe(true);
+          const parse = (t: RfbTracker) => {
+            const { out: _o, lf: _l, fences: _f, ack: _a, ackIn: _i, ...rest } = t.snapshot();
+            return rest;
+          };
+          expect(parse(cut.tracker)).toEqual(parse(whole.tracker));
+          expect(cut.tracker.framing).toBe("exact");
+          expect(cut.tracker.inMessageBytes).toBe(0);
+        }),
+      { numRuns: Math.max(100, RUNS / 10) },
+    );
+  }, PROPERTY_TIMEOUT_MS);
+
   it(`arbitrary bytes both ways: only StreamFault, and only when view-only (${RUNS} cases)`, () => {
     // Arbitrary bytes either way, mixed with well-formed messages so deeper states are reached too.
     const opArb = fc.oneof(

@@ -203,13 +203,13 @@ function newDir(p: string, n: number): Dir {
   return { p, n, b: [], r: 0, f: true, h: [] };
 }
 
-function u16(b: number[], at: number): number {
+function u16(b: ArrayLike<number>, at: number): number {
   return (b[at]! << 8) | b[at + 1]!;
 }
-function u32(b: number[], at: number): number {
+function u32(b: ArrayLike<number>, at: number): number {
   return ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
 }
-function s32(b: number[], at: number): number {
+function s32(b: ArrayLike<number>, at: number): number {
   return u32(b, at) | 0;
 }
 
@@ -235,6 +235,16 @@ export class RfbTracker {
   private readonly mode: Mode;
   private st: State;
   private isDirty = false;
+  /**
+   * The header a console-direction step reads: `hb[ho]` to `hb[ho + hl - 1]`. Either the bytes
+   * collected in `st.s.b` (a header split across chunks) or, most of the time, the input itself:
+   * a header whole in the input is read where it lies, never copied (see parseServer).
+   */
+  private hb: ArrayLike<number> = [];
+  private ho = 0;
+  private hl = 0;
+  /** A step found that its header is longer than it had (st.s.n was raised). */
+  private wantMore = false;
   /** Where the last server message ended in the current fromServer input (-1: none). */
   private lastBoundary = -1;
   /** Pieces being produced by the current fromViewer / release. */
@@ -448,8 +458,34 @@ export class RfbTracker {
           for (; i < input.length; i++) d.h.push(input[i]!);
           return;
         }
+        if (st.done && d.b.length === 0 && input.length - i >= d.n) {
+          // The whole header is in the input: read it there. A step that finds it needs more
+          // reads on in place while the input has it, and otherwise keeps what it has in d.b.
+          this.hb = input;
+          this.ho = i;
+          for (;;) {
+            this.hl = d.n;
+            const end = this.serverStep();
+            if (!this.wantMore) {
+              i = this.ho + this.hl;
+              if (end) this.lastBoundary = i;
+              break;
+            }
+            this.wantMore = false;
+            if (input.length - this.ho < d.n) {
+              for (let k = 0; k < this.hl; k++) d.b.push(input[this.ho + k]!);
+              i = this.ho + this.hl;
+              break;
+            }
+          }
+          continue;
+        }
         while (d.b.length < d.n && i < input.length) d.b.push(input[i++]!);
         if (d.b.length < d.n) return;
+        this.hb = d.b;
+        this.ho = 0;
+        this.hl = d.b.length;
+        this.wantMore = false;
         if (this.serverStep()) this.lastBoundary = i;
       }
     } catch (e) {
@@ -503,14 +539,22 @@ export class RfbTracker {
     const d = this.st.s;
     d.p = p;
     d.n = n;
-    d.b = [];
+    if (d.b.length !== 0) d.b = [];
+  }
+
+  /** The current step's header is longer than it had: wait for `n` bytes in all. */
+  private more(n: number): false {
+    this.st.s.n = n;
+    this.wantMore = true;
+    return false;
   }
 
   /** One decision with d.b complete (length d.n). Returns true at the end of a server message. */
   private serverStep(): boolean {
     const st = this.st;
     const d = st.s;
-    const b = d.b;
+    const b = this.hb;
+    const o = this.ho;
     // The phases of messages first: a switch on strings tests its cases in order.
     switch (d.p) {
       // ---- messages
@@ -534,11 +578,12 @@ export class RfbTracker {
         return false;
       case "clen": {
         // Tight compact length: 1 to 3 bytes, 7 + 7 + 8 bits.
-        if (b.length === 1 && b[0]! & 0x80) return ((d.n = 2), false);
-        if (b.length === 2 && b[1]! & 0x80) return ((d.n = 3), false);
-        let len = b[0]! & 0x7f;
-        if (b.length > 1) len |= (b[1]! & 0x7f) << 7;
-        if (b.length > 2) len |= b[2]! << 14;
+        const n = this.hl;
+        if (n === 1 && b[o]! & 0x80) return this.more(2);
+        if (n === 2 && b[o + 1]! & 0x80) return this.more(3);
+        let len = b[o]! & 0x7f;
+        if (n > 1) len |= (b[o + 1]! & 0x7f) << 7;
+        if (n > 2) len |= b[o + 2]! << 14;
         d.r = len;
         this.sset("rend", 0);
         return false;
@@ -558,30 +603,30 @@ export class RfbTracker {
         this.sset("msg", 1);
         return true;
       case "len32": // zlib, ZRLE, DesktopName
-        d.r = u32(b, 0);
+        d.r = u32(b, o);
         this.sset("rend", 0);
         return false;
       case "h264":
-        d.r = u32(b, 0);
+        d.r = u32(b, o);
         this.sset("rend", 0);
         return false;
       case "rre":
-        d.r = u32(b, 0) * (st.bpp + 8);
+        d.r = u32(b, o) * (st.bpp + 8);
         this.sset("rend", 0);
         return false;
       case "eds":
-        d.r = 16 * b[0]!;
+        d.r = 16 * b[o]!;
         this.sset("rend", 0);
         return false;
       case "vmc":
-        if (b[0] === 0) d.r = 2 * st.rw * st.rh * st.bpp;
-        else if (b[0] === 1) d.r = st.rw * st.rh * 4;
-        else throw new Unframeable(`VMware cursor type ${b[0]}`);
+        if (b[o] === 0) d.r = 2 * st.rw * st.rh * st.bpp;
+        else if (b[o] === 1) d.r = st.rw * st.rh * 4;
+        else throw new Unframeable(`VMware cursor type ${b[o]}`);
         this.sset("rend", 0);
         return false;
-      // ---- handshake
+      // ---- handshake (before ServerInit: headers are always collected in d.b, so o is 0)
       case "ver": {
-        const text = String.fromCharCode(...b);
+        const text = String.fromCharCode(...d.b);
         if (!/^RFB \d{3}\.\d{3}\n$/.test(text)) throw new Unframeable("not an RFB server");
         this.sset("wver", 0);
         return false;
@@ -652,7 +697,7 @@ export class RfbTracker {
     throw new Unframeable(`parser phase ${d.p}`);
   }
 
-  private setPixelFormat(b: number[], at: number): void {
+  private setPixelFormat(b: ArrayLike<number>, at: number): void {
     const bpp = b[at]!;
     const depth = b[at + 1]!;
     const trueColour = b[at + 3] !== 0;
@@ -666,17 +711,18 @@ export class RfbTracker {
   private serverMessage(): boolean {
     const st = this.st;
     const d = st.s;
-    const b = d.b;
-    switch (b[0]) {
+    const b = this.hb;
+    const o = this.ho;
+    switch (b[o]) {
       case 0: // FramebufferUpdate
         if (this.sneed(4)) return false;
-        st.rl = u16(b, 2);
+        st.rl = u16(b, o + 2);
         if (st.rl === 0) return this.smsgDone();
         this.sset("rect", 12);
         return false;
       case 1: // SetColourMapEntries
         if (this.sneed(6)) return false;
-        d.r = 6 * u16(b, 4);
+        d.r = 6 * u16(b, o + 4);
         this.sset("mend", 0);
         return false;
       case 2: // Bell
@@ -684,12 +730,12 @@ export class RfbTracker {
         return this.smsgDone();
       case 3: // ServerCutText (negative length: extended clipboard)
         if (this.sneed(8)) return false;
-        d.r = Math.abs(s32(b, 4));
+        d.r = Math.abs(s32(b, o + 4));
         this.sset("mend", 0);
         return false;
       case 248: // ServerFence
         if (this.sneed(9)) return false;
-        d.r = b[8]!;
+        d.r = b[o + 8]!;
         this.sset("mend", 0);
         return false;
       case 250: // xvp
@@ -697,23 +743,22 @@ export class RfbTracker {
         return this.smsgDone();
       case 255: // QEMU: only audio (submessage 1) exists
         if (this.sneed(2)) return false;
-        if (b[1] !== 1) throw new Unframeable(`QEMU server message ${b[1]}`);
+        if (b[o + 1] !== 1) throw new Unframeable(`QEMU server message ${b[o + 1]}`);
         if (this.sneed(4)) return false;
-        if (u16(b, 2) === 0 || u16(b, 2) === 1) return this.smsgDone();
-        if (u16(b, 2) !== 2) throw new Unframeable(`QEMU audio operation ${u16(b, 2)}`);
+        if (u16(b, o + 2) === 0 || u16(b, o + 2) === 1) return this.smsgDone();
+        if (u16(b, o + 2) !== 2) throw new Unframeable(`QEMU audio operation ${u16(b, o + 2)}`);
         if (this.sneed(8)) return false;
-        d.r = u32(b, 4);
+        d.r = u32(b, o + 4);
         this.sset("mend", 0);
         return false;
     }
-    throw new Unframeable(`server message type ${b[0]}`);
+    throw new Unframeable(`server message type ${b[o]}`);
   }
 
   /** The server message's header needs `n` bytes: true (and waits for them) when it has fewer. */
   private sneed(n: number): boolean {
-    const d = this.st.s;
-    if (d.b.length >= n) return false;
-    d.n = n;
+    if (this.hl >= n) return false;
+    this.more(n);
     return true;
   }
 
@@ -724,11 +769,11 @@ export class RfbTracker {
 
   private rectHeader(): boolean {
     const st = this.st;
-    const d = st.s;
-    const b = d.b;
-    const w = u16(b, 4);
-    const h = u16(b, 6);
-    const enc = s32(b, 8);
+    const b = this.hb;
+    const o = this.ho;
+    const w = u16(b, o + 4);
+    const h = u16(b, o + 6);
+    const enc = s32(b, o + 8);
     st.rl--;
     st.rw = w;
     st.rh = h;
@@ -797,8 +842,9 @@ export class RfbTracker {
   private hextile(): boolean {
     const st = this.st;
     const d = st.s;
-    const b = d.b;
-    const sub = b[0]!;
+    const b = this.hb;
+    const o = this.ho;
+    const sub = b[o]!;
     if (sub & 0xe0) throw new Unframeable(`Hextile subencoding ${sub}`);
     const cols = Math.ceil(st.rw / 16);
     const col = st.ti % cols;
@@ -811,11 +857,8 @@ export class RfbTracker {
       return false;
     }
     const header = 1 + (sub & 2 ? st.bpp : 0) + (sub & 4 ? st.bpp : 0) + (sub & 8 ? 1 : 0);
-    if (b.length < header) {
-      d.n = header;
-      return false;
-    }
-    if (sub & 8) d.r = b[header - 1]! * (sub & 16 ? st.bpp + 2 : 2);
+    if (this.hl < header) return this.more(header);
+    if (sub & 8) d.r = b[o + header - 1]! * (sub & 16 ? st.bpp + 2 : 2);
     this.sset("hexnext", 0);
     return false;
   }
@@ -823,8 +866,9 @@ export class RfbTracker {
   private tight(): boolean {
     const st = this.st;
     const d = st.s;
-    const b = d.b;
-    const kind = b[0]! >> 4;
+    const b = this.hb;
+    const o = this.ho;
+    const kind = b[o]! >> 4;
     if (kind === 8) {
       d.r = st.tp; // FillCompression: one TPIXEL
       this.sset("rend", 0);
@@ -838,8 +882,8 @@ export class RfbTracker {
     // BasicCompression: bit 6 says a filter id follows.
     let filter = 0;
     if (kind & 4) {
-      if (b.length < 2) return ((d.n = 2), false);
-      filter = b[1]!;
+      if (this.hl < 2) return this.more(2);
+      filter = b[o + 1]!;
     }
     if (filter === 0 || filter === 2) {
       st.ts = st.rw * st.rh * st.tp;
@@ -847,8 +891,8 @@ export class RfbTracker {
       return false;
     }
     if (filter !== 1) throw new Unframeable(`Tight filter ${filter}`);
-    if (b.length < 3) return ((d.n = 3), false);
-    const colours = b[2]! + 1;
+    if (this.hl < 3) return this.more(3);
+    const colours = b[o + 2]! + 1;
     const rowBytes = colours <= 2 ? Math.floor((st.rw + 7) / 8) : st.rw;
     st.ts = rowBytes * st.rh;
     d.r = colours * st.tp; // the palette

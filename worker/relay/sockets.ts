@@ -28,12 +28,20 @@ export function compressionWanted(value: string | undefined, fallback: boolean):
 }
 
 /**
+ * A Sec-WebSocket-Extensions value that offers no extension. workerd's HTTP code treats an empty
+ * header as absent, so refusing takes a non-empty value that is not a permessage-deflate offer.
+ * It never reaches the client: the runtime writes the header of the 101 from what it agreed
+ * (nothing), not from the Worker's value.
+ */
+export const NO_EXTENSIONS = "none";
+
+/**
  * Headers for a 101 response that decide permessage-deflate for that socket alone. workerd (with
  * the compatibility flag `web_socket_compression`, on for every date since 2023-08-15) accepts the
- * client's offer as it stands when the response has no Sec-WebSocket-Extensions header; with one,
- * it negotiates from the response's value, so an empty value (no offer of its own) refuses
- * compression and the 101 goes out without the header.
+ * client's offer as it stands when the response has no Sec-WebSocket-Extensions header (it copies
+ * the request's); with one, it negotiates between that value and the client's offer, so a value
+ * that offers nothing refuses compression.
  */
 export function compressionHeaders(compress: boolean): Record<string, string> {
-  return compress ? {} : { "Sec-WebSocket-Extensions": "" };
+  return compress ? {} : { "Sec-WebSocket-Extensions": NO_EXTENSIONS };
 }

@@ -20,6 +20,9 @@ export interface Env extends Bindings {
   MAX_CONSOLES_PER_USER?: string;
   /** Origins (space- or comma-separated) allowed to embed console and share-link pages; default none. */
   FRAME_ANCESTORS?: string;
+  /** permessage-deflate on console sockets and on connector tunnels: "on" or "off" (default off). */
+  VIEWER_WS_COMPRESSION?: string;
+  CONNECTOR_WS_COMPRESSION?: string;
 }
 
 /** Hono's environment for this app: bindings, and what the auth middleware sets. */

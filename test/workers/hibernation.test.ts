@@ -2,12 +2,13 @@
  * The site object hibernates when idle and loses its memory; consoles must carry on from socket
  * attachments and SQLite when it wakes.
  */
-import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { call, createSite, openBrowser, openConsole, rfbHandshake, signIn, welcomedConnector } from "./helpers.ts";
 import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
+import { HEARTBEAT_INTERVAL_MS } from "../../shared/protocol/limits.ts";
 import { later } from "./clock.ts";
 
 const siteStub = (name: string) => env.SITE.get(env.SITE.idFromName(name));
@@ -38,14 +39,45 @@ describe("hibernation", () => {
     expect((await browser.closedWith()).code).toBe(CloseCode.connectorOffline);
   });
 
-  it("the alarm closes a connector that stopped sending heartbeats", async () => {
+  it("an idle site with only a connector has no alarm: nothing wakes it", async () => {
+    const cookie = await signIn();
+    const token = await createSite(cookie, "quiet");
+    await welcomedConnector(token);
+    // The HELLO deadline's alarm is gone once HELLO arrived; nothing else needs one.
+    expect(await runInDurableObject(siteStub("quiet"), (_o, state) => state.storage.getAlarm())).toBeNull();
+    expect(await runDurableObjectAlarm(siteStub("quiet"))).toBe(false);
+  });
+
+  it("a silent connector is dropped when the object next wakes, before anything is routed to it", async () => {
     const cookie = await signIn();
     const token = await createSite(cookie, "silent");
     const connector = await welcomedConnector(token);
-    // Nothing is sent; once the heartbeat timeout has passed the alarm drops the connector.
-    expect(await later(60_000, () => runDurableObjectAlarm(siteStub("silent")))).toBe(true);
+    await evictDurableObject(siteStub("silent"), { webSockets: "hibernate" });
+    // Nothing is sent for longer than the heartbeat timeout; then someone asks for a console.
+    const res = await later(60_000, () => call("POST", "/api/consoles", { site: "silent", hypervisor: "lab", vm: "desk" }, cookie));
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("connector_offline");
     const closed = await connector.closedWith();
     expect(closed.code).toBe(CloseCode.tooSlow);
     expect(closed.reason).toMatch(/no heartbeat/);
+  });
+
+  it("a connector carrying a console is watched by the alarm: silent, it is dropped and the console told", async () => {
+    const cookie = await signIn();
+    const token = await createSite(cookie, "watched");
+    const connector = await welcomedConnector(token);
+    const browser = await openBrowser((await openConsole(cookie, "watched")).wsUrl);
+    const open = await connector.nextFrame();
+    connector.send(encodeOpenOk(open.stream));
+    await rfbHandshake(connector, open.stream, browser);
+    // The alarm waits for the heartbeat timeout, not for a fixed interval.
+    const alarm = await runInDurableObject(siteStub("watched"), (_o, state) => state.storage.getAlarm());
+    expect(alarm).not.toBeNull();
+    expect(alarm! - Date.now()).toBeGreaterThan(HEARTBEAT_INTERVAL_MS);
+    expect(await later(60_000, () => runDurableObjectAlarm(siteStub("watched")))).toBe(true);
+    expect((await connector.closedWith()).code).toBe(CloseCode.tooSlow);
+    expect((await browser.closedWith()).code).toBe(CloseCode.connectorOffline);
+    // Nothing left to watch: no further alarm.
+    expect(await runDurableObjectAlarm(siteStub("watched"))).toBe(false);
   });
 });

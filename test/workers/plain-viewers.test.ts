@@ -9,6 +9,7 @@ import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, type Frame, FrameType } from "../../shared/protocol/frames.ts";
 import { PLAIN_UNPROVEN_LIMIT_BYTES, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
 import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
+import { FENCE_TAG } from "../../worker/relay/rfb/tracker.ts";
 import { call, createSite, openBrowser, rfbHandshake, signIn, type TestConnector, type TestSocket, welcomedConnector } from "./helpers.ts";
 
 let n = 0;
@@ -56,8 +57,14 @@ async function drain(viewer: TestSocket, answer: boolean, idleMs = 300): Promise
     if (!m) break;
     const b = new Uint8Array(m as ArrayBuffer);
     bytes += b.length;
-    // Fences arrive as their own pieces at message boundaries.
-    if (b.length === 17 && b[0] === 248) fences.push(b);
+    // Our fences (ServerFence, Request only, 8-byte payload with the tag) travel inside the
+    // console's messages, at RFB message boundaries; the test's pixels are zeros, so a scan finds them.
+    for (let at = 0; at + 17 <= b.length; at++) {
+      if (b[at] === 248 && b[at + 4] === 0x80 && b[at + 8] === 8 && FENCE_TAG.every((v, k) => b[at + 9 + k] === v)) {
+        fences.push(b.slice(at, at + 17));
+        at += 16;
+      }
+    }
   }
   if (answer) {
     for (const f of fences) {

@@ -16,3 +16,32 @@ export function closeQuietly(ws: WebSocket, code: number, reason: string): void 
     // Already closed.
   }
 }
+
+/**
+ * Whether a kind of socket may use permessage-deflate, from an edge var ("on" / "off") or the
+ * default. Console streams are mostly compressed already (Tight, ZRLE, JPEG): deflating them again
+ * costs the edge's CPU (billed) and latency for a few percent of bytes (docs/deploy.md).
+ */
+export function compressionWanted(value: string | undefined, fallback: boolean): boolean {
+  const v = value?.trim().toLowerCase();
+  return v === "on" ? true : v === "off" ? false : fallback;
+}
+
+/**
+ * A Sec-WebSocket-Extensions value that offers no extension. workerd's HTTP code treats an empty
+ * header as absent, so refusing takes a non-empty value that is not a permessage-deflate offer.
+ * It never reaches the client: the runtime writes the header of the 101 from what it agreed
+ * (nothing), not from the Worker's value.
+ */
+export const NO_EXTENSIONS = "none";
+
+/**
+ * Headers for a 101 response that decide permessage-deflate for that socket alone. workerd (with
+ * the compatibility flag `web_socket_compression`, on for every date since 2023-08-15) accepts the
+ * client's offer as it stands when the response has no Sec-WebSocket-Extensions header (it copies
+ * the request's); with one, it negotiates between that value and the client's offer, so a value
+ * that offers nothing refuses compression.
+ */
+export function compressionHeaders(compress: boolean): Record<string, string> {
+  return compress ? {} : { "Sec-WebSocket-Extensions": NO_EXTENSIONS };
+}

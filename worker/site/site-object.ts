@@ -38,7 +38,7 @@ import type {
   VncUrlsResult,
 } from "./site-api.ts";
 import { coalesceData } from "../relay/coalesce.ts";
-import { closeQuietly, refuseUpgrade } from "../relay/sockets.ts";
+import { closeQuietly, compressionHeaders, compressionWanted, refuseUpgrade } from "../relay/sockets.ts";
 import { type LostConsole, StreamBook, type StreamEnd } from "./stream-book.ts";
 import { TicketBook, type ConsoleGrant } from "./tickets.ts";
 import { TunnelRequests } from "./tunnel-requests.ts";
@@ -51,6 +51,11 @@ const CONNECTOR_TAG = "connector";
  * answering (process stopped, TCP still up) is not picked while a live one can serve.
  */
 const FRESH_MS = HEARTBEAT_INTERVAL_MS + 5_000;
+
+/** An alarm for a deadline fires this much after it, so the deadline has surely passed. */
+const ALARM_SLACK_MS = 1_000;
+/** How often a stream of messages also checks the site's connectors (`checkConnectors`). */
+const CHECK_EVERY_MS = HEARTBEAT_INTERVAL_MS;
 
 type Admission =
   | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string }
@@ -83,6 +88,8 @@ export class SiteObject extends DurableObject<Env> {
   private readonly bySocket = new Map<WebSocket, ConnectorSocket>();
   private readonly streams: StreamBook;
   private readonly requests = new TunnelRequests();
+  /** When `checkConnectors` last ran (0: not since this instance woke). */
+  private checkedAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -104,6 +111,7 @@ export class SiteObject extends DurableObject<Env> {
   }
 
   describe(): ConnectorInfo[] {
+    this.checkConnectors();
     return [...this.connectors.values()]
       .filter((c) => c.welcomed)
       .map((c) => ({
@@ -127,6 +135,7 @@ export class SiteObject extends DurableObject<Env> {
   }
 
   listVms(): SiteVm[] {
+    this.checkConnectors();
     const seen = new Set<string>();
     const out: SiteVm[] = [];
     for (const c of this.connectors.values()) {
@@ -297,7 +306,7 @@ export class SiteObject extends DurableObject<Env> {
     pair[1].serializeAttachment(attachment);
     this.addConnector(new ConnectorSocket(pair[1], attachment));
     await this.scheduleAlarm();
-    return new Response(null, { status: 101, webSocket: pair[0] });
+    return new Response(null, { status: 101, webSocket: pair[0], headers: compressionHeaders(compressionWanted(this.env.CONNECTOR_WS_COMPRESSION, false)) });
   }
 
   private async acceptViewer(request: Request, url: URL): Promise<Response> {
@@ -305,7 +314,10 @@ export class SiteObject extends DurableObject<Env> {
     // Our page returns credit; websockify's convention `binary` (many RFB clients still offer it)
     // is plain RFB, like offering nothing. A browser fails the upgrade if none of its offers is chosen.
     const subprotocol = offered.includes(CREDIT_SUBPROTOCOL) ? CREDIT_SUBPROTOCOL : offered.includes(BINARY_SUBPROTOCOL) ? BINARY_SUBPROTOCOL : null;
-    const headers = subprotocol ? { "Sec-WebSocket-Protocol": subprotocol } : undefined;
+    const headers = {
+      ...(subprotocol ? { "Sec-WebSocket-Protocol": subprotocol } : {}),
+      ...compressionHeaders(compressionWanted(this.env.VIEWER_WS_COMPRESSION, false)),
+    };
 
     const admission = url.pathname.startsWith("/ws/link/")
       ? await this.redeemLink(url.searchParams.get("link") ?? "")
@@ -381,9 +393,15 @@ export class SiteObject extends DurableObject<Env> {
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const connector = this.bySocket.get(ws);
-    if (connector) {
+    // A message proves its sender alive; the others are checked now and then, while awake anyway.
+    if (connector) connector.lastMessageAt = Date.now();
+    if (Date.now() - this.checkedAt > CHECK_EVERY_MS) this.checkConnectors();
+    if (connector && this.connectors.has(connector.id)) {
+      const welcomed = connector.welcomed;
       this.onConnectorMessage(connector, message);
       this.flushAll();
+      // HELLO met its deadline: the alarm that watched it may not be needed any more.
+      if (!welcomed && connector.welcomed) await this.scheduleAlarm();
       return;
     }
     const stream = this.streams.forSocket(ws);
@@ -394,6 +412,8 @@ export class SiteObject extends DurableObject<Env> {
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     this.onSocketGone(ws, code, reason);
+    // The last console on a connector closed: its heartbeat deadline needs no alarm any more.
+    await this.scheduleAlarm();
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
@@ -407,6 +427,31 @@ export class SiteObject extends DurableObject<Env> {
       this.links.noteExpiry(link.id);
       this.audit({ type: "link.expired", actor: "system", detail: { id: link.id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed } });
     }
+    const connectors = this.connectors.size;
+    this.checkConnectors(now);
+    this.streams.overdue(now);
+    this.flushAll();
+    const next = await this.scheduleAlarm(true);
+    // One line per alarm: each is a billed request and a wake (the benchmark counts them).
+    console.log(
+      JSON.stringify({
+        event: "site.alarm",
+        connectors,
+        dropped: connectors - this.connectors.size,
+        consoles: this.streams.size,
+        next: next === null ? null : new Date(next).toISOString(),
+      }),
+    );
+  }
+
+  /**
+   * Drops connectors that are gone: silent past the heartbeat timeout (a half-open tunnel), or
+   * never said HELLO. The runtime answers heartbeats without waking the object, so this runs
+   * lazily whenever the object is awake anyway (an alarm, a console or ticket request, a listing,
+   * now and then on a message) instead of on a timer of its own: an idle site costs nothing.
+   */
+  private checkConnectors(now = Date.now()): void {
+    this.checkedAt = now;
     for (const connector of [...this.connectors.values()]) {
       if (now - connector.lastHeard(this.ctx) > HEARTBEAT_TIMEOUT_MS) {
         this.dropConnector(connector, CloseCode.tooSlow, "no heartbeat from the connector");
@@ -414,9 +459,6 @@ export class SiteObject extends DurableObject<Env> {
         this.dropConnector(connector, CloseCode.protocolError, "no HELLO from the connector");
       }
     }
-    this.streams.overdue(now);
-    this.flushAll();
-    await this.scheduleAlarm(true);
   }
 
   // ---- Connector frames ----------------------------------------------------------------------
@@ -620,6 +662,8 @@ export class SiteObject extends DurableObject<Env> {
    * recently (fewest streams first); or why there is none, in words a person can act on.
    */
   private findConnector(hypervisor: string, vm: string): Found {
+    // A half-open connector is never picked: it is dropped here, before anything is routed.
+    this.checkConnectors();
     const site = this.getConfig("site") ?? "this site";
     const live = [...this.connectors.values()].filter((c) => c.welcomed);
     if (live.length === 0) {
@@ -691,20 +735,31 @@ export class SiteObject extends DurableObject<Env> {
   }
 
   /**
-   * One alarm serves everything timed: connector heartbeat checks and ticket sweeps every
-   * interval while there is anything to watch, each stream's open and handshake deadline, and
-   * each share link's expiry on the dot.
+   * One alarm serves everything timed, and only what needs a time of its own (each alarm is a
+   * billed request and wakes the object): each stream's open and handshake deadline and idle
+   * timeout, each share link's expiry on the dot, a new connector's HELLO deadline, and, only
+   * while a connector carries consoles, the moment it would have been silent for the heartbeat
+   * timeout (its viewers must learn that it is gone). A site with only idle connectors needs
+   * none: a dead one is noticed when the object next wakes (`checkConnectors`). Expired tickets
+   * are swept here too, as a side effect of whatever woke the object. Returns the alarm's time.
    */
-  private async scheduleAlarm(fromAlarm = false): Promise<void> {
+  private async scheduleAlarm(fromAlarm = false): Promise<number | null> {
     const now = Date.now();
-    const watching = this.connectors.size > 0 || this.tickets.sweep() > 0;
-    const candidates = [watching ? now + HEARTBEAT_INTERVAL_MS : null, this.links.nextExpiry(), this.streams.nextDeadline()].filter(
-      (t): t is number => t !== null,
-    );
-    if (candidates.length === 0) return;
-    const next = Math.max(now, Math.min(...candidates));
+    this.tickets.sweep();
+    const candidates = [this.links.nextExpiry(), this.streams.nextDeadline()];
+    for (const c of this.connectors.values()) {
+      if (!c.welcomed) candidates.push(c.attachment.connectedAt + HEARTBEAT_TIMEOUT_MS + ALARM_SLACK_MS);
+      else if (c.streams.size > 0) candidates.push(c.lastHeard(this.ctx) + HEARTBEAT_TIMEOUT_MS + ALARM_SLACK_MS);
+    }
+    const times = candidates.filter((t): t is number => t !== null);
+    const next = times.length === 0 ? null : Math.max(now, Math.min(...times));
+    // The alarm is always the earliest need, recomputed from state: one that nothing needs any
+    // more (a connector said HELLO, the last console closed) is moved or deleted, never left to fire.
     const current = fromAlarm ? null : await this.ctx.storage.getAlarm();
-    if (current === null || next < current) await this.ctx.storage.setAlarm(next);
+    if (next === current) return next;
+    if (next === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(next);
+    return next;
   }
 
   private getConfig(key: string): string | null {

@@ -21,8 +21,9 @@
  * Fences (mode.fenceCredit, once the viewer's SetEncodings listed the Fence pseudo-encoding -312):
  * a ServerFence with flags = Request only and an 8-byte payload, FENCE_TAG + a random u32 nonce, is
  * injected at the last message boundary of every fromServer chunk that has unfenced bytes before
- * it (so every update is followed by one and an idle screen settles), and at the first boundary
- * after each FENCE_EVERY_BYTES. noVNC answers a fence request as soon as it parses it, with the
+ * it (so every update is followed by one and an idle screen settles), and nowhere else: a chunk
+ * goes to the viewer as one WebSocket message, processed in one go, so one fence proves as much
+ * as several would. noVNC answers a fence request as soon as it parses it, with the
  * flags masked to BlockBefore|BlockAfter (0 here) and the payload echoed; it fails on a fence
  * without the Request flag, and uses a fence for nothing else. A viewer's ClientFence without the
  * Request flag, 8 bytes long and carrying our tag, is removed from the stream (the server never
@@ -50,8 +51,6 @@ export type Mode = { viewOnly: boolean; fenceCredit: boolean; watchInput?: boole
 export const MAX_HEADER = 24;
 /** Bytes one direction may hold during the handshake while waiting for the other direction. */
 export const MAX_HELD = 64;
-/** A fence is injected at the first message boundary after this many unfenced bytes. */
-export const FENCE_EVERY_BYTES = 32 * 1024;
 /** Outstanding fences remembered, at least FENCE_SPACING_BYTES apart: together a stream window. */
 export const MAX_OUTSTANDING_FENCES = 8;
 export const FENCE_SPACING_BYTES = STREAM_WINDOW_BYTES / MAX_OUTSTANDING_FENCES;
@@ -204,18 +203,29 @@ function newDir(p: string, n: number): Dir {
   return { p, n, b: [], r: 0, f: true, h: [] };
 }
 
-function u16(b: number[], at: number): number {
+function u16(b: ArrayLike<number>, at: number): number {
   return (b[at]! << 8) | b[at + 1]!;
 }
-function u32(b: number[], at: number): number {
+function u32(b: ArrayLike<number>, at: number): number {
   return ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
 }
-function s32(b: number[], at: number): number {
+function s32(b: ArrayLike<number>, at: number): number {
   return u32(b, at) | 0;
 }
 
 function viewOnlyFault(what: string): StreamFault {
   return new StreamFault(CloseCode.badRequest, `View-only console closed: ${what}.`);
+}
+
+/** Fence nonces, drawn from the system's random source a batch at a time (one call per fence costs more than the rest of a chunk's work). */
+const nonces = new Uint32Array(256);
+let noncesLeft = 0;
+function nextNonce(): number {
+  if (noncesLeft === 0) {
+    crypto.getRandomValues(nonces);
+    noncesLeft = nonces.length;
+  }
+  return nonces[--noncesLeft]!;
 }
 
 /** Signals "cannot frame": caught by the parse loops, turned into a fault or framing = lost. */
@@ -225,6 +235,18 @@ export class RfbTracker {
   private readonly mode: Mode;
   private st: State;
   private isDirty = false;
+  /**
+   * The header a console-direction step reads: `hb[ho]` to `hb[ho + hl - 1]`. Either the bytes
+   * collected in `st.s.b` (a header split across chunks) or, most of the time, the input itself:
+   * a header whole in the input is read where it lies, never copied (see parseServer).
+   */
+  private hb: ArrayLike<number> = [];
+  private ho = 0;
+  private hl = 0;
+  /** A step found that its header is longer than it had (st.s.n was raised). */
+  private wantMore = false;
+  /** Where the last server message ended in the current fromServer input (-1: none). */
+  private lastBoundary = -1;
   /** Pieces being produced by the current fromViewer / release. */
   private cOut: Uint8Array[] = [];
 
@@ -363,32 +385,29 @@ export class RfbTracker {
       st.inp += bytes.length;
       return [bytes];
     }
-    const out: Uint8Array[] = [];
-    let start = 0;
-    const fenceAt = (at: number): void => {
-      if (at > start) {
-        out.push(bytes.subarray(start, at));
-        st.out += at - start;
-        st.inp += at - start;
-        start = at;
-      }
-      out.push(this.makeFence());
-    };
-    let lastBoundary = -1;
-    this.parseServer(bytes, 0, (at) => {
-      lastBoundary = at;
-      st.mb = st.inp + (at - start);
-      if (this.fencing() && st.out + (at - start) - st.lf >= FENCE_EVERY_BYTES) fenceAt(at);
-    });
-    // The last message boundary of what the console sent so far gets a fence (if anything since the
-    // previous one is unfenced): every update is followed by one, and an idle screen settles.
-    if (this.fencing() && lastBoundary >= start && st.out + (lastBoundary - start) > st.lf) fenceAt(lastBoundary);
-    if (start < bytes.length) {
-      out.push(start === 0 ? bytes : bytes.subarray(start));
-      st.out += bytes.length - start;
-      st.inp += bytes.length - start;
+    this.lastBoundary = -1;
+    this.parseServer(bytes, 0);
+    const lastBoundary = this.lastBoundary;
+    if (lastBoundary >= 0) st.mb = st.inp + lastBoundary;
+    // One fence per chunk, at its last message boundary (if anything before it is unfenced):
+    // every update is followed by one, and an idle screen settles. More fences inside one chunk
+    // would prove nothing more: the chunk reaches the viewer as one WebSocket message, which a
+    // viewer processes, and answers the fences in, in one go; each fence would only cost the
+    // viewer an answer and the edge a billed incoming message.
+    if (this.fencing() && lastBoundary >= 0 && st.out + lastBoundary > st.lf) {
+      const before = bytes.subarray(0, lastBoundary);
+      st.out += lastBoundary;
+      st.inp += lastBoundary;
+      const fence = this.makeFence();
+      const rest = bytes.length - lastBoundary;
+      st.out += rest;
+      st.inp += rest;
+      if (lastBoundary === 0) return [fence, bytes];
+      return rest === 0 ? [before, fence] : [before, fence, bytes.subarray(lastBoundary)];
     }
-    return out;
+    st.out += bytes.length;
+    st.inp += bytes.length;
+    return [bytes];
   }
 
   private fencing(): boolean {
@@ -397,7 +416,7 @@ export class RfbTracker {
 
   private makeFence(): Uint8Array {
     const st = this.st;
-    const nonce = crypto.getRandomValues(new Uint32Array(1))[0]!;
+    const nonce = nextNonce();
     const fence = new Uint8Array(17);
     const view = new DataView(fence.buffer);
     fence[0] = 248;
@@ -420,7 +439,7 @@ export class RfbTracker {
   }
 
   /** Parses server bytes from `at`; output is always the input itself, so nothing is produced here. */
-  private parseServer(input: Uint8Array, at: number, boundary?: (at: number) => void): void {
+  private parseServer(input: Uint8Array, at: number): void {
     const st = this.st;
     const d = st.s;
     let i = at;
@@ -439,9 +458,35 @@ export class RfbTracker {
           for (; i < input.length; i++) d.h.push(input[i]!);
           return;
         }
+        if (st.done && d.b.length === 0 && input.length - i >= d.n) {
+          // The whole header is in the input: read it there. A step that finds it needs more
+          // reads on in place while the input has it, and otherwise keeps what it has in d.b.
+          this.hb = input;
+          this.ho = i;
+          for (;;) {
+            this.hl = d.n;
+            const end = this.serverStep();
+            if (!this.wantMore) {
+              i = this.ho + this.hl;
+              if (end) this.lastBoundary = i;
+              break;
+            }
+            this.wantMore = false;
+            if (input.length - this.ho < d.n) {
+              for (let k = 0; k < this.hl; k++) d.b.push(input[this.ho + k]!);
+              i = this.ho + this.hl;
+              break;
+            }
+          }
+          continue;
+        }
         while (d.b.length < d.n && i < input.length) d.b.push(input[i++]!);
         if (d.b.length < d.n) return;
-        if (this.serverStep()) boundary?.(i);
+        this.hb = d.b;
+        this.ho = 0;
+        this.hl = d.b.length;
+        this.wantMore = false;
+        if (this.serverStep()) this.lastBoundary = i;
       }
     } catch (e) {
       if (!(e instanceof Unframeable)) throw e;
@@ -494,18 +539,94 @@ export class RfbTracker {
     const d = this.st.s;
     d.p = p;
     d.n = n;
-    d.b = [];
+    if (d.b.length !== 0) d.b = [];
+  }
+
+  /** The current step's header is longer than it had: wait for `n` bytes in all. */
+  private more(n: number): false {
+    this.st.s.n = n;
+    this.wantMore = true;
+    return false;
   }
 
   /** One decision with d.b complete (length d.n). Returns true at the end of a server message. */
   private serverStep(): boolean {
     const st = this.st;
     const d = st.s;
-    const b = d.b;
+    const b = this.hb;
+    const o = this.ho;
+    // The phases of messages first: a switch on strings tests its cases in order.
     switch (d.p) {
-      // ---- handshake
+      // ---- messages
+      case "rect":
+        return this.rectHeader();
+      case "rend":
+        if (st.rl === 0) {
+          this.sset("msg", 1);
+          return true;
+        }
+        this.sset("rect", 12);
+        return false;
+      case "tight":
+        return this.tight();
+      case "tdata":
+        if (st.ts === 0) this.sset("rend", 0);
+        else if (st.ts < 12) {
+          d.r = st.ts;
+          this.sset("rend", 0);
+        } else this.sset("clen", 1);
+        return false;
+      case "clen": {
+        // Tight compact length: 1 to 3 bytes, 7 + 7 + 8 bits.
+        const n = this.hl;
+        if (n === 1 && b[o]! & 0x80) return this.more(2);
+        if (n === 2 && b[o + 1]! & 0x80) return this.more(3);
+        let len = b[o]! & 0x7f;
+        if (n > 1) len |= (b[o + 1]! & 0x7f) << 7;
+        if (n > 2) len |= b[o + 2]! << 14;
+        d.r = len;
+        this.sset("rend", 0);
+        return false;
+      }
+      case "msg":
+        return this.serverMessage();
+      case "hex":
+        return this.hextile();
+      case "hexnext": {
+        st.ti++;
+        const tiles = Math.ceil(st.rw / 16) * Math.ceil(st.rh / 16);
+        if (st.ti < tiles) this.sset("hex", 1);
+        else this.sset("rend", 0);
+        return false;
+      }
+      case "mend":
+        this.sset("msg", 1);
+        return true;
+      case "len32": // zlib, ZRLE, DesktopName
+        d.r = u32(b, o);
+        this.sset("rend", 0);
+        return false;
+      case "h264":
+        d.r = u32(b, o);
+        this.sset("rend", 0);
+        return false;
+      case "rre":
+        d.r = u32(b, o) * (st.bpp + 8);
+        this.sset("rend", 0);
+        return false;
+      case "eds":
+        d.r = 16 * b[o]!;
+        this.sset("rend", 0);
+        return false;
+      case "vmc":
+        if (b[o] === 0) d.r = 2 * st.rw * st.rh * st.bpp;
+        else if (b[o] === 1) d.r = st.rw * st.rh * 4;
+        else throw new Unframeable(`VMware cursor type ${b[o]}`);
+        this.sset("rend", 0);
+        return false;
+      // ---- handshake (before ServerInit: headers are always collected in d.b, so o is 0)
       case "ver": {
-        const text = String.fromCharCode(...b);
+        const text = String.fromCharCode(...d.b);
         if (!/^RFB \d{3}\.\d{3}\n$/.test(text)) throw new Unframeable("not an RFB server");
         this.sset("wver", 0);
         return false;
@@ -572,77 +693,11 @@ export class RfbTracker {
         }
         this.sset("msg", 1);
         return false;
-      // ---- messages
-      case "msg":
-        return this.serverMessage();
-      case "mend":
-        this.sset("msg", 1);
-        return true;
-      case "rect":
-        return this.rectHeader();
-      case "rend":
-        if (st.rl === 0) {
-          this.sset("msg", 1);
-          return true;
-        }
-        this.sset("rect", 12);
-        return false;
-      case "len32": // zlib, ZRLE, DesktopName
-        d.r = u32(b, 0);
-        this.sset("rend", 0);
-        return false;
-      case "h264":
-        d.r = u32(b, 0);
-        this.sset("rend", 0);
-        return false;
-      case "rre":
-        d.r = u32(b, 0) * (st.bpp + 8);
-        this.sset("rend", 0);
-        return false;
-      case "eds":
-        d.r = 16 * b[0]!;
-        this.sset("rend", 0);
-        return false;
-      case "vmc":
-        if (b[0] === 0) d.r = 2 * st.rw * st.rh * st.bpp;
-        else if (b[0] === 1) d.r = st.rw * st.rh * 4;
-        else throw new Unframeable(`VMware cursor type ${b[0]}`);
-        this.sset("rend", 0);
-        return false;
-      case "hex":
-        return this.hextile();
-      case "hexnext": {
-        st.ti++;
-        const tiles = Math.ceil(st.rw / 16) * Math.ceil(st.rh / 16);
-        if (st.ti < tiles) this.sset("hex", 1);
-        else this.sset("rend", 0);
-        return false;
-      }
-      case "tight":
-        return this.tight();
-      case "tdata":
-        if (st.ts === 0) this.sset("rend", 0);
-        else if (st.ts < 12) {
-          d.r = st.ts;
-          this.sset("rend", 0);
-        } else this.sset("clen", 1);
-        return false;
-      case "clen": {
-        // Tight compact length: 1 to 3 bytes, 7 + 7 + 8 bits.
-        if (b.length === 1 && b[0]! & 0x80) return ((d.n = 2), false);
-        if (b.length === 2 && b[1]! & 0x80) return ((d.n = 3), false);
-        let len = b[0]! & 0x7f;
-        if (b.length > 1) len |= (b[1]! & 0x7f) << 7;
-        if (b.length > 2) len |= b[2]! << 14;
-        d.r = len;
-        this.sset("rend", 0);
-        return false;
-      }
     }
     throw new Unframeable(`parser phase ${d.p}`);
   }
 
-  private setPixelFormat(b: number[], at: number): void {
+  private setPixelFormat(b: ArrayLike<number>, at: number): void {
     const bpp = b[at]!;
     const depth = b[at + 1]!;
     const trueColour = b[at + 3] !== 0;
@@ -656,52 +711,55 @@ export class RfbTracker {
   private serverMessage(): boolean {
     const st = this.st;
     const d = st.s;
-    const b = d.b;
-    const need = (n: number): boolean => {
-      if (b.length >= n) return false;
-      d.n = n;
-      return true;
-    };
-    switch (b[0]) {
+    const b = this.hb;
+    const o = this.ho;
+    switch (b[o]) {
       case 0: // FramebufferUpdate
-        if (need(4)) return false;
-        st.rl = u16(b, 2);
+        if (this.sneed(4)) return false;
+        st.rl = u16(b, o + 2);
         if (st.rl === 0) return this.smsgDone();
         this.sset("rect", 12);
         return false;
       case 1: // SetColourMapEntries
-        if (need(6)) return false;
-        d.r = 6 * u16(b, 4);
+        if (this.sneed(6)) return false;
+        d.r = 6 * u16(b, o + 4);
         this.sset("mend", 0);
         return false;
       case 2: // Bell
       case 150: // EndOfContinuousUpdates
         return this.smsgDone();
       case 3: // ServerCutText (negative length: extended clipboard)
-        if (need(8)) return false;
-        d.r = Math.abs(s32(b, 4));
+        if (this.sneed(8)) return false;
+        d.r = Math.abs(s32(b, o + 4));
         this.sset("mend", 0);
         return false;
       case 248: // ServerFence
-        if (need(9)) return false;
-        d.r = b[8]!;
+        if (this.sneed(9)) return false;
+        d.r = b[o + 8]!;
         this.sset("mend", 0);
         return false;
       case 250: // xvp
-        if (need(4)) return false;
+        if (this.sneed(4)) return false;
         return this.smsgDone();
       case 255: // QEMU: only audio (submessage 1) exists
-        if (need(2)) return false;
-        if (b[1] !== 1) throw new Unframeable(`QEMU server message ${b[1]}`);
-        if (need(4)) return false;
-        if (u16(b, 2) === 0 || u16(b, 2) === 1) return this.smsgDone();
-        if (u16(b, 2) !== 2) throw new Unframeable(`QEMU audio operation ${u16(b, 2)}`);
-        if (need(8)) return false;
-        d.r = u32(b, 4);
+        if (this.sneed(2)) return false;
+        if (b[o + 1] !== 1) throw new Unframeable(`QEMU server message ${b[o + 1]}`);
+        if (this.sneed(4)) return false;
+        if (u16(b, o + 2) === 0 || u16(b, o + 2) === 1) return this.smsgDone();
+        if (u16(b, o + 2) !== 2) throw new Unframeable(`QEMU audio operation ${u16(b, o + 2)}`);
+        if (this.sneed(8)) return false;
+        d.r = u32(b, o + 4);
         this.sset("mend", 0);
         return false;
     }
-    throw new Unframeable(`server message type ${b[0]}`);
+    throw new Unframeable(`server message type ${b[o]}`);
+  }
+
+  /** The server message's header needs `n` bytes: true (and waits for them) when it has fewer. */
+  private sneed(n: number): boolean {
+    if (this.hl >= n) return false;
+    this.more(n);
+    return true;
   }
 
   private smsgDone(): boolean {
@@ -711,31 +769,26 @@ export class RfbTracker {
 
   private rectHeader(): boolean {
     const st = this.st;
-    const d = st.s;
-    const b = d.b;
-    const w = u16(b, 4);
-    const h = u16(b, 6);
-    const enc = s32(b, 8);
+    const b = this.hb;
+    const o = this.ho;
+    const w = u16(b, o + 4);
+    const h = u16(b, o + 6);
+    const enc = s32(b, o + 8);
     st.rl--;
     st.rw = w;
     st.rh = h;
     st.re = enc;
-    const body = (n: number): false => {
-      d.r = n;
-      this.sset("rend", 0);
-      return false;
-    };
     switch (enc) {
       case 0:
-        return body(w * h * st.bpp);
+        return this.rectBody(w * h * st.bpp);
       case 1:
-        return body(4);
+        return this.rectBody(4);
       case 2:
         this.sset("rre", 4 + st.bpp);
         return false;
       case 5:
         st.ti = 0;
-        if (w === 0 || h === 0) return body(0);
+        if (w === 0 || h === 0) return this.rectBody(0);
         this.sset("hex", 1);
         return false;
       case 6:
@@ -751,27 +804,27 @@ export class RfbTracker {
         this.sset("h264", 8);
         return false;
       case -239: // Cursor: pixels then bitmask
-        return body(w * h * st.bpp + Math.floor((w + 7) / 8) * h);
+        return this.rectBody(w * h * st.bpp + Math.floor((w + 7) / 8) * h);
       case -240: // XCursor: colours, bitmap, bitmask
-        return body(w === 0 || h === 0 ? 0 : 6 + 2 * Math.floor((w + 7) / 8) * h);
+        return this.rectBody(w === 0 || h === 0 ? 0 : 6 + 2 * Math.floor((w + 7) / 8) * h);
       case -224: // LastRect
         st.rl = 0;
-        return body(0);
+        return this.rectBody(0);
       case -308:
         this.sset("eds", 4);
         return false;
       case -261: // QEMU LED state
-        return body(1);
+        return this.rectBody(1);
       case ENC_EXT_MOUSE:
         st.sm = true; // the server confirmed: PointerEvents with bit 7 set are now 7 bytes
-        return body(0);
+        return this.rectBody(0);
       case -223: // DesktopSize
       case -257:
       case -258:
       case -259:
       case -312:
       case -313:
-        return body(0);
+        return this.rectBody(0);
       case ENC_VMWARE_CURSOR:
         this.sset("vmc", 2);
         return false;
@@ -779,11 +832,19 @@ export class RfbTracker {
     throw new Unframeable(`rectangle encoding ${enc}`);
   }
 
+  /** The current rectangle's body is `n` bytes that stream through. */
+  private rectBody(n: number): false {
+    this.st.s.r = n;
+    this.sset("rend", 0);
+    return false;
+  }
+
   private hextile(): boolean {
     const st = this.st;
     const d = st.s;
-    const b = d.b;
-    const sub = b[0]!;
+    const b = this.hb;
+    const o = this.ho;
+    const sub = b[o]!;
     if (sub & 0xe0) throw new Unframeable(`Hextile subencoding ${sub}`);
     const cols = Math.ceil(st.rw / 16);
     const col = st.ti % cols;
@@ -796,11 +857,8 @@ export class RfbTracker {
       return false;
     }
     const header = 1 + (sub & 2 ? st.bpp : 0) + (sub & 4 ? st.bpp : 0) + (sub & 8 ? 1 : 0);
-    if (b.length < header) {
-      d.n = header;
-      return false;
-    }
-    if (sub & 8) d.r = b[header - 1]! * (sub & 16 ? st.bpp + 2 : 2);
+    if (this.hl < header) return this.more(header);
+    if (sub & 8) d.r = b[o + header - 1]! * (sub & 16 ? st.bpp + 2 : 2);
     this.sset("hexnext", 0);
     return false;
   }
@@ -808,8 +866,9 @@ export class RfbTracker {
   private tight(): boolean {
     const st = this.st;
     const d = st.s;
-    const b = d.b;
-    const kind = b[0]! >> 4;
+    const b = this.hb;
+    const o = this.ho;
+    const kind = b[o]! >> 4;
     if (kind === 8) {
       d.r = st.tp; // FillCompression: one TPIXEL
       this.sset("rend", 0);
@@ -823,8 +882,8 @@ export class RfbTracker {
     // BasicCompression: bit 6 says a filter id follows.
     let filter = 0;
     if (kind & 4) {
-      if (b.length < 2) return ((d.n = 2), false);
-      filter = b[1]!;
+      if (this.hl < 2) return this.more(2);
+      filter = b[o + 1]!;
     }
     if (filter === 0 || filter === 2) {
       st.ts = st.rw * st.rh * st.tp;
@@ -832,8 +891,8 @@ export class RfbTracker {
       return false;
     }
     if (filter !== 1) throw new Unframeable(`Tight filter ${filter}`);
-    if (b.length < 3) return ((d.n = 3), false);
-    const colours = b[2]! + 1;
+    if (this.hl < 3) return this.more(3);
+    const colours = b[o + 2]! + 1;
     const rowBytes = colours <= 2 ? Math.floor((st.rw + 7) / 8) : st.rw;
     st.ts = rowBytes * st.rh;
     d.r = colours * st.tp; // the palette

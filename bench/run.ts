@@ -1,17 +1,19 @@
 /**
- * `npm run bench`: the same workloads through direct TCP, Debian's websockify and Porthole
- * (wrangler dev edge + connector), interleaved run by run, then docs/benchmarks.md and its chart.
+ * `npm run bench`: the same workloads through direct TCP, Debian's websockify and Porthole (the
+ * production-like path on the edge runtime's own socket, and through wrangler dev), interleaved run
+ * by run, then docs/benchmarks.md.
  *
- *   npm run bench                          everything (about 7 minutes on 2 cores)
- *   npm run bench -- --quick               fewer runs, smaller sizes, no variants (about 2 minutes)
- *   npm run bench -- --sections throughput,latency
- *   npm run bench -- --runs 3 --consoles 500 --stall-clients 8 --no-variants --profile
+ *   npm run bench                          every section (about 10 minutes on 2 cores)
+ *   npm run bench -- --quick               fewer runs, smaller sizes (under 3 minutes)
+ *   npm run bench -- --sections throughput,latency --runs 1
+ *   npm run bench -- --consoles 500 --wrangler-defaults --profile --record
  *   npm run bench -- --report /tmp/porthole-bench-…/results.json --write   re-render a saved run
  *
- * The diagnostic variants (Porthole without wrangler's dev proxy, Porthole with wrangler's
- * defaults) run with --variants, the default of a full run (the analysis in the doc uses them).
+ * Sections: throughput, latency, keys, compression, cost, stall, scale. `--wrangler-defaults` adds a
+ * diagnostic path (a second wrangler dev with wrangler's observability collector on) to throughput
+ * and latency. `--record` records the compression section's desktop session again.
  * The doc is written only by a full run of every section (or with --write); other runs print the
- * table and leave the doc alone. Raw results always go to a JSON file (path printed at the end).
+ * tables and leave the doc alone. Raw results always go to a JSON file (path printed at the end).
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, release, tmpdir, totalmem } from "node:os";
@@ -19,8 +21,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { killAll } from "../test/harness/processes.ts";
 import { type DownloadResult, runJob } from "./client.ts";
-import { haveWebsockify, type PathId, spawnText, startWorld, stopWorld, target, type Variant, WEBSOCKIFY, type World } from "./paths.ts";
+import { haveWebsockify, type PathId, spawnText, startWorld, stopWorld, target, WEBSOCKIFY, type World } from "./paths.ts";
 import { hotFunctions, inspectorTarget, nodeInspector, profileWhile, wranglerInspectorPort } from "./profile.ts";
+import { haveRecording, record, recordedAt } from "./recording.ts";
 import { writeReport } from "./report.ts";
 import { type Config, configFor, log, ORDER, type Results, runSections, SECTIONS, type SectionName } from "./sections.ts";
 
@@ -34,8 +37,8 @@ function options() {
       sections: { type: "string" },
       runs: { type: "string" },
       consoles: { type: "string" },
-      "stall-clients": { type: "string" },
-      variants: { type: "boolean" },
+      "wrangler-defaults": { type: "boolean", default: false },
+      record: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
       write: { type: "boolean", default: false },
       report: { type: "string" },
@@ -47,8 +50,8 @@ function options() {
     if (!(s in SECTIONS)) throw new Error(`unknown section ${s}; pick from ${Object.keys(SECTIONS).join(", ")}`);
     return s as SectionName;
   });
-  const config = configFor(quick, { runs: args.runs, consoles: args.consoles, stallClients: args["stall-clients"], variants: args.variants });
-  const full = !quick && !args.sections && !args.runs && !args.consoles && !args["stall-clients"] && config.variants;
+  const config = configFor(quick, { runs: args.runs, consoles: args.consoles, defaults: args["wrangler-defaults"] });
+  const full = !quick && !args.sections && !args.runs && !args.consoles;
   return { args, sections, config, writeDoc: args.write || full };
 }
 
@@ -102,7 +105,7 @@ async function profileRun(w: World, c: Config, results: Results, outDir: string)
   const site = w.sites.porthole!;
   const edgeUrl = await inspectorTarget(wranglerInspectorPort(site.edge.edge.proc.child.spawnargs));
   const connectorUrl = await nodeInspector(site.connectorPid, site.connector.proc.output);
-  const t = await target(w, "porthole");
+  const t = await target(w, "porthole", "credit");
   const { value, profile: edgeProfile } = await profileWhile(edgeUrl, () =>
     profileWhile(connectorUrl, () => runJob<DownloadResult>({ kind: "download", target: t, bytes: c.throughputBytes })),
   );
@@ -123,8 +126,8 @@ async function main(): Promise<void> {
   const analysis = new URL("./analysis.md", import.meta.url).pathname;
   if (args.report) {
     const saved = JSON.parse(readFileSync(args.report, "utf8")) as Results;
-    const { table } = writeReport(saved, { doc: args.write ? "docs/benchmarks.md" : null, chart: args.write ? "docs/benchmarks-chart.svg" : join(tmpdir(), "benchmarks-chart.svg"), analysis });
-    console.log(`${table}\n${args.write ? "wrote docs/benchmarks.md and docs/benchmarks-chart.svg" : "(pass --write to update docs/)"}`);
+    const { table } = writeReport(saved, { doc: args.write ? "docs/benchmarks.md" : null, analysis });
+    console.log(`${table}\n${args.write ? "wrote docs/benchmarks.md" : "(pass --write to update docs/)"}`);
     return;
   }
   preflight();
@@ -134,21 +137,24 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: machine(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+    quick: args.quick,
     config,
     sections,
     throughput: {},
     latency: {},
-    fairness: {},
-    scale: {},
+    keys: {},
+    compression: {},
+    cost: {},
     stall: {},
+    scale: {},
     errors: [],
     seconds: 0,
   };
   log(`sections ${sections.join(", ")}; ${config.runs} runs${args.quick ? " (quick)" : ""}; raw results in ${outDir}`);
-  const variants = config.variants ? [...new Set(sections.flatMap((s) => SECTIONS[s].variants))] : ([] as Variant[]);
-  const w = await startWorld(variants, log);
+  if (sections.includes("compression") && (args.record || !haveRecording())) await record(log);
+  if (haveRecording()) results.recordedAt = recordedAt();
+  const w = await startWorld({ defaults: config.defaults, desktop: sections.includes("keys") }, log);
   const main = w.sites.porthole!.edge;
-  results.runtimeFound = main.runtimeUrl !== null;
   results.collector = { main: main.collector, defaults: w.sites["porthole-defaults"]?.edge.collector ?? null };
   if (main.collector) log("warning: wrangler's local observability collector is ON for the main Porthole path");
   const save = () => writeFileSync(join(outDir, "results.json"), JSON.stringify(results, null, 1));
@@ -174,14 +180,10 @@ async function main(): Promise<void> {
     }
   }
   save();
-  const { markdown, table } = writeReport(results, {
-    doc: writeDoc ? "docs/benchmarks.md" : null,
-    chart: writeDoc ? "docs/benchmarks-chart.svg" : join(outDir, "benchmarks-chart.svg"),
-    analysis,
-  });
+  const { markdown, table } = writeReport(results, { doc: writeDoc ? "docs/benchmarks.md" : null, analysis });
   if (!writeDoc) writeFileSync(join(outDir, "benchmarks.md"), markdown);
   console.log(`\n${table}\n`);
-  log(`done in ${results.seconds.toFixed(0)} s; ${writeDoc ? "wrote docs/benchmarks.md and docs/benchmarks-chart.svg" : `report in ${outDir}/benchmarks.md (docs/ untouched: pass --write to update it)`}`);
+  log(`done in ${results.seconds.toFixed(0)} s; ${writeDoc ? "wrote docs/benchmarks.md" : `report in ${outDir}/benchmarks.md (docs/ untouched: pass --write to update it)`}`);
   if (results.errors.length) log(`${results.errors.length} measurement(s) failed:\n  ${results.errors.join("\n  ")}`);
 }
 

@@ -206,11 +206,14 @@ export function listen(conn: Conn, on: Partial<Events>): void {
   };
   const header = (h: Buffer) => {
     if (state === "type") {
+      // The type byte stays in `head`: the headers below are counted from it.
       const type = h[0]!;
+      head = h;
       if (type === 0) return void ((state = "update"), (need = 4));
-      if (type === 2) return void (on.bell?.(), reset());
       if (type === 3) return void ((state = "cut"), (need = 8));
       if (type === 248) return void ((state = "fence"), (need = 9));
+      head = Buffer.alloc(0);
+      if (type === 2) return void (on.bell?.(), reset());
       throw new Error(`unexpected server message ${type}`);
     }
     if (state === "update") {

@@ -17,6 +17,8 @@ import { open } from "./client.ts";
 
 export const RECORDING_DIR = new URL("../.build/bench-recording/", import.meta.url).pathname;
 export const SEGMENTS = ["scroll", "region", "idle"] as const;
+/** Each segment's length. */
+export const RECORD_SECONDS = 4;
 
 /** noVNC 1.7's SetPixelFormat at depth 24: 32 bpp, little endian, true colour, red at bit 0. */
 export const RECORD_PIXEL_FORMAT = Buffer.from([0, 0, 0, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 0, 8, 16, 0, 0, 0]);
@@ -80,7 +82,7 @@ export async function record(log: (...parts: unknown[]) => void): Promise<void> 
       [parts, chunks, size, t0] = [[], [], 0, process.hrtime.bigint()];
       // An update request every 20 ms: about what noVNC asks for on a busy screen.
       const timer = setInterval(() => conn.send(fur(true)), 20);
-      await sleep(4000);
+      await sleep(RECORD_SECONDS * 1000);
       clearInterval(timer);
       await quiet();
       mkdirSync(RECORDING_DIR, { recursive: true });

@@ -4,7 +4,7 @@
  * analysis from bench/analysis.md.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { STREAM_WINDOW_BYTES } from "../shared/protocol/limits.ts";
+import { HEARTBEAT_INTERVAL_MS, STREAM_WINDOW_BYTES } from "../shared/protocol/limits.ts";
 import { PATH_LABEL, type PathId } from "./paths.ts";
 import { allOpened, connectorPerConsole, COST_RATE, type CostRow, type Lanes, type LatencyRow, ratioOf, type Results, scaleDelta, STREAMS, stallGrowth } from "./sections.ts";
 import { pick, type Summary } from "./stats.ts";
@@ -56,12 +56,18 @@ export function perHour(r: CostRow, awake: boolean) {
   return { requests, gbs, dollars: (requests * PRICE.perMillionRequests + gbs * PRICE.perMillionGBs) / 1e6 };
 }
 
-function costTables(c: Lanes<CostRow>): { table: string; model: string; observed: boolean } {
-  const row = (lane: string) => c[lane]?.[0];
+function costTables(c: Lanes<CostRow>) {
+  const observedAlarms = (c.idle?.[0]?.alarms ?? 0) > 0;
+  // An edge that does not log its alarms yet: the alarm's own interval while a connector is attached.
+  const row = (lane: string) => {
+    const r = c[lane]?.[0];
+    return r && !observedAlarms ? { ...r, alarms: r.seconds / (HEARTBEAT_INTERVAL_MS / 1000) } : r;
+  };
   const observed = lanesOf(c).map((lane) => {
     const r = row(lane)!;
     const per = (x: number) => num(x / r.seconds, 2);
-    return [lane === "idle" ? "one idle console (credit client)" : `one console at ${COST_RATE / 1e6} MB/s, ${lane} client`, num(r.seconds), num(r.bytes / r.seconds / 1e6, 2), per(r.connectorMessages), per(r.viewerMessages), num((r.alarms / r.seconds) * 3600), num((r.wakes / r.seconds) * 3600)];
+    const alarms = c[lane]![0]!.alarms;
+    return [lane === "idle" ? "one idle console (credit client)" : `one console at ${COST_RATE / 1e6} MB/s, ${lane} client`, num(r.seconds), num(r.bytes / r.seconds / 1e6, 2), per(r.connectorMessages), per(r.viewerMessages), observedAlarms ? num((alarms / r.seconds) * 3600) : "not logged", num((r.wakes / r.seconds) * 3600)];
   });
   const idle = row("idle");
   const model: string[][] = [];
@@ -79,10 +85,15 @@ function costTables(c: Lanes<CostRow>): { table: string; model: string; observed
       model.push([`a console at ${COST_RATE / 1e6} MB/s, ${lane} client, per hour`, ...money(perHour(own, true))]);
     }
   }
+  const dollars = (i: number) => model[i]?.[3] ?? "–";
+  const summary = `site-month with an idle connector ${dollars(0)}, idle console-hour ${dollars(1)}, console-hour at ${COST_RATE / 1e6} MB/s ${dollars(2)} (credit) / ${dollars(3)} (plain)`;
   return {
-    table: table(["window", "seconds", "MB/s", "connector messages/s", "viewer messages/s", "alarms per site-hour", "wakes per site-hour"], observed),
+    summary,
+    table:
+      table(["window", "seconds", "MB/s", "connector messages/s", "viewer messages/s", "alarms per site-hour", "wakes per site-hour"], observed) +
+      (observedAlarms ? "" : `\n\nThis edge logged no \`site.alarm\` line: the model takes one alarm per ${HEARTBEAT_INTERVAL_MS / 1000} s per site (the interval it sets while a connector is attached).`),
     model: table(["what", "billed requests", "GB-s", "cost"], model),
-    observed: !!idle && idle.alarms > 0 && Number.isFinite(idle.connectorMessages),
+    observed: !!idle && observedAlarms && Number.isFinite(idle.connectorMessages),
   };
 }
 
@@ -143,10 +154,14 @@ function compression(r: Results) {
     const wire = pick(on, (x) => x.wireRatio).median;
     const cpu = (rs: typeof on) => pick(rs, (x) => x.cpuPerGiB["edge runtime"] ?? Number.NaN).median;
     const wins = wire <= 0.75;
+    const seg = r.segments?.[s];
+    const late = (rs: typeof on) => pick(rs, (x) => (x.late ? ms(x.late.p99) : Number.NaN)).median;
     decisions.push(
-      `- **${s}**: ${wins ? "deflate" : "no deflate"} wins: deflate leaves ${num(wire * 100)}% of the bytes on the viewer's link ` +
-        `for ${num(cpu(on), 2)} instead of ${num(cpu(off), 2)} CPU-s per GiB in the edge runtime` +
-        (wins ? " (a saving worth its CPU on a viewer's link)." : " (CPU spent for less than a quarter saved)."),
+      `- **${s}**: ${wins ? "deflate" : "no deflate"} wins. Deflate leaves ${num(wire * 100)}% of the bytes on the viewer's link ` +
+        `for ${num(cpu(on), 1)} instead of ${num(cpu(off), 1)} CPU-s per GiB in the edge runtime` +
+        (seg ? ` (at the rate recorded, ${num(seg.bytes / seg.seconds / 1e3)} kB/s, ${num(((cpu(on) - cpu(off)) * seg.bytes) / seg.seconds / 1024 ** 3 * 1000, 2)} ms more CPU per second of console)` : "") +
+        (Number.isFinite(late(on)) ? `, paced delivery p99 ${num(late(on), 2)} ms instead of ${num(late(off), 2)} ms` : "") +
+        (wins ? ": a saving of over a quarter is worth that." : ": less than a quarter saved is not worth it."),
     );
   }
   const table1 = table(["stream", "deflate", "MB/s", "bytes on the wire (% of console bytes)", "edge runtime CPU-s/GiB", "client CPU-s/GiB", "paced replay: delivery after due, p50 / p99 (ms)"], rows);
@@ -209,7 +224,11 @@ function targets(r: Results, cost: ReturnType<typeof costTables>, comp: ReturnTy
     `idle p50 ${idle("porthole")} ms vs websockify ${idle("websockify")} ms, direct ${idle("direct")} ms; under load p99 ${fmt(loaded(k, "porthole"), 2)} ms = ${fmt(vsWsf(k), 2)}× websockify's`,
   );
   add("5. Compression decided by measurement, per kind of stream", has(Object.values(r.compression)[0]) ? comp.decided : null, comp.decisions.replace(/\*\*|^- /gm, "").replace(/\n/g, "; ").replace(/\.;/g, ";").replace(/\.$/, ""));
-  add("6. What it costs on Cloudflare: a model from observed counts", has(r.cost.idle) ? cost.observed : null, cost.observed ? "see the cost section" : "the edge logged no site.alarm line in the window: alarms could not be counted");
+  add(
+    "6. What it costs on Cloudflare: a model from observed counts",
+    has(r.cost.idle) ? cost.observed : null,
+    `${cost.summary}${cost.observed ? "" : "; alarms not observed: this edge logs no site.alarm line, so they are modelled from the alarm interval"}`,
+  );
   const limit = r.quick ? 180 : 600;
   add(`7. Every verdict written; this ${r.quick ? "quick" : "full"} run under ${limit / 60} minutes`, r.seconds > 0 ? r.seconds < limit : null, `${num(r.seconds / 60, 1)} min`);
   if (has(r.scale.porthole)) {

@@ -23,7 +23,7 @@ import { killAll } from "../test/harness/processes.ts";
 import { type DownloadResult, runJob } from "./client.ts";
 import { haveWebsockify, type PathId, spawnText, startWorld, stopWorld, target, WEBSOCKIFY, type World } from "./paths.ts";
 import { hotFunctions, inspectorTarget, nodeInspector, profileWhile, wranglerInspectorPort } from "./profile.ts";
-import { haveRecording, record, recordedAt } from "./recording.ts";
+import { haveRecording, loadSegment, record, RECORD_SECONDS, recordedAt, SEGMENTS } from "./recording.ts";
 import { writeReport } from "./report.ts";
 import { type Config, configFor, log, ORDER, type Results, runSections, SECTIONS, type SectionName } from "./sections.ts";
 
@@ -152,7 +152,13 @@ async function main(): Promise<void> {
   };
   log(`sections ${sections.join(", ")}; ${config.runs} runs${args.quick ? " (quick)" : ""}; raw results in ${outDir}`);
   if (sections.includes("compression") && (args.record || !haveRecording())) await record(log);
-  if (haveRecording()) results.recordedAt = recordedAt();
+  if (haveRecording()) {
+    results.recordedAt = recordedAt();
+    results.segments = Object.fromEntries(SEGMENTS.map((name) => {
+      const seg = loadSegment(name);
+      return [name, { bytes: seg.bytes.length, seconds: RECORD_SECONDS }];
+    }));
+  }
   const w = await startWorld({ defaults: config.defaults, desktop: sections.includes("keys") }, log);
   const main = w.sites.porthole!.edge;
   results.collector = { main: main.collector, defaults: w.sites["porthole-defaults"]?.edge.collector ?? null };

@@ -29,7 +29,9 @@ export function configFor(quick: boolean, o: { runs?: string; consoles?: string;
     keyRuns: Math.min(runs, quick ? 1 : 3),
     replayBytes: (quick ? 16 : 48) * MiB,
     compressionRuns: Math.min(runs, quick ? 1 : 3),
-    costSeconds: quick ? 10 : 30,
+    /** The idle window sees at least two heartbeats and alarms (every 15 s); the busy ones are steady. */
+    costIdleSeconds: quick ? 31 : 61,
+    costSeconds: quick ? 5 : 20,
     scaleConsoles: Number(o.consoles ?? (quick ? 100 : 1000)),
     scaleRuns: Math.min(runs, quick ? 1 : 2),
     scaleConcurrency: 50,
@@ -120,6 +122,8 @@ export interface Results {
   sections: SectionName[];
   collector?: { main: boolean; defaults: boolean | null };
   recordedAt?: string;
+  /** Each recorded segment's size and duration (its rate as recorded). */
+  segments?: Record<string, { bytes: number; seconds: number }>;
   throughput: Lanes<ThroughputRow>;
   latency: Lanes<LatencyRow>;
   keys: Lanes<LatencyRow>;
@@ -293,7 +297,7 @@ const cost: Section<CostRow> = {
     try {
       await job.event("started");
       const [m0, e0, t0] = [await site.connector.metrics(), { ...edge.events }, process.hrtime.bigint()];
-      await sleep(c.costSeconds * 1000);
+      await sleep((lane === "idle" ? c.costIdleSeconds : c.costSeconds) * 1000);
       const [m1, e1, s] = [await site.connector.metrics(), { ...edge.events }, seconds(t0)];
       const b = await job.stop();
       const count = (k: string) => ((e1[k] ?? 0) - (e0[k] ?? 0)) / Math.max(1, edge.sites);

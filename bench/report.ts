@@ -91,7 +91,7 @@ function costTables(c: Lanes<CostRow>) {
     summary,
     table:
       table(["window", "seconds", "MB/s", "connector messages/s", "viewer messages/s", "alarms per site-hour", "wakes per site-hour"], observed) +
-      (observedAlarms ? "" : `\n\nThis edge logged no \`site.alarm\` line: the model takes one alarm per ${HEARTBEAT_INTERVAL_MS / 1000} s per site (the interval it sets while a connector is attached).`),
+      (observedAlarms || !c.idle ? "" : `\n\nThis edge logged no \`site.alarm\` line: the model takes one alarm per ${HEARTBEAT_INTERVAL_MS / 1000} s per site (the interval it sets while a connector is attached).`),
     model: table(["what", "billed requests", "GB-s", "cost"], model),
     observed: !!idle && observedAlarms && Number.isFinite(idle.connectorMessages),
   };
@@ -299,5 +299,5 @@ export function writeReport(r: Results, out: { doc: string | null; analysis: str
     return values[key]!;
   });
   if (out.doc) writeFileSync(out.doc, markdown);
-  return { markdown, table: `## Targets\n\n${targetList}\n\n${values.throughput}\n\n${values.latency}\n\n${values.keys}\n\n${values.compression}\n\n${values.costObserved}\n\n${values.costModel}` };
+  return { markdown, table: `## Targets\n\n${targetList}\n\n${values.throughput}\n\n${values.latency}\n\n${values.keys}\n\n${values.compression}\n\n${values.costObserved}\n\n${values.costModel}\n\n${values.stall}\n\n${values.scale}` };
 }

@@ -396,7 +396,7 @@ const scale: Section<ScaleRow> = {
       .join(", ");
     return (
       `${row.ok}/${row.consoles} consoles open and echoed in ${row.totalSeconds.toFixed(1)} s` +
-      (row.ticketSeconds ? ` (${row.ticketSeconds.toFixed(1)} s for the tickets, ${row.openSeconds.toFixed(1)} s for the sockets)` : "") +
+      (row.ticketSeconds > 0.01 ? ` (${row.ticketSeconds.toFixed(1)} s for the tickets, ${row.openSeconds.toFixed(1)} s for the sockets)` : "") +
       (perConsole ? `; per idle console ${perConsole}` : "") +
       (row.firstFailure ? `; ${row.failed} failed, first: ${row.firstFailure}` : "")
     );

@@ -47,8 +47,9 @@ export interface Conn {
   close(): void;
   /** What arrived before anyone listened (a first message in the same read as the upgrade). */
   early: Buffer[];
-  /** Messages (or writes) this client sent. */
+  /** Messages (or writes) this client sent, and how many of them answered fences. */
   sent: number;
+  fences: number;
   /** permessage-deflate was negotiated. */
   deflated: boolean;
 }
@@ -123,6 +124,7 @@ function openTcp(port: number, timeoutMs: number): Promise<Conn> {
       close: () => socket.destroy(),
       early: [],
       sent: 0,
+      fences: 0,
       deflated: false,
     };
     socket.on("data", (d: Buffer) => conn.onData(d));
@@ -156,6 +158,7 @@ function openWs(target: Extract<Target, { kind: "ws" }>, timeoutMs: number): Pro
       close: () => ws.terminate(),
       early: [],
       sent: 0,
+      fences: 0,
       deflated: false,
     };
     ws.on("message", (data: Buffer, isBinary: boolean) => {
@@ -240,6 +243,7 @@ export function listen(conn: Conn, on: Partial<Events>): void {
       const reply = Buffer.from(h);
       reply.writeUInt32BE(flags & 3, 4);
       conn.send(reply);
+      conn.fences++;
     }
     reset();
   };
@@ -311,6 +315,8 @@ export interface DownloadResult {
   /** Bytes the client read from its socket (/proc/self/io), i.e. after compression. */
   wire: number;
   deflated: boolean;
+  /** Fence requests answered. */
+  fences: number;
   /** Paced replay: each chunk's delivery time after the upstream was due to send it (µs). */
   lateUs?: number[];
 }
@@ -374,7 +380,7 @@ async function download(job: Extract<Job, { kind: "download" | "replay" }>): Pro
       const seconds = Number(now() - t0) / 1e9;
       conn.onClose = () => {};
       conn.onData = () => {};
-      const result = { bytes: got, seconds, cpu: cpuNow() - c0, wire: readBytes() - r0, deflated: conn.deflated, lateUs };
+      const result = { bytes: got, seconds, cpu: cpuNow() - c0, wire: readBytes() - r0, deflated: conn.deflated, fences: conn.fences, lateUs };
       conn.close();
       resolve(result);
     };

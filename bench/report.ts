@@ -244,15 +244,6 @@ function targets(r: Results, cost: ReturnType<typeof costTables>, comp: ReturnTy
   return out.join("\n");
 }
 
-function profile(r: Results): string {
-  const p = r.profile;
-  if (!p) return "";
-  const side = (title: string, s: NonNullable<Results["profile"]>["edge"]) =>
-    `**${title}**: ${num(s.totalMs)} ms sampled, ${num(s.idleMs)} ms idle.\n\n` +
-    table(["self ms", "share of busy", "function", "where"], s.functions.map((fn) => [num(fn.selfMs, 1), `${num(fn.share * 100, 1)}%`, `\`${fn.name}\``, fn.where]));
-  return `## CPU profile of this run\n\nTaken with \`--profile\` during one ${r.config.throughputBytes / MiB} MiB download on the production-like path (${num(p.mbs)} MB/s under the profiler). Self time per function; the .cpuprofile files open in Chrome DevTools.\n\n${side("Edge (the Worker's isolate)", p.edge)}\n\n${side("Connector", p.connector)}\n`;
-}
-
 export function writeReport(r: Results, out: { doc: string | null; analysis: string }): { markdown: string; table: string } {
   const cost = costTables(r.cost);
   const comp = compression(r);
@@ -270,6 +261,7 @@ export function writeReport(r: Results, out: { doc: string | null; analysis: str
     keySamples: String(c.keySamples),
     replayMiB: String(c.replayBytes / MiB),
     costSeconds: String(c.costSeconds),
+    costIdleSeconds: String(c.costIdleSeconds),
     costRate: String(COST_RATE / 1e6),
     scaleConsoles: String(c.scaleConsoles),
     stallClients: String(c.stallClients),
@@ -288,7 +280,6 @@ export function writeReport(r: Results, out: { doc: string | null; analysis: str
     stall: stallTable(r),
     scale: scaleTable(r),
     analysis: existsSync(out.analysis) ? readFileSync(out.analysis, "utf8").trim() : "",
-    profile: profile(r),
     machine: table(["", ""], [["CPU", `${m.cpu}, ${m.nproc} cores (\`nproc\`)`], ["memory", `${num(m.memoryGiB, 1)} GiB`], ["kernel", m.kernel], ["Node", m.node], ["wrangler / workerd", `${m.wrangler} / ${m.workerd}`], ["websockify", `${m.websockify} (Debian package; Python ${m.python})`], ["Porthole commit", m.commit], ["date", r.date]]),
     command: r.command,
     errors: r.errors.length ? `\n### Failed measurements\n\n${r.errors.map((e) => `- ${e.replace(/\n/g, " ")}`).join("\n")}\n` : "",

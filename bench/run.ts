@@ -6,7 +6,7 @@
  *   npm run bench                          every section (about 10 minutes on 2 cores)
  *   npm run bench -- --quick               fewer runs, smaller sizes (under 3 minutes)
  *   npm run bench -- --sections throughput,latency --runs 1
- *   npm run bench -- --consoles 500 --wrangler-defaults --profile --record
+ *   npm run bench -- --consoles 500 --wrangler-defaults --record
  *   npm run bench -- --report /tmp/porthole-bench-…/results.json --write   re-render a saved run
  *
  * Sections: throughput, latency, keys, compression, cost, stall, scale. `--wrangler-defaults` adds a
@@ -21,11 +21,10 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { killAll } from "../test/harness/processes.ts";
 import { type DownloadResult, runJob } from "./client.ts";
-import { haveWebsockify, type PathId, spawnText, startWorld, stopWorld, target, WEBSOCKIFY, type World } from "./paths.ts";
-import { hotFunctions, inspectorTarget, nodeInspector, profileWhile, wranglerInspectorPort } from "./profile.ts";
+import { haveWebsockify, type PathId, spawnText, startWorld, stopWorld, target, WEBSOCKIFY } from "./paths.ts";
 import { haveRecording, loadSegment, record, RECORD_SECONDS, recordedAt, SEGMENTS } from "./recording.ts";
 import { writeReport } from "./report.ts";
-import { type Config, configFor, log, ORDER, type Results, runSections, SECTIONS, type SectionName } from "./sections.ts";
+import { configFor, log, ORDER, type Results, runSections, SECTIONS, type SectionName } from "./sections.ts";
 
 const MiB = 1024 * 1024;
 
@@ -39,7 +38,6 @@ function options() {
       consoles: { type: "string" },
       "wrangler-defaults": { type: "boolean", default: false },
       record: { type: "boolean", default: false },
-      profile: { type: "boolean", default: false },
       write: { type: "boolean", default: false },
       report: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -100,23 +98,6 @@ export function machine() {
   };
 }
 
-/** `--profile`: CPU profiles of the edge and the connector during one Porthole download. */
-async function profileRun(w: World, c: Config, results: Results, outDir: string): Promise<void> {
-  const site = w.sites.porthole!;
-  const edgeUrl = await inspectorTarget(wranglerInspectorPort(site.edge.edge.proc.child.spawnargs));
-  const connectorUrl = await nodeInspector(site.connectorPid, site.connector.proc.output);
-  const t = await target(w, "porthole", "credit");
-  const { value, profile: edgeProfile } = await profileWhile(edgeUrl, () =>
-    profileWhile(connectorUrl, () => runJob<DownloadResult>({ kind: "download", target: t, bytes: c.throughputBytes })),
-  );
-  const files = [join(outDir, "edge.cpuprofile"), join(outDir, "connector.cpuprofile")];
-  writeFileSync(files[0]!, JSON.stringify(edgeProfile));
-  writeFileSync(files[1]!, JSON.stringify(value.profile));
-  const d = value.value;
-  results.profile = { mbs: d.bytes / d.seconds / 1e6, edge: hotFunctions(edgeProfile, 12), connector: hotFunctions(value.profile, 12), files };
-  log(`profiles (under the profiler: ${results.profile.mbs.toFixed(0)} MB/s) written to ${outDir}`);
-}
-
 async function main(): Promise<void> {
   const { args, sections, config, writeDoc } = options();
   if (args.help) {
@@ -174,7 +155,6 @@ async function main(): Promise<void> {
     for (const group of ORDER) {
       await runSections(group.filter((s) => sections.includes(s)).map((s) => SECTIONS[s]), w, config, results, save);
     }
-    if (args.profile) await profileRun(w, config, results, outDir);
   } finally {
     await stopWorld(w);
     killAll();

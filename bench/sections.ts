@@ -6,7 +6,6 @@
 import { STREAM_WINDOW_BYTES } from "../shared/protocol/limits.ts";
 import { type BulkResult, ChildJob, type ClientKind, type Conn, type DownloadResult, type EchoResult, openEchoOnce, runJob, type StallResult, type Target } from "./client.ts";
 import { cpuMeter, dropDefaults, memoryProbe, type PathId, runQueueMeter, target, waitSettled, type World } from "./paths.ts";
-import type { HotFunction } from "./profile.ts";
 import { haveRecording, loadSegment } from "./recording.ts";
 import type { machine } from "./run.ts";
 import { median, pairwise, percentile, pick, type Summary, summarize } from "./stats.ts";
@@ -51,6 +50,7 @@ export interface ThroughputRow {
   mbs: number;
   cpuPerGiB: Record<string, number>;
   deflated: boolean;
+  fences: number;
 }
 export interface Percentiles {
   p50: number;
@@ -131,12 +131,6 @@ export interface Results {
   cost: Lanes<CostRow>;
   stall: Lanes<StallRow>;
   scale: Lanes<ScaleRow>;
-  profile?: {
-    mbs: number;
-    edge: { totalMs: number; idleMs: number; functions: HotFunction[] };
-    connector: { totalMs: number; idleMs: number; functions: HotFunction[] };
-    files: string[];
-  };
   errors: string[];
   seconds: number;
 }
@@ -197,9 +191,9 @@ const throughput: Section<ThroughputRow> = {
     const d = await runJob<DownloadResult>({ kind: "download", target: t, bytes: c.throughputBytes });
     // websockify's per-connection child exits with the connection: let the listener reap it.
     if (path === "websockify") await sleep(300);
-    return { mbs: d.bytes / d.seconds / 1e6, cpuPerGiB: perGiB({ client: d.cpu, ...meter() }, d.bytes), deflated: d.deflated };
+    return { mbs: d.bytes / d.seconds / 1e6, cpuPerGiB: perGiB({ client: d.cpu, ...meter() }, d.bytes), deflated: d.deflated, fences: d.fences };
   },
-  line: (row) => `${row.mbs.toFixed(0)} MB/s${row.deflated ? " (deflate)" : ""}`,
+  line: (row) => `${row.mbs.toFixed(0)} MB/s${row.deflated ? " (deflate)" : ""}${row.fences ? `, ${row.fences} fences answered` : ""}`,
 };
 
 /** Run-by-run ratio of two lanes' figure. */

@@ -383,18 +383,7 @@ const scale: Section<ScaleRow> = {
     if (!(await waitSettled(probe))) log(`scale ${path}: the relay did not let go of every console within 60 s`);
     return row;
   },
-  line: (row) => {
-    const perConsole = Object.keys(row.after)
-      .filter((k) => !k.endsWith("processes") && k !== "connector buffered")
-      .map((k) => `${k} ${(((row.after[k] ?? 0) - (row.afterTickets[k] ?? 0)) / Math.max(1, row.ok) / KiB).toFixed(1)} KiB`)
-      .join(", ");
-    return (
-      `${row.ok}/${row.consoles} consoles open and echoed in ${row.totalSeconds.toFixed(1)} s` +
-      (row.ticketSeconds > 0.01 ? ` (${row.ticketSeconds.toFixed(1)} s for the tickets, ${row.openSeconds.toFixed(1)} s for the sockets)` : "") +
-      (perConsole ? `; per idle console ${perConsole}` : "") +
-      (row.firstFailure ? `; ${row.failed} failed, first: ${row.firstFailure}` : "")
-    );
-  },
+  line: (row) => `${row.ok}/${row.consoles} consoles open and echoed in ${row.totalSeconds.toFixed(1)} s${row.firstFailure ? `; ${row.failed} failed, first: ${row.firstFailure}` : ""}`,
 };
 
 /** Peak growth over the stall per stalled stream (KiB). */
@@ -489,16 +478,9 @@ const stall: Section<StallRow> = {
       }
     }
   },
-  line: (row) => {
-    const growth = Object.keys(row.peak)
-      .filter((key) => !key.endsWith("processes"))
-      .map((key) => `${key} +${(((row.peak[key] ?? 0) - (row.baseline[key] ?? 0)) / row.clients / KiB).toFixed(0)} KiB`)
-      .join(", ");
-    return (
-      `${row.clients} stalled clients; upstream wrote ${(row.upstreamWrote / row.clients / MiB).toFixed(1)} MiB per client; ` +
-      `peak growth per stalled stream: ${growth || "n/a"}; other console echo ${row.echo.ok ? `p99 ${row.echo.p99!.toFixed(0)} µs` : `FAILED ${row.echo.error}`}`
-    );
-  },
+  line: (row) =>
+    `upstream wrote ${(row.upstreamWrote / row.clients / MiB).toFixed(1)} MiB per stalled client; peak growth per stalled stream: ` +
+    Object.keys(row.peak).map((key) => `${key} +${(((row.peak[key] ?? 0) - (row.baseline[key] ?? 0)) / row.clients / KiB).toFixed(0)} KiB`).join(", "),
 };
 
 export const SECTIONS = { throughput, latency, keys, compression, cost, stall, scale } as Record<SectionName, Section<unknown>>;

@@ -236,7 +236,8 @@ const latency: Section<LatencyRow> = {
 
 const keys: Section<LatencyRow> = {
   name: "keys",
-  lanes: (w) => ["direct", "websockify", ...porthole(w)].filter((p) => p !== "porthole-defaults"),
+  lanes: (w) => ["direct", "websockify", ...porthole(w)],
+  setup: dropDefaults,
   runs: (c) => c.keyRuns,
   async measure(w, lane, c) {
     const path = lane as PathId;

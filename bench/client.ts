@@ -457,7 +457,7 @@ async function keys(target: Target, samples: number, timeoutMs = 10_000): Promis
   const us: number[] = [];
   for (let i = 0; i < samples + 5; i++) {
     // A quiet screen first (nothing left from the previous key), then the key.
-    while (Number(now() - lastUpdate) / 1e6 < 30) await sleep(10);
+    while (Number(now() - lastUpdate) / 1e6 < 20) await sleep(5);
     const t0 = now();
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`keystroke ${i}: no update in ${timeoutMs} ms`)), timeoutMs);

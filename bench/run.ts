@@ -50,7 +50,7 @@ function options() {
   });
   const config = configFor(quick, { runs: args.runs, consoles: args.consoles, defaults: args["wrangler-defaults"] });
   const full = !quick && !args.sections && !args.runs && !args.consoles;
-  return { args, sections, config, writeDoc: args.write || full };
+  return { args, sections, config, full, writeDoc: args.write || full };
 }
 
 /** Exits with a message when the machine cannot run the benchmark. */
@@ -99,7 +99,7 @@ export function machine() {
 }
 
 async function main(): Promise<void> {
-  const { args, sections, config, writeDoc } = options();
+  const { args, sections, config, full, writeDoc } = options();
   if (args.help) {
     process.stdout.write(readFileSync(new URL(import.meta.url), "utf8").split("*/")[0]!.replace(/^\/\*\*?\n?| \* ?/gm, "") + "\n");
     return;
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: machine(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
-    quick: args.quick,
+    run: args.quick && !args.sections && !args.runs ? "quick" : full ? "full" : "partial",
     config,
     sections,
     throughput: {},

@@ -24,7 +24,7 @@ export function configFor(quick: boolean, o: { runs?: string; consoles?: string;
     throughputBytes: (quick ? 32 : 128) * MiB,
     echoSamples: quick ? 300 : 1000,
     echoWarmup: quick ? 30 : 100,
-    keySamples: quick ? 40 : 120,
+    keySamples: quick ? 40 : 100,
     keyRuns: Math.min(runs, quick ? 1 : 3),
     replayBytes: (quick ? 16 : 48) * MiB,
     compressionRuns: Math.min(runs, quick ? 1 : 3),
@@ -117,7 +117,8 @@ export interface Results {
   date: string;
   machine: ReturnType<typeof machine>;
   command: string;
-  quick: boolean;
+  /** What kind of run: the duration target differs (a partial run has none). */
+  run: "quick" | "full" | "partial";
   config: Config;
   sections: SectionName[];
   collector?: { main: boolean; defaults: boolean | null };

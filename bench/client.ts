@@ -1,54 +1,86 @@
 /**
- * The benchmark's clients. A client reaches the upstream over plain TCP (the limit) or over a
- * WebSocket as noVNC does (binary messages; websockify or Porthole in between).
+ * The benchmark's clients. A client reaches an RFB server over plain TCP (the limit) or over a
+ * WebSocket as a viewer does (websockify or Porthole in between), then speaks RFB like a real
+ * viewer: it announces Fence and answers every fence request, so Porthole's edge can prove a
+ * plain viewer's reading (docs/protocol.md, "Flow control"). Kinds of WebSocket client:
+ *   credit   porthole.credit.v1 (Porthole's console page, `porthole listen`): credit per 128 KiB
+ *   plain    no subprotocol, no compression (noVNC, a native viewer behind a proxy)
+ *   browser  plain, offering permessage-deflate as Chrome does
  *
  * Jobs that measure run in a child process of their own (`node bench/client.ts`, driven over IPC),
  * so a bulk download and an echo probe never share an event loop, and the orchestrator's own work
  * never lands in a measurement.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL } from "../shared/protocol/limits.ts";
+import { loadSegment, RECORD_ENCODINGS, RECORD_PIXEL_FORMAT } from "./recording.ts";
 
-/** How a client reaches the upstream. */
-export type Target =
-  | { kind: "tcp"; port: number }
-  /** `credit`: speak porthole.credit.v1 and return credit as bytes are consumed, like the console page. */
-  | { kind: "ws"; url: string; credit: boolean };
+export type ClientKind = "credit" | "plain" | "browser";
+export const KIND: Record<ClientKind, { credit: boolean; deflate: boolean }> = {
+  credit: { credit: true, deflate: false },
+  plain: { credit: false, deflate: false },
+  browser: { credit: false, deflate: true },
+};
+
+/** How a client reaches the server. */
+export type Target = { kind: "tcp"; port: number } | { kind: "ws"; url: string; credit: boolean; deflate: boolean };
+
+/** What the server sends, as a viewer sees it (the client answers fences itself). */
+interface Events {
+  pixels(n: number): void;
+  bell(): void;
+  /** A FramebufferUpdate ended. */
+  update(rects: number): void;
+}
 
 export interface Conn {
   send(bytes: Buffer): void;
-  /** Called for every chunk (TCP) or message (WebSocket) received. */
+  /** Raw bytes (TCP chunks or WebSocket messages), before any RFB parsing. */
   onData: (bytes: Buffer) => void;
   onClose: (why: string) => void;
   /** Stops reading the socket (and, in credit mode, returning credit). */
   stall(): void;
   close(): void;
-  /**
-   * What arrived before anyone listened: a WebSocket's first message can come in the same read as
-   * the handshake's response, and is then delivered before the caller of `open` resumes.
-   */
+  /** What arrived before anyone listened (a first message in the same read as the upgrade). */
   early: Buffer[];
+  /** Messages (or writes) this client sent, and how many of them answered fences. */
+  sent: number;
+  fences: number;
+  /** permessage-deflate was negotiated. */
+  deflated: boolean;
 }
 
-/** A connection to the upstream, past the RFB handshake: ready for a workload request. */
-export async function open(target: Target, timeoutMs = 30_000): Promise<Conn> {
-  const conn = await (target.kind === "tcp" ? openTcp(target.port, timeoutMs) : openWs(target.url, target.credit, timeoutMs));
+const FENCE_ENCODING = -312;
+
+/**
+ * A connection past the RFB handshake (3.8, security None, shared), with SetEncodings sent (Raw +
+ * Fence, or the recorder's format and encodings for a replay), ready for a workload request.
+ */
+export async function open(target: Target, { replay = false, timeoutMs = 30_000 } = {}): Promise<Conn> {
+  const conn = await (target.kind === "tcp" ? openTcp(target.port, timeoutMs) : openWs(target, timeoutMs));
   try {
     await handshake(conn, timeoutMs);
   } catch (err) {
     conn.close();
     throw err;
   }
+  if (replay) conn.send(Buffer.concat([RECORD_PIXEL_FORMAT, setEncodings(RECORD_ENCODINGS)]));
+  else conn.send(setEncodings([0, FENCE_ENCODING]));
   return conn;
 }
 
-/**
- * The viewer's side of the RFB handshake (version 3.8, security None, shared session): the edge
- * and the connector follow every console's RFB stream, so the workloads run inside one.
- */
+export function setEncodings(list: number[]): Buffer {
+  const b = Buffer.alloc(4 + 4 * list.length);
+  b[0] = 2;
+  b.writeUInt16BE(list.length, 2);
+  list.forEach((e, i) => b.writeInt32BE(e, 4 + 4 * i));
+  return b;
+}
+
 async function handshake(conn: Conn, timeoutMs: number): Promise<void> {
   let buf = Buffer.concat(conn.early.splice(0));
   let wake = (_err?: Error) => {};
@@ -69,14 +101,15 @@ async function handshake(conn: Conn, timeoutMs: number): Promise<void> {
     conn.send(Buffer.from("RFB 003.008\n"));
     await read((await read(1))[0]!);
     conn.send(Buffer.from([1])); // security None
-    if ((await read(4)).readUInt32BE(0) !== 0) throw new Error("the upstream refused security None");
+    if ((await read(4)).readUInt32BE(0) !== 0) throw new Error("the server refused security None");
     conn.send(Buffer.from([1])); // ClientInit: shared
     await read((await read(24)).readUInt32BE(20)); // ServerInit and its name
   } finally {
     clearTimeout(timer);
-    conn.onData = () => {};
+    conn.onData = (d) => void conn.early.push(d);
     conn.onClose = () => {};
   }
+  if (buf.length) conn.early.unshift(buf);
 }
 
 function openTcp(port: number, timeoutMs: number): Promise<Conn> {
@@ -84,19 +117,19 @@ function openTcp(port: number, timeoutMs: number): Promise<Conn> {
     const socket = connect({ port, host: "127.0.0.1", noDelay: true });
     const timer = setTimeout(() => (socket.destroy(), reject(new Error("TCP connect timed out"))), timeoutMs);
     const conn: Conn = {
-      send: (b) => void socket.write(b),
+      send: (b) => void (conn.sent++, socket.write(b)),
       onData: (d) => void conn.early.push(d),
       onClose: () => {},
       stall: () => socket.pause(),
       close: () => socket.destroy(),
       early: [],
+      sent: 0,
+      fences: 0,
+      deflated: false,
     };
     socket.on("data", (d: Buffer) => conn.onData(d));
     socket.on("close", () => conn.onClose("closed"));
-    socket.once("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
+    socket.once("error", (err) => (clearTimeout(timer), reject(err)));
     socket.once("connect", () => {
       clearTimeout(timer);
       socket.on("error", () => {});
@@ -105,16 +138,17 @@ function openTcp(port: number, timeoutMs: number): Promise<Conn> {
   });
 }
 
-function openWs(url: string, credit: boolean, timeoutMs: number): Promise<Conn> {
+function openWs(target: Extract<Target, { kind: "ws" }>, timeoutMs: number): Promise<Conn> {
   return new Promise((resolve, reject) => {
-    // No permessage-deflate: neither websockify nor a VNC stream benefits, and the upstream's
-    // bytes are random anyway.
-    const ws = new WebSocket(url, credit ? [CREDIT_SUBPROTOCOL] : [], { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    const ws = new WebSocket(target.url, target.credit ? [CREDIT_SUBPROTOCOL] : [], {
+      perMessageDeflate: target.deflate,
+      handshakeTimeout: timeoutMs,
+    });
     ws.binaryType = "nodebuffer";
     let consumed = 0;
     let stalled = false;
     const conn: Conn = {
-      send: (b) => ws.send(b, { binary: true }),
+      send: (b) => void (conn.sent++, ws.send(b, { binary: true })),
       onData: (d) => void conn.early.push(d),
       onClose: () => {},
       stall: () => {
@@ -123,15 +157,18 @@ function openWs(url: string, credit: boolean, timeoutMs: number): Promise<Conn> 
       },
       close: () => ws.terminate(),
       early: [],
+      sent: 0,
+      fences: 0,
+      deflated: false,
     };
-    const creditMode = () => ws.protocol === CREDIT_SUBPROTOCOL;
     ws.on("message", (data: Buffer, isBinary: boolean) => {
       if (!isBinary) return;
       conn.onData(data);
       // What the console page does: acknowledge what it has consumed, once a quarter window.
-      if (!stalled && creditMode()) {
+      if (!stalled && ws.protocol === CREDIT_SUBPROTOCOL) {
         consumed += data.length;
         if (consumed >= CREDIT_CHUNK_BYTES) {
+          conn.sent++;
           ws.send(String(consumed));
           consumed = 0;
         }
@@ -142,17 +179,98 @@ function openWs(url: string, credit: boolean, timeoutMs: number): Promise<Conn> 
     ws.once("error", reject);
     ws.once("open", () => {
       ws.on("error", () => {});
-      if (credit && !creditMode()) {
+      conn.deflated = ws.extensions.includes("permessage-deflate");
+      if (target.credit && ws.protocol !== CREDIT_SUBPROTOCOL) {
         ws.terminate();
-        reject(new Error(`server did not accept ${CREDIT_SUBPROTOCOL}`));
-        return;
+        return reject(new Error(`server did not accept ${CREDIT_SUBPROTOCOL}`));
       }
       resolve(conn);
     });
   });
 }
 
-/** A workload request (bench/upstream.ts): a ClientCutText with the text "S<n>" or "E". */
+/**
+ * Parses what an RFB server sends (Raw rectangles at 32 bpp, Bell, ServerCutText, ServerFence)
+ * and answers fence requests as noVNC does: flags masked to BlockBefore|BlockAfter, payload echoed.
+ */
+export function listen(conn: Conn, on: Partial<Events>): void {
+  let state: "type" | "update" | "rect" | "cut" | "fence" | "skip" = "type";
+  let need = 1;
+  let head: Buffer = Buffer.alloc(0);
+  let skip = 0;
+  let skipPixels = false;
+  let rects = 0;
+  let rectsTotal = 0;
+  const reset = () => ((state = "type"), (need = 1));
+  const afterRect = () => {
+    if (--rects > 0) return void ((state = "rect"), (need = 12));
+    on.update?.(rectsTotal);
+    reset();
+  };
+  const header = (h: Buffer) => {
+    if (state === "type") {
+      // The type byte stays in `head`: the headers below are counted from it.
+      const type = h[0]!;
+      head = h;
+      if (type === 0) return void ((state = "update"), (need = 4));
+      if (type === 3) return void ((state = "cut"), (need = 8));
+      if (type === 248) return void ((state = "fence"), (need = 9));
+      head = Buffer.alloc(0);
+      if (type === 2) return void (on.bell?.(), reset());
+      throw new Error(`unexpected server message ${type}`);
+    }
+    if (state === "update") {
+      rects = rectsTotal = h.readUInt16BE(2);
+      return rects === 0 ? (on.update?.(0), reset()) : void ((state = "rect"), (need = 12));
+    }
+    if (state === "rect") {
+      const encoding = h.readInt32BE(8);
+      if (encoding === -224) return void ((rects = 1), afterRect()); // LastRect
+      if (encoding !== 0) throw new Error(`unexpected encoding ${encoding}`);
+      skip = h.readUInt16BE(4) * h.readUInt16BE(6) * 4;
+      skipPixels = true;
+      return skip === 0 ? afterRect() : void (state = "skip");
+    }
+    if (state === "cut") {
+      skip = Math.abs(h.readInt32BE(4));
+      skipPixels = false;
+      return skip === 0 ? reset() : void (state = "skip");
+    }
+    // fence: 9 bytes, then the payload
+    if (need === 9 && h[8]! > 0) return void ((need = 9 + h[8]!), (head = h));
+    const flags = h.readUInt32BE(4);
+    if (flags & 0x80000000) {
+      const reply = Buffer.from(h);
+      reply.writeUInt32BE(flags & 3, 4);
+      conn.send(reply);
+      conn.fences++;
+    }
+    reset();
+  };
+  conn.onData = (d) => {
+    let i = 0;
+    while (i < d.length) {
+      if (state === "skip") {
+        const n = Math.min(skip, d.length - i);
+        skip -= n;
+        i += n;
+        if (skipPixels) on.pixels?.(n);
+        if (skip === 0) skipPixels ? afterRect() : reset();
+        continue;
+      }
+      const take = Math.min(need - head.length, d.length - i);
+      head = head.length ? Buffer.concat([head, d.subarray(i, i + take)]) : d.subarray(i, i + take);
+      i += take;
+      if (head.length < need) return;
+      const h = head;
+      head = Buffer.alloc(0);
+      header(h);
+    }
+  };
+  for (const d of conn.early.splice(0)) conn.onData(d);
+}
+
+/** A workload request (bench/upstream.ts): a ClientCutText. */
 function request(text: string): Buffer {
   const b = Buffer.alloc(8 + text.length);
   b[0] = 6;
@@ -161,21 +279,31 @@ function request(text: string): Buffer {
   return b;
 }
 
-export const sourceRequest = (bytes: number) => request(`S${bytes}`);
-
-/** `size` bytes of input for an echo round trip: KeyEvents (8 bytes each), the upstream answers each byte. */
-const keys = (size: number) => Buffer.concat(Array.from({ length: Math.ceil(size / 8) }, () => Buffer.from([4, 1, 0, 0, 0, 0, 0, 0x61])));
+/** KeyEvent down + up of a keysym: 16 bytes, one message. */
+export const keyPress = (keysym = 0x61) => {
+  const b = Buffer.alloc(16);
+  b.set([4, 1], 0);
+  b.writeUInt32BE(keysym, 4);
+  b[8] = 4;
+  b.writeUInt32BE(keysym, 12);
+  return b;
+};
 
 const now = (): bigint => process.hrtime.bigint();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const usSince = (t0: bigint) => Number(now() - t0) / 1e3;
 
 // ---- jobs ------------------------------------------------------------------------------------------
 
 export type Job =
   | { kind: "download"; target: Target; bytes: number }
-  | { kind: "echo"; target: Target; samples: number; warmup: number; size: number }
-  /** Downloads until told to stop; reports what it got. */
-  | { kind: "bulk"; target: Target }
+  /** A recorded segment replayed flat out (looped to `bytes`), or once at its pace (`paced`). */
+  | { kind: "replay"; target: Target; segment: string; bytes: number; paced?: boolean }
+  | { kind: "echo"; target: Target; samples: number; warmup: number }
+  /** Keystroke to pixels on a real desktop: key down+up with an update request outstanding. */
+  | { kind: "keys"; target: Target; samples: number }
+  /** Downloads (or holds a paced stream, `request`) until told to stop; reports what it got. */
+  | { kind: "bulk"; target: Target; request?: string }
   /** Reads `warmBytes`, then stops reading and crediting; stays until told to stop. */
   | { kind: "stall"; target: Target; bytes: number; warmBytes: number };
 
@@ -184,15 +312,24 @@ export interface DownloadResult {
   seconds: number;
   /** CPU seconds the client process used for the transfer. */
   cpu: number;
+  /** Bytes the client read from its socket (/proc/self/io), i.e. after compression. */
+  wire: number;
+  deflated: boolean;
+  /** Fence requests answered. */
+  fences: number;
+  /** Paced replay: each chunk's delivery time after the upstream was due to send it (µs). */
+  lateUs?: number[];
 }
 export interface EchoResult {
-  /** Round trips in microseconds, in the order measured. */
+  /** Round trips (or keystroke to pixels) in microseconds, in the order measured. */
   us: number[];
 }
 export interface BulkResult {
   bytes: number;
   seconds: number;
   closed: string | null;
+  /** Messages the client sent (credit, fence answers): the edge is billed for these. */
+  sent: number;
 }
 export interface StallResult {
   received: number;
@@ -201,80 +338,79 @@ export interface StallResult {
 
 /** Opens a connection, asks for echo and checks one round trip: one "console" of the scale test. */
 export async function openEchoOnce(target: Target, timeoutMs = 30_000): Promise<Conn> {
-  const conn = await open(target, timeoutMs);
-  const probe = keys(16);
+  const conn = await open(target, { timeoutMs });
   await new Promise<void>((resolve, reject) => {
-    let have = 0;
+    let bells = 0;
     const timer = setTimeout(() => reject(new Error("no echo")), timeoutMs);
-    conn.onClose = (why) => {
-      clearTimeout(timer);
-      reject(new Error(`closed before the echo: ${why}`));
-    };
-    conn.onData = (d) => {
-      have += d.length;
-      if (have >= probe.length) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    conn.send(Buffer.concat([request("E"), probe]));
+    conn.onClose = (why) => (clearTimeout(timer), reject(new Error(`closed before the echo: ${why}`)));
+    listen(conn, { bell: () => ++bells === 16 && (clearTimeout(timer), resolve()) });
+    conn.send(Buffer.concat([request("E"), keyPress()]));
   }).catch((err: unknown) => {
     conn.close();
     throw err;
   });
-  conn.onData = () => {};
   conn.onClose = () => {};
   return conn;
 }
 
-function cpuNow(): number {
+const cpuNow = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
-}
+};
+const readBytes = () => Number(/^rchar: (\d+)/m.exec(readFileSync("/proc/self/io", "utf8"))?.[1] ?? 0);
 
-export async function download(target: Target, bytes: number): Promise<DownloadResult> {
-  const conn = await open(target);
+async function download(job: Extract<Job, { kind: "download" | "replay" }>): Promise<DownloadResult> {
+  const replay = job.kind === "replay";
+  const seg = replay ? loadSegment(job.segment) : null;
+  const conn = await open(job.target, { replay });
+  const start = now() + 50_000_000n; // paced: the first chunk 50 ms from now
+  const total = seg && job.kind === "replay" && job.paced ? seg.bytes.length : job.bytes;
   return new Promise((resolve, reject) => {
     let got = 0;
-    const c0 = cpuNow();
-    const t0 = now();
-    conn.onData = (d) => {
-      got += d.length;
-      if (got >= bytes) {
-        const t1 = now();
-        conn.onData = () => {};
-        conn.onClose = () => {};
-        conn.close();
-        resolve({
-          bytes: got,
-          seconds: Number(t1 - t0) / 1e9,
-          cpu: cpuNow() - c0,
-        });
+    const lateUs: number[] = [];
+    let chunk = 0;
+    const [c0, r0, t0] = [cpuNow(), readBytes(), now()];
+    const count = (n: number) => {
+      got += n;
+      // Paced: a chunk is delivered once every byte up to its end has arrived.
+      while (seg && chunk < seg.chunks.length && got >= seg.chunks[chunk]![1] && job.kind === "replay" && job.paced) {
+        lateUs.push(Number(now() - start) / 1e3 - seg.chunks[chunk++]![2] * 1e3);
       }
+      if (got < total) return;
+      const seconds = Number(now() - t0) / 1e9;
+      conn.onClose = () => {};
+      conn.onData = () => {};
+      const result = { bytes: got, seconds, cpu: cpuNow() - c0, wire: readBytes() - r0, deflated: conn.deflated, fences: conn.fences, lateUs };
+      conn.close();
+      resolve(result);
     };
-    conn.onClose = (why) => reject(new Error(`closed after ${got} of ${bytes} bytes: ${why}`));
-    conn.send(sourceRequest(bytes));
+    conn.onClose = (why) => reject(new Error(`closed after ${got} of ${total} bytes: ${why}`));
+    // A replay's stream is Tight/ZRLE, which only the edge frames: its client counts bytes (credit kind).
+    if (replay) conn.onData = (d) => count(d.length);
+    else listen(conn, { pixels: count });
+    for (const d of conn.early.splice(0)) conn.onData(d);
+    if (job.kind === "replay") conn.send(request(`R${job.segment}${job.paced ? `@${start}` : `:${job.bytes}`}`));
+    else conn.send(request(`S${job.bytes}`));
   });
 }
 
-export async function echo(target: Target, samples: number, warmup: number, size: number, timeoutMs = 10_000): Promise<EchoResult> {
+async function echo(target: Target, samples: number, warmup: number, timeoutMs = 10_000): Promise<EchoResult> {
   const conn = await open(target);
-  const payload = keys(size);
   const us: number[] = [];
   let closed: string | null = null;
   conn.onClose = (why) => (closed = why);
-  conn.send(request("E"));
   let waiting: (() => void) | null = null;
-  let have = 0;
-  conn.onData = (d) => {
-    have += d.length;
-    if (have >= size && waiting) {
-      have -= size;
+  let bells = 0;
+  listen(conn, {
+    bell: () => {
+      if (++bells < 16 || !waiting) return;
+      bells = 0;
       const w = waiting;
       waiting = null;
       w();
-    }
-  };
+    },
+  });
+  conn.send(request("E"));
   for (let i = 0; i < warmup + samples; i++) {
     if (closed) throw new Error(`echo socket closed after ${i} round trips: ${closed}`);
     const t0 = now();
@@ -283,16 +419,53 @@ export async function echo(target: Target, samples: number, warmup: number, size
         conn.close();
         reject(new Error(`echo round trip ${i} of ${warmup + samples} got no answer in ${timeoutMs} ms`));
       }, timeoutMs);
-      waiting = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      conn.send(payload);
+      waiting = () => (clearTimeout(timer), resolve());
+      conn.send(keyPress());
     });
-    const t1 = now();
-    if (i >= warmup) us.push(Number(t1 - t0) / 1e3);
+    if (i >= warmup) us.push(usSince(t0));
   }
   conn.onClose = () => {};
+  conn.close();
+  return { us };
+}
+
+/**
+ * Keystroke to pixels on a desktop whose focused xterm runs `cat`: with an incremental update
+ * request outstanding (sent after every update, as noVNC does), a key's down+up, then the time
+ * until the FramebufferUpdate that shows the echoed character has arrived in full.
+ */
+async function keys(target: Target, samples: number, timeoutMs = 10_000): Promise<EchoResult> {
+  const conn = await open(target);
+  let updated: (() => void) | null = null;
+  const fur = (incremental: boolean) => {
+    const b = Buffer.alloc(10);
+    b.set([3, incremental ? 1 : 0]);
+    b.writeUInt16BE(4096, 6);
+    b.writeUInt16BE(4096, 8);
+    return b;
+  };
+  let lastUpdate = now();
+  listen(conn, {
+    update: () => {
+      lastUpdate = now();
+      conn.send(fur(true));
+      updated?.();
+    },
+  });
+  const pointer = Buffer.from([5, 0, 0, 40, 0, 40]); // over the xterm: X gives it the keyboard focus
+  conn.send(Buffer.concat([pointer, fur(false)]));
+  const us: number[] = [];
+  for (let i = 0; i < samples + 5; i++) {
+    // A quiet screen first (nothing left from the previous key), then the key.
+    while (Number(now() - lastUpdate) / 1e6 < 20) await sleep(5);
+    const t0 = now();
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`keystroke ${i}: no update in ${timeoutMs} ms`)), timeoutMs);
+      updated = () => ((updated = null), clearTimeout(timer), resolve());
+      conn.send(keyPress(i % 50 === 49 ? 0xff0d : 0x61 + (i % 26))); // a Return now and then: short lines
+    });
+    if (i >= 5 && i % 50 !== 49) us.push(usSince(t0));
+  }
   conn.close();
   return { us };
 }
@@ -302,34 +475,34 @@ async function childMain(): Promise<void> {
   const job = await new Promise<Job>((r) => process.once("message", (m) => r(m as Job)));
   const reply = (m: unknown): void => void process.send!(m);
   try {
-    if (job.kind === "download") return reply({ ok: true, result: await download(job.target, job.bytes) });
-    if (job.kind === "echo") return reply({ ok: true, result: await echo(job.target, job.samples, job.warmup, job.size) });
+    if (job.kind === "download" || job.kind === "replay") return reply({ ok: true, result: await download(job) });
+    if (job.kind === "echo") return reply({ ok: true, result: await echo(job.target, job.samples, job.warmup) });
+    if (job.kind === "keys") return reply({ ok: true, result: await keys(job.target, job.samples) });
     const conn = await open(job.target);
     let got = 0;
     let closed: string | null = null;
     conn.onClose = (why) => void (closed = why);
     const stopped = new Promise<void>((r) => process.on("message", (m) => m === "stop" && r()));
     if (job.kind === "bulk") {
-      conn.onData = (d) => void (got += d.length);
+      listen(conn, { pixels: (n) => void (got += n) });
       const t0 = now();
-      conn.send(sourceRequest(2 ** 50));
+      conn.send(request(job.request ?? `S${2 ** 50}`));
+      const sent0 = conn.sent;
       reply({ event: "started" });
       await stopped;
       const seconds = Number(now() - t0) / 1e9;
       conn.close();
-      return reply({ ok: true, result: { bytes: got, seconds, closed } satisfies BulkResult });
+      return reply({ ok: true, result: { bytes: got, seconds, closed, sent: conn.sent - sent0 } satisfies BulkResult });
     }
-    // stall
     let warm: () => void = () => {};
     const warmed = new Promise<void>((r) => (warm = r));
-    conn.onData = (d) => {
-      got += d.length;
-      if (got >= job.warmBytes) {
-        conn.stall();
-        warm();
-      }
-    };
-    conn.send(sourceRequest(job.bytes));
+    listen(conn, {
+      pixels: (n) => {
+        got += n;
+        if (got >= job.warmBytes) (conn.stall(), warm());
+      },
+    });
+    conn.send(request(`S${job.bytes}`));
     await Promise.race([warmed, sleep(30_000)]);
     reply({ event: "stalled", received: got });
     await stopped;

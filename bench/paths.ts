@@ -1,16 +1,15 @@
 /**
  * The paths the benchmark compares, started once for the whole run:
- *   direct      client ──TCP──▶ upstream
- *   websockify  client ──WS──▶ Debian's websockify ──TCP──▶ upstream
- *   porthole    client ──WS──▶ wrangler dev edge (site object) ══WS══ connector ──TCP──▶ upstream
+ *   direct       client ──TCP──▶ upstream
+ *   websockify   client ──WS──▶ Debian's websockify ──TCP──▶ upstream
+ *   porthole     client ──WS──▶ edge runtime (site object) ══WS══ connector ──TCP──▶ upstream: the
+ *                production-like path, on the socket of the workerd that runs the Worker
+ *   porthole-dev the same through `wrangler dev`'s public port, i.e. its proxy workerd in front
  * Porthole's parts are the real ones, started with the project's test harness (`wrangler dev` on
- * its own storage, the real connector with --metrics).
- *
- * Two diagnostic variants of the Porthole path explain where its time goes (see docs/benchmarks.md):
- *   porthole-runtime   the same edge, but client and connector talk to the workerd runtime's own
- *                      socket, skipping the proxy workerd that `wrangler dev` puts in front of it
- *   porthole-defaults  a second `wrangler dev` with its defaults, i.e. with wrangler's local
- *                      observability collector tracing every Durable Object event
+ * its own storage, the real connector with --metrics). With `--wrangler-defaults`, a diagnostic:
+ *   porthole-defaults  a second `wrangler dev` with wrangler's local observability collector on
+ * With the keys section, a real desktop too (Xvnc with an xterm), reached directly, through a
+ * second websockify, and as the VM "xterm" of each Porthole site.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -19,18 +18,18 @@ import { ApiClient } from "../test/harness/api.ts";
 import { startConnector } from "../test/harness/connector.ts";
 import { startEdge } from "../test/harness/edge.ts";
 import { freePort, portAnswers, start, waitFor } from "../test/harness/processes.ts";
-import type { Target } from "./client.ts";
+import { type Desktop, startDesktop } from "../test/harness/xvnc.ts";
+import { type ClientKind, KIND, type Target } from "./client.ts";
 import { cmdline, comm, cpuSeconds, descendants, environ, listeningPorts, rss, runQueueSeconds, treeCpuSeconds, treeMemory } from "./procs.ts";
 
-export type PathId = "direct" | "websockify" | "porthole" | "porthole-runtime" | "porthole-defaults";
-export const MAIN: PathId[] = ["direct", "websockify", "porthole"];
-export type Variant = "porthole-runtime" | "porthole-defaults";
+export type PathId = "direct" | "websockify" | "porthole" | "porthole-dev" | "porthole-defaults";
+export const MAIN: PathId[] = ["direct", "websockify", "porthole", "porthole-dev"];
 
 export const PATH_LABEL: Record<PathId, string> = {
   direct: "direct TCP",
   websockify: "websockify",
   porthole: "Porthole",
-  "porthole-runtime": "Porthole, no dev proxy",
+  "porthole-dev": "Porthole via wrangler dev",
   "porthole-defaults": "Porthole, wrangler defaults",
 };
 
@@ -112,9 +111,23 @@ export async function startPortholeEdge({ observability }: { observability: bool
       } catch {}
     }
   }
+  /** The Worker's JSON log lines by event (site.alarm, site.woke), counted as wrangler prints them. */
+  const events: Record<string, number> = {};
+  let partial = "";
+  edge.proc.child.stdout!.on("data", (d: Buffer) => {
+    const lines = (partial + d.toString()).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const m = /"event":"(site\.[a-z]+)"/.exec(line);
+      if (m) events[m[1]!] = (events[m[1]!] ?? 0) + 1;
+    }
+  });
   return {
     edge,
     api,
+    events,
+    /** Sites with a connector on this edge: each has its own object and alarm. */
+    sites: 0,
     memory: () => {
       const pids = workerdPids();
       return { processes: pids.length, rss: pids.reduce((a, p) => a + rss(p), 0), pss: 0 };
@@ -130,24 +143,18 @@ export async function startPortholeEdge({ observability }: { observability: bool
 export type PortholeEdge = Awaited<ReturnType<typeof startPortholeEdge>>;
 
 /**
- * A site with its own connector serving the upstream. `viaRuntime`: the connector and the consoles'
- * sockets use the runtime's own socket instead of wrangler's public port (the diagnostic variant).
+ * A site with its own connector serving the upstream (VM "upstream") and the desktop (VM "xterm").
+ * `viaRuntime`: the connector and the consoles' sockets use the runtime's own socket, as in
+ * production; otherwise wrangler's public port (its dev proxy).
  */
-export async function startPortholeSite(
-  edge: PortholeEdge,
-  site: string,
-  upstreamPort: number,
-  { viaRuntime = false } = {},
-) {
+export async function startPortholeSite(edge: PortholeEdge, site: string, upstreamPort: number, desktopPort: number | null, viaRuntime: boolean) {
   if (viaRuntime && !edge.runtimeUrl) throw new Error("the workerd runtime's own socket was not found");
   const base = viaRuntime ? edge.runtimeUrl! : edge.edge.url;
   const token = await edge.api.createSite(site);
-  const connector = await startConnector({
-    edge: base,
-    token,
-    hypervisors: [{ name: HYPERVISOR, type: "vnc", vms: [{ id: VM, address: `127.0.0.1:${upstreamPort}` }] }],
-  });
+  const vms = [{ id: VM, address: `127.0.0.1:${upstreamPort}` }, ...(desktopPort ? [{ id: "xterm", address: `127.0.0.1:${desktopPort}` }] : [])];
+  const connector = await startConnector({ edge: base, token, hypervisors: [{ name: HYPERVISOR, type: "vnc", vms }] });
   await edge.api.waitForVms(site, 30_000);
+  edge.sites++;
   const publicWs = edge.edge.url.replace(/^http/, "ws");
   const baseWs = base.replace(/^http/, "ws");
   return {
@@ -156,11 +163,14 @@ export async function startPortholeSite(
     connector,
     connectorPid: connector.proc.child.pid!,
     /** A fresh console: one POST /api/consoles, one single-use wsUrl. */
-    async console(credit = true): Promise<Target> {
-      const { wsUrl } = await edge.api.openConsole(site, HYPERVISOR, VM);
-      return { kind: "ws", url: wsUrl.replace(publicWs, baseWs), credit };
+    async console(kind: ClientKind, vm = VM): Promise<Target> {
+      const { wsUrl } = await edge.api.openConsole(site, HYPERVISOR, vm);
+      return { kind: "ws", url: wsUrl.replace(publicWs, baseWs), ...KIND[kind] };
     },
-    stop: () => connector.stop(),
+    stop: async () => {
+      edge.sites--;
+      await connector.stop();
+    },
   };
 }
 export type PortholeSite = Awaited<ReturnType<typeof startPortholeSite>>;
@@ -174,52 +184,64 @@ export function haveWebsockify(): boolean {
 export interface World {
   upstream: Upstream;
   websockify: Websockify;
-  /** Porthole's main path, and the diagnostic variants while they run. */
+  /** The keys section's desktop (an xterm running cat) and a websockify in front of it. */
+  desktop?: Desktop & { websockify: Websockify };
+  /** Porthole's paths. */
   sites: Partial<Record<PathId, PortholeSite>>;
   /** Every `wrangler dev` started, with its name: their output is checked at the end. */
   edges: [string, PortholeEdge][];
 }
 
-export async function startWorld(variants: Variant[], log: (...parts: unknown[]) => void): Promise<World> {
+export async function startWorld({ defaults, desktop }: { defaults: boolean; desktop: boolean }, log: (...parts: unknown[]) => void): Promise<World> {
   const upstream = await startUpstream();
   const websockify = await startWebsockify(upstream.port);
   log(`upstream on 127.0.0.1:${upstream.port}, websockify on 127.0.0.1:${websockify.port}`);
-  const edge = await startPortholeEdge({ observability: false });
-  log(`wrangler dev edge on ${edge.edge.url} (runtime socket ${edge.runtimeUrl ?? "not found"})`);
-  const w: World = { upstream, websockify, sites: {}, edges: [["the edge", edge]] };
-  w.sites.porthole = await startPortholeSite(edge, "bench", upstream.port);
-  if (variants.includes("porthole-runtime")) {
-    if (edge.runtimeUrl) w.sites["porthole-runtime"] = await startPortholeSite(edge, "bench-runtime", upstream.port, { viaRuntime: true });
-    else log("variant porthole-runtime skipped: the runtime's own socket was not found");
+  const w: World = { upstream, websockify, sites: {}, edges: [] };
+  if (desktop) {
+    const d = await startDesktop(640, 480, { name: "bench-keys" });
+    // An xterm over the whole screen, echoing what is typed (the pointer over it gives it the keys).
+    start("xterm", ["-display", `:${d.display}`, "-geometry", "100x34+0+0", "-e", "cat"]);
+    w.desktop = { ...d, websockify: await startWebsockify(d.port) };
+    log(`desktop on 127.0.0.1:${d.port} (Xvnc with an xterm running cat)`);
   }
-  if (variants.includes("porthole-defaults")) {
-    const defaults = await startPortholeEdge({ observability: true });
-    w.edges.push(["the wrangler-defaults edge", defaults]);
-    w.sites["porthole-defaults"] = await startPortholeSite(defaults, "bench-defaults", upstream.port);
+  const edge = await startPortholeEdge({ observability: false });
+  w.edges.push(["the edge", edge]);
+  log(`wrangler dev edge on ${edge.edge.url} (runtime socket ${edge.runtimeUrl ?? "not found"})`);
+  const dp = w.desktop?.port ?? null;
+  w.sites.porthole = await startPortholeSite(edge, "bench", upstream.port, dp, true);
+  w.sites["porthole-dev"] = await startPortholeSite(edge, "bench-dev", upstream.port, dp, false);
+  if (defaults) {
+    const other = await startPortholeEdge({ observability: true });
+    w.edges.push(["the wrangler-defaults edge", other]);
+    w.sites["porthole-defaults"] = await startPortholeSite(other, "bench-defaults", upstream.port, null, false);
   }
   log(`connectors ready for ${Object.keys(w.sites).join(", ")}`);
   return w;
 }
 
-/** Stops a diagnostic variant once no section needs it any more, so it costs nothing after. */
-export async function dropVariant(w: World, path: Variant): Promise<void> {
-  const site = w.sites[path];
-  delete w.sites[path];
+/** Stops the wrangler-defaults diagnostic once no section needs it, so it costs nothing after. */
+export async function dropDefaults(w: World): Promise<void> {
+  const site = w.sites["porthole-defaults"];
+  delete w.sites["porthole-defaults"];
   await site?.stop();
-  if (site && path === "porthole-defaults") await site.edge.stop();
+  await site?.edge.stop();
 }
 
 export async function stopWorld(w: World): Promise<void> {
   await Promise.allSettled(Object.values(w.sites).map((s) => s.stop()));
-  await Promise.allSettled([...w.edges.map(([, e]) => e.stop()), w.websockify.stop()]);
+  await Promise.allSettled([...w.edges.map(([, e]) => e.stop()), w.websockify.stop(), w.desktop?.websockify.stop(), w.desktop?.stop()]);
   w.upstream.stop();
 }
 
 /** A fresh connection target for a path (Porthole: a fresh single-use console ticket). */
-export function target(w: World, path: PathId, credit = true): Promise<Target> {
-  if (path === "direct") return Promise.resolve({ kind: "tcp", port: w.upstream.port });
-  if (path === "websockify") return Promise.resolve({ kind: "ws", url: `ws://127.0.0.1:${w.websockify.port}/`, credit: false });
-  return w.sites[path]!.console(credit);
+export function target(w: World, path: PathId, kind: ClientKind = "credit", vm: "upstream" | "xterm" = VM): Promise<Target> {
+  const desk = vm === "xterm" ? w.desktop : undefined;
+  if (vm === "xterm" && !desk) throw new Error("no desktop: the keys section starts it");
+  if (path === "direct") return Promise.resolve({ kind: "tcp", port: desk?.port ?? w.upstream.port });
+  // websockify knows no credit subprotocol: a credit client there is a plain one.
+  const deflate = KIND[kind].deflate;
+  if (path === "websockify") return Promise.resolve({ kind: "ws", url: `ws://127.0.0.1:${(desk?.websockify ?? w.websockify).port}/`, credit: false, deflate });
+  return w.sites[path]!.console(kind, vm);
 }
 
 /** The processes of a path besides the client, by component. */

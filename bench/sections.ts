@@ -1,14 +1,14 @@
 /**
- * The benchmark's sections. Each is a name, a setup (what the world must look like before its
- * runs), a measurement of one path in one run, and a verdict against its target. The runner
- * interleaves paths run by run (rotating their order), so machine noise hits them alike.
+ * The benchmark's sections. Each is a name, its lanes (a path, or a path and a kind of client),
+ * a setup, a measurement of one lane in one run, and a verdict against its target. The runner
+ * interleaves lanes run by run (rotating their order), so machine noise hits them alike.
  */
 import { STREAM_WINDOW_BYTES } from "../shared/protocol/limits.ts";
-import { type BulkResult, ChildJob, type Conn, type DownloadResult, type EchoResult, openEchoOnce, runJob, type StallResult, type Target } from "./client.ts";
-import { cpuMeter, dropVariant, MAIN, memoryProbe, type PathId, runQueueMeter, target, type Variant, waitSettled, type World } from "./paths.ts";
-import type { HotFunction } from "./profile.ts";
+import { type BulkResult, ChildJob, type ClientKind, type Conn, type DownloadResult, type EchoResult, openEchoOnce, runJob, type StallResult, type Target } from "./client.ts";
+import { cpuMeter, dropDefaults, memoryProbe, type PathId, runQueueMeter, target, waitSettled, type World } from "./paths.ts";
+import { haveRecording, loadSegment } from "./recording.ts";
 import type { machine } from "./run.ts";
-import { median, pairwise, percentile, pick, summarize } from "./stats.ts";
+import { median, pairwise, percentile, pick, type Summary, summarize } from "./stats.ts";
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
@@ -16,56 +16,78 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 export const log = (...parts: unknown[]) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...parts);
 
-// ---- what a run records -------------------------------------------------------------------------
-
 /** What each section measures how often and how much: a full run, or a quicker one. */
-export function configFor(quick: boolean, o: { runs?: string; consoles?: string; stallClients?: string; variants?: boolean }) {
+export function configFor(quick: boolean, o: { runs?: string; consoles?: string; defaults?: boolean }) {
+  const runs = Number(o.runs ?? (quick ? 2 : 5));
   return {
-    runs: Number(o.runs ?? (quick ? 2 : 5)),
-    throughputBytes: (quick ? 64 : 256) * MiB,
-    echoSamples: quick ? 500 : 2000,
-    echoWarmup: quick ? 50 : 200,
-    fairnessSamples: quick ? 500 : 2000,
-    scaleConsoles: Number(o.consoles ?? (quick ? 200 : 1000)),
-    scaleRuns: quick ? 1 : 3,
+    runs,
+    throughputBytes: (quick ? 32 : 128) * MiB,
+    echoSamples: quick ? 300 : 1000,
+    echoWarmup: quick ? 30 : 100,
+    keySamples: quick ? 40 : 100,
+    keyRuns: Math.min(runs, quick ? 1 : 3),
+    replayBytes: (quick ? 16 : 48) * MiB,
+    compressionRuns: Math.min(runs, quick ? 1 : 3),
+    /** The idle window sees at least two heartbeats and alarms (every 15 s); the busy ones are steady. */
+    costIdleSeconds: quick ? 31 : 61,
+    costSeconds: quick ? 5 : 20,
+    scaleConsoles: Number(o.consoles ?? (quick ? 100 : 1000)),
+    scaleRuns: Math.min(runs, quick ? 1 : 2),
     scaleConcurrency: 50,
     stallBytes: 512 * MiB,
     stallWarmBytes: 1 * MiB,
     /** Stalled clients at once: growth is reported per stalled stream, so allocator noise counts 1/n. */
-    stallClients: Number(o.stallClients ?? 4),
-    stallSeconds: quick ? 3 : 5,
-    stallRuns: quick ? 1 : 3,
-    variants: o.variants ?? !quick,
+    stallClients: 4,
+    stallSeconds: quick ? 2 : 4,
+    stallRuns: Math.min(runs, quick ? 1 : 2),
+    /** The "wrangler defaults" diagnostic (a second wrangler dev with its collector on). */
+    defaults: o.defaults ?? false,
   };
 }
 export type Config = ReturnType<typeof configFor>;
 
 export interface ThroughputRow {
   mbs: number;
-  seconds: number;
   cpuPerGiB: Record<string, number>;
+  deflated: boolean;
+  fences: number;
 }
-export interface LatencyRow {
+export interface Percentiles {
   p50: number;
   p99: number;
   max: number;
-  samples: number;
 }
-export interface FairnessRow extends LatencyRow {
+export interface LatencyRow {
+  idle: Percentiles;
+  load: Percentiles;
   neighbourMBs: number;
-  neighbourClosed: string | null;
-  /** Relay processes' time waiting for a CPU, per second of the echo run. */
-  relayRunQueuePerSecond?: number;
+  /** Relay processes' time waiting for a CPU, per second of the loaded echo run. */
+  runQueuePerSecond: number;
+}
+export interface CompressionRow {
+  mbs: number;
+  /** Bytes on the viewer's socket per console byte. */
+  wireRatio: number;
+  cpuPerGiB: Record<string, number>;
+  deflated: boolean;
+  /** A paced replay (scroll only): each chunk's delivery after it was due (µs). */
+  late?: Percentiles;
+}
+export interface CostRow {
+  seconds: number;
+  bytes: number;
+  connectorMessages: number;
+  viewerMessages: number;
+  /** Per site: the edge logs these for every object, and each site has its own. */
+  alarms: number;
+  wakes: number;
 }
 export interface ScaleRow {
   consoles: number;
   ok: number;
   failed: number;
   firstFailure: string | null;
-  /** What the relay itself logged about the failures, if anything. */
   relayError?: string | null;
-  upstreamOpen: number;
-  /** Porthole: the POST /api/consoles for every console, before any socket. */
   ticketSeconds: number;
   openSeconds: number;
   totalSeconds: number;
@@ -77,84 +99,68 @@ export interface ScaleRow {
 }
 export interface StallRow {
   clients: number;
-  received: number;
   upstreamWrote: number;
-  /** Median of ten readings before the clients connected; and their minimum. */
   baseline: Record<string, number>;
-  baselineMin?: Record<string, number>;
-  /** Half a second after every client stalled; and the minimum from then to the end. */
   stalledAt: Record<string, number>;
-  stalledMin?: Record<string, number>;
   peak: Record<string, number>;
-  last: Record<string, number>;
   echo: { ok: boolean; p50?: number; p99?: number; error?: string };
   closed: string | null;
 }
 
+export type SectionName = "throughput" | "latency" | "keys" | "compression" | "cost" | "stall" | "scale";
+/** Rows by lane ("porthole:plain", "scroll:deflate", …), each list in run order. */
+export type Lanes<Row> = Record<string, Row[]>;
 
 export interface Results {
   date: string;
   machine: ReturnType<typeof machine>;
   command: string;
+  /** What kind of run: the duration target differs (a partial run has none). */
+  run: "quick" | "full" | "partial";
   config: Config;
-  sections: string[];
-  runtimeFound?: boolean;
-  /** Whether wrangler's local observability collector ran, per edge. */
+  sections: SectionName[];
   collector?: { main: boolean; defaults: boolean | null };
-  throughput: Partial<Record<PathId, ThroughputRow[]>>;
-  latency: Partial<Record<PathId, LatencyRow[]>>;
-  fairness: Partial<Record<PathId, FairnessRow[]>>;
-  scale: Partial<Record<PathId, ScaleRow[]>>;
-  stall: Partial<Record<PathId, StallRow[]>>;
-  profile?: {
-    mbs: number;
-    edge: { totalMs: number; idleMs: number; functions: HotFunction[] };
-    connector: { totalMs: number; idleMs: number; functions: HotFunction[] };
-    files: string[];
-  };
+  recordedAt?: string;
+  /** Each recorded segment's size and duration (its rate as recorded). */
+  segments?: Record<string, { bytes: number; seconds: number }>;
+  throughput: Lanes<ThroughputRow>;
+  latency: Lanes<LatencyRow>;
+  keys: Lanes<LatencyRow>;
+  compression: Lanes<CompressionRow>;
+  cost: Lanes<CostRow>;
+  stall: Lanes<StallRow>;
+  scale: Lanes<ScaleRow>;
   errors: string[];
   seconds: number;
 }
 
-export type SectionName = "throughput" | "latency" | "fairness" | "scale" | "stall";
-
 export interface Section<Row> {
   name: SectionName;
-  /** Diagnostic variants measured besides the main paths, when they run (`--variants`). */
-  variants: Variant[];
-  /** Runs after the sections before it, once, before its own runs. */
+  lanes(w: World, c: Config): string[];
   setup?(w: World): Promise<void>;
   runs(c: Config): number;
-  measure(w: World, path: PathId, c: Config): Promise<Row>;
-  /** The log line for a measured row. */
-  line(row: Row, path: PathId): string;
-  /** Whether the target is met, from the saved results (null: not measured). */
-  verdict(r: Results): boolean | null;
+  measure(w: World, lane: string, c: Config): Promise<Row>;
+  /** One line for the log. */
+  line(row: Row): string;
 }
 
-// ---- the runner -------------------------------------------------------------------------------------
-
-function rotate<T>(list: readonly T[], by: number): T[] {
-  const n = by % list.length;
-  return [...list.slice(n), ...list.slice(0, n)];
-}
+const rotate = <T>(xs: T[], by: number) => xs.map((_, i) => xs[(i + by) % xs.length]!);
 
 /**
- * Runs sections that share their runs (throughput, latency and fairness alternate run by run); in
- * each run every section measures every path, in an order rotated from run to run.
+ * Runs a group of sections for their runs (throughput and latency alternate run by run); in each
+ * run every section measures every lane, in an order rotated from run to run.
  */
 export async function runSections(sections: Section<unknown>[], w: World, c: Config, results: Results, afterRun: () => void): Promise<void> {
   if (sections.length === 0) return;
   for (const s of sections) await s.setup?.(w);
-  for (let r = 0; r < sections[0]!.runs(c); r++) {
-    for (const s of sections) {
-      const paths = [...MAIN, ...s.variants.filter((v) => w.sites[v])];
-      for (const path of rotate(paths, r)) {
-        const what = `${s.name} run ${r + 1} ${path}`;
+  for (let r = 0; r < Math.max(...sections.map((s) => s.runs(c))); r++) {
+    for (const s of sections.filter((x) => r < x.runs(c))) {
+      for (const lane of rotate(s.lanes(w, c), r)) {
+        const what = `${s.name} run ${r + 1} ${lane}`;
         try {
-          const row = await s.measure(w, path, c);
-          ((results[s.name] as Record<string, unknown[]>)[path] ??= []).push(row);
-          log(`${what}: ${s.line(row, path)}`);
+          const row = await s.measure(w, lane, c);
+          ((results[s.name] as Lanes<unknown>)[lane] ??= []).push(row);
+          log(`${what}: ${s.line(row)}`);
         } catch (err) {
           results.errors.push(`${what}: ${String(err)}`);
           log(`${what} FAILED: ${String(err)}`);
@@ -168,73 +174,135 @@ export async function runSections(sections: Section<unknown>[], w: World, c: Con
 // ---- sections ---------------------------------------------------------------------------------------
 
 const has = (rows: unknown[] | undefined) => (rows?.length ?? 0) > 0;
-const ms = (us: number) => us / 1000;
+const porthole = (w: World) => (Object.keys(w.sites) as PathId[]).filter((p) => p.startsWith("porthole"));
+const split = (lane: string) => lane.split(":") as [PathId, ClientKind];
+const pct = (us: number[]): Percentiles => ({ p50: percentile(us, 50), p99: percentile(us, 99), max: Math.max(...us) });
+const perGiB = (cpu: Record<string, number>, bytes: number) => Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / (bytes / 1024 ** 3)]));
 
 const throughput: Section<ThroughputRow> = {
   name: "throughput",
-  variants: ["porthole-runtime", "porthole-defaults"],
+  lanes: (w) => ["direct", "websockify:plain", "websockify:browser", ...porthole(w).flatMap((p) => [`${p}:credit`, `${p}:plain`, `${p}:browser`])],
   runs: (c) => c.runs,
-  async measure(w, path, c) {
-    const t = await target(w, path);
+  async measure(w, lane, c) {
+    const [path, kind] = split(lane);
+    const t = await target(w, path, kind ?? "plain");
     const meter = cpuMeter(w, path);
     const d = await runJob<DownloadResult>({ kind: "download", target: t, bytes: c.throughputBytes });
     // websockify's per-connection child exits with the connection: let the listener reap it.
     if (path === "websockify") await sleep(300);
-    const gib = d.bytes / 1024 ** 3;
-    const cpu = { client: d.cpu, ...meter() };
-    return { mbs: d.bytes / d.seconds / 1e6, seconds: d.seconds, cpuPerGiB: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / gib])) };
+    return { mbs: d.bytes / d.seconds / 1e6, cpuPerGiB: perGiB({ client: d.cpu, ...meter() }, d.bytes), deflated: d.deflated, fences: d.fences };
   },
-  line: (row) => `${row.mbs.toFixed(0)} MB/s`,
-  verdict: ({ throughput: t }) =>
-    has(t.porthole) && has(t.websockify) && has(t.direct)
-      ? ratio(t, "porthole", "websockify").median >= 1 && ratio(t, "porthole", "direct").median >= 0.5
-      : null,
+  line: (row) => `${row.mbs.toFixed(0)} MB/s${row.deflated ? " (deflate)" : ""}${row.fences ? `, ${row.fences} fences answered` : ""}`,
 };
 
-/** Run-by-run throughput ratio of two paths. */
-export const ratio = (t: Results["throughput"], a: PathId, b: PathId) => summarize(pairwise(t[a], t[b], (x, y) => x.mbs / y.mbs));
+/** Run-by-run ratio of two lanes' figure. */
+export const ratioOf = <T>(lanes: Lanes<T>, a: string, b: string, f: (x: T) => number): Summary => summarize(pairwise(lanes[a], lanes[b], (x, y) => f(x) / f(y)));
 
-const echoRow = (e: EchoResult): LatencyRow => ({ p50: percentile(e.us, 50), p99: percentile(e.us, 99), max: Math.max(...e.us), samples: e.us.length });
+async function echoP(t: Target, c: Config): Promise<Percentiles> {
+  return pct((await runJob<EchoResult>({ kind: "echo", target: t, samples: c.echoSamples, warmup: c.echoWarmup })).us);
+}
+
+/** Runs `probe` while a neighbour downloads flat out through the same relay. */
+async function besideBulk<T>(w: World, path: PathId, probe: () => Promise<T>): Promise<{ value: T; neighbourMBs: number; runQueuePerSecond: number }> {
+  const bulk = new ChildJob<BulkResult>({ kind: "bulk", target: await target(w, path) });
+  try {
+    await bulk.event("started");
+    await sleep(500); // let the neighbour reach full speed
+    const waited = runQueueMeter(w, path);
+    const t0 = process.hrtime.bigint();
+    const value = await probe();
+    const runQueuePerSecond = waited() / seconds(t0);
+    const b = await bulk.stop();
+    return { value, neighbourMBs: b.bytes / b.seconds / 1e6, runQueuePerSecond };
+  } finally {
+    bulk.kill();
+  }
+}
 
 const latency: Section<LatencyRow> = {
   name: "latency",
-  variants: ["porthole-runtime", "porthole-defaults"],
+  lanes: (w) => ["direct", "websockify", ...porthole(w)],
   runs: (c) => c.runs,
-  async measure(w, path, c) {
-    return echoRow(await runJob<EchoResult>({ kind: "echo", target: await target(w, path), samples: c.echoSamples, warmup: c.echoWarmup, size: 16 }));
+  async measure(w, lane, c) {
+    const path = lane as PathId;
+    const idle = await echoP(await target(w, path), c);
+    const echoTarget = await target(w, path);
+    const { value: load, ...rest } = await besideBulk(w, path, () => echoP(echoTarget, c));
+    return { idle, load, ...rest };
   },
-  line: (row) => `p50 ${row.p50.toFixed(0)} µs, p99 ${row.p99.toFixed(0)} µs, max ${row.max.toFixed(0)} µs`,
-  verdict: ({ latency: l }) => (has(l.porthole) && has(l.websockify) ? addedP50(l).median <= 1 : null),
+  line: (row) => `echo p50 ${row.idle.p50.toFixed(0)} µs idle; p99 ${row.load.p99.toFixed(0)} µs while the neighbour got ${row.neighbourMBs.toFixed(0)} MB/s`,
 };
 
-/** Porthole's p50 minus websockify's, run by run (ms). */
-export const addedP50 = (l: Results["latency"]) => summarize(pairwise(l.porthole, l.websockify, (a, b) => ms(a.p50 - b.p50)));
+const keys: Section<LatencyRow> = {
+  name: "keys",
+  lanes: (w) => ["direct", "websockify", ...porthole(w)],
+  setup: dropDefaults,
+  runs: (c) => c.keyRuns,
+  async measure(w, lane, c) {
+    const path = lane as PathId;
+    const probe = async () => pct((await runJob<EchoResult>({ kind: "keys", target: await target(w, path, "credit", "xterm"), samples: c.keySamples })).us);
+    const idle = await probe();
+    const { value: load, ...rest } = await besideBulk(w, path, probe);
+    return { idle, load, ...rest };
+  },
+  line: (row) => `key to pixels p50 ${row.idle.p50.toFixed(0)} µs idle, p99 ${row.load.p99.toFixed(0)} µs beside ${row.neighbourMBs.toFixed(0)} MB/s`,
+};
 
-const fairness: Section<FairnessRow> = {
-  name: "fairness",
-  variants: ["porthole-runtime"],
-  runs: (c) => c.runs,
-  async measure(w, path, c) {
-    const bulk = new ChildJob<BulkResult>({ kind: "bulk", target: await target(w, path) });
+/** What a compression lane replays: a recorded segment, or the synthetic source's random pixels. */
+export const STREAMS = ["scroll", "region", "random"] as const;
+const compression: Section<CompressionRow> = {
+  name: "compression",
+  // The idle segment has no bytes: nothing to compress (the report says so).
+  lanes: () => STREAMS.flatMap((s) => [`${s}:deflate`, `${s}:off`]),
+  runs: (c) => c.compressionRuns,
+  async setup() {
+    if (!haveRecording()) throw new Error("no recording");
+  },
+  async measure(w, lane, c) {
+    const [stream, mode] = lane.split(":") as [(typeof STREAMS)[number], string];
+    const t = async () => ({ ...(await target(w, "porthole", "credit")), deflate: mode === "deflate" }) as Target;
+    const first = await t(); // the ticket's request before the meter starts
+    const meter = cpuMeter(w, "porthole");
+    const d =
+      stream === "random"
+        ? await runJob<DownloadResult>({ kind: "download", target: first, bytes: c.replayBytes })
+        : await runJob<DownloadResult>({ kind: "replay", target: first, segment: stream, bytes: c.replayBytes });
+    const row: CompressionRow = { mbs: d.bytes / d.seconds / 1e6, wireRatio: d.wire / d.bytes, cpuPerGiB: perGiB({ client: d.cpu, ...meter() }, d.bytes), deflated: d.deflated };
+    if (stream === "scroll") {
+      const p = await runJob<DownloadResult>({ kind: "replay", target: await t(), segment: stream, bytes: loadSegment(stream).bytes.length, paced: true });
+      row.late = pct(p.lateUs!);
+    }
+    return row;
+  },
+  line: (row) =>
+    `${row.mbs.toFixed(0)} MB/s, wire ${(row.wireRatio * 100).toFixed(0)}%, edge runtime ${(row.cpuPerGiB["edge runtime"] ?? 0).toFixed(2)} CPU-s/GiB` +
+    (row.late ? `, paced p99 ${row.late.p99.toFixed(0)} µs late` : ""),
+};
+
+/** The console hour at this rate (bytes per second) for the cost model. */
+export const COST_RATE = 1e6;
+const cost: Section<CostRow> = {
+  name: "cost",
+  lanes: () => ["idle", "credit", "plain"],
+  runs: () => 1,
+  async measure(w, lane, c) {
+    const site = w.sites.porthole!;
+    const edge = site.edge;
+    const job = new ChildJob<BulkResult>({ kind: "bulk", target: await target(w, "porthole", lane === "plain" ? "plain" : "credit"), request: lane === "idle" ? "E" : `P${COST_RATE}` });
     try {
-      await bulk.event("started");
-      await sleep(500); // let the neighbour reach full speed
-      const echoTarget = await target(w, path);
-      const waited = runQueueMeter(w, path);
-      const t0 = process.hrtime.bigint();
-      const e = await runJob<EchoResult>({ kind: "echo", target: echoTarget, samples: c.fairnessSamples, warmup: 50, size: 16 });
-      const runQueue = waited() / seconds(t0);
-      const b = await bulk.stop();
-      return { ...echoRow(e), neighbourMBs: b.bytes / b.seconds / 1e6, neighbourClosed: b.closed, relayRunQueuePerSecond: runQueue };
+      await job.event("started");
+      const [m0, e0, t0] = [await site.connector.metrics(), { ...edge.events }, process.hrtime.bigint()];
+      await sleep((lane === "idle" ? c.costIdleSeconds : c.costSeconds) * 1000);
+      const [m1, e1, s] = [await site.connector.metrics(), { ...edge.events }, seconds(t0)];
+      const b = await job.stop();
+      const count = (k: string) => ((e1[k] ?? 0) - (e0[k] ?? 0)) / Math.max(1, edge.sites);
+      const sent = "porthole_connector_messages_sent_total";
+      return { seconds: s, bytes: b.bytes, connectorMessages: (m1[sent] ?? Number.NaN) - (m0[sent] ?? Number.NaN), viewerMessages: b.sent, alarms: count("site.alarm"), wakes: count("site.woke") };
     } finally {
-      bulk.kill();
+      job.kill();
     }
   },
-  line: (row) => `echo p99 ${row.p99.toFixed(0)} µs while the neighbour got ${row.neighbourMBs.toFixed(0)} MB/s`,
-  verdict: ({ fairness: f }) =>
-    has(f.porthole) && has(f.websockify)
-      ? pick(f.porthole, (x) => ms(x.p99)).median <= 10 && median(pairwise(f.porthole, f.websockify, (a, b) => a.p99 - b.p99)) <= 0
-      : null,
+  line: (row) => `${row.seconds.toFixed(0)} s: connector ${row.connectorMessages} messages, viewer ${row.viewerMessages}, alarms ${row.alarms}, wakes ${row.wakes}`,
 };
 
 /** Runs `task` for 0..n-1 with `concurrency` in flight; returns what failed. */
@@ -255,19 +323,17 @@ async function pool(n: number, concurrency: number, task: (i: number) => Promise
 export const scaleDelta = (x: ScaleRow, key: string, from: "before" | "afterTickets") =>
   ((x.after[key] ?? Number.NaN) - (x[from][key] ?? Number.NaN)) / Math.max(1, x.ok) / KiB;
 /** The connector's memory per idle console: RSS growth, or heap + external growth if larger. */
-export const connectorPerConsole = (sc: Results["scale"]) =>
+export const connectorPerConsole = (sc: Lanes<ScaleRow>) =>
   pick(sc.porthole, (x) => Math.max(scaleDelta(x, "connector RSS", "before"), scaleDelta(x, "connector heap", "before") + scaleDelta(x, "connector external", "before")));
 export const allOpened = (rows: ScaleRow[] | undefined) => (rows ?? []).every((x) => x.ok === x.consoles && x.failed === 0);
 
 const scale: Section<ScaleRow> = {
   name: "scale",
-  variants: [],
-  setup: async (w) => {
-    await dropVariant(w, "porthole-defaults");
-    await dropVariant(w, "porthole-runtime");
-  },
+  lanes: () => ["direct", "websockify", "porthole"],
+  setup: dropDefaults,
   runs: (c) => c.scaleRuns,
-  async measure(w, path, c) {
+  async measure(w, lane, c) {
+    const path = lane as PathId;
     const probe = memoryProbe(w, path);
     await waitSettled(probe, 30_000);
     await sleep(1000);
@@ -304,7 +370,6 @@ const scale: Section<ScaleRow> = {
       relayError,
       failed: failures.length + ticketFailures.length,
       firstFailure: ticketFailures[0] ?? failures[0] ?? null,
-      upstreamOpen: (await w.upstream.counters()).open,
       ticketSeconds,
       openSeconds,
       totalSeconds: ticketSeconds + openSeconds,
@@ -318,19 +383,7 @@ const scale: Section<ScaleRow> = {
     if (!(await waitSettled(probe))) log(`scale ${path}: the relay did not let go of every console within 60 s`);
     return row;
   },
-  line: (row, path) => {
-    const perConsole = Object.keys(row.after)
-      .filter((k) => !k.endsWith("processes") && k !== "connector buffered")
-      .map((k) => `${k} ${(((row.after[k] ?? 0) - (row.afterTickets[k] ?? 0)) / Math.max(1, row.ok) / KiB).toFixed(1)} KiB`)
-      .join(", ");
-    return (
-      `${row.ok}/${row.consoles} consoles open and echoed in ${row.totalSeconds.toFixed(1)} s` +
-      (path === "porthole" ? ` (${row.ticketSeconds.toFixed(1)} s for the tickets, ${row.openSeconds.toFixed(1)} s for the sockets)` : "") +
-      (perConsole ? `; per idle console ${perConsole}` : "") +
-      (row.firstFailure ? `; ${row.failed} failed, first: ${row.firstFailure}` : "")
-    );
-  },
-  verdict: ({ scale: sc }) => (has(sc.porthole) ? allOpened(sc.porthole) && connectorPerConsole(sc).median <= 64 : null),
+  line: (row) => `${row.ok}/${row.consoles} consoles open and echoed in ${row.totalSeconds.toFixed(1)} s${row.firstFailure ? `; ${row.failed} failed, first: ${row.firstFailure}` : ""}`,
 };
 
 /** Peak growth over the stall per stalled stream (KiB). */
@@ -351,11 +404,11 @@ const fold = (into: Record<string, number>, from: Record<string, number>, f: (a:
 
 const stall: Section<StallRow> = {
   name: "stall",
-  // Also without wrangler's dev proxy: the viewer's socket then ends in the runtime itself, as in production.
-  variants: ["porthole-runtime"],
-  setup: (w) => dropVariant(w, "porthole-defaults"),
+  lanes: () => ["direct", "websockify", "porthole", "porthole-dev"],
+  setup: dropDefaults,
   runs: (c) => c.stallRuns,
-  async measure(w, path, c) {
+  async measure(w, lane, c) {
+    const path = lane as PathId;
     const k = c.stallClients;
     const probe = memoryProbe(w, path);
     // The traffic each stalled client sees before it stops (its warm-up) first goes through the
@@ -375,7 +428,6 @@ const stall: Section<StallRow> = {
     }
     const keys = Object.keys(readings[0]!);
     const baseline = Object.fromEntries(keys.map((key) => [key, median(readings.map((x) => x[key]!))]));
-    const baselineMin = Object.fromEntries(keys.map((key) => [key, Math.min(...readings.map((x) => x[key]!))]));
     const written0 = (await w.upstream.counters()).sourceWritten;
     const stalled: ChildJob<StallResult>[] = [];
     let echoJob: Promise<EchoResult> | null = null;
@@ -383,12 +435,11 @@ const stall: Section<StallRow> = {
       for (let i = 0; i < k; i++) {
         stalled.push(new ChildJob<StallResult>({ kind: "stall", target: await target(w, path), bytes: c.stallBytes, warmBytes: c.stallWarmBytes }));
       }
-      const events = await Promise.all(stalled.map((s) => s.event("stalled")));
+      await Promise.all(stalled.map((s) => s.event("stalled")));
       // The other consoles: one echo probe on the same relay while the stalled streams sit there.
-      echoJob = runJob<EchoResult>({ kind: "echo", target: await target(w, path), samples: 500, warmup: 20, size: 16 });
+      echoJob = runJob<EchoResult>({ kind: "echo", target: await target(w, path), samples: 500, warmup: 20 });
       echoJob.catch(() => {});
       const peak: Record<string, number> = {};
-      const stalledMin: Record<string, number> = {};
       let last: Record<string, number> = {};
       let stalledAt: Record<string, number> | null = null;
       const onsetUntil = Date.now() + 500;
@@ -398,7 +449,6 @@ const stall: Section<StallRow> = {
         // Once every stream is stalled and the window in flight has landed: what grows after this
         // grows with the upstream's bytes (websockify's queue), not with the stall's onset.
         if (!stalledAt && Date.now() >= onsetUntil) stalledAt = last;
-        if (stalledAt) fold(stalledMin, last, Math.min, Number.POSITIVE_INFINITY);
         fold(peak, last, Math.max, Number.NEGATIVE_INFINITY);
         await sleep(100);
       }
@@ -410,14 +460,10 @@ const stall: Section<StallRow> = {
       const ends = await Promise.all(stalled.map((s) => s.stop()));
       return {
         clients: k,
-        received: events.reduce((a, ev) => a + Number(ev.received ?? 0), 0),
         upstreamWrote,
         baseline,
-        baselineMin,
         stalledAt: stalledAt ?? last,
-        stalledMin,
         peak,
-        last,
         echo,
         closed: ends.map((e) => e.closed).find((x) => x !== null) ?? null,
       };
@@ -431,19 +477,11 @@ const stall: Section<StallRow> = {
       }
     }
   },
-  line: (row) => {
-    const growth = Object.keys(row.peak)
-      .filter((key) => !key.endsWith("processes"))
-      .map((key) => `${key} +${(((row.peak[key] ?? 0) - (row.baseline[key] ?? 0)) / row.clients / KiB).toFixed(0)} KiB`)
-      .join(", ");
-    return (
-      `${row.clients} stalled clients; upstream wrote ${(row.upstreamWrote / row.clients / MiB).toFixed(1)} MiB per client; ` +
-      `peak growth per stalled stream: ${growth || "n/a"}; other console echo ${row.echo.ok ? `p99 ${row.echo.p99!.toFixed(0)} µs` : `FAILED ${row.echo.error}`}`
-    );
-  },
-  verdict: (r) => stallMet(r.stall.porthole),
+  line: (row) =>
+    `upstream wrote ${(row.upstreamWrote / row.clients / MiB).toFixed(1)} MiB per stalled client; peak growth per stalled stream: ` +
+    Object.keys(row.peak).map((key) => `${key} +${(((row.peak[key] ?? 0) - (row.baseline[key] ?? 0)) / row.clients / KiB).toFixed(0)} KiB`).join(", "),
 };
 
-export const SECTIONS = { throughput, latency, fairness, scale, stall } as Record<SectionName, Section<unknown>>;
-/** In the order they run: the first three share their runs; each later one runs alone. */
-export const ORDER: SectionName[][] = [["throughput", "latency", "fairness"], ["stall"], ["scale"]];
+export const SECTIONS = { throughput, latency, keys, compression, cost, stall, scale } as Record<SectionName, Section<unknown>>;
+/** In the order they run: the first two share their runs; each later one runs alone. */
+export const ORDER: SectionName[][] = [["throughput", "latency"], ["keys"], ["compression"], ["cost"], ["stall"], ["scale"]];

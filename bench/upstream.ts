@@ -1,27 +1,29 @@
 /**
- * The synthetic upstream ("VM console") every path of the benchmark talks to, run as its own
- * process so its work never shares an event loop with the clients that measure.
+ * The synthetic upstream ("VM console") every path of the benchmark talks to, its own process so
+ * its work never shares an event loop with the clients that measure.
  *
- * It speaks just enough RFB for the edge and the connector, which follow a console's RFB stream
- * (greeting, security None, ServerInit, then well-formed messages both ways). After the handshake
- * the client's first message, a ClientCutText, picks the workload:
- *   "S<n>"  source: n bytes of incompressible pixels in raw FramebufferUpdates; the client closes
- *   "E"     echo: one byte back (a Bell) for every byte received (the client sends KeyEvents)
- * A connection whose first byte is 'T' instead of the RFB version gets one JSON line of counters
- * (telemetry), then is closed.
+ * It speaks RFB 3.8 (security None) and frames every client message (SetPixelFormat,
+ * SetEncodings, update requests, keys, pointer, cut text, fences), so any viewer may announce
+ * what a real one does (Fence, which makes Porthole's edge prove plain viewers' reading with fences).
+ * A ClientCutText picks the workload:
+ *   "S<n>"             source: n bytes of incompressible pixels in raw FramebufferUpdates
+ *   "P<bytes/s>"       paced source: the same, at that rate (one update every 100 ms), until closed
+ *   "E"                echo: one byte back (a Bell) for every byte of each KeyEvent
+ *   "R<file>:<n>"      replay a recorded session segment (bench/recording.ts) in a loop until n bytes
+ *   "R<file>@<ns>"     replay it once at its recorded pace, chunk i at monotonic time ns + its offset
+ * A connection whose first byte is 'T' gets one JSON line of counters, then is closed.
  *
  * Run: `node bench/upstream.ts [port]`; prints `{"port":…}` once listening.
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type Socket } from "node:net";
+import { loadSegment } from "./recording.ts";
 
 /** 1 MiB of random bytes, repeated: nothing on any path can compress it. */
 const PATTERN = randomBytes(1024 * 1024);
 const CHUNK = 256 * 1024;
-
-const WIDTH = 1024;
-const HEIGHT = 768;
-/** Bytes of one full-width row at 32 bits per pixel: a FramebufferUpdate carries whole rows. */
+export const WIDTH = 1024;
+export const HEIGHT = 768;
 const ROW_BYTES = WIDTH * 4;
 
 /** ServerInit: the framebuffer size, a 32-bit true-colour pixel format, the name "bench". */
@@ -30,35 +32,29 @@ function serverInit(): Buffer {
   const b = Buffer.alloc(24 + name.length);
   b.writeUInt16BE(WIDTH, 0);
   b.writeUInt16BE(HEIGHT, 2);
-  Buffer.from([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0]).copy(b, 4); // bpp, depth, big-endian, true colour, maxima, shifts
+  Buffer.from([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0]).copy(b, 4);
   b.writeUInt32BE(name.length, 20);
   name.copy(b, 24);
   return b;
 }
 
-/** The header of a FramebufferUpdate with one raw rectangle of `rows` full-width rows. */
+/** A FramebufferUpdate with one raw rectangle of `rows` full-width rows (header only). */
 function updateHeader(rows: number): Buffer {
   const b = Buffer.alloc(16);
-  b.writeUInt16BE(1, 2); // message type 0, padding, one rectangle
+  b.writeUInt16BE(1, 2);
   b.writeUInt16BE(WIDTH, 8);
-  b.writeUInt16BE(rows, 10); // x = y = 0, encoding 0 (raw)
+  b.writeUInt16BE(rows, 10);
   return b;
 }
 
-const HANDSHAKE = [
-  { after: 12, reply: Buffer.from([1, 1]) },
-  { after: 13, reply: Buffer.alloc(4) },
-  { after: 14, reply: serverInit() },
-];
+const counters = { connections: 0, open: 0, sourceWritten: 0, echoed: 0 };
 
-const counters = { connections: 0, open: 0, sourceWritten: 0, sourceDone: 0, echoed: 0 };
-
+/** Writes `total` bytes of raw pixels (whole rows), as fast as the socket takes them. */
 function source(socket: Socket, total: number): void {
   let sent = 0;
   let at = 0;
   const pump = (): void => {
     while (sent < total && !socket.destroyed) {
-      // Whole rows: the last update may carry up to one row more than asked.
       const rows = Math.ceil(Math.min(CHUNK, total - sent) / ROW_BYTES);
       const n = rows * ROW_BYTES;
       const chunk = PATTERN.subarray(at, at + n);
@@ -66,16 +62,63 @@ function source(socket: Socket, total: number): void {
       sent += n;
       counters.sourceWritten += n;
       socket.write(updateHeader(rows));
-      if (!socket.write(chunk)) {
-        socket.once("drain", pump);
-        return;
-      }
+      if (!socket.write(chunk)) return void socket.once("drain", pump);
     }
-    // The socket stays open: the client closes it once it has everything (websockify 0.10 can
-    // drop the tail of what it had queued when the target closes first).
-    if (sent >= total) counters.sourceDone++;
   };
   pump();
+}
+
+function paced(socket: Socket, perSecond: number): void {
+  const rows = Math.max(1, Math.round(perSecond / 10 / ROW_BYTES));
+  const timer = setInterval(() => {
+    counters.sourceWritten += rows * ROW_BYTES;
+    socket.write(Buffer.concat([updateHeader(rows), PATTERN.subarray(0, rows * ROW_BYTES)]));
+  }, 100);
+  socket.on("close", () => clearInterval(timer));
+}
+
+function replay(socket: Socket, spec: string): void {
+  const m = /^(.+?)(?::(\d+)|@(\d+))$/.exec(spec);
+  if (!m) return void socket.destroy();
+  const seg = loadSegment(m[1]!);
+  if (m[2]) {
+    // Flat out, looped: segments start and end at message boundaries, so a loop stays well framed.
+    let left = Number(m[2]);
+    const pump = (): void => {
+      while (left > 0 && !socket.destroyed) {
+        left -= seg.bytes.length;
+        if (!socket.write(seg.bytes)) return void socket.once("drain", pump);
+      }
+    };
+    return pump();
+  }
+  const start = BigInt(m[3]!);
+  let i = 0;
+  const next = (): void => {
+    while (i < seg.chunks.length && !socket.destroyed) {
+      const [offset, end, atMs] = seg.chunks[i]!;
+      const wait = Number(start + BigInt(Math.round(atMs * 1e6)) - process.hrtime.bigint()) / 1e6;
+      if (wait > 0.5) return void setTimeout(next, wait);
+      socket.write(seg.bytes.subarray(offset, end));
+      i++;
+    }
+  };
+  next();
+}
+
+/** Client → server message lengths once the type byte and enough of the header are in. */
+function messageLength(b: Buffer): number | null | undefined {
+  const lengths: Record<number, () => number | null> = {
+    0: () => 20,
+    2: () => (b.length >= 4 ? 4 + 4 * b.readUInt16BE(2) : null),
+    3: () => 10,
+    4: () => 8,
+    5: () => 6,
+    6: () => (b.length >= 8 ? 8 + Math.abs(b.readInt32BE(4)) : null),
+    150: () => 10,
+    248: () => (b.length >= 9 ? 9 + b[8]! : null),
+  };
+  return lengths[b[0]!]?.();
 }
 
 function serve(socket: Socket): void {
@@ -84,50 +127,52 @@ function serve(socket: Socket): void {
   socket.setNoDelay(true);
   socket.on("error", () => {});
   socket.on("close", () => counters.open--);
-  let head: Buffer = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let step = 0;
-  const onFirst = (data: Buffer): void => {
-    head = head.length ? Buffer.concat([head, data]) : data;
-    if (head[0] === 0x54) {
+  let echo = false;
+  socket.write("RFB 003.008\n");
+  socket.on("data", (data: Buffer) => {
+    buf = buf.length ? Buffer.concat([buf, data]) : data;
+    if (step === 0 && buf[0] === 0x54) {
       // 'T': telemetry is not a workload: do not count this connection.
-      socket.off("data", onFirst);
       counters.connections--;
       counters.open--;
       socket.removeAllListeners("close");
-      socket.end(`${JSON.stringify(counters)}\n`);
-      return;
+      return void socket.end(`${JSON.stringify(counters)}\n`);
     }
-    // The handshake: after the version (12 bytes) security type None is offered, after the choice
-    // (1 byte) SecurityResult OK, after ClientInit (1 byte) ServerInit.
-    while (step < 3 && head.length >= HANDSHAKE[step]!.after) socket.write(HANDSHAKE[step++]!.reply);
-    // Then the workload's ClientCutText: type, 3 padding, u32 length, text.
-    if (step !== 3 || head.length < 22 || head.length < 22 + head.readUInt32BE(18)) return;
-    const end = 22 + head.readUInt32BE(18);
-    const request = head.subarray(22, end).toString();
-    const rest = head.subarray(end);
-    socket.off("data", onFirst);
-    if (request.startsWith("S")) {
-      // Anything after the request is ignored (a source only sends).
-      socket.on("data", () => {});
-      source(socket, Number(request.slice(1)));
-    } else if (request === "E") {
-      const echo = (d: Buffer) => {
-        counters.echoed += d.length;
-        socket.write(Buffer.alloc(d.length, 2)); // Bell
-      };
-      socket.on("data", echo);
-      if (rest.length) echo(rest);
-    } else {
-      socket.destroy();
+    // Version (12 bytes) → security None offered; choice (1) → OK; ClientInit (1) → ServerInit.
+    const handshake: [number, Buffer][] = [[12, Buffer.from([1, 1])], [1, Buffer.alloc(4)], [1, serverInit()]];
+    while (step < 3 && buf.length >= handshake[step]![0]) {
+      buf = buf.subarray(handshake[step]![0]);
+      socket.write(handshake[step++]![1]);
     }
-  };
-  socket.write("RFB 003.008\n");
-  socket.on("data", onFirst);
+    if (step < 3) return;
+    for (;;) {
+      if (buf.length === 0) return;
+      const n = messageLength(buf);
+      if (n === undefined) return void socket.destroy(); // cannot frame: a real server drops the client too
+      if (n === null || buf.length < n) return;
+      const msg = buf.subarray(0, n);
+      buf = buf.subarray(n);
+      if (msg[0] === 4 && echo) {
+        counters.echoed += n;
+        socket.write(Buffer.alloc(n, 2)); // Bells
+      } else if (msg[0] === 6) {
+        const text = msg.subarray(8).toString();
+        if (text.startsWith("S")) source(socket, Number(text.slice(1)));
+        else if (text.startsWith("P")) paced(socket, Number(text.slice(1)));
+        else if (text.startsWith("R")) replay(socket, text.slice(1));
+        else if (text === "E") echo = true;
+      }
+    }
+  });
 }
 
-const server = createServer({ noDelay: true }, serve);
-server.listen(Number(process.argv[2] ?? 0), "127.0.0.1", 4096, () => {
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`);
-});
-process.on("SIGTERM", () => process.exit(0));
-process.on("SIGINT", () => process.exit(0));
+if (process.argv[1] === new URL(import.meta.url).pathname) {
+  const server = createServer({ noDelay: true }, serve);
+  server.listen(Number(process.argv[2] ?? 0), "127.0.0.1", 4096, () => {
+    process.stdout.write(`${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`);
+  });
+  process.on("SIGTERM", () => process.exit(0));
+  process.on("SIGINT", () => process.exit(0));
+}

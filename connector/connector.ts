@@ -33,6 +33,8 @@ const HANDSHAKE_TIMEOUT_MS = 15_000;
 export interface ConnectorStats {
   connected: boolean;
   connects: number;
+  /** WebSocket messages sent to the edge (the edge's host bills incoming messages). */
+  messagesSent: number;
   streams: number;
   bufferedBytes: number;
 }
@@ -48,6 +50,7 @@ export class Connector {
   private redial: NodeJS.Timeout | null = null;
   private stopping = false;
   private connects = 0;
+  private messagesSent = 0;
 
   constructor(config: ConnectorConfig, upstreams: Upstream[], log: Log) {
     this.config = config;
@@ -79,6 +82,7 @@ export class Connector {
     return {
       connected: this.tunnel?.welcomed ?? false,
       connects: this.connects,
+      messagesSent: this.messagesSent,
       streams: this.tunnel?.streams.size ?? 0,
       bufferedBytes: this.tunnel?.bufferedBytes ?? 0,
     };
@@ -130,6 +134,10 @@ export class Connector {
       perMessageDeflate: false,
       ...(maskingProtectsNothing(url) ? { generateMask: zeroMask } : {}),
     });
+    // Counted for porthole_connector_messages_sent_total (the benchmark's cost model): every send,
+    // the tunnel's batches and heartbeats alike.
+    const send = ws.send.bind(ws) as (...args: unknown[]) => void;
+    ws.send = ((...args: unknown[]) => (this.messagesSent++, send(...args))) as typeof ws.send;
     this.dialing = ws;
     ws.on("unexpected-response", (_req, res) => {
       const hint =

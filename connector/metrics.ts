@@ -44,6 +44,7 @@ export function connectorMetrics(connector: Connector, upstreams: readonly Upstr
     { name: "porthole_build_info", help: "The connector's version; always 1.", type: "gauge", samples: [{ labels: { version: VERSION }, value: 1 }] },
     { name: "porthole_connector_connected", help: "1 while the tunnel to the edge is up.", type: "gauge", samples: [{ value: s.connected ? 1 : 0 }] },
     { name: "porthole_connector_connects_total", help: "Tunnels to the edge opened since start.", type: "counter", samples: [{ value: s.connects }] },
+    { name: "porthole_connector_messages_sent_total", help: "WebSocket messages sent to the edge since start.", type: "counter", samples: [{ value: s.messagesSent }] },
     { name: "porthole_connector_streams", help: "Console streams open now.", type: "gauge", samples: [{ value: s.streams }] },
     { name: "porthole_connector_buffered_bytes", help: "Bytes queued toward the edge, not yet sent.", type: "gauge", samples: [{ value: s.bufferedBytes }] },
     {

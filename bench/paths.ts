@@ -22,7 +22,7 @@ import { type Desktop, startDesktop } from "../test/harness/xvnc.ts";
 import { type ClientKind, KIND, type Target } from "./client.ts";
 import { cmdline, comm, cpuSeconds, descendants, environ, listeningPorts, rss, runQueueSeconds, treeCpuSeconds, treeMemory } from "./procs.ts";
 
-export type PathId = "direct" | "websockify" | "porthole" | "porthole-dev" | "porthole-defaults";
+export type PathId = "direct" | "websockify" | "porthole" | "porthole-dev" | "porthole-defaults" | "porthole-deflate";
 export const MAIN: PathId[] = ["direct", "websockify", "porthole", "porthole-dev"];
 
 export const PATH_LABEL: Record<PathId, string> = {
@@ -31,6 +31,7 @@ export const PATH_LABEL: Record<PathId, string> = {
   porthole: "Porthole",
   "porthole-dev": "Porthole via wrangler dev",
   "porthole-defaults": "Porthole, wrangler defaults",
+  "porthole-deflate": "Porthole, VIEWER_WS_COMPRESSION=on",
 };
 
 export const WEBSOCKIFY = "/usr/bin/websockify";
@@ -90,9 +91,9 @@ export function spawnText(command: string, args: string[]): string {
  * production has no such collector in the process). `observability: true` starts it the same way
  * but with wrangler's default, the collector on: the "wrangler defaults" variant.
  */
-export async function startPortholeEdge({ observability }: { observability: boolean }) {
+export async function startPortholeEdge({ observability, vars = {} }: { observability: boolean; vars?: Record<string, string> }) {
   // The scale section opens a thousand consoles as one user: the per-user cap is not what it measures.
-  const edge = await startEdge({ localObservability: observability, vars: { MAX_CONSOLES_PER_USER: "100000" } });
+  const edge = await startEdge({ localObservability: observability, vars: { MAX_CONSOLES_PER_USER: "100000", ...vars } });
   const api = new ApiClient(edge.url);
   await api.signIn(edge.username, edge.password);
   /** The workerd processes `wrangler dev` started (its proxy and the runtime): the edge's memory. */
@@ -192,7 +193,10 @@ export interface World {
   edges: [string, PortholeEdge][];
 }
 
-export async function startWorld({ defaults, desktop }: { defaults: boolean; desktop: boolean }, log: (...parts: unknown[]) => void): Promise<World> {
+export async function startWorld(
+  { defaults, desktop, deflate }: { defaults: boolean; desktop: boolean; deflate: boolean },
+  log: (...parts: unknown[]) => void,
+): Promise<World> {
   const upstream = await startUpstream();
   const websockify = await startWebsockify(upstream.port);
   log(`upstream on 127.0.0.1:${upstream.port}, websockify on 127.0.0.1:${websockify.port}`);
@@ -215,17 +219,28 @@ export async function startWorld({ defaults, desktop }: { defaults: boolean; des
     w.edges.push(["the wrangler-defaults edge", other]);
     w.sites["porthole-defaults"] = await startPortholeSite(other, "bench-defaults", upstream.port, null, false);
   }
+  if (deflate) {
+    // The edge refuses permessage-deflate by default (docs/deploy.md): the compression section
+    // measures what turning it on costs, on an edge of its own with the var set, on the runtime's socket.
+    const other = await startPortholeEdge({ observability: false, vars: { VIEWER_WS_COMPRESSION: "on" } });
+    w.edges.push(["the compression edge", other]);
+    w.sites["porthole-deflate"] = await startPortholeSite(other, "bench-deflate", upstream.port, null, true);
+  }
   log(`connectors ready for ${Object.keys(w.sites).join(", ")}`);
   return w;
 }
 
-/** Stops the wrangler-defaults diagnostic once no section needs it, so it costs nothing after. */
-export async function dropDefaults(w: World): Promise<void> {
-  const site = w.sites["porthole-defaults"];
-  delete w.sites["porthole-defaults"];
-  await site?.stop();
-  await site?.edge.stop();
+/** Stops extra edges (a diagnostic, the compression edge) once no section needs them: they cost nothing after. */
+export async function dropPaths(w: World, ...paths: PathId[]): Promise<void> {
+  for (const path of paths) {
+    const site = w.sites[path];
+    delete w.sites[path];
+    await site?.stop();
+    await site?.edge.stop();
+  }
 }
+export const dropDefaults = (w: World) => dropPaths(w, "porthole-defaults");
+export const dropExtras = (w: World) => dropPaths(w, "porthole-defaults", "porthole-deflate");
 
 export async function stopWorld(w: World): Promise<void> {
   await Promise.allSettled(Object.values(w.sites).map((s) => s.stop()));

@@ -5,7 +5,7 @@
  */
 import { STREAM_WINDOW_BYTES } from "../shared/protocol/limits.ts";
 import { type BulkResult, ChildJob, type ClientKind, type Conn, type DownloadResult, type EchoResult, openEchoOnce, runJob, type StallResult, type Target } from "./client.ts";
-import { cpuMeter, dropDefaults, memoryProbe, type PathId, runQueueMeter, target, waitSettled, type World } from "./paths.ts";
+import { cpuMeter, dropDefaults, dropExtras, memoryProbe, type PathId, runQueueMeter, target, waitSettled, type World } from "./paths.ts";
 import { haveRecording, loadSegment } from "./recording.ts";
 import type { machine } from "./run.ts";
 import { median, pairwise, percentile, pick, type Summary, summarize } from "./stats.ts";
@@ -255,14 +255,17 @@ const compression: Section<CompressionRow> = {
   // The idle segment has no bytes: nothing to compress (the report says so).
   lanes: () => STREAMS.flatMap((s) => [`${s}:deflate`, `${s}:off`]),
   runs: (c) => c.compressionRuns,
-  async setup() {
+  async setup(w) {
+    await dropDefaults(w);
     if (!haveRecording()) throw new Error("no recording");
+    if (!w.sites["porthole-deflate"]) throw new Error("no edge with VIEWER_WS_COMPRESSION=on");
   },
   async measure(w, lane, c) {
     const [stream, mode] = lane.split(":") as [(typeof STREAMS)[number], string];
-    const t = async () => ({ ...(await target(w, "porthole", "credit")), deflate: mode === "deflate" }) as Target;
+    // Offering deflate or not, to an edge that accepts the offer (VIEWER_WS_COMPRESSION=on).
+    const t = async () => ({ ...(await target(w, "porthole-deflate", "credit")), deflate: mode === "deflate" }) as Target;
     const first = await t(); // the ticket's request before the meter starts
-    const meter = cpuMeter(w, "porthole");
+    const meter = cpuMeter(w, "porthole-deflate");
     const d =
       stream === "random"
         ? await runJob<DownloadResult>({ kind: "download", target: first, bytes: c.replayBytes })
@@ -284,6 +287,7 @@ export const COST_RATE = 1e6;
 const cost: Section<CostRow> = {
   name: "cost",
   lanes: () => ["idle", "credit", "plain"],
+  setup: dropExtras,
   runs: () => 1,
   async measure(w, lane, c) {
     const site = w.sites.porthole!;
@@ -330,7 +334,7 @@ export const allOpened = (rows: ScaleRow[] | undefined) => (rows ?? []).every((x
 const scale: Section<ScaleRow> = {
   name: "scale",
   lanes: () => ["direct", "websockify", "porthole"],
-  setup: dropDefaults,
+  setup: dropExtras,
   runs: (c) => c.scaleRuns,
   async measure(w, lane, c) {
     const path = lane as PathId;
@@ -405,7 +409,7 @@ const fold = (into: Record<string, number>, from: Record<string, number>, f: (a:
 const stall: Section<StallRow> = {
   name: "stall",
   lanes: () => ["direct", "websockify", "porthole", "porthole-dev"],
-  setup: dropDefaults,
+  setup: dropExtras,
   runs: (c) => c.stallRuns,
   async measure(w, lane, c) {
     const path = lane as PathId;

@@ -18,6 +18,12 @@ export class FakeEdge extends EventEmitter {
   sent: Frame[][] = [];
   /** The same frames, flattened ("frame" is emitted for each). */
   frames: Frame[] = [];
+  /** Memory of messages handed over and not yet reported written: the sender must not touch it. */
+  private unwritten = new Map<ArrayBufferLike, number>();
+  /** Memory the sender handed over again before it was reported written (must stay empty). */
+  reusedTooEarly: ArrayBufferLike[] = [];
+  /** Every distinct memory block messages were sent from. */
+  readonly buffers = new Set<ArrayBufferLike>();
 
   constructor() {
     super();
@@ -26,6 +32,12 @@ export class FakeEdge extends EventEmitter {
 
   send(data: Uint8Array | string, _opts?: unknown, cb?: () => void): void {
     if (typeof data !== "string") {
+      // Like a socket, the bytes are taken now (copied), and the memory is the sender's again
+      // only once the callback has run.
+      const memory = data.buffer;
+      if (this.unwritten.has(memory)) this.reusedTooEarly.push(memory);
+      this.unwritten.set(memory, (this.unwritten.get(memory) ?? 0) + 1);
+      this.buffers.add(memory);
       const frames = decodeMessage(new Uint8Array(data));
       this.sent.push(frames);
       this.emit("sent", data.length);
@@ -34,7 +46,14 @@ export class FakeEdge extends EventEmitter {
         this.emit("frame", f);
       }
     }
-    setImmediate(() => cb?.());
+    setImmediate(() => {
+      if (typeof data !== "string") {
+        const left = this.unwritten.get(data.buffer)! - 1;
+        if (left === 0) this.unwritten.delete(data.buffer);
+        else this.unwritten.set(data.buffer, left);
+      }
+      cb?.();
+    });
   }
 
   close(): void {}
@@ -50,7 +69,11 @@ export class FakeEdge extends EventEmitter {
 export function welcomedTunnel(
   edge: FakeEdge,
   upstreams: Upstream[],
-  { hypervisors = [], capabilities }: { hypervisors?: HypervisorInventory[]; capabilities?: string[] } = {},
+  {
+    hypervisors = [],
+    capabilities,
+    maxDataBytes = MAX_DATA_BYTES,
+  }: { hypervisors?: HypervisorInventory[]; capabilities?: string[]; maxDataBytes?: number } = {},
 ): Tunnel {
   const tunnel = new Tunnel({
     ws: edge as unknown as WebSocket,
@@ -66,7 +89,7 @@ export function welcomedTunnel(
       connectorId: "c1",
       site: "s",
       windowBytes: STREAM_WINDOW_BYTES,
-      maxDataBytes: MAX_DATA_BYTES,
+      maxDataBytes,
       heartbeatMs: 60_000,
       ...(capabilities ? { capabilities } : {}),
     }),

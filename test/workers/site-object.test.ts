@@ -13,6 +13,7 @@ import {
   CREDIT_CHUNK_BYTES,
   CREDIT_SUBPROTOCOL,
   MAX_DATA_BYTES,
+  MAX_DATA_BYTES_ACCEPTED,
   STREAM_WINDOW_BYTES,
 } from "../../shared/protocol/limits.ts";
 import {
@@ -58,7 +59,7 @@ describe("connector handshake", () => {
       protocol: 1,
       site: "hs1",
       windowBytes: STREAM_WINDOW_BYTES,
-      maxDataBytes: MAX_DATA_BYTES,
+      maxDataBytes: MAX_DATA_BYTES_ACCEPTED,
     });
   });
 
@@ -80,7 +81,7 @@ describe("connector handshake", () => {
       (() => {
         const f = new Uint8Array(9);
         new DataView(f.buffer).setUint8(0, FrameType.data);
-        new DataView(f.buffer).setUint32(5, MAX_DATA_BYTES + 1); // oversized claim
+        new DataView(f.buffer).setUint32(5, MAX_DATA_BYTES_ACCEPTED + 1); // oversized claim
         return f;
       })(),
     ];

@@ -195,6 +195,22 @@ describe("flow control", () => {
     expect(credit).toEqual({ type: FrameType.credit, stream, bytes: 1000 });
   });
 
+  it("takes DATA frames as large as WELCOME announces, each to the viewer as one message, within the window", async () => {
+    const { connector, browser, stream } = await pairedConsole(CREDIT_SUBPROTOCOL);
+    const frames = STREAM_WINDOW_BYTES / MAX_DATA_BYTES_ACCEPTED;
+    for (let i = 0; i < frames; i++) {
+      const bytes = new Uint8Array(MAX_DATA_BYTES_ACCEPTED).map((_, j) => (i * 31 + j) & 0xff);
+      connector.send(encodeData(stream, bytes));
+      expect(new Uint8Array((await browser.next()) as ArrayBuffer)).toEqual(bytes);
+    }
+    // A connector that still sends 32 KiB frames (older builds) is read as before; here it
+    // overruns the window by one frame and loses the stream.
+    connector.send(encodeData(stream, new Uint8Array(MAX_DATA_BYTES)));
+    const closed = await browser.closedWith();
+    expect(closed.code).toBe(CloseCode.internal);
+    expect(closed.reason).toMatch(/overran the stream window/);
+  });
+
   it("credit-mode browser: a connector that overruns the window loses the stream", async () => {
     const { connector, browser, stream } = await pairedConsole(CREDIT_SUBPROTOCOL);
     const chunk = new Uint8Array(MAX_DATA_BYTES);

@@ -61,12 +61,6 @@ const MIN_FRAME_ROOM = 4 * 1024;
  * streams with more: it costs the bulk ones little and is what a person waits for.
  */
 const INTERACTIVE_BYTES = 16 * 1024;
-/**
- * With an edge that ACKs (capability `ack`): bulk frames go out only while fewer bytes than this
- * are sent and not yet handled by the edge, so a bulk stream's bytes cannot fill the kernel's,
- * the dev proxy's and the runtime's queues ahead of a keystroke's echo (which may pass the limit).
- */
-const UNACKED_LIMIT = 256 * 1024;
 
 function localHeartbeatMs(): number {
   const fromEnv = Number(process.env.PORTHOLE_HEARTBEAT_MS);
@@ -98,12 +92,6 @@ export class Tunnel implements StreamHost {
   private inflight = 0;
   /** Message buffers `ws` has finished writing, ready for the next message. */
   private freeBuffers: Buffer[] = [];
-  /** Messages sent; the edge ACKs each one after the first (HELLO's) once it accepted `ack`. */
-  private messagesSent = 0;
-  /** Bytes of messages after HELLO's that the edge has not ACKed yet. */
-  private unacked = 0;
-  /** Set once WELCOME accepted `ack`: bulk frames wait while `unacked` is at UNACKED_LIMIT. */
-  private ackLimited = false;
   private pumpScheduled = false;
   private heartbeat: NodeJS.Timeout | null = null;
   private lastHeard = Date.now();
@@ -231,7 +219,6 @@ export class Tunnel implements StreamHost {
       if (!welcome.success) throw new ProtocolError("malformed WELCOME");
       this.welcomed = true;
       this.edgeCapabilities = new Set(welcome.data.capabilities ?? []);
-      this.ackLimited = this.edgeCapabilities.has(Capability.ack);
       this.windowBytes = welcome.data.windowBytes;
       this.maxDataBytes = Math.min(welcome.data.maxDataBytes, MAX_DATA_BYTES_ACCEPTED);
       // The connector may ping more often than the edge asks (PORTHOLE_HEARTBEAT_MS), never less.
@@ -254,11 +241,6 @@ export class Tunnel implements StreamHost {
         return;
       case FrameType.request:
         return this.onRequest(frame.stream, frame.json);
-      case FrameType.ack:
-        if (!this.ackLimited) throw new ProtocolError("ACK from an edge that did not accept ack");
-        this.unacked = Math.max(0, this.unacked - frame.bytes);
-        this.schedulePump();
-        return;
       default:
         throw new ProtocolError(`frame type 0x${frame.type.toString(16)} is not sent by the edge`);
     }
@@ -348,11 +330,7 @@ export class Tunnel implements StreamHost {
   }
 
   private get hasWork(): boolean {
-    return (
-      this.control.length > 0 ||
-      this.urgentQueue.length > 0 ||
-      (this.readyQueue.length > 0 && !(this.ackLimited && this.unacked >= UNACKED_LIMIT))
-    );
+    return this.control.length > 0 || this.urgentQueue.length > 0 || this.readyQueue.length > 0;
   }
 
   private pump(): void {
@@ -373,14 +351,11 @@ export class Tunnel implements StreamHost {
         size += frame.length;
       }
       // Then stream data, unless control frames are still waiting (OPEN_OK before any DATA).
-      // Bulk streams wait while the edge has not handled enough; small ones go anyway, in frames
-      // of at most INTERACTIVE_BYTES.
       while (this.control.length === 0 && buffer.length - size >= MIN_FRAME_ROOM && size < BATCH_BYTES) {
-        const held = this.ackLimited && this.unacked + size >= UNACKED_LIMIT;
-        const stream = this.urgentQueue.shift() ?? (held ? undefined : this.readyQueue.shift());
+        const stream = this.urgentQueue.shift() ?? this.readyQueue.shift();
         if (!stream) break;
         stream.queued = false;
-        size += stream.writeFrame(buffer, size, buffer.length - size, held ? INTERACTIVE_BYTES : Infinity);
+        size += stream.writeFrame(buffer, size, buffer.length - size);
         if (stream.hasWork()) this.enqueue(stream);
       }
       if (size === 0) {
@@ -394,7 +369,6 @@ export class Tunnel implements StreamHost {
   /** Hands a message to the socket; `pooled` is reused once `ws` has written it. */
   private send(message: Uint8Array, pooled: Buffer | null): void {
     this.inflight += message.length;
-    if (this.messagesSent++ > 0) this.unacked += message.length;
     this.ws.send(message, { binary: true }, () => {
       this.inflight -= message.length;
       if (pooled && this.freeBuffers.length < POOLED_BUFFERS) this.freeBuffers.push(pooled);

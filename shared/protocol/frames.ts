@@ -33,11 +33,6 @@ export const FrameType = {
   request: 0x20,
   /** connector → edge, the request's id, JSON TunnelReply. */
   reply: 0x21,
-  /**
-   * edge → connector, stream 0, u32 (capability `ack`): the edge has handled a message of that
-   * many bytes. Sent for every binary message after the one that carried HELLO.
-   */
-  ack: 0x16,
 } as const;
 
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
@@ -48,8 +43,7 @@ export type Frame =
   | { type: typeof FrameType.openOk; stream: number }
   | { type: typeof FrameType.openError | typeof FrameType.close; stream: number; code: number; reason: string }
   | { type: typeof FrameType.data; stream: number; bytes: Uint8Array }
-  | { type: typeof FrameType.credit; stream: number; bytes: number }
-  | { type: typeof FrameType.ack; stream: 0; bytes: number };
+  | { type: typeof FrameType.credit; stream: number; bytes: number };
 
 /** A frame that cannot be parsed: the receiving side closes the tunnel with `code`. */
 export class ProtocolError extends Error {
@@ -68,7 +62,6 @@ const MAX_PAYLOAD: Record<number, number> = {
   [FrameType.close]: 2 + 123,
   [FrameType.request]: 4096,
   [FrameType.reply]: 64 * 1024,
-  [FrameType.ack]: 4,
 };
 
 const textEncoder = new TextEncoder();
@@ -118,13 +111,6 @@ export function encodeData(stream: number, bytes: Uint8Array): Uint8Array {
 
 export function encodeCredit(stream: number, bytes: number): Uint8Array {
   const out = header(FrameType.credit, stream, 4);
-  new DataView(out.buffer).setUint32(FRAME_HEADER_BYTES, bytes);
-  return out;
-}
-
-/** ACK: the edge handled a connector message of `bytes` bytes. */
-export function encodeAck(bytes: number): Uint8Array {
-  const out = header(FrameType.ack, 0, 4);
   new DataView(out.buffer).setUint32(FRAME_HEADER_BYTES, bytes);
   return out;
 }
@@ -182,11 +168,6 @@ function parsePayload(type: number, stream: number, payload: Uint8Array): Frame 
       if (payload.length !== 4) throw new ProtocolError("credit frame must carry 4 bytes");
       const bytes = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
       return { type, stream, bytes };
-    }
-    case FrameType.ack: {
-      if (stream !== 0) throw new ProtocolError(`control frame ${type} on stream ${stream}`);
-      if (payload.length !== 4) throw new ProtocolError("ack frame must carry 4 bytes");
-      return { type, stream: 0, bytes: new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0) };
     }
     default:
       throw new ProtocolError(`unknown frame type 0x${type.toString(16)}`);

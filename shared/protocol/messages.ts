@@ -24,12 +24,10 @@ export const MAX_HYPERVISORS = 256;
  * - `request`: the connector answers REQUEST frames with REPLY (the edge asks for CloudTower URLs).
  * - `drain`: the connector marks itself `draining` in INVENTORY when it stops (SIGTERM); without
  *   it, a stopping connector sends an empty inventory instead.
- * - `ack`: the edge answers every connector message after HELLO with ACK (its size) once it has
- *   handled it, so the connector can bound the bytes queued between itself and the edge.
  */
-export const Capability = { request: "request", drain: "drain", ack: "ack" } as const;
+export const Capability = { request: "request", drain: "drain" } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
-export const CAPABILITIES: readonly Capability[] = [Capability.request, Capability.drain, Capability.ack];
+export const CAPABILITIES: readonly Capability[] = [Capability.request, Capability.drain];
 const Capabilities = z.array(z.string().max(32)).max(32);
 
 export const PowerState = z.enum(["running", "halted", "paused", "suspended", "unknown"]);

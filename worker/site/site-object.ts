@@ -7,7 +7,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { type Frame, FrameType, ProtocolError, decodeMessage, encodeAck } from "../../shared/protocol/frames.ts";
+import { type Frame, FrameType, ProtocolError, decodeMessage } from "../../shared/protocol/frames.ts";
 import {
   BINARY_SUBPROTOCOL,
   CREDIT_SUBPROTOCOL,
@@ -382,10 +382,7 @@ export class SiteObject extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const connector = this.bySocket.get(ws);
     if (connector) {
-      const afterHello = connector.welcomed;
       this.onConnectorMessage(connector, message);
-      // Capability ack: the message is handled; the connector may send that much more.
-      if (afterHello && typeof message !== "string" && connector.has(Capability.ack)) connector.queue(encodeAck(message.byteLength));
       this.flushAll();
       return;
     }

@@ -24,6 +24,11 @@ export class FakeEdge extends EventEmitter {
   reusedTooEarly: ArrayBufferLike[] = [];
   /** Every distinct memory block messages were sent from. */
   readonly buffers = new Set<ArrayBufferLike>();
+  /** While set, write callbacks wait for `release()`: a socket whose peer is slow. */
+  hold = false;
+  private held: (() => void)[] = [];
+  /** The most memory (distinct blocks) messages handed over and not yet written held at once. */
+  peakUnwrittenBytes = 0;
 
   constructor() {
     super();
@@ -38,6 +43,9 @@ export class FakeEdge extends EventEmitter {
       if (this.unwritten.has(memory)) this.reusedTooEarly.push(memory);
       this.unwritten.set(memory, (this.unwritten.get(memory) ?? 0) + 1);
       this.buffers.add(memory);
+      let unwritten = 0;
+      for (const m of this.unwritten.keys()) unwritten += m.byteLength;
+      this.peakUnwrittenBytes = Math.max(this.peakUnwrittenBytes, unwritten);
       const frames = decodeMessage(new Uint8Array(data));
       this.sent.push(frames);
       this.emit("sent", data.length);
@@ -46,14 +54,22 @@ export class FakeEdge extends EventEmitter {
         this.emit("frame", f);
       }
     }
-    setImmediate(() => {
+    const written = () => {
       if (typeof data !== "string") {
         const left = this.unwritten.get(data.buffer)! - 1;
         if (left === 0) this.unwritten.delete(data.buffer);
         else this.unwritten.set(data.buffer, left);
       }
       cb?.();
-    });
+    };
+    if (this.hold) this.held.push(written);
+    else setImmediate(written);
+  }
+
+  /** Reports every held write as done. */
+  release(): void {
+    this.hold = false;
+    for (const written of this.held.splice(0)) written();
   }
 
   close(): void {}

@@ -133,6 +133,26 @@ describe("tunnel messages", () => {
     expect(ws.buffers.size).toBeLessThanOrEqual(4);
   });
 
+  it("a burst of small messages to a slow socket holds no large buffer each", async () => {
+    const consoles = new Map(Array.from({ length: 200 }, (_, i) => [`vm${i}`, new PassThrough()]));
+    const { ws } = await tunnelWith(consoles, { maxDataBytes: MAX_DATA_BYTES_ACCEPTED });
+    ws.deliver(...Array.from({ length: 200 }, (_, i) => encodeJson(FrameType.open, i + 1, { hypervisor: "lab", vm: `vm${i}` })));
+    await settle();
+    ws.hold = true;
+    // Each console has a byte to send, one loop turn after another: 200 messages in flight.
+    for (const socket of consoles.values()) {
+      socket.write("x");
+      await tick();
+    }
+    await settle();
+    const frames = ws.frames.filter((f) => f.type === FrameType.data);
+    expect(frames).toHaveLength(200);
+    expect(ws.sent.length).toBeGreaterThan(20);
+    // One message buffer (about 257 KiB) at most is held, not one per message.
+    expect(ws.peakUnwrittenBytes).toBeLessThan(2 * MAX_DATA_BYTES_ACCEPTED);
+    ws.release();
+  });
+
   it("puts a console's CREDIT ahead of another console's queued bulk data", async () => {
     const bulk = new PassThrough();
     const typed: Buffer[] = [];

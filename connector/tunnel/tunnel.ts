@@ -52,8 +52,14 @@ const INFLIGHT_LIMIT = 512 * 1024;
 const BATCH_BYTES = 256 * 1024;
 /** Message buffers: a full batch plus room for control frames ahead of it. */
 const MESSAGE_BUFFER_BYTES = BATCH_BYTES + 1024;
-/** Buffers kept for reuse: enough for INFLIGHT_LIMIT plus the one being filled. */
+/**
+ * Message buffers handed to the socket at once, and kept for reuse: enough for INFLIGHT_LIMIT in
+ * large messages. Beyond that, and for small messages, the message is copied out of the buffer
+ * instead, so a burst of small messages cannot hold a large buffer each.
+ */
 const POOLED_BUFFERS = Math.ceil(INFLIGHT_LIMIT / BATCH_BYTES) + 1;
+/** Messages up to this size are sent as a copy (cheap) and the message buffer is kept. */
+const SMALL_MESSAGE_BYTES = 16 * 1024;
 /** A message is sent once less room than this is left in it (no tiny frames to fill it up). */
 const MIN_FRAME_ROOM = 4 * 1024;
 /**
@@ -90,8 +96,12 @@ export class Tunnel implements StreamHost {
   private readyQueue: TunnelStream[] = [];
   private control: Uint8Array[] = [];
   private inflight = 0;
+  /** The buffer the next message is assembled in. */
+  private assembly: Buffer | null = null;
   /** Message buffers `ws` has finished writing, ready for the next message. */
   private freeBuffers: Buffer[] = [];
+  /** Message buffers handed to `ws` and not yet reported written (at most POOLED_BUFFERS). */
+  private handedOut = 0;
   private pumpScheduled = false;
   private heartbeat: NodeJS.Timeout | null = null;
   private lastHeard = Date.now();
@@ -342,7 +352,8 @@ export class Tunnel implements StreamHost {
         this.send(first, null);
         continue;
       }
-      const buffer = this.freeBuffers.pop() ?? Buffer.allocUnsafe(MESSAGE_BUFFER_BYTES);
+      const buffer = this.assembly ?? this.freeBuffers.pop() ?? Buffer.allocUnsafe(MESSAGE_BUFFER_BYTES);
+      this.assembly = buffer;
       let size = 0;
       // Control frames first: they are small and unblock the edge (OPEN_OK, CREDIT).
       while (this.control.length > 0 && size + this.control[0]!.length <= buffer.length) {
@@ -358,11 +369,14 @@ export class Tunnel implements StreamHost {
         size += stream.writeFrame(buffer, size, buffer.length - size);
         if (stream.hasWork()) this.enqueue(stream);
       }
-      if (size === 0) {
-        this.freeBuffers.push(buffer);
-        return;
+      if (size === 0) return;
+      if (size <= SMALL_MESSAGE_BYTES || this.handedOut >= POOLED_BUFFERS) {
+        this.send(Buffer.copyBytesFrom(buffer, 0, size), null);
+      } else {
+        this.assembly = null;
+        this.handedOut++;
+        this.send(buffer.subarray(0, size), buffer);
       }
-      this.send(buffer.subarray(0, size), buffer);
     }
   }
 
@@ -371,7 +385,10 @@ export class Tunnel implements StreamHost {
     this.inflight += message.length;
     this.ws.send(message, { binary: true }, () => {
       this.inflight -= message.length;
-      if (pooled && this.freeBuffers.length < POOLED_BUFFERS) this.freeBuffers.push(pooled);
+      if (pooled) {
+        this.handedOut--;
+        if (this.freeBuffers.length < POOLED_BUFFERS) this.freeBuffers.push(pooled);
+      }
       if (this.hasWork) this.schedulePump();
     });
   }

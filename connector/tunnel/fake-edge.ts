@@ -18,6 +18,17 @@ export class FakeEdge extends EventEmitter {
   sent: Frame[][] = [];
   /** The same frames, flattened ("frame" is emitted for each). */
   frames: Frame[] = [];
+  /** Memory of messages handed over and not yet reported written: the sender must not touch it. */
+  private unwritten = new Map<ArrayBufferLike, number>();
+  /** Memory the sender handed over again before it was reported written (must stay empty). */
+  reusedTooEarly: ArrayBufferLike[] = [];
+  /** Every distinct memory block messages were sent from. */
+  readonly buffers = new Set<ArrayBufferLike>();
+  /** While set, write callbacks wait for `release()`: a socket whose peer is slow. */
+  hold = false;
+  private held: (() => void)[] = [];
+  /** The most memory (distinct blocks) messages handed over and not yet written held at once. */
+  peakUnwrittenBytes = 0;
 
   constructor() {
     super();
@@ -26,6 +37,15 @@ export class FakeEdge extends EventEmitter {
 
   send(data: Uint8Array | string, _opts?: unknown, cb?: () => void): void {
     if (typeof data !== "string") {
+      // Like a socket, the bytes are taken now (copied), and the memory is the sender's again
+      // only once the callback has run.
+      const memory = data.buffer;
+      if (this.unwritten.has(memory)) this.reusedTooEarly.push(memory);
+      this.unwritten.set(memory, (this.unwritten.get(memory) ?? 0) + 1);
+      this.buffers.add(memory);
+      let unwritten = 0;
+      for (const m of this.unwritten.keys()) unwritten += m.byteLength;
+      this.peakUnwrittenBytes = Math.max(this.peakUnwrittenBytes, unwritten);
       const frames = decodeMessage(new Uint8Array(data));
       this.sent.push(frames);
       this.emit("sent", data.length);
@@ -34,7 +54,22 @@ export class FakeEdge extends EventEmitter {
         this.emit("frame", f);
       }
     }
-    setImmediate(() => cb?.());
+    const written = () => {
+      if (typeof data !== "string") {
+        const left = this.unwritten.get(data.buffer)! - 1;
+        if (left === 0) this.unwritten.delete(data.buffer);
+        else this.unwritten.set(data.buffer, left);
+      }
+      cb?.();
+    };
+    if (this.hold) this.held.push(written);
+    else setImmediate(written);
+  }
+
+  /** Reports every held write as done. */
+  release(): void {
+    this.hold = false;
+    for (const written of this.held.splice(0)) written();
   }
 
   close(): void {}
@@ -50,7 +85,11 @@ export class FakeEdge extends EventEmitter {
 export function welcomedTunnel(
   edge: FakeEdge,
   upstreams: Upstream[],
-  { hypervisors = [], capabilities }: { hypervisors?: HypervisorInventory[]; capabilities?: string[] } = {},
+  {
+    hypervisors = [],
+    capabilities,
+    maxDataBytes = MAX_DATA_BYTES,
+  }: { hypervisors?: HypervisorInventory[]; capabilities?: string[]; maxDataBytes?: number } = {},
 ): Tunnel {
   const tunnel = new Tunnel({
     ws: edge as unknown as WebSocket,
@@ -66,7 +105,7 @@ export function welcomedTunnel(
       connectorId: "c1",
       site: "s",
       windowBytes: STREAM_WINDOW_BYTES,
-      maxDataBytes: MAX_DATA_BYTES,
+      maxDataBytes,
       heartbeatMs: 60_000,
       ...(capabilities ? { capabilities } : {}),
     }),

@@ -9,8 +9,8 @@
  */
 import type { Duplex } from "node:stream";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { encodeClose, encodeCredit, encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
-import { CREDIT_CHUNK_BYTES } from "../../shared/protocol/limits.ts";
+import { encodeClose, encodeCredit, encodeOpenOk, FrameType, writeHeader } from "../../shared/protocol/frames.ts";
+import { CREDIT_CHUNK_BYTES, FRAME_HEADER_BYTES } from "../../shared/protocol/limits.ts";
 import { type HandshakeSlot, slotOf } from "../upstreams/handshake-limiter.ts";
 import { RfbHandshake } from "./rfb-handshake.ts";
 
@@ -20,8 +20,15 @@ const READ_CHUNK_BYTES = 64 * 1024;
 export interface StreamHost {
   readonly windowBytes: number;
   readonly maxDataBytes: number;
-  /** This stream has frames to send: schedule it. */
+  /** This stream has DATA (or its final CLOSE) to send: schedule it. */
   ready(stream: TunnelStream): void;
+  /**
+   * A stream's control frame (OPEN_OK, OPEN_ERROR, CREDIT, CLOSE on failure): sent ahead of
+   * every stream's DATA. None of them must follow the stream's own DATA: OPEN_OK is queued before
+   * the first byte is read, a failure discards what was pending, and CREDIT concerns the other
+   * direction.
+   */
+  sendControl(frame: Uint8Array): void;
   /** The stream is over: forget it. */
   finished(stream: TunnelStream, code: number, reason: string): void;
 }
@@ -46,7 +53,6 @@ export class TunnelStream {
   private early: Buffer[] = [];
   private recvOutstanding = 0;
   private creditToReturn = 0;
-  private control: Uint8Array[] = [];
   /** Set when the console ended: sent after the last pending byte. */
   private ending: { code: number; reason: string } | null = null;
   private closed = false;
@@ -90,8 +96,7 @@ export class TunnelStream {
     this.upstream = upstream;
     this.slot = slotOf(upstream);
     if (this.handshake.done) this.slot?.release();
-    this.control.push(encodeOpenOk(this.id));
-    this.host.ready(this);
+    this.host.sendControl(encodeOpenOk(this.id));
     upstream.on("data", (chunk: Buffer) => this.onUpstreamData(chunk));
     upstream.once("end", () => this.end(CloseCode.ended, "The console ended."));
     upstream.once("error", (err: NodeJS.ErrnoException) =>
@@ -107,9 +112,8 @@ export class TunnelStream {
   /** The console could not be opened. */
   refuse(code: number, reason: string): void {
     if (this.closed) return;
-    this.control.push(encodeClose(FrameType.openError, this.id, code, reason));
+    this.host.sendControl(encodeClose(FrameType.openError, this.id, code, reason));
     this.closed = true;
-    this.host.ready(this);
     this.host.finished(this, code, reason);
   }
 
@@ -152,32 +156,41 @@ export class TunnelStream {
   // ---- to the edge -------------------------------------------------------------------------------
 
   hasWork(): boolean {
-    return (
-      this.control.length > 0 ||
-      (this.pendingBytes > 0 && this.sendCredit > 0) ||
-      (this.ending !== null && this.pendingBytes === 0 && !this.closed)
-    );
+    return (this.pendingBytes > 0 && this.sendCredit > 0) || (this.ending !== null && this.pendingBytes === 0 && !this.closed);
   }
 
-  /** The next frame to send, honouring credit; control frames first. */
-  takeFrame(): Uint8Array | null {
-    const control = this.control.shift();
-    if (control) return control;
+  /** Console bytes read and not yet sent. */
+  get pendingDataBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /**
+   * Writes this stream's next frame into `out` at `at`, in at most `room` bytes, and returns its
+   * size (0: nothing to send, or no room). A DATA frame takes min(room, maxDataBytes, `limit`,
+   * credit, pending) bytes, copied once, from the console's read buffers straight into the
+   * message; a stream that ended sends its CLOSE after its last byte.
+   */
+  writeFrame(out: Uint8Array, at: number, room: number, limit = Infinity): number {
     if (this.pendingBytes > 0 && this.sendCredit > 0) {
-      const size = Math.min(this.host.maxDataBytes, this.sendCredit, this.pendingBytes);
-      const bytes = this.takePending(size);
+      const size = Math.min(this.host.maxDataBytes, limit, this.sendCredit, this.pendingBytes, room - FRAME_HEADER_BYTES);
+      if (size <= 0) return 0;
+      writeHeader(out, at, FrameType.data, this.id, size);
+      this.copyPending(out, at + FRAME_HEADER_BYTES, size);
       this.sendCredit -= size;
       this.bytesDown += size;
       this.maybeResume();
-      return encodeData(this.id, bytes);
+      return FRAME_HEADER_BYTES + size;
     }
     if (this.ending && this.pendingBytes === 0 && !this.closed) {
       const { code, reason } = this.ending;
+      const frame = encodeClose(FrameType.close, this.id, code, reason);
+      if (frame.length > room) return 0;
+      out.set(frame, at);
       this.closed = true;
       this.host.finished(this, code, reason);
-      return encodeClose(FrameType.close, this.id, code, reason);
+      return frame.length;
     }
-    return null;
+    return 0;
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -197,28 +210,18 @@ export class TunnelStream {
     }
   }
 
-  private takePending(size: number): Buffer {
-    const first = this.pending[0]!;
-    let out: Buffer;
-    if (first.length === size) {
-      out = this.pending.shift()!;
-    } else if (first.length > size) {
-      out = first.subarray(0, size);
-      this.pending[0] = first.subarray(size);
-    } else {
-      out = Buffer.allocUnsafe(size);
-      let at = 0;
-      while (at < size) {
-        const head = this.pending[0]!;
-        const n = Math.min(head.length, size - at);
-        head.copy(out, at, 0, n);
-        at += n;
-        if (n === head.length) this.pending.shift();
-        else this.pending[0] = head.subarray(n);
-      }
+  /** Moves `size` pending bytes into `out` at `at` (the one copy a console byte costs here). */
+  private copyPending(out: Uint8Array, at: number, size: number): void {
+    let done = 0;
+    while (done < size) {
+      const head = this.pending[0]!;
+      const n = Math.min(head.length, size - done);
+      out.set(n === head.length ? head : head.subarray(0, n), at + done);
+      done += n;
+      if (n === head.length) this.pending.shift();
+      else this.pending[0] = head.subarray(n);
     }
     this.pendingBytes -= size;
-    return out;
   }
 
   private writeUp(bytes: Buffer): void {
@@ -229,10 +232,9 @@ export class TunnelStream {
     if (this.closed) return;
     this.creditToReturn += bytes;
     if (this.creditToReturn >= CREDIT_CHUNK_BYTES) {
-      this.control.push(encodeCredit(this.id, this.creditToReturn));
+      this.host.sendControl(encodeCredit(this.id, this.creditToReturn));
       this.recvOutstanding -= this.creditToReturn;
       this.creditToReturn = 0;
-      this.host.ready(this);
     }
   }
 
@@ -245,8 +247,7 @@ export class TunnelStream {
   }
 
   private fail(code: number, reason: string): void {
-    this.control.push(encodeClose(FrameType.close, this.id, code, reason));
-    this.host.ready(this);
+    this.host.sendControl(encodeClose(FrameType.close, this.id, code, reason));
     this.closed = true;
     this.teardown();
     this.host.finished(this, code, reason);

@@ -2,13 +2,17 @@
  * One live WebSocket to the edge: the handshake, the frame dispatcher, heartbeats, and the fair
  * scheduler that interleaves every stream's frames onto the one socket.
  *
- * Fairness: streams take turns, one frame each, and at most INFLIGHT_LIMIT bytes sit in the
- * socket's own queue, so a keystroke waits behind at most one frame per busy stream plus that.
+ * Fairness: control frames first, then streams with little to send (a keystroke's echo) ahead of
+ * bulk ones, which take turns one frame each; at most INFLIGHT_LIMIT bytes sit in the socket's own
+ * queue, so a keystroke waits behind at most that.
+ *
+ * Copies: each message is assembled in one buffer, frame headers written in place and each
+ * console byte copied once from the upstream's read buffers; the buffer goes back to a small pool
+ * when `ws.send` reports it written (with an all-zero mask `ws` writes our buffer itself).
  */
 import type WebSocket from "ws";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import {
-  concatBytes,
   decodeMessage,
   encodeClose,
   encodeJson,
@@ -20,8 +24,7 @@ import {
   HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_REPLY,
   HEARTBEAT_REQUEST,
-  MAX_DATA_BYTES,
-  MAX_MESSAGE_BYTES,
+  MAX_DATA_BYTES_ACCEPTED,
   PROTOCOL_VERSIONS,
   STREAM_WINDOW_BYTES,
 } from "../../shared/protocol/limits.ts";
@@ -44,10 +47,26 @@ import { type StreamHost, TunnelStream } from "./stream.ts";
 const INFLIGHT_LIMIT = 512 * 1024;
 /**
  * A message gathers frames, streams taking turns one frame at a time, up to about this size: a
- * lone busy stream fills it with several frames (the edge pays per message), two busy streams
- * still alternate frame by frame.
+ * lone busy stream fills it (the edge pays per message), two busy streams alternate frame by frame.
  */
 const BATCH_BYTES = 256 * 1024;
+/** Message buffers: a full batch plus room for control frames ahead of it. */
+const MESSAGE_BUFFER_BYTES = BATCH_BYTES + 1024;
+/**
+ * Message buffers handed to the socket at once, and kept for reuse: enough for INFLIGHT_LIMIT in
+ * large messages. Beyond that, and for small messages, the message is copied out of the buffer
+ * instead, so a burst of small messages cannot hold a large buffer each.
+ */
+const POOLED_BUFFERS = Math.ceil(INFLIGHT_LIMIT / BATCH_BYTES) + 1;
+/** Messages up to this size are sent as a copy (cheap) and the message buffer is kept. */
+const SMALL_MESSAGE_BYTES = 16 * 1024;
+/** A message is sent once less room than this is left in it (no tiny frames to fill it up). */
+const MIN_FRAME_ROOM = 4 * 1024;
+/**
+ * A stream with at most this many bytes waiting (a keystroke's echo, a cursor move) goes ahead of
+ * streams with more: it costs the bulk ones little and is what a person waits for.
+ */
+const INTERACTIVE_BYTES = 16 * 1024;
 
 function localHeartbeatMs(): number {
   const fromEnv = Number(process.env.PORTHOLE_HEARTBEAT_MS);
@@ -67,14 +86,22 @@ export interface TunnelOptions {
 
 export class Tunnel implements StreamHost {
   windowBytes = STREAM_WINDOW_BYTES;
-  maxDataBytes = MAX_DATA_BYTES;
+  maxDataBytes = MAX_DATA_BYTES_ACCEPTED;
   readonly streams = new Map<number, TunnelStream>();
   private readonly opts: TunnelOptions;
   private readonly ws: WebSocket;
   private readonly log: Log;
+  /** Streams with little to send, served first; then the bulk ones, in turn. */
+  private urgentQueue: TunnelStream[] = [];
   private readyQueue: TunnelStream[] = [];
   private control: Uint8Array[] = [];
   private inflight = 0;
+  /** The buffer the next message is assembled in. */
+  private assembly: Buffer | null = null;
+  /** Message buffers `ws` has finished writing, ready for the next message. */
+  private freeBuffers: Buffer[] = [];
+  /** Message buffers handed to `ws` and not yet reported written (at most POOLED_BUFFERS). */
+  private handedOut = 0;
   private pumpScheduled = false;
   private heartbeat: NodeJS.Timeout | null = null;
   private lastHeard = Date.now();
@@ -136,11 +163,19 @@ export class Tunnel implements StreamHost {
   // ---- StreamHost --------------------------------------------------------------------------------
 
   ready(stream: TunnelStream): void {
-    if (!stream.queued) {
-      stream.queued = true;
-      this.readyQueue.push(stream);
-    }
+    if (!stream.queued) this.enqueue(stream);
     this.schedulePump();
+  }
+
+  sendControl(frame: Uint8Array): void {
+    this.control.push(frame);
+    this.schedulePump();
+  }
+
+  private enqueue(stream: TunnelStream): void {
+    stream.queued = true;
+    if (stream.pendingDataBytes <= INTERACTIVE_BYTES) this.urgentQueue.push(stream);
+    else this.readyQueue.push(stream);
   }
 
   finished(stream: TunnelStream, code: number, reason: string): void {
@@ -195,7 +230,7 @@ export class Tunnel implements StreamHost {
       this.welcomed = true;
       this.edgeCapabilities = new Set(welcome.data.capabilities ?? []);
       this.windowBytes = welcome.data.windowBytes;
-      this.maxDataBytes = Math.min(welcome.data.maxDataBytes, MAX_DATA_BYTES);
+      this.maxDataBytes = Math.min(welcome.data.maxDataBytes, MAX_DATA_BYTES_ACCEPTED);
       // The connector may ping more often than the edge asks (PORTHOLE_HEARTBEAT_MS), never less.
       this.heartbeatMs = Math.min(welcome.data.heartbeatMs, localHeartbeatMs());
       this.startHeartbeat();
@@ -289,6 +324,7 @@ export class Tunnel implements StreamHost {
     for (const stream of this.streams.values()) stream.destroy();
     this.streams.clear();
     this.readyQueue = [];
+    this.urgentQueue = [];
   }
 
   // ---- sending -----------------------------------------------------------------------------------
@@ -303,37 +339,58 @@ export class Tunnel implements StreamHost {
     });
   }
 
+  private get hasWork(): boolean {
+    return this.control.length > 0 || this.urgentQueue.length > 0 || this.readyQueue.length > 0;
+  }
+
   private pump(): void {
-    while (this.inflight < INFLIGHT_LIMIT && this.ws.readyState === this.ws.OPEN) {
-      // Control frames first, but never more than the edge accepts in one message (two
-      // inventories of nearly a frame cap each go in two messages).
-      const frames: Uint8Array[] = [];
+    while (this.inflight < INFLIGHT_LIMIT && this.ws.readyState === this.ws.OPEN && this.hasWork) {
+      // A control frame too large for a message buffer (an inventory, up to 1 MiB) goes alone.
+      const first = this.control[0];
+      if (first && first.length > MESSAGE_BUFFER_BYTES) {
+        this.control.shift();
+        this.send(first, null);
+        continue;
+      }
+      const buffer = this.assembly ?? this.freeBuffers.pop() ?? Buffer.allocUnsafe(MESSAGE_BUFFER_BYTES);
+      this.assembly = buffer;
       let size = 0;
-      while (this.control.length > 0 && (frames.length === 0 || size + this.control[0]!.length <= MAX_MESSAGE_BYTES)) {
+      // Control frames first: they are small and unblock the edge (OPEN_OK, CREDIT).
+      while (this.control.length > 0 && size + this.control[0]!.length <= buffer.length) {
         const frame = this.control.shift()!;
-        frames.push(frame);
+        buffer.set(frame, size);
         size += frame.length;
       }
-      while (this.readyQueue.length > 0 && size < BATCH_BYTES) {
-        const stream = this.readyQueue.shift()!;
+      // Then stream data, unless control frames are still waiting (OPEN_OK before any DATA).
+      while (this.control.length === 0 && buffer.length - size >= MIN_FRAME_ROOM && size < BATCH_BYTES) {
+        const stream = this.urgentQueue.shift() ?? this.readyQueue.shift();
+        if (!stream) break;
         stream.queued = false;
-        const frame = stream.takeFrame();
-        if (!frame) continue;
-        frames.push(frame);
-        size += frame.length;
-        if (stream.hasWork()) {
-          stream.queued = true;
-          this.readyQueue.push(stream);
-        }
+        size += stream.writeFrame(buffer, size, buffer.length - size);
+        if (stream.hasWork()) this.enqueue(stream);
       }
-      if (frames.length === 0) return;
-      const message = concatBytes(frames);
-      this.inflight += message.length;
-      this.ws.send(message, { binary: true }, () => {
-        this.inflight -= message.length;
-        if (this.readyQueue.length > 0 || this.control.length > 0) this.schedulePump();
-      });
+      if (size === 0) return;
+      if (size <= SMALL_MESSAGE_BYTES || this.handedOut >= POOLED_BUFFERS) {
+        this.send(Buffer.copyBytesFrom(buffer, 0, size), null);
+      } else {
+        this.assembly = null;
+        this.handedOut++;
+        this.send(buffer.subarray(0, size), buffer);
+      }
     }
+  }
+
+  /** Hands a message to the socket; `pooled` is reused once `ws` has written it. */
+  private send(message: Uint8Array, pooled: Buffer | null): void {
+    this.inflight += message.length;
+    this.ws.send(message, { binary: true }, () => {
+      this.inflight -= message.length;
+      if (pooled) {
+        this.handedOut--;
+        if (this.freeBuffers.length < POOLED_BUFFERS) this.freeBuffers.push(pooled);
+      }
+      if (this.hasWork) this.schedulePump();
+    });
   }
 
   private startHeartbeat(): void {
@@ -351,9 +408,8 @@ export class Tunnel implements StreamHost {
 
   /** Tells the edge a stream is over (used when draining). */
   closeStream(stream: TunnelStream, code: number, reason: string): void {
-    this.control.push(encodeClose(FrameType.close, stream.id, code, reason));
+    this.sendControl(encodeClose(FrameType.close, stream.id, code, reason));
     stream.destroy();
     this.finished(stream, code, reason);
-    this.schedulePump();
   }
 }

@@ -13,7 +13,7 @@ import {
   FrameType,
   ProtocolError,
 } from "./frames.ts";
-import { FRAME_HEADER_BYTES, MAX_DATA_BYTES } from "./limits.ts";
+import { FRAME_HEADER_BYTES, MAX_DATA_BYTES_ACCEPTED } from "./limits.ts";
 
 const streamId = fc.integer({ min: 1, max: 0xffffffff });
 
@@ -99,7 +99,7 @@ describe("frame codec", () => {
     expect(() => decodeMessage(header(0x42, 1, 0))).toThrow(/unknown frame type/);
     // Claims a 4 GiB payload: refused from the header alone.
     expect(() => decodeMessage(header(FrameType.data, 1, 0xffffffff))).toThrow(/exceeds/);
-    expect(() => decodeMessage(header(FrameType.data, 1, MAX_DATA_BYTES + 1))).toThrow(/exceeds/);
+    expect(() => decodeMessage(header(FrameType.data, 1, MAX_DATA_BYTES_ACCEPTED + 1))).toThrow(/exceeds/);
     expect(() => decodeMessage(new Uint8Array(0))).toThrow(/empty/);
     expect(() => decodeMessage(concatBytes([header(FrameType.credit, 1, 3), new Uint8Array(3)]))).toThrow(/4 bytes/);
     expect(() => decodeMessage(concatBytes([header(FrameType.hello, 0, 3), new TextEncoder().encode("{x:")]))).toThrow(/JSON/);
@@ -109,7 +109,7 @@ describe("frame codec", () => {
   });
 
   it("refuses to encode a DATA frame over the cap", () => {
-    expect(() => encodeData(1, new Uint8Array(MAX_DATA_BYTES + 1))).toThrow(RangeError);
+    expect(() => encodeData(1, new Uint8Array(MAX_DATA_BYTES_ACCEPTED + 1))).toThrow(RangeError);
   });
 
   it("cuts close reasons to a WebSocket close frame's 123 bytes without splitting characters", () => {

@@ -8,7 +8,7 @@
  * typed frames only.
  */
 import { CloseCode, clampReason } from "./close-codes.ts";
-import { FRAME_HEADER_BYTES, MAX_CONTROL_BYTES, MAX_DATA_BYTES } from "./limits.ts";
+import { FRAME_HEADER_BYTES, MAX_CONTROL_BYTES, MAX_DATA_BYTES_ACCEPTED } from "./limits.ts";
 
 export const FrameType = {
   /** connector → edge, stream 0, JSON Hello. Always the first frame; its layout never changes. */
@@ -23,7 +23,7 @@ export const FrameType = {
   openOk: 0x11,
   /** connector → edge, u16 code + UTF-8 reason. The stream is gone. */
   openError: 0x12,
-  /** either way, raw console bytes (at most MAX_DATA_BYTES). Costs credit. */
+  /** either way, raw console bytes (at most the receiver's maxDataBytes). Costs credit. */
   data: 0x13,
   /** either way, u32: the sender may send this many more DATA bytes on the stream. */
   credit: 0x14,
@@ -57,7 +57,7 @@ const MAX_PAYLOAD: Record<number, number> = {
   [FrameType.open]: 4096,
   [FrameType.openOk]: 0,
   [FrameType.openError]: 2 + 123,
-  [FrameType.data]: MAX_DATA_BYTES,
+  [FrameType.data]: MAX_DATA_BYTES_ACCEPTED,
   [FrameType.credit]: 4,
   [FrameType.close]: 2 + 123,
   [FrameType.request]: 4096,
@@ -69,11 +69,26 @@ const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function header(type: number, stream: number, length: number): Uint8Array {
   const out = new Uint8Array(FRAME_HEADER_BYTES + length);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, type);
-  view.setUint32(1, stream);
-  view.setUint32(5, length);
+  writeHeader(out, 0, type, stream, length);
   return out;
+}
+
+/**
+ * Writes a frame header into `out` at `at`, for a sender that assembles a whole message in one
+ * buffer (the connector copies each payload once, straight behind its header).
+ */
+export function writeHeader(out: Uint8Array, at: number, type: number, stream: number, length: number): void {
+  const max = MAX_PAYLOAD[type];
+  if (max === undefined || length > max) throw new RangeError(`frame type ${type} payload of ${length} bytes exceeds ${max}`);
+  out[at] = type;
+  out[at + 1] = stream >>> 24;
+  out[at + 2] = (stream >>> 16) & 0xff;
+  out[at + 3] = (stream >>> 8) & 0xff;
+  out[at + 4] = stream & 0xff;
+  out[at + 5] = length >>> 24;
+  out[at + 6] = (length >>> 16) & 0xff;
+  out[at + 7] = (length >>> 8) & 0xff;
+  out[at + 8] = length & 0xff;
 }
 
 function withPayload(type: number, stream: number, payload: Uint8Array): Uint8Array {

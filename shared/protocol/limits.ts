@@ -11,10 +11,18 @@ export const PROTOCOL_VERSION = 1;
 export const FRAME_HEADER_BYTES = 9;
 
 /**
- * Largest DATA payload. A keystroke queued behind a bulk stream waits for at most one frame of
- * this size per busy stream, so it is kept small; 32 KiB still amortises the per-message cost.
+ * The DATA payload every version-1 peer accepts (the first edges and connectors checked exactly
+ * this). The edge's own DATA frames to a connector stay within it: connectors announce no limit.
  */
 export const MAX_DATA_BYTES = 32 * 1024;
+
+/**
+ * Largest DATA payload this build accepts, and what the edge announces in WELCOME's
+ * `maxDataBytes`; a connector sends min(WELCOME's, its own), so old peers on either side keep
+ * 32 KiB. One frame per batch means one copy less at both ends (see docs/protocol.md); a
+ * keystroke does not wait behind it, as the connector's scheduler puts small frames first.
+ */
+export const MAX_DATA_BYTES_ACCEPTED = 256 * 1024;
 
 /** Largest JSON control payload (HELLO / INVENTORY carry a whole VM inventory). */
 export const MAX_CONTROL_BYTES = 1024 * 1024;

@@ -13,6 +13,7 @@ import {
   CREDIT_CHUNK_BYTES,
   CREDIT_SUBPROTOCOL,
   MAX_DATA_BYTES,
+  MAX_DATA_BYTES_ACCEPTED,
   STREAM_WINDOW_BYTES,
 } from "../../shared/protocol/limits.ts";
 import {
@@ -58,7 +59,7 @@ describe("connector handshake", () => {
       protocol: 1,
       site: "hs1",
       windowBytes: STREAM_WINDOW_BYTES,
-      maxDataBytes: MAX_DATA_BYTES,
+      maxDataBytes: MAX_DATA_BYTES_ACCEPTED,
     });
   });
 
@@ -80,7 +81,7 @@ describe("connector handshake", () => {
       (() => {
         const f = new Uint8Array(9);
         new DataView(f.buffer).setUint8(0, FrameType.data);
-        new DataView(f.buffer).setUint32(5, MAX_DATA_BYTES + 1); // oversized claim
+        new DataView(f.buffer).setUint32(5, MAX_DATA_BYTES_ACCEPTED + 1); // oversized claim
         return f;
       })(),
     ];
@@ -192,6 +193,22 @@ describe("flow control", () => {
     browser.ws.send("999999");
     const credit = await connector.nextFrame();
     expect(credit).toEqual({ type: FrameType.credit, stream, bytes: 1000 });
+  });
+
+  it("takes DATA frames as large as WELCOME announces, each to the viewer as one message, within the window", async () => {
+    const { connector, browser, stream } = await pairedConsole(CREDIT_SUBPROTOCOL);
+    const frames = STREAM_WINDOW_BYTES / MAX_DATA_BYTES_ACCEPTED;
+    for (let i = 0; i < frames; i++) {
+      const bytes = new Uint8Array(MAX_DATA_BYTES_ACCEPTED).map((_, j) => (i * 31 + j) & 0xff);
+      connector.send(encodeData(stream, bytes));
+      expect(new Uint8Array((await browser.next()) as ArrayBuffer)).toEqual(bytes);
+    }
+    // A connector that still sends 32 KiB frames (older builds) is read as before; here it
+    // overruns the window by one frame and loses the stream.
+    connector.send(encodeData(stream, new Uint8Array(MAX_DATA_BYTES)));
+    const closed = await browser.closedWith();
+    expect(closed.code).toBe(CloseCode.internal);
+    expect(closed.reason).toMatch(/overran the stream window/);
   });
 
   it("credit-mode browser: a connector that overruns the window loses the stream", async () => {

@@ -1,7 +1,9 @@
 /**
  * Consecutive DATA frames of one stream in one tunnel message become one frame, so the viewer gets
  * one WebSocket message per batch instead of one per 32 KiB frame: the runtime's per-message cost
- * (an event, a send) dominates the relay's own work.
+ * (an event, a send) dominates the relay's own work. Connectors that take WELCOME's 256 KiB send a
+ * stream's batch as one frame, which passes through without a copy; the join (a copy) is for
+ * connectors that still send 32 KiB frames.
  */
 import { concatBytes, type Frame, FrameType } from "../../shared/protocol/frames.ts";
 

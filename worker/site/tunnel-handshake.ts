@@ -10,7 +10,7 @@
 import { ProtocolError, encodeJson, FrameType } from "../../shared/protocol/frames.ts";
 import {
   HEARTBEAT_INTERVAL_MS,
-  MAX_DATA_BYTES,
+  MAX_DATA_BYTES_ACCEPTED,
   PROTOCOL_VERSIONS,
   STREAM_WINDOW_BYTES,
 } from "../../shared/protocol/limits.ts";
@@ -132,7 +132,8 @@ export function welcomeFrame(protocol: number, connectorId: string, site: string
     connectorId,
     site,
     windowBytes: STREAM_WINDOW_BYTES,
-    maxDataBytes: MAX_DATA_BYTES,
+    // Connectors send DATA frames up to min(this, their own cap): older ones keep 32 KiB.
+    maxDataBytes: MAX_DATA_BYTES_ACCEPTED,
     heartbeatMs: HEARTBEAT_INTERVAL_MS,
     capabilities,
   });

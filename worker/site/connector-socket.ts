@@ -9,7 +9,7 @@ export interface ConnectorSocketAttachment {
   /** Set once HELLO was accepted; before that only HELLO is allowed. */
   protocol: number | null;
   hostname?: string;
-  /** HELLO's `software`, e.g. porthole-connector/0.2.0. */
+  /** HELLO's `software`, e.g. porthole-connector/0.3.0. */
   software?: string;
   /** Capabilities both sides agreed on in HELLO / WELCOME. */
   capabilities?: string[];

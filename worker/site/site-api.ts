@@ -8,7 +8,7 @@ export type TicketResult =
 export interface ConnectorInfo {
   id: string;
   hostname: string | null;
-  /** HELLO's software, e.g. porthole-connector/0.2.0. */
+  /** HELLO's software, e.g. porthole-connector/0.3.0. */
   version: string | null;
   /** Why it is older than the edge supports well, when it is. */
   outdated?: string;

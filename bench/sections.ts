@@ -174,14 +174,22 @@ export async function runSections(sections: Section<unknown>[], w: World, c: Con
 // ---- sections ---------------------------------------------------------------------------------------
 
 const has = (rows: unknown[] | undefined) => (rows?.length ?? 0) > 0;
-const porthole = (w: World) => (Object.keys(w.sites) as PathId[]).filter((p) => p.startsWith("porthole"));
+/** Porthole's paths for latency and keys; the compression edge differs from the main one only for clients offering deflate. */
+const porthole = (w: World) => (Object.keys(w.sites) as PathId[]).filter((p) => p.startsWith("porthole") && p !== "porthole-deflate");
 const split = (lane: string) => lane.split(":") as [PathId, ClientKind];
 const pct = (us: number[]): Percentiles => ({ p50: percentile(us, 50), p99: percentile(us, 99), max: Math.max(...us) });
 const perGiB = (cpu: Record<string, number>, bytes: number) => Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / (bytes / 1024 ** 3)]));
 
 const throughput: Section<ThroughputRow> = {
   name: "throughput",
-  lanes: (w) => ["direct", "websockify:plain", "websockify:browser", ...porthole(w).flatMap((p) => [`${p}:credit`, `${p}:plain`, `${p}:browser`])],
+  lanes: (w) => [
+    "direct",
+    "websockify:plain",
+    "websockify:browser",
+    ...porthole(w).flatMap((p) => [`${p}:credit`, `${p}:plain`, `${p}:browser`]),
+    // What a browser gets where an operator turned compression on (VIEWER_WS_COMPRESSION=on).
+    ...(w.sites["porthole-deflate"] ? ["porthole-deflate:browser"] : []),
+  ],
   runs: (c) => c.runs,
   async measure(w, lane, c) {
     const [path, kind] = split(lane);
@@ -286,24 +294,30 @@ const compression: Section<CompressionRow> = {
 export const COST_RATE = 1e6;
 const cost: Section<CostRow> = {
   name: "cost",
-  lanes: () => ["idle", "credit", "plain"],
+  // "site": a connector and no console (what every site costs); "idle": one console, nothing moving.
+  lanes: () => ["site", "idle", "credit", "plain"],
   setup: dropExtras,
   runs: () => 1,
   async measure(w, lane, c) {
     const site = w.sites.porthole!;
     const edge = site.edge;
-    const job = new ChildJob<BulkResult>({ kind: "bulk", target: await target(w, "porthole", lane === "plain" ? "plain" : "credit"), request: lane === "idle" ? "E" : `P${COST_RATE}` });
+    const job =
+      lane === "site"
+        ? null
+        : new ChildJob<BulkResult>({ kind: "bulk", target: await target(w, "porthole", lane === "plain" ? "plain" : "credit"), request: lane === "idle" ? "E" : `P${COST_RATE}` });
     try {
-      await job.event("started");
+      await job?.event("started");
       const [m0, e0, t0] = [await site.connector.metrics(), { ...edge.events }, process.hrtime.bigint()];
-      await sleep((lane === "idle" ? c.costIdleSeconds : c.costSeconds) * 1000);
+      await sleep((lane === "site" || lane === "idle" ? c.costIdleSeconds : c.costSeconds) * 1000);
       const [m1, e1, s] = [await site.connector.metrics(), { ...edge.events }, seconds(t0)];
-      const b = await job.stop();
-      const count = (k: string) => ((e1[k] ?? 0) - (e0[k] ?? 0)) / Math.max(1, edge.sites);
+      const b = (await job?.stop()) ?? { bytes: 0, sent: 0 };
+      // The edge's lines are counted for all its sites: with no console anywhere, per site; with
+      // one console, all of them are that console's site's (the other sites are idle: no alarm).
+      const count = (k: string) => ((e1[k] ?? 0) - (e0[k] ?? 0)) / (lane === "site" ? Math.max(1, edge.sites) : 1);
       const sent = "porthole_connector_messages_sent_total";
       return { seconds: s, bytes: b.bytes, connectorMessages: (m1[sent] ?? Number.NaN) - (m0[sent] ?? Number.NaN), viewerMessages: b.sent, alarms: count("site.alarm"), wakes: count("site.woke") };
     } finally {
-      job.kill();
+      job?.kill();
     }
   },
   line: (row) => `${row.seconds.toFixed(0)} s: connector ${row.connectorMessages} messages, viewer ${row.viewerMessages}, alarms ${row.alarms}, wakes ${row.wakes}`,

@@ -1,7 +1,7 @@
 /** Every VM of every site this person may see: open its console, or share it through a link. */
 import { useState } from "hono/jsx/dom";
 import { api, ApiFailure, type Me, seg, when } from "./app-api.ts";
-import { CopyField, Dialog, ErrorText, ScreenTitle, useAction, useLoad, useMounted, Table } from "./app-ui.tsx";
+import { CopyField, Dialog, ErrorText, FormEnd, ScreenTitle, Table, useAction, useLoad, useMounted } from "./app-ui.tsx";
 
 export interface SiteVm {
   hypervisor: string;
@@ -246,15 +246,7 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
             <input type="checkbox" checked={viewOnly} onChange={(e: Event) => setViewOnly((e.target as HTMLInputElement).checked)} />
             View only
           </label>
-          <ErrorText error={error} />
-          <div class="actions">
-            <button type="button" onClick={onClose}>
-              Cancel
-            </button>
-            <button type="submit" class="primary" disabled={busy}>
-              Create link
-            </button>
-          </div>
+          <FormEnd error={error} busy={busy} submit="Create link" onCancel={onClose} />
         </form>
       ) : (
         <div class="stack">

@@ -1,13 +1,13 @@
 /** Sign-in with a Porthole account (Cloudflare Access users never see this: the session already answers). */
-import { useEffect, useRef, useState } from "hono/jsx/dom";
+import { useRef, useState } from "hono/jsx/dom";
 import { api, describeError, type Me } from "./app-api.ts";
-import { ErrorText } from "./app-ui.tsx";
+import { ErrorText, useInitialFocus } from "./app-ui.tsx";
 
 export function SignIn({ notice, onSignedIn }: { notice: string | null; onSignedIn: (me: Me) => void }) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const first = useRef<HTMLInputElement>(null);
-  useEffect(() => first.current?.focus(), []);
+  useInitialFocus(first);
   const submit = async (e: Event) => {
     e.preventDefault();
     const form = new FormData(e.target as HTMLFormElement);

@@ -2,9 +2,9 @@
  * Sites (admin): create one and get its connector token with the commands that start the connector;
  * see each connector and hypervisor's health; rotate the token; delete the site.
  */
-import { useEffect, useRef, useState } from "hono/jsx/dom";
+import { useRef, useState } from "hono/jsx/dom";
 import { api, type Me, seg, since, when } from "./app-api.ts";
-import { ConfirmButton, CopyField, ErrorText, ScreenTitle, useAction, useLoad } from "./app-ui.tsx";
+import { ConfirmButton, CopyField, ErrorText, FormEnd, ScreenTitle, useAction, useInitialFocus, useLoad } from "./app-ui.tsx";
 
 interface HypervisorHealth {
   name: string;
@@ -89,7 +89,7 @@ function NewSiteForm({ onCreated, onCancel }: { onCreated: (name: string, token:
   const [name, setName] = useState("");
   const [run, busy, error] = useAction();
   const field = useRef<HTMLInputElement>(null);
-  useEffect(() => field.current?.focus(), []);
+  useInitialFocus(field);
   return (
     <form
       class="card stack"
@@ -115,15 +115,7 @@ function NewSiteForm({ onCreated, onCancel }: { onCreated: (name: string, token:
       <span class="hint" id="site-name-hint">
         1–63 lowercase letters, digits, - or _ (e.g. <code>paris-dc1</code>).
       </span>
-      <ErrorText error={error} />
-      <div class="actions">
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" class="primary" disabled={busy}>
-          Create
-        </button>
-      </div>
+      <FormEnd error={error} busy={busy} submit="Create" onCancel={onCancel} />
     </form>
   );
 }

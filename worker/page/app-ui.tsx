@@ -26,6 +26,22 @@ export function useMounted(): { current: boolean } {
   return mounted as { current: boolean };
 }
 
+/**
+ * Focuses the element once it is on the page (effects run a frame after mount), unless focus has
+ * meanwhile gone into the same form, dialog or screen: someone quick (or a test) who already
+ * clicked the second field keeps typing there instead of into the first.
+ */
+export function useInitialFocus(ref: { current: HTMLElement | null }): void {
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const area = el.closest("form, dialog, section") ?? document.body;
+    const active = document.activeElement;
+    if (active && active !== document.body && active !== el && area.contains(active)) return;
+    el.focus();
+  }, []);
+}
+
 /** Loads on mount and on `reload()`; with `pollMs`, again while the tab is visible. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: number): Loaded<T> {
   const [data, setData] = useState<T | undefined>(undefined);
@@ -91,6 +107,23 @@ export function ErrorText({ error, id }: { error: string | null | undefined; id?
     <p class="error" role="alert" id={id} hidden={!error}>
       {error ?? ""}
     </p>
+  );
+}
+
+/** How a form ends: its error in words, Cancel, and the submit button (disabled while it runs). */
+export function FormEnd({ error, busy, submit, onCancel }: { error: string | null; busy: boolean; submit: string; onCancel: () => void }) {
+  return (
+    <>
+      <ErrorText error={error} />
+      <div class="actions">
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" class="primary" disabled={busy}>
+          {submit}
+        </button>
+      </div>
+    </>
   );
 }
 
@@ -210,9 +243,7 @@ export function ScreenTitle({
   reloads?: { reload(): unknown; loading: boolean };
 }) {
   const ref = useRef<HTMLHeadingElement>(null);
-  useEffect(() => {
-    ref.current?.focus();
-  }, []);
+  useInitialFocus(ref);
   return (
     <div class="screen-title">
       <h1 ref={ref} tabindex={-1}>

@@ -1,7 +1,7 @@
 /** Users (admin): create with a role, change the role, disable or enable, delete. */
-import { useEffect, useRef, useState } from "hono/jsx/dom";
+import { useRef, useState } from "hono/jsx/dom";
 import { api, type Me, type Role, seg, when } from "./app-api.ts";
-import { ConfirmButton, Dialog, ErrorText, ScreenTitle, useAction, useLoad, useMounted, Table } from "./app-ui.tsx";
+import { ConfirmButton, Dialog, ErrorText, FormEnd, ScreenTitle, Table, useAction, useInitialFocus, useLoad, useMounted } from "./app-ui.tsx";
 
 interface User {
   username: string;
@@ -21,7 +21,7 @@ const ROLES: { value: Role; label: string }[] = [
 function NewUserForm({ onCreated, onCancel }: { onCreated: () => void; onCancel: () => void }) {
   const [run, busy, error] = useAction();
   const first = useRef<HTMLInputElement>(null);
-  useEffect(() => first.current?.focus(), []);
+  useInitialFocus(first);
   return (
     <form
       class="card stack"
@@ -53,15 +53,7 @@ function NewUserForm({ onCreated, onCancel }: { onCreated: () => void; onCancel:
           </option>
         ))}
       </select>
-      <ErrorText error={error} />
-      <div class="actions">
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" class="primary" disabled={busy}>
-          Create
-        </button>
-      </div>
+      <FormEnd error={error} busy={busy} submit="Create" onCancel={onCancel} />
     </form>
   );
 }
@@ -187,15 +179,7 @@ function SetPassword({ username }: { username: string }) {
             <label for="set-password">New password</label>
             <input id="set-password" name="password" type="password" required minlength={12} autocomplete="new-password" />
             <span class="hint">At least 12 characters. Tell them another way than this screen.</span>
-            <ErrorText error={error} />
-            <div class="actions">
-              <button type="button" onClick={() => setOpen(false)}>
-                Cancel
-              </button>
-              <button type="submit" class="primary" disabled={busy}>
-                Save password
-              </button>
-            </div>
+            <FormEnd error={error} busy={busy} submit="Save password" onCancel={() => setOpen(false)} />
           </form>
         </Dialog>
       )}

@@ -20,7 +20,8 @@ export function closeQuietly(ws: WebSocket, code: number, reason: string): void 
 /**
  * Whether a kind of socket may use permessage-deflate, from an edge var ("on" / "off") or the
  * default. Console streams are mostly compressed already (Tight, ZRLE, JPEG): deflating them again
- * costs the edge's CPU (billed) and latency for a few percent of bytes (docs/deploy.md).
+ * costs the edge more than ten times the CPU per byte (billed) and latency, to save about 15 % of a
+ * text console's bytes (docs/deploy.md, docs/benchmarks.md).
  */
 export function compressionWanted(value: string | undefined, fallback: boolean): boolean {
   const v = value?.trim().toLowerCase();

@@ -50,7 +50,8 @@ export class Connector {
   private redial: NodeJS.Timeout | null = null;
   private stopping = false;
   private connects = 0;
-  private messagesSent = 0;
+  /** Messages sent by earlier tunnels (the live one counts its own). */
+  private messagesSentBefore = 0;
 
   constructor(config: ConnectorConfig, upstreams: Upstream[], log: Log) {
     this.config = config;
@@ -82,7 +83,7 @@ export class Connector {
     return {
       connected: this.tunnel?.welcomed ?? false,
       connects: this.connects,
-      messagesSent: this.messagesSent,
+      messagesSent: this.messagesSentBefore + (this.tunnel?.messagesSent ?? 0),
       streams: this.tunnel?.streams.size ?? 0,
       bufferedBytes: this.tunnel?.bufferedBytes ?? 0,
     };
@@ -134,10 +135,6 @@ export class Connector {
       perMessageDeflate: false,
       ...(maskingProtectsNothing(url) ? { generateMask: zeroMask } : {}),
     });
-    // Counted for porthole_connector_messages_sent_total (the benchmark's cost model): every send,
-    // the tunnel's batches and heartbeats alike.
-    const send = ws.send.bind(ws) as (...args: unknown[]) => void;
-    ws.send = ((...args: unknown[]) => (this.messagesSent++, send(...args))) as typeof ws.send;
     this.dialing = ws;
     ws.on("unexpected-response", (_req, res) => {
       const hint =
@@ -182,6 +179,7 @@ export class Connector {
       if (this.dialing === ws) this.dialing = null;
       const was = this.tunnel;
       this.tunnel = null;
+      this.messagesSentBefore += was?.messagesSent ?? 0;
       if (this.stopping) return;
       const delay = this.backoff.next();
       const text = reason.toString();

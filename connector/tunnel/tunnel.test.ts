@@ -89,7 +89,7 @@ describe("tunnel scheduler", () => {
 describe("tunnel messages", () => {
   async function download(maxDataBytes: number, bytes: number) {
     const source = new PassThrough();
-    const { ws } = await tunnelWith(new Map([["src", source]]), { maxDataBytes });
+    const { ws, tunnel } = await tunnelWith(new Map([["src", source]]), { maxDataBytes });
     ws.deliver(encodeJson(FrameType.open, 4, { hypervisor: "lab", vm: "src" }));
     await settle();
     const output = Buffer.alloc(bytes);
@@ -109,7 +109,7 @@ describe("tunnel messages", () => {
       if (credited === before) break;
     }
     const data = ws.frames.filter((f) => f.type === FrameType.data && f.stream === 4) as Extract<typeof ws.frames[number], { bytes: Uint8Array }>[];
-    return { ws, data, output, received: Buffer.concat(data.map((f) => f.bytes)) };
+    return { ws, tunnel, data, output, received: Buffer.concat(data.map((f) => f.bytes)) };
   }
 
   it("sends frames as large as the edge's WELCOME allows, and no larger", async () => {
@@ -124,13 +124,15 @@ describe("tunnel messages", () => {
     expect(current.data.length).toBeLessThan(old.data.length / 4);
   });
 
-  it("reuses a message's buffer only after the socket reported it written", async () => {
-    const { ws, received, output } = await download(MAX_DATA_BYTES_ACCEPTED, 8 * 1024 * 1024);
+  it("reuses a message's buffer only after the socket reported it written, and counts its messages", async () => {
+    const { ws, tunnel, received, output } = await download(MAX_DATA_BYTES_ACCEPTED, 8 * 1024 * 1024);
     expect(received.equals(output)).toBe(true);
     expect(ws.reusedTooEarly).toEqual([]);
     // 8 MiB went out in about 32 messages from a handful of buffers.
     expect(ws.sent.length).toBeGreaterThan(30);
     expect(ws.buffers.size).toBeLessThanOrEqual(4);
+    // What porthole_connector_messages_sent_total reports: every message the edge received.
+    expect(tunnel.messagesSent).toBe(ws.sent.length);
   });
 
   it("a burst of small messages to a slow socket holds no large buffer each", async () => {

@@ -102,6 +102,8 @@ export class Tunnel implements StreamHost {
   private freeBuffers: Buffer[] = [];
   /** Message buffers handed to `ws` and not yet reported written (at most POOLED_BUFFERS). */
   private handedOut = 0;
+  /** WebSocket messages handed to the socket, heartbeats included (the edge's host bills incoming messages). */
+  messagesSent = 0;
   private pumpScheduled = false;
   private heartbeat: NodeJS.Timeout | null = null;
   private lastHeard = Date.now();
@@ -383,6 +385,7 @@ export class Tunnel implements StreamHost {
   /** Hands a message to the socket; `pooled` is reused once `ws` has written it. */
   private send(message: Uint8Array, pooled: Buffer | null): void {
     this.inflight += message.length;
+    this.messagesSent++;
     this.ws.send(message, { binary: true }, () => {
       this.inflight -= message.length;
       if (pooled) {
@@ -401,6 +404,7 @@ export class Tunnel implements StreamHost {
         this.ws.terminate();
         return;
       }
+      this.messagesSent++;
       this.ws.send(HEARTBEAT_REQUEST);
     }, this.heartbeatMs);
     this.heartbeat.unref();

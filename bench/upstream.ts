@@ -17,6 +17,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type Socket } from "node:net";
+import { clientMessageLength } from "../test/harness/rfb-messages.ts";
 import { loadSegment } from "./recording.ts";
 
 /** 1 MiB of random bytes, repeated: nothing on any path can compress it. */
@@ -106,21 +107,6 @@ function replay(socket: Socket, spec: string): void {
   next();
 }
 
-/** Client → server message lengths once the type byte and enough of the header are in. */
-function messageLength(b: Buffer): number | null | undefined {
-  const lengths: Record<number, () => number | null> = {
-    0: () => 20,
-    2: () => (b.length >= 4 ? 4 + 4 * b.readUInt16BE(2) : null),
-    3: () => 10,
-    4: () => 8,
-    5: () => 6,
-    6: () => (b.length >= 8 ? 8 + Math.abs(b.readInt32BE(4)) : null),
-    150: () => 10,
-    248: () => (b.length >= 9 ? 9 + b[8]! : null),
-  };
-  return lengths[b[0]!]?.();
-}
-
 function serve(socket: Socket): void {
   counters.connections++;
   counters.open++;
@@ -149,7 +135,7 @@ function serve(socket: Socket): void {
     if (step < 3) return;
     for (;;) {
       if (buf.length === 0) return;
-      const n = messageLength(buf);
+      const n = clientMessageLength(buf);
       if (n === undefined) return void socket.destroy(); // cannot frame: a real server drops the client too
       if (n === null || buf.length < n) return;
       const msg = buf.subarray(0, n);

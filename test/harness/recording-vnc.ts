@@ -3,6 +3,7 @@
  * input did (or did not) reach a console. It answers update requests with a solid green screen.
  */
 import { createServer, type Server, type Socket } from "node:net";
+import { clientMessageLength } from "./rfb-messages.ts";
 
 export interface RecordingVnc {
   port: number;
@@ -74,17 +75,7 @@ export async function startRecordingVnc(): Promise<RecordingVnc> {
         } else {
           if (buf.length < 1) return;
           const type = buf[0]!;
-          const lengths: Record<number, () => number | null> = {
-            0: () => 20,
-            2: () => (buf.length >= 4 ? 4 + 4 * buf.readUInt16BE(2) : null),
-            3: () => 10,
-            4: () => 8,
-            5: () => 6,
-            6: () => (buf.length >= 8 ? 8 + Math.abs(buf.readInt32BE(4)) : null),
-            150: () => 10,
-            248: () => (buf.length >= 9 ? 9 + buf[8]! : null),
-          };
-          const length = lengths[type]?.();
+          const length = clientMessageLength(buf);
           if (length === undefined) {
             state.messages.push(type);
             socket.destroy(); // cannot frame: a real server would drop the client too

@@ -17,6 +17,7 @@ program_of() {
     tigervnc-viewer) echo xtigervncviewer ;;
     xdotool) echo xdotool ;;
     xterm) echo xterm ;;
+    systemd) echo systemd-analyze ;;
     *) echo "scripts/system-packages.sh: no program known for package $1" >&2; exit 2 ;;
   esac
 }

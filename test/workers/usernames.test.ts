@@ -4,7 +4,7 @@
  * old `/l/<site>/<secret>` form leaves no secret in our logs; a connector's `version` is the
  * version itself, its software string in `software`.
  */
-import { env, runInDurableObject } from "cloudflare:test";
+import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { migrate, REGISTRY_MIGRATIONS } from "../../worker/storage/migrations.ts";
 import { call, connectConnector, createSite, defaultHello, signIn, userSession, welcomedConnector } from "./helpers.ts";
@@ -62,6 +62,24 @@ describe("usernames differing only by case", () => {
         { from: "Op1", to: "Op1-4", why: expect.stringMatching(/case/) },
       ]);
     });
+  });
+});
+
+describe("after a rollback to a version without case-insensitive names", () => {
+  it("the accounts it created get their key when the registry starts again; a case duplicate is renamed, not lost", async () => {
+    const admin = await signIn();
+    await userSession(admin, "Rolled", "viewer");
+    const registry = env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
+    await runInDurableObject(registry, (_instance, state) => {
+      // What 0.3.0's createUser writes: no name_key.
+      state.storage.sql.exec(
+        "INSERT INTO users (username, role, password_hash, created_at, id, disabled) VALUES ('rolled', 'viewer', 'h', ?, 'rolled-later', 0)",
+        Date.now() + 1,
+      );
+    });
+    await evictDurableObject(registry);
+    const listed = (await (await call("GET", "/api/users", undefined, await signIn())).json()) as { username: string }[];
+    expect(listed.map((u) => u.username).filter((u) => u.toLowerCase().startsWith("rolled"))).toEqual(["Rolled", "rolled-2"]);
   });
 });
 

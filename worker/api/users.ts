@@ -46,8 +46,8 @@ export const users = new Hono<AppEnv>()
     const registry = registryOf(c.env);
     const list = await registry.listUsers();
     const builtIn = c.env.ADMIN_USERNAME ? [{ username: c.env.ADMIN_USERNAME, role: "admin", builtIn: true }] : [];
-    // Access identities an admin set a role for or blocked (or whose account was deleted), when no
-    // account of that name exists (an account decides for its email).
+    // Access identities (seen, or set by an admin, or whose account was deleted) with no account of
+    // that name: an account decides for its email.
     const accounts = new Set(list.map((u) => u.username.toLowerCase()));
     const identities = (await registry.listAccessIdentities())
       .filter((i) => !accounts.has(i.email))

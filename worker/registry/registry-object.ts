@@ -8,7 +8,7 @@ import { AccountsStore, type SessionRecord, type TokenInfo, type UserInfo, type 
 import { type AuditEvent, type AuditQuery, type AuditRow, AuditStore } from "./audit-store.ts";
 import { type AccessIdentity, accessId, IdentitiesStore } from "./identities-store.ts";
 import { type ThrottleBlock, ThrottleStore } from "./throttle-store.ts";
-import { migrate, REGISTRY_MIGRATIONS } from "../storage/migrations.ts";
+import { assignNameKeys, migrate, REGISTRY_MIGRATIONS } from "../storage/migrations.ts";
 
 export type { SessionRecord } from "./accounts-store.ts";
 
@@ -30,6 +30,8 @@ export class Registry extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     migrate(ctx.storage, REGISTRY_MIGRATIONS);
+    // Accounts an older version made after a rollback have no case-insensitive key yet.
+    ctx.storage.transactionSync(() => assignNameKeys(this.sql));
     this.accounts = new AccountsStore(this.sql);
     this.throttle = new ThrottleStore(this.sql);
     this.auditLog = new AuditStore(this.sql);
@@ -143,6 +145,8 @@ export class Registry extends DurableObject<Env> {
     const account = this.accounts.getUser(email);
     if (account) return account.disabled === 1 ? null : { id: account.id, name: account.username, role: account.role };
     const identity = this.identities.getAccess(email);
+    // Remembered from its first request (one write, once): the Users screen lists it to block or lower.
+    if (!identity) this.identities.setAccess(email, {});
     if (identity?.disabled) return null;
     return { id: accessId(email), name: email, role: identity?.role ?? defaultRole };
   }

@@ -53,9 +53,11 @@ describe("Access identities", () => {
     expect((await call("POST", "/api/links", { site, hypervisor: "lab", vm: "desk", viewOnly: false }, access)).status).toBe(401);
     // Listed as a blocked Access identity; an admin may let it in again.
     const listed = (await (await call("GET", "/api/users", undefined, admin)).json()) as { username: string; disabled?: boolean; access?: boolean }[];
-    expect(listed.find((u) => u.username === email)).toMatchObject({ disabled: true, access: true });
+    expect(listed.find((u) => u.username === email)).toMatchObject({ disabled: true, access: true, role: "viewer" });
+    // Let in again: at its last role, not the default one.
     expect((await call("PATCH", `/api/users/${email}`, { disabled: false }, admin)).status).toBe(200);
     expect((await call("GET", "/api/sites", undefined, access)).status).toBe(200);
+    expect((await call("POST", "/api/links", { site, hypervisor: "lab", vm: "desk" }, access)).status).toBe(403);
   });
 
   it("blocks an Access identity never seen before, and one in use at once (consoles close, links end)", async () => {

@@ -104,9 +104,9 @@ export class Registry extends DurableObject<Env> {
     const gone = this.accounts.deleteUser(username);
     if (!gone) return null;
     // Deleting removes access: an email address must not come back through Cloudflare Access at
-    // the default role, so it is remembered as a blocked Access identity (PATCH {disabled:false}
-    // lets it in again).
-    if (gone.username.includes("@")) this.identities.setAccess(gone.username, { disabled: true });
+    // the default role, so it is remembered as a blocked Access identity with its last role
+    // (PATCH {disabled:false} lets it in again, at that role, never higher).
+    if (gone.username.includes("@")) this.identities.setAccess(gone.username, { disabled: true, role: gone.role });
     await this.endAccess([gone.id, accessId(gone.username)], "all", `Your access was removed by ${actor}.`);
     return gone;
   }

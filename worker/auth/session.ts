@@ -114,7 +114,8 @@ export async function currentUser(c: Context<AppEnv>): Promise<User | null> {
     if (identity) {
       const email = identity.email;
       if (isBuiltInName(c.env, email)) {
-        const id = await builtInAdminId(c.env);
+        // Asked afresh: an isolate of a previous deployment must not keep a replaced admin in.
+        const id = await builtInAdminId(c.env, true);
         return id ? { id, name: c.env.ADMIN_USERNAME!, role: "admin", via: "access" } : null;
       }
       // The registry decides (its account, else its identity's role or block, else the default).

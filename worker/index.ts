@@ -14,6 +14,7 @@ import { users } from "./api/users.ts";
 import { openConsolePage, vncUrls } from "./api/vnc-urls.ts";
 import { legacyLinkPage, legacyLinkStatus, linkPage, linkStatus } from "./http/link-page.ts";
 import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
+import { builtInAdminCheck } from "./auth/builtin-admin.ts";
 import { requireUser, signIn, signOut } from "./auth/session.ts";
 import { bearerToken } from "./auth/secrets.ts";
 import type { AppEnv } from "./env.ts";
@@ -42,6 +43,8 @@ app.notFound((c) => errorResponse(c, new ApiError(404, "not_found", `No route fo
 app.use("*", securityHeaders, limitBody, browserChecks);
 
 app.get("/healthz", (c) => c.json({ ok: true, version: VERSION }));
+// Before any credential is looked at: changed secrets of the built-in admin end the old ones' access.
+app.use("*", builtInAdminCheck);
 
 app.route("/api/session", signIn);
 app.use("/api/*", requireUser);

@@ -159,7 +159,7 @@ describe("the operator app", () => {
     const text = await textOf(region, /gone \(XenServer pool\): unreachable: (?!not contacted yet).+/, 30_000);
     expect(text).toContain("1 connector online");
     expect(text).toContain(hostname());
-    expect(text).toMatch(/Version\s+porthole-connector\/\d+\.\d+\.\d+/);
+    expect(text).toMatch(/Version\s+\d+\.\d+\.\d+ \(porthole-connector\/\d+\.\d+\.\d+\)/);
     expect(text).toMatch(/Online since\s+\S.*\(\d+ s\)/);
     expect(text).toContain("lab (VNC servers): reachable, 1 VM");
     await shot(page, "sites");
@@ -351,6 +351,7 @@ describe("the operator app", () => {
   it("every user makes and revokes their own API tokens; a new token is shown once and works", async () => {
     await go(page, "API tokens");
     await page.getByLabel("Token name").fill("e2e script");
+    await page.getByLabel("Expires after").selectOption("7");
     await page.getByRole("button", { name: "Create token" }).click();
     const field = page.getByRole("textbox", { name: "API token", exact: true });
     await field.waitFor();
@@ -359,8 +360,14 @@ describe("the operator app", () => {
     expect(me.status).toBe(200);
     await page.getByRole("button", { name: "Done" }).click();
     expect(await field.count()).toBe(0);
-    await shot(page, "tokens");
     const row = page.getByRole("row").filter({ hasText: "e2e script" });
+    // Expires in 7 days; used once just now (the list is read again after a revoke of another).
+    const listed = (await fetch(`${edge.url}/api/tokens`, { headers: { Authorization: `Bearer ${token}` } }).then((r) => r.json())) as { name: string; expiresAt: string; lastUsedAt: string }[];
+    const mine = listed.find((t) => t.name === "e2e script")!;
+    expect(Date.parse(mine.expiresAt) - Date.now()).toBeGreaterThan(6 * 86400_000);
+    expect(mine.lastUsedAt).not.toBeNull();
+    expect(await row.locator('[data-label="Expires"]').innerText()).not.toBe("Never");
+    await shot(page, "tokens");
     await row.getByRole("button", { name: "Revoke" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Revoke it" }).click();
     await waitFor("the token gone", async () => ((await row.count()) === 0 ? true : undefined));

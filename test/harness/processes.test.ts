@@ -28,3 +28,16 @@ describe("child processes of the harness", () => {
     await waitFor("sleep to be gone", async () => (alive(pid) ? undefined : true), 10_000);
   });
 });
+
+describe("the output the harness keeps and echoes", () => {
+  it("carries no share-link secret of an old-style /l/<site>/<secret> URL (wrangler dev logs request paths)", async () => {
+    const { start } = await import("./processes.ts");
+    const secret = "s3cr3t-AbC_dEf0123456789";
+    const p = start("sh", ["-c", `echo "[wrangler:info] GET /l/lab/${secret} 302 Found (3ms)"; echo "GET /l/lab/${secret}/status 410"; echo "GET /l/lab/status 200"`]);
+    await p.exited;
+    expect(p.output()).not.toContain(secret);
+    expect(p.output()).toContain("GET /l/lab/… 302 Found");
+    expect(p.output()).toContain("GET /l/lab/…/status 410");
+    expect(p.output()).toContain("GET /l/lab/status 200");
+  });
+});

@@ -23,6 +23,15 @@ export interface StartOptions {
   echo?: string;
 }
 
+/**
+ * wrangler dev logs each request's path. An old-style share link (`/l/<site>/<secret>`, still
+ * redirected by the edge) carries its live secret there, so what the harness keeps and echoes (the
+ * demo's terminal, test failure output) shows `/l/<site>/…` instead.
+ */
+export function redactSecrets(text: string): string {
+  return text.replace(/(\/l\/[^\s/]+\/)(?!status\b)[^\s/?#]+/g, "$1…");
+}
+
 export function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}, { echo }: StartOptions = {}): Proc {
   const child = spawn(command, args, {
     env: { ...process.env, ...env },
@@ -31,9 +40,10 @@ export function start(command: string, args: string[], env: NodeJS.ProcessEnv = 
   });
   let out = "";
   const keep = (d: Buffer) => {
-    out += d.toString();
+    const text = redactSecrets(d.toString());
+    out += text;
     if (out.length > 200_000) out = out.slice(-100_000);
-    if (echo) process.stdout.write(d.toString().replace(/^(?=.)/gm, `[${echo}] `));
+    if (echo) process.stdout.write(text.replace(/^(?=.)/gm, `[${echo}] `));
   };
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);

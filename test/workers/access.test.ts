@@ -206,9 +206,9 @@ describe("connector tokens and sites", () => {
     const sites = (await (await call("GET", "/api/sites", undefined, admin)).json()) as { name: string; connectors: Record<string, unknown>[] }[];
     const connectors = sites.find((s) => s.name === site)!.connectors;
     expect(connectors).toContainEqual(
-      expect.objectContaining({ hostname: "stranger", version: "porthole-connector/0.0.1", address: "203.0.113.9", connectedAt: expect.any(String) }),
+      expect.objectContaining({ hostname: "stranger", version: "0.0.1", software: "porthole-connector/0.0.1", address: "203.0.113.9", connectedAt: expect.any(String) }),
     );
-    expect(connectors).toContainEqual(expect.objectContaining({ hostname: "test", version: "test/1", address: null }));
+    expect(connectors).toContainEqual(expect.objectContaining({ hostname: "test", version: "1", software: "test/1", address: null }));
     // Addresses are for administrators.
     const asOperator = (await (await call("GET", "/api/sites", undefined, cookie)).json()) as { name: string; connectors: Record<string, unknown>[] }[];
     expect(asOperator.find((s) => s.name === site)!.connectors.every((c) => !("address" in c))).toBe(true);
@@ -321,8 +321,8 @@ describe("after the site object hibernated", () => {
     const typing = await joined((await ticket(cookie, site)).wsUrl, connector);
     const stub = env.SITE.get(env.SITE.idFromName(site));
     await evictDurableObject(stub, { webSockets: "hibernate" });
-    const listed = (await (await call("GET", "/api/sites", undefined, admin)).json()) as { name: string; connectors: { version: string | null }[] }[];
-    expect(listed.find((s) => s.name === site)!.connectors[0]!.version).toBe("test/1");
+    const listed = (await (await call("GET", "/api/sites", undefined, admin)).json()) as { name: string; connectors: { software: string | null }[] }[];
+    expect(listed.find((s) => s.name === site)!.connectors[0]!.software).toBe("test/1");
     expect((await call("DELETE", `/api/users/${name}`, undefined, admin)).status).toBe(204);
     expect(await typing.closedWith(2000)).toEqual({ code: CloseCode.gone, reason: "Your access was removed by admin." });
     await evictDurableObject(stub, { webSockets: "hibernate" });

@@ -29,6 +29,15 @@ export async function requireSite(env: Env, site: string) {
   return siteOf(env, site);
 }
 
+/**
+ * The contract's `version` is the connector's version as `--version` prints it (`0.3.0`); the
+ * site object knows HELLO's software string (`porthole-connector/0.3.0`), kept as `software`.
+ */
+function withVersion<T extends { version: string | null }>(connector: T): Omit<T, "version"> & { version: string | null; software: string | null } {
+  const software = connector.version;
+  return { ...connector, software, version: software === null ? null : (/\/([^/\s]+)$/.exec(software)?.[1] ?? software) };
+}
+
 export const sites = new Hono<AppEnv>()
   .post("/", requireRole("admin"), valid("json", NewSite), async (c) => {
     const { name } = c.req.valid("json");
@@ -53,7 +62,7 @@ export const sites = new Hono<AppEnv>()
     const admin = c.get("user").role === "admin";
     const described = await Promise.all(
       names.map(async (name) => {
-        const connectors = await siteOf(c.env, name).describeConnectors();
+        const connectors = (await siteOf(c.env, name).describeConnectors()).map(withVersion);
         return { name, connectors: admin ? connectors : connectors.map(({ address: _, ...rest }) => rest) };
       }),
     );

@@ -8,18 +8,34 @@ import { ApiError } from "../http/errors.ts";
 import { valid } from "../http/validate.ts";
 import { registryOf } from "../registry/registry-object.ts";
 
-const NewToken = z.object({ name: z.string().min(1).max(128) });
+/** The longest expiry a token may be given; none given: it lasts until revoked. */
+export const TOKEN_MAX_TTL_DAYS = 365;
 
-/** API tokens act as the user who made them, with that user's current role. */
+const NewToken = z.object({
+  name: z.string().min(1).max(128),
+  ttlDays: z
+    .number({ error: "ttlDays is a whole number of days" })
+    .int("ttlDays is a whole number of days")
+    .min(1, "ttlDays is at least 1")
+    .max(TOKEN_MAX_TTL_DAYS, `ttlDays is at most ${TOKEN_MAX_TTL_DAYS}`)
+    .optional(),
+});
+
+/**
+ * API tokens act as the user who made them, with that user's current role. `ttlDays` makes one
+ * expire; the list shows `expiresAt` and `lastUsedAt` (to the minute).
+ */
 export const tokens = new Hono<AppEnv>()
   .post("/", valid("json", NewToken), async (c) => {
-    const { name } = c.req.valid("json");
+    const { name, ttlDays } = c.req.valid("json");
     const user = c.get("user");
     const id = randomToken(9);
     const token = `${API_TOKEN_PREFIX}${randomToken()}`;
-    await registryOf(c.env).createToken(id, await sha256Hex(token), name, user.name, user.id);
-    audit(c.env, (p) => c.executionCtx.waitUntil(p), { type: "token.created", actor: user.name, detail: { id, name } });
-    return c.json({ id, token }, 201);
+    const expiresAt = ttlDays === undefined ? null : Date.now() + ttlDays * 86400_000;
+    await registryOf(c.env).createToken(id, await sha256Hex(token), name, user.name, user.id, expiresAt);
+    const expires = expiresAt === null ? null : new Date(expiresAt).toISOString();
+    audit(c.env, (p) => c.executionCtx.waitUntil(p), { type: "token.created", actor: user.name, detail: { id, name, expiresAt: expires } });
+    return c.json({ id, token, expiresAt: expires }, 201);
   })
   .get("/", async (c) => {
     const user = c.get("user");

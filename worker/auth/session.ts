@@ -10,11 +10,12 @@ import { audit } from "../audit.ts";
 import type { AppEnv, Env, Role, User } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { valid } from "../http/validate.ts";
-import { BUILT_IN_ID } from "../registry/accounts-store.ts";
+import { nameKey } from "../registry/accounts-store.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import { accessDefaultRole, verifyAccess } from "./access.ts";
-import { burnPasswordCheck, verifyPassword } from "./passwords.ts";
-import { bearerToken, randomToken, secretsEqual, sha256Hex } from "./secrets.ts";
+import { builtInAdminId, builtInSecrets, isBuiltInName } from "./builtin-admin.ts";
+import { DECOY_HASH, verifyPassword } from "./passwords.ts";
+import { bearerToken, randomToken, sha256Hex } from "./secrets.ts";
 
 export const SESSION_COOKIE = "porthole_session";
 const SESSION_TTL_MS = 12 * 3600_000;
@@ -27,20 +28,25 @@ export function clientAddress(c: Context<AppEnv>): string {
   return c.req.header("CF-Connecting-IP") ?? "local";
 }
 
-/** Who `username` is, checking the password: the secrets' administrator, then the accounts. */
-async function checkPassword(env: Env, username: string, password: string): Promise<{ id: string; role: Role } | null> {
-  const { ADMIN_USERNAME, ADMIN_PASSWORD } = env;
-  if (ADMIN_USERNAME && ADMIN_PASSWORD && (await secretsEqual(username, ADMIN_USERNAME))) {
-    return (await secretsEqual(password, ADMIN_PASSWORD)) ? { id: BUILT_IN_ID, role: "admin" } : null;
-  }
+/**
+ * Who `username` is, checking the password: the secrets' administrator, then the accounts. Every
+ * name takes the same path and the same work, one registry read and one key derivation (the built-in
+ * administrator's password is checked against its derived verifier, an unknown name against a
+ * decoy hash): neither timing nor answer tells a built-in, disabled, unknown or real name apart.
+ */
+async function checkPassword(env: Env, username: string, password: string): Promise<{ id: string; name: string; role: Role } | null> {
+  const secrets = await builtInSecrets(env);
+  const builtIn = secrets !== null && isBuiltInName(env, username);
   const user = await registryOf(env).getUser(username);
-  if (!user) {
-    await burnPasswordCheck(password);
-    return null;
+  const right = await verifyPassword(password, builtIn ? secrets.verifier : (user?.password_hash ?? DECOY_HASH));
+  if (!right) return null;
+  if (builtIn) {
+    // Asked afresh, not from this isolate's memory: secrets replaced since are refused.
+    const id = await builtInAdminId(env, true);
+    return id ? { id, name: secrets.username, role: "admin" } : null;
   }
   // A disabled account answers like a wrong password: nothing to learn by probing.
-  const right = await verifyPassword(password, user.password_hash);
-  return right && user.disabled !== 1 ? { id: user.id, role: user.role } : null;
+  return user && user.disabled !== 1 ? { id: user.id, name: user.username, role: user.role } : null;
 }
 
 /** POST /api/session: sign in with a username and password. */
@@ -54,7 +60,8 @@ async function passwordSignIn(c: Context<AppEnv>, username: string, password: st
   const address = clientAddress(c);
   // Checked and recorded as a failure in one step of the registry, before the password is looked
   // at: parallel guesses cannot all pass the check first.
-  const attempt = await registry.signInAttempt(username, address);
+  // Names are case-insensitive, so is the per-account limit: another case is no fresh allowance.
+  const attempt = await registry.signInAttempt(nameKey(username), address);
   if (!attempt.ok) {
     c.header("Retry-After", String(attempt.retryAfter));
     throw new ApiError(429, "too_many_attempts", `Too many failed sign-ins: try again in ${attempt.retryAfter} s.`);
@@ -66,9 +73,9 @@ async function passwordSignIn(c: Context<AppEnv>, username: string, password: st
     throw new ApiError(401, "invalid_credentials", "Wrong username or password.");
   }
   const { role } = who;
-  await registry.signInSucceeded(attempt.attempt, username, address);
+  await registry.signInSucceeded(attempt.attempt, nameKey(username), address);
   const token = randomToken();
-  await registry.createSession(await sha256Hex(token), { userId: who.id, user: username, expiresAt: Date.now() + SESSION_TTL_MS });
+  await registry.createSession(await sha256Hex(token), { userId: who.id, user: who.name, expiresAt: Date.now() + SESSION_TTL_MS });
   setCookie(c, SESSION_COOKIE, token, {
     httpOnly: true,
     sameSite: "Strict",
@@ -76,8 +83,8 @@ async function passwordSignIn(c: Context<AppEnv>, username: string, password: st
     path: "/",
     maxAge: SESSION_TTL_MS / 1000,
   });
-  audit(c.env, waitUntil, { type: "signin.ok", actor: username, detail: { address, role } });
-  return c.json({ user: username, role });
+  audit(c.env, waitUntil, { type: "signin.ok", actor: who.name, detail: { address, role } });
+  return c.json({ user: who.name, role });
 }
 
 export async function signOut(c: Context<AppEnv>): Promise<Response> {
@@ -106,11 +113,14 @@ export async function currentUser(c: Context<AppEnv>): Promise<User | null> {
     const identity = await verifyAccess(c.env, jwt);
     if (identity) {
       const email = identity.email;
-      if (c.env.ADMIN_USERNAME && email === c.env.ADMIN_USERNAME) return { id: BUILT_IN_ID, name: email, role: "admin", via: "access" };
-      const account = await registry.getUser(email);
-      // An Access user with a disabled Porthole account is refused, not given the default role.
-      if (account) return account.disabled === 1 ? null : { id: account.id, name: email, role: account.role, via: "access" };
-      return { id: `access:${email}`, name: email, role: accessDefaultRole(c.env), via: "access" };
+      if (isBuiltInName(c.env, email)) {
+        // Asked afresh: an isolate of a previous deployment must not keep a replaced admin in.
+        const id = await builtInAdminId(c.env, true);
+        return id ? { id, name: c.env.ADMIN_USERNAME!, role: "admin", via: "access" } : null;
+      }
+      // The registry decides (its account, else its identity's role or block, else the default).
+      const who = await registry.accessUser(email, accessDefaultRole(c.env));
+      return who ? { ...who, via: "access" } : null;
     }
   }
   return null;

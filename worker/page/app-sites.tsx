@@ -17,7 +17,9 @@ interface HypervisorHealth {
 interface Connector {
   id: string;
   hostname: string | null;
+  /** The connector's version (0.3.0); `software` is what it calls itself (porthole-connector/0.3.0). */
   version: string | null;
+  software?: string | null;
   /** Where the connector dials from, as the edge sees it. */
   address?: string | null;
   draining?: boolean;
@@ -209,6 +211,7 @@ function ConnectorView({ c }: { c: Connector }) {
         <dt>Version</dt>
         <dd>
           {c.version ?? "not reported"}
+          {c.software && c.software !== c.version && <span class="hint"> ({c.software})</span>}
           {c.outdated && <span class="warning"> · {c.outdated}</span>}
         </dd>
         <dt>Address</dt>

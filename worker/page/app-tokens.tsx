@@ -1,4 +1,7 @@
-/** API tokens: everyone makes and revokes their own (admins see everyone's); a new token is shown once. */
+/**
+ * API tokens: everyone makes and revokes their own (admins see everyone's); a new token is shown
+ * once. A token may expire (ttlDays); the list shows when it expires and when it was last used.
+ */
 import { useState } from "hono/jsx/dom";
 import { api, type Me, seg, when } from "./app-api.ts";
 import { ConfirmButton, CopyField, ErrorText, ScreenTitle, useAction, useLoad, useMounted, Table } from "./app-ui.tsx";
@@ -8,11 +11,29 @@ interface Token {
   name: string;
   user: string;
   createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+}
+
+/** Days; "" never expires. The edge allows at most 365. */
+const EXPIRIES = [
+  { value: "30", label: "30 days" },
+  { value: "90", label: "90 days" },
+  { value: "365", label: "1 year" },
+  { value: "7", label: "7 days" },
+  { value: "1", label: "1 day" },
+  { value: "", label: "Never (until revoked)" },
+];
+
+function expiry(t: Token): string {
+  if (!t.expiresAt) return "Never";
+  return Date.parse(t.expiresAt) <= Date.now() ? `Expired ${when(t.expiresAt)}` : when(t.expiresAt);
 }
 
 export function TokensScreen({ me }: { me: Me }) {
   const tokens = useLoad(() => api<Token[]>("GET", "/api/tokens"), []);
   const [name, setName] = useState("");
+  const [ttl, setTtl] = useState("30");
   const [made, setMade] = useState<{ name: string; token: string } | null>(null);
   const [run, busy, error] = useAction();
   const mounted = useMounted();
@@ -30,7 +51,7 @@ export function TokensScreen({ me }: { me: Me }) {
         onSubmit={(e: Event) => {
           e.preventDefault();
           void run(async () => {
-            const created = await api<{ id: string; token: string }>("POST", "/api/tokens", { name: name.trim() });
+            const created = await api<{ id: string; token: string }>("POST", "/api/tokens", { name: name.trim(), ...(ttl ? { ttlDays: Number(ttl) } : {}) });
             if (!mounted.current) return;
             setMade({ name: name.trim(), token: created.token });
             setName("");
@@ -41,6 +62,16 @@ export function TokensScreen({ me }: { me: Me }) {
         <div class="field">
           <label for="token-name">Token name</label>
           <input id="token-name" value={name} required maxlength={128} placeholder="e.g. nightly report" onInput={(e: Event) => setName((e.target as HTMLInputElement).value)} />
+        </div>
+        <div class="field">
+          <label for="token-expiry">Expires after</label>
+          <select id="token-expiry" onChange={(e: Event) => setTtl((e.target as HTMLSelectElement).value)}>
+            {EXPIRIES.map((x) => (
+              <option key={x.value} value={x.value} selected={x.value === ttl}>
+                {x.label}
+              </option>
+            ))}
+          </select>
         </div>
         <button type="submit" class="primary" disabled={busy}>
           Create token
@@ -59,12 +90,14 @@ export function TokensScreen({ me }: { me: Me }) {
       <ErrorText error={tokens.error} />
       {tokens.data?.length === 0 && <p>No API tokens yet.</p>}
       {!!tokens.data?.length && (
-        <Table columns={["Name", me.role === "admin" && "Owner", "Made"]}>
+        <Table columns={["Name", me.role === "admin" && "Owner", "Made", "Expires", "Last used"]}>
           {tokens.data.map((t) => (
             <tr key={t.id}>
               <th scope="row">{t.name}</th>
               {me.role === "admin" && <td data-label="Owner">{t.user}</td>}
               <td data-label="Made">{when(t.createdAt)}</td>
+              <td data-label="Expires">{expiry(t)}</td>
+              <td data-label="Last used">{t.lastUsedAt ? when(t.lastUsedAt) : "Never"}</td>
               <td class="actions">
                 <ConfirmButton
                   label="Revoke"

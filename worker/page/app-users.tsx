@@ -1,4 +1,7 @@
-/** Users (admin): create with a role, change the role, disable or enable, delete. */
+/**
+ * Users (admin): create with a role, change the role, disable or enable, delete. Cloudflare Access
+ * identities without an account are listed too (role, block); one never seen can be blocked ahead.
+ */
 import { useRef, useState } from "hono/jsx/dom";
 import { api, type Me, type Role, seg, when } from "./app-api.ts";
 import { ConfirmButton, Dialog, ErrorText, FormEnd, ScreenTitle, Table, useAction, useInitialFocus, useLoad, useMounted } from "./app-ui.tsx";
@@ -10,6 +13,8 @@ interface User {
   disabled?: boolean;
   /** The administrator from the ADMIN_USERNAME secret: managed there, not here. */
   builtIn?: boolean;
+  /** A Cloudflare Access identity with no account: no password here; Delete blocks it. */
+  access?: boolean;
 }
 
 const ROLES: { value: Role; label: string }[] = [
@@ -80,6 +85,7 @@ export function UsersScreen({ me }: { me: Me }) {
       <p role="status" class="hint">
         {created ?? ""}
       </p>
+      <BlockAccessForm reload={users.reload} />
       <ErrorText error={users.error} />
       {users.data && (
         <Table columns={["User", "Role", "Status", "Since"]}>
@@ -109,6 +115,7 @@ function UserRow({ u, me, reload }: { u: User; me: Me; reload: () => Promise<voi
       <th scope="row">
         {u.username}
         {self && <span class="hint"> (you)</span>}
+        {u.access && <span class="hint"> (Cloudflare Access)</span>}
       </th>
       <td data-label="Role">
         {u.builtIn ? (
@@ -123,7 +130,7 @@ function UserRow({ u, me, reload }: { u: User; me: Me; reload: () => Promise<voi
           </select>
         )}
       </td>
-      <td data-label="Status">{u.builtIn ? "Built in (ADMIN_USERNAME secret)" : u.disabled ? "Disabled" : "Active"}</td>
+      <td data-label="Status">{u.builtIn ? "Built in (ADMIN_USERNAME secret)" : u.disabled ? (u.access ? "Blocked" : "Disabled") : "Active"}</td>
       <td data-label="Since">{u.createdAt ? when(u.createdAt) : "—"}</td>
       <td class="actions">
         {!u.builtIn && (
@@ -131,12 +138,17 @@ function UserRow({ u, me, reload }: { u: User; me: Me; reload: () => Promise<voi
             <button type="button" disabled={busy} onClick={() => void patch({ disabled: !u.disabled })}>
               {u.disabled ? "Enable" : "Disable"}
             </button>
-            <SetPassword username={u.username} />
+            {!u.access && <SetPassword username={u.username} />}
             <ConfirmButton
               label="Delete"
               danger
               title={`Delete ${u.username}?`}
-              question={<p>Their sign-ins, API tokens, open consoles and share links end. This cannot be undone.</p>}
+              question={
+                <p>
+                  Their sign-ins, API tokens, open consoles and share links end. This cannot be undone.
+                  {(u.access || u.username.includes("@")) && " Cloudflare Access will not let this email in again until you enable it."}
+                </p>
+              }
               confirmLabel="Delete user"
               onConfirm={async () => {
                 await api("DELETE", `/api/users/${seg(u.username)}`);
@@ -148,6 +160,36 @@ function UserRow({ u, me, reload }: { u: User; me: Me; reload: () => Promise<voi
         <ErrorText error={error} />
       </td>
     </tr>
+  );
+}
+
+/** Blocks an Access identity by email, seen or not (PATCH /api/users/:email {disabled:true}). */
+function BlockAccessForm({ reload }: { reload: () => Promise<void> }) {
+  const [email, setEmail] = useState("");
+  const [run, busy, error] = useAction();
+  const mounted = useMounted();
+  return (
+    <form
+      class="filters"
+      aria-label="Block an Access identity"
+      onSubmit={(e: Event) => {
+        e.preventDefault();
+        void run(async () => {
+          await api("PATCH", `/api/users/${seg(email.trim())}`, { disabled: true });
+          if (mounted.current) setEmail("");
+          await reload();
+        });
+      }}
+    >
+      <div class="field">
+        <label for="block-email">Access email</label>
+        <input id="block-email" type="email" required value={email} placeholder="someone@example.com" onInput={(e: Event) => setEmail((e.target as HTMLInputElement).value)} />
+      </div>
+      <button type="submit" disabled={busy}>
+        Block
+      </button>
+      <ErrorText error={error} />
+    </form>
   );
 }
 

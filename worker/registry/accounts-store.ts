@@ -36,7 +36,19 @@ export interface TokenInfo {
   name: string;
   user: string;
   createdAt: string;
+  /** null: never expires. */
+  expiresAt: string | null;
+  /** To the minute (LAST_USED_EVERY_MS): null if never used. */
+  lastUsedAt: string | null;
 }
+
+/** A token's last use is written at most this often: not a storage write per request. */
+export const LAST_USED_EVERY_MS = 60_000;
+
+/** Usernames are one account whatever their case (the display form is kept as created). */
+export const nameKey = (username: string) => username.toLowerCase();
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export interface UserPatch {
   role?: Role;
@@ -53,7 +65,7 @@ export class AccountsStore {
 
   constructor(sql: SqlStorage) {
     this.sql = sql;
-    // Tables `users`, `sessions`, `api_tokens` (migration 1; user ids: migration 2): worker/storage/migrations.ts.
+    // Tables `users`, `sessions`, `api_tokens` (migration 1; user ids: 2; name_key, token expiry: 3): worker/storage/migrations.ts.
   }
 
   // ---- users -----------------------------------------------------------------------------------
@@ -63,18 +75,19 @@ export class AccountsStore {
     if (this.getUser(username)) return null;
     const id = crypto.randomUUID();
     this.sql.exec(
-      "INSERT INTO users (username, role, password_hash, created_at, id, disabled) VALUES (?, ?, ?, ?, ?, 0)",
+      "INSERT INTO users (username, role, password_hash, created_at, id, disabled, name_key) VALUES (?, ?, ?, ?, ?, 0, ?)",
       username,
       role,
       passwordHash,
       Date.now(),
       id,
+      nameKey(username),
     );
     return id;
   }
 
   getUser(username: string): UserRow | null {
-    return this.sql.exec<UserRow>("SELECT * FROM users WHERE username = ?", username).toArray()[0] ?? null;
+    return this.sql.exec<UserRow>("SELECT * FROM users WHERE name_key = ?", nameKey(username)).toArray()[0] ?? null;
   }
 
   userById(id: string): UserRow | null {
@@ -93,7 +106,7 @@ export class AccountsStore {
     if (patch.passwordHash !== undefined) this.sql.exec("UPDATE users SET password_hash = ? WHERE id = ?", patch.passwordHash, row.id);
     if (patch.disabled !== undefined) this.sql.exec("UPDATE users SET disabled = ? WHERE id = ?", patch.disabled ? 1 : 0, row.id);
     if (patch.disabled || patch.passwordHash !== undefined) this.endSessions(row.id);
-    if (patch.disabled) this.sql.exec("DELETE FROM api_tokens WHERE user_id = ?", row.id);
+    if (patch.disabled) this.endTokens(row.id);
     return { before: info(row), after: info(this.userById(row.id)!) };
   }
 
@@ -103,12 +116,17 @@ export class AccountsStore {
     if (!row) return null;
     this.sql.exec("DELETE FROM users WHERE id = ?", row.id);
     this.endSessions(row.id);
-    this.sql.exec("DELETE FROM api_tokens WHERE user_id = ?", row.id);
+    this.endTokens(row.id);
     return info(row);
   }
 
-  private endSessions(userId: string): void {
+  /** Ends a user id's sign-in sessions (also the built-in admin's, whose secrets changed). */
+  endSessions(userId: string): void {
     this.sql.exec("DELETE FROM sessions WHERE user_id = ?", userId);
+  }
+
+  endTokens(userId: string): void {
+    this.sql.exec("DELETE FROM api_tokens WHERE user_id = ?", userId);
   }
 
   // ---- sessions --------------------------------------------------------------------------------
@@ -138,34 +156,47 @@ export class AccountsStore {
 
   // ---- API tokens ------------------------------------------------------------------------------
 
-  createToken(id: string, tokenHash: string, name: string, user: string, userId: string): void {
+  /** `expiresAt` null: the token never expires. Expired tokens are cleared here, not per request. */
+  createToken(id: string, tokenHash: string, name: string, user: string, userId: string, expiresAt: number | null = null): void {
+    this.sql.exec("DELETE FROM api_tokens WHERE expires_at < ?", Date.now());
     this.sql.exec(
-      "INSERT INTO api_tokens (id, token_hash, name, user, created_at, user_id) VALUES (?, ?, ?, ?, ?, ?)",
+      "INSERT INTO api_tokens (id, token_hash, name, user, created_at, user_id, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
       id,
       tokenHash,
       name,
       user,
       Date.now(),
       userId,
+      expiresAt,
     );
   }
 
+  /** The owner of a live (unexpired) token; notes its use at most once a LAST_USED_EVERY_MS. */
   tokenOwner(tokenHash: string): { id: string; userId: string; user: string } | null {
-    return (
-      this.sql
-        .exec<{ id: string; user_id: string; user: string }>("SELECT id, user_id, user FROM api_tokens WHERE token_hash = ?", tokenHash)
-        .toArray()
-        .map((r) => ({ id: r.id, userId: r.user_id, user: r.user }))[0] ?? null
-    );
+    type Row = { id: string; user_id: string; user: string; expires_at: number | null; last_used_at: number | null };
+    const row = this.sql.exec<Row>("SELECT id, user_id, user, expires_at, last_used_at FROM api_tokens WHERE token_hash = ?", tokenHash).toArray()[0];
+    const now = Date.now();
+    if (!row || (row.expires_at !== null && row.expires_at <= now)) return null;
+    if (row.last_used_at === null || now - row.last_used_at >= LAST_USED_EVERY_MS) {
+      this.sql.exec("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", now, row.id);
+    }
+    return { id: row.id, userId: row.user_id, user: row.user };
   }
 
   /** `userId` null: every token (an admin). */
   listTokens(userId: string | null): TokenInfo[] {
-    type Row = { id: string; name: string; user: string; created_at: number };
+    type Row = { id: string; name: string; user: string; created_at: number; expires_at: number | null; last_used_at: number | null };
     const rows = userId === null
       ? this.sql.exec<Row>("SELECT * FROM api_tokens ORDER BY created_at").toArray()
       : this.sql.exec<Row>("SELECT * FROM api_tokens WHERE user_id = ? ORDER BY created_at", userId).toArray();
-    return rows.map((r) => ({ id: r.id, name: r.name, user: r.user, createdAt: new Date(r.created_at).toISOString() }));
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      user: r.user,
+      createdAt: new Date(r.created_at).toISOString(),
+      expiresAt: iso(r.expires_at),
+      lastUsedAt: iso(r.last_used_at),
+    }));
   }
 
   /** Deletes a token if `userId` owns it (or `userId` is null: an admin). */

@@ -4,10 +4,11 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env, Role } from "../env.ts";
-import { AccountsStore, BUILT_IN_ID, type SessionRecord, type TokenInfo, type UserInfo, type UserPatch, type UserRow } from "./accounts-store.ts";
+import { AccountsStore, type SessionRecord, type TokenInfo, type UserInfo, type UserPatch, type UserRow } from "./accounts-store.ts";
 import { type AuditEvent, type AuditQuery, type AuditRow, AuditStore } from "./audit-store.ts";
+import { type AccessIdentity, accessId, IdentitiesStore } from "./identities-store.ts";
 import { type ThrottleBlock, ThrottleStore } from "./throttle-store.ts";
-import { migrate, REGISTRY_MIGRATIONS } from "../storage/migrations.ts";
+import { assignNameKeys, migrate, REGISTRY_MIGRATIONS } from "../storage/migrations.ts";
 
 export type { SessionRecord } from "./accounts-store.ts";
 
@@ -23,14 +24,18 @@ export class Registry extends DurableObject<Env> {
   private readonly accounts: AccountsStore;
   private readonly throttle: ThrottleStore;
   private readonly auditLog: AuditStore;
+  private readonly identities: IdentitiesStore;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     migrate(ctx.storage, REGISTRY_MIGRATIONS);
+    // Accounts an older version made after a rollback have no case-insensitive key yet.
+    ctx.storage.transactionSync(() => assignNameKeys(this.sql));
     this.accounts = new AccountsStore(this.sql);
     this.throttle = new ThrottleStore(this.sql);
     this.auditLog = new AuditStore(this.sql);
+    this.identities = new IdentitiesStore(this.sql);
     // Housekeeping runs on a schedule from the first time the object starts.
     ctx.blockConcurrencyWhile(async () => {
       if ((await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now() + HOUSEKEEPING_MS);
@@ -97,7 +102,12 @@ export class Registry extends DurableObject<Env> {
    */
   async deleteUser(username: string, actor: string): Promise<UserInfo | null> {
     const gone = this.accounts.deleteUser(username);
-    if (gone) await this.tellSites(this.listSites(), gone.id, "all", `Your access was removed by ${actor}.`);
+    if (!gone) return null;
+    // Deleting removes access: an email address must not come back through Cloudflare Access at
+    // the default role, so it is remembered as a blocked Access identity with its last role
+    // (PATCH {disabled:false} lets it in again, at that role, never higher).
+    if (gone.username.includes("@")) this.identities.setAccess(gone.username, { disabled: true, role: gone.role });
+    await this.endAccess([gone.id, accessId(gone.username)], "all", `Your access was removed by ${actor}.`);
     return gone;
   }
 
@@ -106,14 +116,73 @@ export class Registry extends DurableObject<Env> {
     const changed = this.accounts.updateUser(username, patch);
     if (!changed) return null;
     const { before, after } = changed;
-    if (after.disabled && !before.disabled) {
-      await this.tellSites(this.listSites(), after.id, "all", `Your access was removed by ${actor}.`);
-      // The same person signed in through Cloudflare Access before the account existed.
-      await this.tellSites(this.listSites(), `access:${username}`, "all", `Your access was removed by ${actor}.`);
-    } else if (after.role === "viewer" && before.role !== "viewer") {
-      await this.tellSites(this.listSites(), after.id, "control", `Your role was changed to viewer by ${actor}: full control ended.`);
-    }
+    // The same person may have signed in through Cloudflare Access before the account existed.
+    await this.accessChanged(before, after, [after.id, accessId(username)], actor);
     return changed;
+  }
+
+  /** The one rule for ending access when a user, account or Access identity, loses some. */
+  private async accessChanged(before: { role: Role | null; disabled: boolean } | null, after: { role: Role | null; disabled: boolean }, ids: string[], actor: string): Promise<void> {
+    if (after.disabled && !before?.disabled) {
+      await this.endAccess(ids, "all", `Your access was removed by ${actor}.`);
+    } else if (after.role === "viewer" && before?.role !== "viewer") {
+      await this.endAccess(ids, "control", `Your role was changed to viewer by ${actor}: full control ended.`);
+    }
+  }
+
+  private async endAccess(ids: string[], scope: AccessScope, reason: string): Promise<void> {
+    const sites = this.listSites();
+    await Promise.all(ids.map((id) => this.tellSites(sites, id, scope, reason)));
+  }
+
+  // ---- Cloudflare Access identities (worker/registry/identities-store.ts) ----------------------------
+
+  /**
+   * Who an Access user is now: their account if they have one (a disabled one refuses them),
+   * else their identity's role (or the default role), null if blocked.
+   */
+  accessUser(email: string, defaultRole: Role): { id: string; name: string; role: Role } | null {
+    const account = this.accounts.getUser(email);
+    if (account) return account.disabled === 1 ? null : { id: account.id, name: account.username, role: account.role };
+    const identity = this.identities.getAccess(email);
+    // Remembered from its first request (one write, once): the Users screen lists it to block or lower.
+    if (!identity) this.identities.setAccess(email, {});
+    if (identity?.disabled) return null;
+    return { id: accessId(email), name: email, role: identity?.role ?? defaultRole };
+  }
+
+  /** Sets an Access identity's role or blocks it (seen before or not); ends what it may no longer do. */
+  async setAccessIdentity(email: string, patch: { role?: Role; disabled?: boolean }, defaultRole: Role, actor: string) {
+    const { before, after } = this.identities.setAccess(email, patch);
+    const was = before ? { role: before.role ?? defaultRole, disabled: before.disabled } : { role: defaultRole, disabled: false };
+    const now = { role: after.role ?? defaultRole, disabled: after.disabled };
+    await this.accessChanged(was, now, [accessId(email)], actor);
+    return { before: was, after: now };
+  }
+
+  getAccessIdentity(email: string): AccessIdentity | null {
+    return this.identities.getAccess(email);
+  }
+
+  listAccessIdentities(): AccessIdentity[] {
+    return this.identities.listAccess();
+  }
+
+  // ---- the built-in administrator (worker/auth/builtin-admin.ts) -----------------------------------
+
+  /**
+   * The id of the built-in administrator for these secrets (null: none, or replaced ones). New
+   * secrets end the previous ones' sessions, tokens, consoles, tickets and share links at once.
+   */
+  async builtInAdmin(current: { username: string; fingerprint: string } | null): Promise<string | null> {
+    const { id, ended } = this.identities.builtInGeneration(current);
+    if (ended) {
+      this.accounts.endSessions(ended);
+      this.accounts.endTokens(ended);
+      this.auditLog.record({ type: "admin.secrets_changed", actor: "system", detail: { ended, username: current?.username ?? null } });
+      await this.endAccess([ended], "all", "The administrator's credentials were changed.");
+    }
+    return id;
   }
 
   /** Tells each site object; one that cannot be reached is retried from the alarm until it hears. */
@@ -141,8 +210,9 @@ export class Registry extends DurableObject<Env> {
    * Who a stored user id is right now, or null if the account is gone or disabled. The role is read
    * here on every request, so a lowered role applies at once to sessions and tokens alike.
    */
-  private resolve(userId: string, name: string): { id: string; name: string; role: Role } | null {
-    if (userId === BUILT_IN_ID) return this.env.ADMIN_USERNAME && name === this.env.ADMIN_USERNAME ? { id: userId, name, role: "admin" } : null;
+  private resolve(userId: string): { id: string; name: string; role: Role } | null {
+    const builtIn = this.identities.builtInById(userId);
+    if (builtIn) return builtIn;
     const user = this.accounts.userById(userId);
     return user && user.disabled !== 1 ? { id: user.id, name: user.username, role: user.role } : null;
   }
@@ -150,13 +220,13 @@ export class Registry extends DurableObject<Env> {
   /** The live user behind a session cookie's digest, in one call. */
   sessionUser(tokenHash: string): { id: string; name: string; role: Role } | null {
     const session = this.accounts.getSession(tokenHash);
-    return session ? this.resolve(session.userId, session.user) : null;
+    return session ? this.resolve(session.userId) : null;
   }
 
   /** The live user behind an API token's digest, in one call. */
   tokenUser(tokenHash: string): { id: string; name: string; role: Role } | null {
     const owner = this.accounts.tokenOwner(tokenHash);
-    return owner ? this.resolve(owner.userId, owner.user) : null;
+    return owner ? this.resolve(owner.userId) : null;
   }
 
   createSession(tokenHash: string, session: SessionRecord): void {
@@ -171,8 +241,8 @@ export class Registry extends DurableObject<Env> {
     this.accounts.deleteSession(tokenHash);
   }
 
-  createToken(id: string, tokenHash: string, name: string, user: string, userId: string): void {
-    this.accounts.createToken(id, tokenHash, name, user, userId);
+  createToken(id: string, tokenHash: string, name: string, user: string, userId: string, expiresAt: number | null = null): void {
+    this.accounts.createToken(id, tokenHash, name, user, userId, expiresAt);
   }
 
   tokenOwner(tokenHash: string): { id: string; userId: string; user: string } | null {
@@ -203,7 +273,7 @@ export class Registry extends DurableObject<Env> {
   }
 
   clearSignInFailures(account: string | null, address: string | null): number {
-    return this.throttle.clear(account, address);
+    return this.throttle.clear(account === null ? null : account.toLowerCase(), address);
   }
 
   // ---- audit -------------------------------------------------------------------------------------

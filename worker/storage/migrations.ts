@@ -110,7 +110,59 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    what: "case-insensitive usernames; API token expiry and last use; the built-in admin's generations; Access identities",
+    up(sql) {
+      sql.exec("ALTER TABLE users ADD COLUMN name_key TEXT");
+      assignNameKeys(sql);
+      sql.exec(`
+        CREATE UNIQUE INDEX IF NOT EXISTS users_name_key ON users (name_key);
+        ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+        ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
+        CREATE TABLE IF NOT EXISTS builtin_admin (
+          fingerprint TEXT PRIMARY KEY, username TEXT NOT NULL, id TEXT NOT NULL, since INTEGER NOT NULL, retired_at INTEGER);
+        CREATE TABLE IF NOT EXISTS access_identities (
+          email TEXT PRIMARY KEY, role TEXT, disabled INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL);
+      `);
+    },
+  },
 ];
+
+/**
+ * Usernames are one account whatever their case (issue 23): `users.name_key` is the name in lower
+ * case, unique. Gives a key to every account without one: all of them in migration 3, and at each
+ * registry start those an older version created after a rollback. Accounts whose names differ only
+ * by case are all kept: the oldest keeps its name, each later one is renamed `<name>-<n>` (the
+ * first n from 2 whose key is free) and keeps its id, role, password, sessions and tokens; the
+ * audit trail says so (`user.renamed`).
+ */
+export function assignNameKeys(sql: SqlStorage): void {
+  const pending = sql.exec<{ id: string; username: string }>("SELECT id, username FROM users WHERE name_key IS NULL ORDER BY created_at, username").toArray();
+  if (pending.length === 0) return;
+  const all = sql.exec<{ username: string; name_key: string | null }>("SELECT username, name_key FROM users").toArray();
+  const taken = new Set(all.flatMap((u) => [u.username.toLowerCase(), ...(u.name_key ? [u.name_key] : [])]));
+  const kept = new Set(all.flatMap((u) => (u.name_key ? [u.name_key] : [])));
+  for (const u of pending) {
+    let name = u.username;
+    if (kept.has(name.toLowerCase())) {
+      let n = 2;
+      while (taken.has(`${name}-${n}`.toLowerCase())) n++;
+      name = `${name}-${n}`;
+      taken.add(name.toLowerCase());
+      sql.exec("UPDATE users SET username = ? WHERE id = ?", name, u.id);
+      sql.exec("UPDATE sessions SET user = ? WHERE user_id = ?", name, u.id);
+      sql.exec("UPDATE api_tokens SET user = ? WHERE user_id = ?", name, u.id);
+      sql.exec(
+        "INSERT INTO audit (at, type, actor, detail) VALUES (?, 'user.renamed', 'system', ?)",
+        Date.now(),
+        JSON.stringify({ from: u.username, to: name, why: "another account had the same name but for case" }),
+      );
+    }
+    kept.add(name.toLowerCase());
+    sql.exec("UPDATE users SET name_key = ? WHERE id = ?", name.toLowerCase(), u.id);
+  }
+}
 
 /** The version `storage` is at (0: never migrated). */
 export function schemaVersion(storage: DurableObjectStorage): number {

@@ -57,9 +57,18 @@ export const CREDIT_SUBPROTOCOL = "porthole.credit.v1";
  * A plain viewer (no credit subprotocol) cannot be observed reading: workerd's WebSocket has no
  * backpressure. The edge proves consumption with RFB fences it injects (the viewer must echo them
  * after processing everything before them); bytes sent to a plain viewer and not yet proven are
- * "unproven". Past this many the viewer is cut (4408), whatever it sends. See docs/protocol.md.
+ * "unproven", and may all still sit in the runtime's queue for that socket. A viewer whose next
+ * message would take it past this many is cut (4408), whatever it sends; its close frame then
+ * waits behind at most this much. See docs/protocol.md.
  */
-export const PLAIN_UNPROVEN_LIMIT_BYTES = 64 * 1024 * 1024;
+export const PLAIN_UNPROVEN_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * What all plain viewers of one site object may hold unproven together, those the edge already
+ * closed included until their sockets are gone (worker/relay/unproven-ledger.ts). A Durable Object
+ * has 128 MB: this leaves room for everything else (credit viewers hold at most a window each).
+ */
+export const PLAIN_UNPROVEN_SITE_LIMIT_BYTES = 48 * 1024 * 1024;
 
 /** Viewer input the edge queues beyond the connector's credit before it cuts the viewer (4429). */
 export const UP_QUEUE_LIMIT_BYTES = 4 * 1024;

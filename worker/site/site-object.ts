@@ -578,11 +578,7 @@ export class SiteObject extends DurableObject<Env> {
       this.dropConnector(connector, CloseCode.connectorOffline, `the site's connector disconnected (${code} ${reason})`);
       return;
     }
-    const stream = this.streams.forSocket(ws);
-    if (!stream) return;
-    // 1000 answers the viewer's close frame; the audit keeps what the viewer said.
-    this.streams.close(stream, 1000, reason ? `viewer closed the console (${code} ${reason})` : `viewer closed the console (${code})`);
-    stream.connector.flush();
+    this.streams.socketGone(ws, code, reason)?.connector.flush();
   }
 
   private auditClosed({ stream, code, reason }: StreamEnd): void {

@@ -8,6 +8,7 @@ import {
   encodeCredit,
   encodeData,
   encodeJson,
+  encodeOpenAck,
   encodeOpenOk,
   type Frame,
   FrameType,
@@ -28,6 +29,7 @@ const frameArb: fc.Arbitrary<{ bytes: Uint8Array; frame: Frame }> = fc.oneof(
     frame: { type: FrameType.credit, stream: s, bytes: n },
   })),
   streamId.map((s) => ({ bytes: encodeOpenOk(s), frame: { type: FrameType.openOk, stream: s } })),
+  streamId.map((s) => ({ bytes: encodeOpenAck(s), frame: { type: FrameType.openAck, stream: s } })),
   fc.record({ s: streamId, c: fc.integer({ min: 4000, max: 4999 }), r: fc.string({ maxLength: 100 }) }).map(({ s, c, r }) => ({
     bytes: encodeClose(FrameType.close, s, c, r),
     frame: { type: FrameType.close, stream: s, code: c, reason: clampReason(r) },
@@ -158,7 +160,7 @@ describe("decoding hostile bytes", () => {
           const frames = decodeMessage(bytes);
           // Whole frames only: their headers and payloads account for every byte of the message.
           const size = frames.reduce((n, f) => n + 9 + payloadSize(f), 0);
-          if (frames.every((f) => f.type === FrameType.data || f.type === FrameType.credit || f.type === FrameType.openOk)) expect(size).toBe(bytes.length);
+          if (frames.every((f) => f.type === FrameType.data || f.type === FrameType.credit || f.type === FrameType.openOk || f.type === FrameType.openAck)) expect(size).toBe(bytes.length);
         } catch (err) {
           if (!(err instanceof ProtocolError)) throw err;
         }

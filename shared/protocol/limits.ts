@@ -81,6 +81,22 @@ export const UP_QUEUE_LIMIT_BYTES = 4 * 1024;
 export const OPEN_TIMEOUT_MS = 75_000;
 
 /**
+ * A connector that accepted `ack` answers OPEN with OPEN_ACK at once: a control frame, first in
+ * its scheduler, one round trip. A live connector does it in well under a second even on a poor
+ * link or in a garbage-collection pause; one that has not in this long is treated as stopped
+ * (frozen, half-open) and the console is offered to another connector. The upstream's own waits
+ * (XenServer's CONNECT can take seconds, a handshake turn up to 30 s) come after the ack and do
+ * not count against it.
+ */
+export const OPEN_ACK_TIMEOUT_MS = 5_000;
+
+/**
+ * A connector without `ack` cannot acknowledge OPEN: it counts as stopped only if nothing at all
+ * (not even a heartbeat, every HEARTBEAT_INTERVAL_MS) came from it this long after the OPEN.
+ */
+export const OPEN_SILENCE_MS = HEARTBEAT_INTERVAL_MS + 5_000;
+
+/**
  * The RFB handshake (version, security, ServerInit) must finish this long after the console
  * opened: long enough for a person to type a VNC password, short enough that abandoned handshakes
  * do not pile up on the VNC server (which blacklists addresses that leave many half-open).

@@ -70,6 +70,8 @@ export interface ViewerAttachment {
   upstreamOpen: boolean;
   /** Until then the connector must answer OPEN; then the RFB handshake must finish. */
   deadline: number | null;
+  /** Until then the connector must acknowledge OPEN, or the console goes elsewhere (worker/site/open-watch.ts). */
+  ackBy?: number | null;
   /** The viewer's last input (key, pointer, clipboard), for the idle timeout; opening counts. */
   lastInputAt: number;
   /** When the idle warning was sent for the current quiet spell (null: not yet). */
@@ -91,7 +93,8 @@ export function newFlow(): FlowState {
 export class ViewerStream {
   readonly browser: WebSocket;
   readonly attachment: ViewerAttachment;
-  readonly connector: ConnectorSocket;
+  /** Changes only before anything flowed, when an OPEN went unanswered (worker/site/open-watch.ts). */
+  connector: ConnectorSocket;
   private readonly rfb: RfbTracker;
   private readonly flow: FlowState;
   /** Plain mode: console bytes the viewer has proven processed (fence echoes). */

@@ -11,6 +11,7 @@
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeClose, encodeJson, FrameType } from "../../shared/protocol/frames.ts";
 import { OPEN_TIMEOUT_MS, RFB_HANDSHAKE_TIMEOUT_MS, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
+import { ackDeadline } from "./open-watch.ts";
 import { type ViewerAttachment, ViewerStream, newFlow } from "../relay/viewer-stream.ts";
 import type { ConnectorSocket } from "./connector-socket.ts";
 import { closeQuietly } from "../relay/sockets.ts";
@@ -113,6 +114,7 @@ export class StreamBook {
       ...(req.linkId ? { linkId: req.linkId } : {}),
       upstreamOpen: false,
       deadline: now + OPEN_TIMEOUT_MS,
+      ackBy: ackDeadline(req.connector, now),
       lastInputAt: now,
       idleWarnedAt: null,
       flow: newFlow(),
@@ -142,7 +144,38 @@ export class StreamBook {
   upstreamOpened(stream: ViewerStream): void {
     if (stream.attachment.upstreamOpen) return;
     stream.attachment.upstreamOpen = true;
+    stream.attachment.ackBy = null;
     stream.attachment.deadline = stream.handshakeDone ? null : Date.now() + RFB_HANDSHAKE_TIMEOUT_MS;
+    stream.persist();
+  }
+
+  /** OPEN_ACK, or the connector showed life otherwise: its acknowledgement is no longer watched. */
+  acknowledged(stream: ViewerStream): void {
+    if (stream.attachment.ackBy == null) return;
+    stream.attachment.ackBy = null;
+    stream.persist();
+  }
+
+  /** Streams whose connector has not acknowledged OPEN by its deadline. */
+  unacknowledged(now: number): ViewerStream[] {
+    return this.all().filter((s) => !s.attachment.upstreamOpen && s.attachment.ackBy != null && s.attachment.ackBy <= now);
+  }
+
+  /**
+   * Moves a console nothing has flowed on to another connector: CLOSE to the one that did not
+   * answer (should it wake, it drops the console rather than open it), OPEN to `to`, same id
+   * (ids are unique across the site's tunnels). Frames the first one still sends are ignored.
+   */
+  reroute(stream: ViewerStream, to: ConnectorSocket, code: number, reason: string): void {
+    const from = stream.connector;
+    const a = stream.attachment;
+    from.streams.delete(stream.id);
+    from.queue(encodeClose(FrameType.close, stream.id, code, reason));
+    stream.connector = to;
+    to.streams.add(stream.id);
+    a.connectorId = to.id;
+    a.ackBy = ackDeadline(to, Date.now());
+    to.queue(encodeJson(FrameType.open, stream.id, { hypervisor: a.hypervisor, vm: a.vm }));
     stream.persist();
   }
 
@@ -261,6 +294,7 @@ export class StreamBook {
     for (const s of this.byId.values()) {
       const a = s.attachment;
       consider(a.deadline);
+      if (!a.upstreamOpen) consider(a.ackBy ?? null);
       if (this.idleMs !== null && s.idleWatched) {
         const closesAt = a.lastInputAt + this.idleMs;
         consider(a.idleWarnedAt === null ? Math.max(a.openedAt, closesAt - IDLE_WARNING_MS) : closesAt);

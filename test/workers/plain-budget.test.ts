@@ -11,7 +11,7 @@ import { encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frame
 import { STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
 import type { UnprovenLedger } from "../../worker/relay/unproven-ledger.ts";
 import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
-import { call, createSite, openBrowser, rfbHandshake, signIn, type TestConnector, type TestSocket, welcomedConnector } from "./helpers.ts";
+import { call, createSite, openBrowser, rfbHandshake, signIn, type TestConnector, TestSocket, upgrade, welcomedConnector } from "./helpers.ts";
 
 /** The stated bounds (docs/protocol.md), written out: the test must not follow the code's constants. */
 const PER_VIEWER = 16 * 1024 * 1024;
@@ -154,6 +154,47 @@ describe("what plain viewers without fences may make one site object hold", () =
     }
     expect(slow.sent).toBeGreaterThan(2 * STREAM_WINDOW_BYTES);
     expect(slow.socket.closed).toBeNull();
+  }, 120_000);
+
+  it("a viewer that never reads: cut at its bound, counted until its socket is really gone, then gets all of it and the close", async () => {
+    const cookie = await signIn();
+    const site = `budget${++n}`;
+    const connector = await welcomedConnector(await createSite(cookie, site));
+    const stub = env.SITE.get(env.SITE.idFromName(site));
+    const link = (await (await call("POST", "/api/links", { site, hypervisor: "lab", vm: "desk", viewOnly: false }, cookie)).json()) as { wsUrl: string };
+    // Never accepted: nothing is read, so what the edge sends (and its close) waits in the
+    // runtime's queue for this socket, as for a client whose TCP window stays shut.
+    const url = new URL(link.wsUrl);
+    const res = await upgrade(url.pathname + url.search);
+    const open = await connector.nextFrame();
+    connector.send(encodeOpenOk(open.stream));
+    const v: Viewer = { socket: { closed: null, pending: () => 0 } as unknown as TestSocket, stream: open.stream, sent: 0, credit: STREAM_WINDOW_BYTES, received: 0 };
+    await pump(connector, [v], 2 * PER_VIEWER, stub); // not RFB: the edge cannot frame it, no fences
+    expect(v.sent).toBeLessThanOrEqual(PER_VIEWER + STREAM_WINDOW_BYTES);
+    const held = await ledger(stub);
+    expect(held.lingering).toBe(1);
+    expect(held.total).toBeLessThanOrEqual(PER_VIEWER);
+    expect(held.total).toBeGreaterThan(PER_VIEWER - STREAM_WINDOW_BYTES);
+    // Still counted a while later. (The object cannot hibernate meanwhile: while the runtime holds
+    // unsent data for one of its sockets, the pool refuses to evict it, "it still has active
+    // references"; should it sleep once the data is in the kernel, the attachment's `cut` counts it.)
+    await new Promise((r) => setTimeout(r, PERSIST_DELAY_MS + 150));
+    expect(await ledger(stub)).toEqual(held);
+    // The client reads at last: all it was sent, then the close with its reason; once it answers,
+    // the runtime lets go of the socket and nothing stays counted.
+    const socket = new TestSocket(res.webSocket!);
+    let received = 0;
+    for (;;) {
+      const m = await socket.next(2000).catch(() => null);
+      if (!m) break;
+      received += (m as ArrayBuffer).byteLength;
+    }
+    expect(received).toBe(held.total);
+    const closed = await socket.closedWith();
+    expect(closed.code).toBe(CloseCode.tooSlow);
+    expect(closed.reason).toMatch(/cannot confirm what it received/);
+    for (let i = 0; i < 50 && (await ledger(stub)).lingering > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await ledger(stub)).toEqual({ total: 0, lingering: 0 });
   }, 120_000);
 
   it("hibernation forgives nothing: a viewer that never proves is cut at its bound across wakes", async () => {

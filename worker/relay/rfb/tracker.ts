@@ -130,7 +130,8 @@ interface State {
   sec: number;
   /**
    * RFB 3.7+: the types the server offered, a 256-bit set as 8 u32 words, once its whole list was
-   * read (absent before); `ol` the list's types still to read. The viewer may choose only these.
+   * read; `ol` the list's types still to read. The viewer may choose only these. Present only
+   * between the server's list and the viewer's choice.
    */
   ot?: number[];
   ol?: number;
@@ -1056,6 +1057,9 @@ export class RfbTracker {
         // only None was offered smuggled a ClientInit and a KeyEvent in as its "auth response").
         // The list is always read first: the viewer only sees it once the tracker has parsed it.
         if (st.ol !== 0 || ((st.ot![type >> 5]! >>> (type & 31)) & 1) === 0) throw notOffered(type, st.ol === 0);
+        // Needed no more: the state stays small (under 1 KiB) once counters grow.
+        delete st.ot;
+        delete st.ol;
         if (type !== 1 && type !== 2) throw new Unframeable(`security type ${type} cannot be inspected`);
         this.emit(b);
         st.sec = type;

@@ -15,6 +15,7 @@ import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import {
   decodeMessage,
   encodeClose,
+  encodeOpenAck,
   encodeJson,
   type Frame,
   FrameType,
@@ -265,6 +266,8 @@ export class Tunnel implements StreamHost {
     const { hypervisor, vm } = request.data;
     const stream = new TunnelStream(this, id, hypervisor, vm);
     this.streams.set(id, stream);
+    // Received: the edge offers the console elsewhere if a connector says nothing for seconds.
+    if (this.edgeCapabilities.has(Capability.ack)) this.sendControl(encodeOpenAck(id));
     const upstream = this.opts.upstreams.get(hypervisor);
     if (this.draining || !this.opts.accepting()) {
       return stream.refuse(CloseCode.connectorOffline, "The connector is stopping; try again in a moment.");

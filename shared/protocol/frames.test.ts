@@ -8,6 +8,7 @@ import {
   encodeCredit,
   encodeData,
   encodeJson,
+  encodeOpenAck,
   encodeOpenOk,
   type Frame,
   FrameType,
@@ -28,6 +29,7 @@ const frameArb: fc.Arbitrary<{ bytes: Uint8Array; frame: Frame }> = fc.oneof(
     frame: { type: FrameType.credit, stream: s, bytes: n },
   })),
   streamId.map((s) => ({ bytes: encodeOpenOk(s), frame: { type: FrameType.openOk, stream: s } })),
+  streamId.map((s) => ({ bytes: encodeOpenAck(s), frame: { type: FrameType.openAck, stream: s } })),
   fc.record({ s: streamId, c: fc.integer({ min: 4000, max: 4999 }), r: fc.string({ maxLength: 100 }) }).map(({ s, c, r }) => ({
     bytes: encodeClose(FrameType.close, s, c, r),
     frame: { type: FrameType.close, stream: s, code: c, reason: clampReason(r) },
@@ -158,6 +160,7 @@ describe("decoding hostile bytes", () => {
         fc.record({ stream: fc.integer({ min: 1, max: 0xffffffff }), bytes: fc.uint8Array({ maxLength: 64 }) }).map(({ stream, bytes }) => encodeData(stream, bytes)),
         fc.record({ stream: fc.integer({ min: 1, max: 0xffffffff }), n: fc.integer({ min: 1, max: 0x7fffffff }) }).map(({ stream, n }) => encodeCredit(stream, n)),
         fc.integer({ min: 1, max: 0xffffffff }).map((stream) => encodeOpenOk(stream)),
+        fc.integer({ min: 1, max: 0xffffffff }).map((stream) => encodeOpenAck(stream)),
       ),
       { minLength: 1, maxLength: 8 },
     )
@@ -173,7 +176,7 @@ describe("decoding hostile bytes", () => {
         try {
           const frames = decodeMessage(bytes);
           // Whole frames only: their headers and payloads account for every byte of the message.
-          if (frames.every((f) => f.type === FrameType.data || f.type === FrameType.credit || f.type === FrameType.openOk)) {
+          if (frames.every((f) => f.type === FrameType.data || f.type === FrameType.credit || f.type === FrameType.openOk || f.type === FrameType.openAck)) {
             const size = frames.reduce((n, f) => n + 9 + payloadSize(f), 0);
             expect(size).toBe(bytes.length);
             accounted++;

@@ -29,6 +29,11 @@ export const FrameType = {
   credit: 0x14,
   /** either way, u16 code + UTF-8 reason. The stream is gone. */
   close: 0x15,
+  /**
+   * connector → edge, empty (capability `ack`): OPEN received, the console is being opened. Sent
+   * at once, before any wait, so the edge can tell a connector that stopped from a slow upstream.
+   */
+  openAck: 0x16,
   /** edge → connector, request id in the stream field, JSON TunnelRequest. */
   request: 0x20,
   /** connector → edge, the request's id, JSON TunnelReply. */
@@ -40,7 +45,7 @@ export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 export type Frame =
   | { type: typeof FrameType.hello | typeof FrameType.welcome | typeof FrameType.inventory; stream: 0; json: unknown }
   | { type: typeof FrameType.open | typeof FrameType.request | typeof FrameType.reply; stream: number; json: unknown }
-  | { type: typeof FrameType.openOk; stream: number }
+  | { type: typeof FrameType.openOk | typeof FrameType.openAck; stream: number }
   | { type: typeof FrameType.openError | typeof FrameType.close; stream: number; code: number; reason: string }
   | { type: typeof FrameType.data; stream: number; bytes: Uint8Array }
   | { type: typeof FrameType.credit; stream: number; bytes: number };
@@ -56,6 +61,7 @@ const MAX_PAYLOAD: Record<number, number> = {
   [FrameType.inventory]: MAX_CONTROL_BYTES,
   [FrameType.open]: 4096,
   [FrameType.openOk]: 0,
+  [FrameType.openAck]: 0,
   [FrameType.openError]: 2 + 123,
   [FrameType.data]: MAX_DATA_BYTES_ACCEPTED,
   [FrameType.credit]: 4,
@@ -119,6 +125,10 @@ export function encodeOpenOk(stream: number): Uint8Array {
   return header(FrameType.openOk, stream, 0);
 }
 
+export function encodeOpenAck(stream: number): Uint8Array {
+  return header(FrameType.openAck, stream, 0);
+}
+
 /** CLOSE or OPEN_ERROR; the reason is cut to fit a WebSocket close frame. */
 export function encodeClose(type: 0x12 | 0x15, stream: number, code: number, reason: string): Uint8Array {
   const text = textEncoder.encode(clampReason(reason));
@@ -155,6 +165,7 @@ function parsePayload(type: number, stream: number, payload: Uint8Array): Frame 
       if (stream === 0) throw new ProtocolError(`frame type 0x${type.toString(16)} on stream 0`);
       return { type, stream, json: parseJson(payload) };
     case FrameType.openOk:
+    case FrameType.openAck:
       return { type, stream };
     case FrameType.openError:
     case FrameType.close: {

@@ -57,9 +57,18 @@ export const CREDIT_SUBPROTOCOL = "porthole.credit.v1";
  * A plain viewer (no credit subprotocol) cannot be observed reading: workerd's WebSocket has no
  * backpressure. The edge proves consumption with RFB fences it injects (the viewer must echo them
  * after processing everything before them); bytes sent to a plain viewer and not yet proven are
- * "unproven". Past this many the viewer is cut (4408), whatever it sends. See docs/protocol.md.
+ * "unproven", and may all still sit in the runtime's queue for that socket. A viewer whose next
+ * message would take it past this many is cut (4408), whatever it sends; its close frame then
+ * waits behind at most this much. See docs/protocol.md.
  */
-export const PLAIN_UNPROVEN_LIMIT_BYTES = 64 * 1024 * 1024;
+export const PLAIN_UNPROVEN_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * What all plain viewers of one site object may hold unproven together, those the edge already
+ * closed included until their sockets are gone (worker/relay/unproven-ledger.ts). A Durable Object
+ * has 128 MB: this leaves room for everything else (credit viewers hold at most a window each).
+ */
+export const PLAIN_UNPROVEN_SITE_LIMIT_BYTES = 48 * 1024 * 1024;
 
 /** Viewer input the edge queues beyond the connector's credit before it cuts the viewer (4429). */
 export const UP_QUEUE_LIMIT_BYTES = 4 * 1024;
@@ -70,6 +79,22 @@ export const UP_QUEUE_LIMIT_BYTES = 4 * 1024;
  * hypervisor API, the RFB greeting 15 s) each end in an OPEN_ERROR before this.
  */
 export const OPEN_TIMEOUT_MS = 75_000;
+
+/**
+ * A connector that accepted `ack` answers OPEN with OPEN_ACK at once: a control frame, first in
+ * its scheduler, one round trip. A live connector does it in well under a second even on a poor
+ * link or in a garbage-collection pause; one that has not in this long is treated as stopped
+ * (frozen, half-open) and the console is offered to another connector. The upstream's own waits
+ * (XenServer's CONNECT can take seconds, a handshake turn up to 30 s) come after the ack and do
+ * not count against it.
+ */
+export const OPEN_ACK_TIMEOUT_MS = 5_000;
+
+/**
+ * A connector without `ack` cannot acknowledge OPEN: it counts as stopped only if nothing at all
+ * (not even a heartbeat, every HEARTBEAT_INTERVAL_MS) came from it this long after the OPEN.
+ */
+export const OPEN_SILENCE_MS = HEARTBEAT_INTERVAL_MS + 5_000;
 
 /**
  * The RFB handshake (version, security, ServerInit) must finish this long after the console

@@ -24,10 +24,14 @@ export const MAX_HYPERVISORS = 256;
  * - `request`: the connector answers REQUEST frames with REPLY (the edge asks for CloudTower URLs).
  * - `drain`: the connector marks itself `draining` in INVENTORY when it stops (SIGTERM); without
  *   it, a stopping connector sends an empty inventory instead.
+ * - `ack`: the connector answers every OPEN at once with OPEN_ACK, before any wait (a handshake
+ *   turn, the dial, the hypervisor's API, the greeting); the edge offers an OPEN that gets no ack
+ *   within OPEN_ACK_TIMEOUT_MS to another connector. Without it, the edge can only wait for any
+ *   sign of life from the connector (a heartbeat comes every 15 s).
  */
-export const Capability = { request: "request", drain: "drain" } as const;
+export const Capability = { request: "request", drain: "drain", ack: "ack" } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
-export const CAPABILITIES: readonly Capability[] = [Capability.request, Capability.drain];
+export const CAPABILITIES: readonly Capability[] = [Capability.request, Capability.drain, Capability.ack];
 const Capabilities = z.array(z.string().max(32)).max(32);
 
 export const PowerState = z.enum(["running", "halted", "paused", "suspended", "unknown"]);

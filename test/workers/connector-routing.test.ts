@@ -115,7 +115,7 @@ describe("versions", () => {
     const connectors = list.find((x) => x.name === s.name)!.connectors;
     const old = connectors.find((c) => c.hostname === "old-box")!;
     expect(old).toMatchObject({ version: "0.1.0", software: "porthole-connector/0.1.0" });
-    expect(old.outdated).toMatch(/older than this edge.*lacks request, drain: update the connector/);
+    expect(old.outdated).toMatch(/older than this edge.*lacks request, drain, ack: update the connector/);
     expect(connectors.find((c) => c.hostname === "new-box")!.outdated).toBeUndefined();
     const row = await auditUntil(s.cookie, `?type=connector.outdated&site=${s.name}`, (rows) => rows[0]);
     expect(row.detail).toMatchObject({ software: "porthole-connector/0.1.0", edge: pkg.version });

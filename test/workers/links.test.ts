@@ -186,6 +186,9 @@ describe("view-only at the edge", () => {
     const { browser, stream } = await joined(link.wsUrl, connector);
     connector.send(encodeData(stream, new TextEncoder().encode("RFB 003.008\n")));
     await browser.next();
+    // The server offers None: the edge lets a viewer choose only what was offered.
+    connector.send(encodeData(stream, Uint8Array.from([1, 1])));
+    await browser.next();
     const enc = new TextEncoder();
     // The handshake and messages, split and packed at odd places.
     const all = Uint8Array.from([...enc.encode("RFB 003.008\n"), 1, 0, ...key, ...fbur, ...pointer, ...key, ...fbur]);
@@ -219,6 +222,8 @@ describe("view-only at the edge", () => {
     const viewer = await userSession(admin, `view${n}`, "viewer");
     const { wsUrl } = await openConsole(viewer, site);
     const { browser, stream } = await joined(wsUrl, connector);
+    connector.send(encodeData(stream, Uint8Array.from([...new TextEncoder().encode("RFB 003.008\n"), 1, 1]))); // greeting, None offered
+    await browser.next();
     browser.ws.send(Uint8Array.from([...new TextEncoder().encode("RFB 003.008\n"), 1, 0, ...key]));
     expect(await dataUntilQuiet(connector, stream)).toEqual([...new TextEncoder().encode("RFB 003.008\n"), 1, 1]);
   });

@@ -21,6 +21,7 @@ import {
 import type { ConnectorSocket } from "../site/connector-socket.ts";
 import { RfbTracker, type RfbTrackerState } from "./rfb/tracker.ts";
 import { StreamFault } from "./stream-fault.ts";
+import { UnprovenLedger } from "./unproven-ledger.ts";
 
 /** How a viewer returns credit. */
 export type ViewerMode =
@@ -40,6 +41,11 @@ export interface FlowState {
   upCredited: number;
   /** Input waiting for the connector's credit (at most UP_QUEUE_LIMIT_BYTES). */
   upQueue: Uint8Array[];
+  /**
+   * Plain viewers: console bytes proven processed (fence echoes). Kept across hibernation: a
+   * wake must not forgive what a viewer that never proves anything was sent before it.
+   */
+  proven?: number;
 }
 
 export interface ViewerAttachment {
@@ -64,6 +70,8 @@ export interface ViewerAttachment {
   upstreamOpen: boolean;
   /** Until then the connector must answer OPEN; then the RFB handshake must finish. */
   deadline: number | null;
+  /** Until then the connector must acknowledge OPEN, or the console goes elsewhere (worker/site/open-watch.ts). */
+  ackBy?: number | null;
   /** The viewer's last input (key, pointer, clipboard), for the idle timeout; opening counts. */
   lastInputAt: number;
   /** When the idle warning was sent for the current quiet spell (null: not yet). */
@@ -71,16 +79,22 @@ export interface ViewerAttachment {
   flow: FlowState;
   /** The RFB tracker's state (< 1 KiB: see worker/relay/rfb/tracker.ts). */
   rfb: RfbTrackerState | null;
+  /**
+   * Set when the edge closed this plain viewer while it held this many unproven bytes: the socket
+   * only lingers until the runtime reports it gone, counted by the site's UnprovenLedger.
+   */
+  cut?: number;
 }
 
 export function newFlow(): FlowState {
-  return { down: 0, downCredited: 0, up: 0, upCredited: 0, upQueue: [] };
+  return { down: 0, downCredited: 0, up: 0, upCredited: 0, upQueue: [], proven: 0 };
 }
 
 export class ViewerStream {
   readonly browser: WebSocket;
   readonly attachment: ViewerAttachment;
-  readonly connector: ConnectorSocket;
+  /** Changes only before anything flowed, when an OPEN went unanswered (worker/site/open-watch.ts). */
+  connector: ConnectorSocket;
   private readonly rfb: RfbTracker;
   private readonly flow: FlowState;
   /** Plain mode: console bytes the viewer has proven processed (fence echoes). */
@@ -89,16 +103,21 @@ export class ViewerStream {
   /** State changed since the stream book last wrote the attachment. */
   dirty = false;
 
+  /** What all plain viewers of the site hold unproven (this one's share is `unproven`). */
+  private readonly ledger: UnprovenLedger;
+
   /** `watchInput`: count the viewer's input for the idle timeout. */
-  constructor(browser: WebSocket, attachment: ViewerAttachment, connector: ConnectorSocket, watchInput = false) {
+  constructor(browser: WebSocket, attachment: ViewerAttachment, connector: ConnectorSocket, watchInput = false, ledger = new UnprovenLedger()) {
     this.browser = browser;
     this.attachment = attachment;
     this.connector = connector;
     this.flow = attachment.flow;
+    this.ledger = ledger;
     const mode = { viewOnly: attachment.viewOnly, fenceCredit: attachment.mode === "plain", watchInput };
     this.rfb = new RfbTracker(mode, attachment.rfb ?? undefined);
-    // After a wake, count what was credited as proven: at most one message more than was.
-    this.proven = this.flow.downCredited;
+    // Attachments from before `proven` was kept: what was credited (at most one message more).
+    this.proven = Math.min(this.flow.down, this.flow.proven ?? this.flow.downCredited);
+    ledger.adjust(this.unproven);
     this.upQueued = this.flow.upQueue.reduce((n, b) => n + b.length, 0);
   }
 
@@ -112,6 +131,19 @@ export class ViewerStream {
 
   get bytesUp(): number {
     return this.flow.up;
+  }
+
+  /** Plain viewers: bytes sent and not proven processed, which the runtime may still hold for it. */
+  get unproven(): number {
+    return this.attachment.mode === "plain" ? this.flow.down - this.proven : 0;
+  }
+
+  /** The stream ended: its unproven bytes leave the live count (the stream book may keep them lingering). */
+  ended(): number {
+    const held = this.unproven;
+    this.ledger.adjust(-held);
+    this.proven = this.flow.down;
+    return held;
   }
 
   /**
@@ -156,11 +188,12 @@ export class ViewerStream {
   /** Console bytes from the connector, on their way to the viewer. */
   down(bytes: Uint8Array): void {
     const flow = this.flow;
-    flow.down += bytes.length;
-    this.dirty = true;
-    if (flow.down - flow.downCredited > STREAM_WINDOW_BYTES) {
+    if (flow.down + bytes.length - flow.downCredited > STREAM_WINDOW_BYTES) {
       throw new StreamFault(CloseCode.internal, "connector overran the stream window");
     }
+    if (this.attachment.mode === "plain") this.admitPlain(bytes.length);
+    flow.down += bytes.length;
+    this.dirty = true;
     const parts = this.rfb.fromServer(bytes);
     // A fence between two parts: one message all the same (one copy of the chunk costs less than
     // two more sends through the runtime, and the viewer handles one event instead of three).
@@ -181,7 +214,23 @@ export class ViewerStream {
   private creditPlain(proof: boolean): void {
     const flow = this.flow;
     const fenced = this.rfb.fenceCreditActive && this.rfb.framing === "exact";
-    if (flow.down - this.proven > PLAIN_UNPROVEN_LIMIT_BYTES) {
+    const target = fenced ? Math.min(flow.down, this.proven + this.rfb.inMessageBytes) : flow.down;
+    const owed = target - flow.downCredited;
+    if (owed >= CREDIT_CHUNK_BYTES || (proof && owed > 0)) {
+      this.connector.queue(encodeCredit(this.id, owed));
+      flow.downCredited = target;
+    }
+  }
+
+  /**
+   * Before `bytes` more go to a plain viewer: neither this viewer's
+   * unproven bytes may pass PLAIN_UNPROVEN_LIMIT_BYTES nor all plain viewers' of the site
+   * PLAIN_UNPROVEN_SITE_LIMIT_BYTES. Checked before the send, so what the runtime may hold for
+   * viewers that do not read never exceeds them, and the close frame waits behind no more.
+   */
+  private admitPlain(bytes: number): void {
+    if (this.unproven + bytes > PLAIN_UNPROVEN_LIMIT_BYTES) {
+      const fenced = this.rfb.fenceCreditActive && this.rfb.framing === "exact";
       throw new StreamFault(
         CloseCode.tooSlow,
         fenced
@@ -189,12 +238,10 @@ export class ViewerStream {
           : "this viewer cannot confirm what it received (no RFB fences, no credit): open the console in Porthole's page or with porthole listen",
       );
     }
-    const target = fenced ? Math.min(flow.down, this.proven + this.rfb.inMessageBytes) : flow.down;
-    const owed = target - flow.downCredited;
-    if (owed >= CREDIT_CHUNK_BYTES || (proof && owed > 0)) {
-      this.connector.queue(encodeCredit(this.id, owed));
-      flow.downCredited = target;
+    if (!this.ledger.admits(bytes)) {
+      throw new StreamFault(CloseCode.tooSlow, "this site's viewers hold too much unread console data; console closed to protect the site");
     }
+    this.ledger.adjust(bytes);
   }
 
   /** A text message: a credit-mode viewer has consumed that many more bytes. */
@@ -222,7 +269,9 @@ export class ViewerStream {
       this.attachment.idleWarnedAt = null;
     }
     if (consumedInput > 0) {
-      this.proven = Math.min(this.flow.down, this.proven + consumedInput);
+      const proven = Math.min(this.flow.down, this.proven + consumedInput);
+      if (this.attachment.mode === "plain") this.ledger.adjust(this.proven - proven);
+      this.proven = this.flow.proven = proven;
       if (this.attachment.mode === "plain") this.creditPlain(true);
     }
     this.dirty = true;

@@ -19,6 +19,8 @@ export interface ConnectorSocketAttachment {
   draining?: boolean;
   /** CF-Connecting-IP of the upgrade request (null when absent, e.g. locally). */
   address?: string | null;
+  /** When it missed an OPEN's acknowledgement deadline (see open-watch.ts); cleared by any frame. */
+  suspectSince?: number;
 }
 
 export class ConnectorSocket {
@@ -42,6 +44,25 @@ export class ConnectorSocket {
 
   get welcomed(): boolean {
     return this.attachment.protocol !== null;
+  }
+
+  /** Missed an OPEN's deadline and has sent nothing since: new consoles go elsewhere if they can. */
+  get suspect(): boolean {
+    return this.attachment.suspectSince !== undefined;
+  }
+
+  markSuspect(now: number): void {
+    if (!this.suspect) this.update({ suspectSince: now });
+  }
+
+  /** A frame arrived: the connector is alive (a suspect one is trusted again). */
+  heard(now: number): void {
+    this.lastMessageAt = now;
+    if (this.suspect) {
+      const { suspectSince: _, ...rest } = this.attachment;
+      this.attachment = rest;
+      this.ws.serializeAttachment(rest);
+    }
   }
 
   has(capability: string): boolean {

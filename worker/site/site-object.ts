@@ -42,15 +42,10 @@ import { closeQuietly, compressionHeaders, compressionWanted, refuseUpgrade } fr
 import { type LostConsole, StreamBook, type StreamEnd } from "./stream-book.ts";
 import { TicketBook, type ConsoleGrant } from "./tickets.ts";
 import { TunnelRequests } from "./tunnel-requests.ts";
+import { chooseConnector, reofferUnacknowledged } from "./open-watch.ts";
 import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 
 const CONNECTOR_TAG = "connector";
-
-/**
- * A connector heard from within this long is preferred for new consoles: one that stopped
- * answering (process stopped, TCP still up) is not picked while a live one can serve.
- */
-const FRESH_MS = HEARTBEAT_INTERVAL_MS + 5_000;
 
 /** An alarm for a deadline fires this much after it, so the deadline has surely passed. */
 const ALARM_SLACK_MS = 1_000;
@@ -88,6 +83,8 @@ export class SiteObject extends DurableObject<Env> {
   private readonly bySocket = new Map<WebSocket, ConnectorSocket>();
   private readonly streams: StreamBook;
   private readonly requests = new TunnelRequests();
+  /** A frame met a stream's near deadline (an OPEN acknowledged): the alarm is moved at the event's end. */
+  private deadlineMet = false;
   /** When `checkConnectors` last ran (0: not since this instance woke). */
   private checkedAt = 0;
 
@@ -394,14 +391,15 @@ export class SiteObject extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const connector = this.bySocket.get(ws);
     // A message proves its sender alive; the others are checked now and then, while awake anyway.
-    if (connector) connector.lastMessageAt = Date.now();
+    if (connector) connector.heard(Date.now());
     if (Date.now() - this.checkedAt > CHECK_EVERY_MS) this.checkConnectors();
     if (connector && this.connectors.has(connector.id)) {
       const welcomed = connector.welcomed;
       this.onConnectorMessage(connector, message);
       this.flushAll();
       // HELLO met its deadline: the alarm that watched it may not be needed any more.
-      if (!welcomed && connector.welcomed) await this.scheduleAlarm();
+      if ((!welcomed && connector.welcomed) || this.deadlineMet) await this.scheduleAlarm();
+      this.deadlineMet = false;
       return;
     }
     const stream = this.streams.forSocket(ws);
@@ -429,6 +427,7 @@ export class SiteObject extends DurableObject<Env> {
     }
     const connectors = this.connectors.size;
     this.checkConnectors(now);
+    reofferUnacknowledged(this.streams, (h, vm) => this.serving(h, vm), (c) => c.lastHeard(this.ctx), now);
     this.streams.overdue(now);
     this.flushAll();
     const next = await this.scheduleAlarm(true);
@@ -513,9 +512,14 @@ export class SiteObject extends DurableObject<Env> {
         if (stream?.connector === connector) this.streams.apply(stream, (s) => s.credit(frame.bytes));
         return;
       }
-      case FrameType.openOk: {
+      case FrameType.openOk:
+      case FrameType.openAck: {
         const stream = this.streams.get(frame.stream);
-        if (stream && stream.connector === connector) this.streams.upstreamOpened(stream);
+        if (!stream || stream.connector !== connector) return;
+        // Its alarm (the ack deadline, seconds away) is moved, not left to fire for nothing.
+        this.deadlineMet = !stream.attachment.upstreamOpen && stream.attachment.ackBy != null;
+        if (frame.type === FrameType.openOk) this.streams.upstreamOpened(stream);
+        else this.streams.acknowledged(stream);
         return;
       }
       case FrameType.reply:
@@ -578,11 +582,7 @@ export class SiteObject extends DurableObject<Env> {
       this.dropConnector(connector, CloseCode.connectorOffline, `the site's connector disconnected (${code} ${reason})`);
       return;
     }
-    const stream = this.streams.forSocket(ws);
-    if (!stream) return;
-    // 1000 answers the viewer's close frame; the audit keeps what the viewer said.
-    this.streams.close(stream, 1000, reason ? `viewer closed the console (${code} ${reason})` : `viewer closed the console (${code})`);
-    stream.connector.flush();
+    this.streams.socketGone(ws, code, reason)?.connector.flush();
   }
 
   private auditClosed({ stream, code, reason }: StreamEnd): void {
@@ -670,7 +670,7 @@ export class SiteObject extends DurableObject<Env> {
       return { ok: false, error: { status: 503, code: "connector_offline", message: `No connector of site ${site} is online.` } };
     }
     const offering = live.filter((c) => c.offers(hypervisor, vm) === "yes");
-    const serving = offering.filter((c) => c.attachment.draining !== true);
+    const serving = this.serving(hypervisor, vm);
     if (serving.length === 0) {
       if (offering.length > 0) {
         return {
@@ -691,12 +691,12 @@ export class SiteObject extends DurableObject<Env> {
       }
       return { ok: false, error: { status: 404, code: "unknown_vm", message: `VM ${vm} is not in hypervisor ${hypervisor}'s inventory.` } };
     }
-    const now = Date.now();
-    const fresh = serving.filter((c) => now - c.lastHeard(this.ctx) <= FRESH_MS);
-    const pool = fresh.length > 0 ? fresh : serving;
-    // Spread consoles across the site's connectors.
-    pool.sort((a, b) => a.streams.size - b.streams.size);
-    return { ok: true, connector: pool[0]! };
+    return { ok: true, connector: chooseConnector(serving, (c) => c.lastHeard(this.ctx), Date.now()) };
+  }
+
+  /** Welcomed connectors, not stopping, that serve the VM. */
+  private serving(hypervisor: string, vm: string): ConnectorSocket[] {
+    return [...this.connectors.values()].filter((c) => c.welcomed && c.offers(hypervisor, vm) === "yes" && c.attachment.draining !== true);
   }
 
   private addConnector(connector: ConnectorSocket): void {

@@ -11,10 +11,12 @@
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeClose, encodeJson, FrameType } from "../../shared/protocol/frames.ts";
 import { OPEN_TIMEOUT_MS, RFB_HANDSHAKE_TIMEOUT_MS, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
+import { ackDeadline } from "./open-watch.ts";
 import { type ViewerAttachment, ViewerStream, newFlow } from "../relay/viewer-stream.ts";
 import type { ConnectorSocket } from "./connector-socket.ts";
 import { closeQuietly } from "../relay/sockets.ts";
 import { StreamFault } from "../relay/stream-fault.ts";
+import { UnprovenLedger } from "../relay/unproven-ledger.ts";
 
 export const PERSIST_DELAY_MS = 1000;
 /** The idle warning goes out this long before an idle console is closed. */
@@ -63,6 +65,8 @@ export class StreamBook {
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
   /** The edge's idle timeout (IDLE_TIMEOUT_SECONDS), or null when off. */
   private readonly idleMs: number | null;
+  /** What the site's plain viewers hold unproven, live and closed-but-not-gone (see the module). */
+  readonly unproven = new UnprovenLedger();
 
   constructor(ctx: DurableObjectState, idleMs: number | null, onEnd: (end: StreamEnd) => void) {
     this.ctx = ctx;
@@ -110,13 +114,14 @@ export class StreamBook {
       ...(req.linkId ? { linkId: req.linkId } : {}),
       upstreamOpen: false,
       deadline: now + OPEN_TIMEOUT_MS,
+      ackBy: ackDeadline(req.connector, now),
       lastInputAt: now,
       idleWarnedAt: null,
       flow: newFlow(),
       rfb: null,
     };
     this.ctx.acceptWebSocket(pair[1], [VIEWER_TAG]);
-    const stream = new ViewerStream(pair[1], attachment, req.connector, this.idleMs !== null);
+    const stream = new ViewerStream(pair[1], attachment, req.connector, this.idleMs !== null, this.unproven);
     stream.persist();
     // Remembered in storage too: if the edge restarts, the sockets are gone but the audit trail
     // must still close what was open (see `restore`).
@@ -139,7 +144,38 @@ export class StreamBook {
   upstreamOpened(stream: ViewerStream): void {
     if (stream.attachment.upstreamOpen) return;
     stream.attachment.upstreamOpen = true;
+    stream.attachment.ackBy = null;
     stream.attachment.deadline = stream.handshakeDone ? null : Date.now() + RFB_HANDSHAKE_TIMEOUT_MS;
+    stream.persist();
+  }
+
+  /** OPEN_ACK, or the connector showed life otherwise: its acknowledgement is no longer watched. */
+  acknowledged(stream: ViewerStream): void {
+    if (stream.attachment.ackBy == null) return;
+    stream.attachment.ackBy = null;
+    stream.persist();
+  }
+
+  /** Streams whose connector has not acknowledged OPEN by its deadline. */
+  unacknowledged(now: number): ViewerStream[] {
+    return this.all().filter((s) => !s.attachment.upstreamOpen && s.attachment.ackBy != null && s.attachment.ackBy <= now);
+  }
+
+  /**
+   * Moves a console nothing has flowed on to another connector: CLOSE to the one that did not
+   * answer (should it wake, it drops the console rather than open it), OPEN to `to`, same id
+   * (ids are unique across the site's tunnels). Frames the first one still sends are ignored.
+   */
+  reroute(stream: ViewerStream, to: ConnectorSocket, code: number, reason: string): void {
+    const from = stream.connector;
+    const a = stream.attachment;
+    from.streams.delete(stream.id);
+    from.queue(encodeClose(FrameType.close, stream.id, code, reason));
+    stream.connector = to;
+    to.streams.add(stream.id);
+    a.connectorId = to.id;
+    a.ackBy = ackDeadline(to, Date.now());
+    to.queue(encodeJson(FrameType.open, stream.id, { hypervisor: a.hypervisor, vm: a.vm }));
     stream.persist();
   }
 
@@ -180,16 +216,35 @@ export class StreamBook {
    * Ends a stream: closes the viewer's socket (unless it is already gone), tells the connector
    * unless the connector ended it, and reports it once.
    */
-  close(stream: ViewerStream, code: number, reason: string, { tellConnector = true } = {}): void {
+  close(stream: ViewerStream, code: number, reason: string, { tellConnector = true, viewerGone = false } = {}): void {
     if (this.byId.get(stream.id) !== stream) return;
     this.byId.delete(stream.id);
     this.bySocket.delete(stream.browser);
     stream.connector.streams.delete(stream.id);
     if (tellConnector) stream.connector.queue(encodeClose(FrameType.close, stream.id, code, reason));
+    // What the runtime may still queue for it stays counted until its socket is really gone.
+    const held = stream.ended();
+    if (!viewerGone && held > 0) {
+      stream.attachment.cut = held;
+      stream.persist();
+      this.unproven.linger(stream.browser, held);
+    }
     // Closing answers a viewer's own close frame too, so its client does not wait for a timeout.
     closeQuietly(stream.browser, code, reason);
     this.sql.exec("DELETE FROM open_consoles WHERE stream = ?", stream.id);
     this.onEnd({ stream, code, reason });
+  }
+
+  /**
+   * A viewer socket reported close or error: the runtime let go of it. Ends its stream, if it still
+   * had one, and releases what a closed plain viewer was still counted for.
+   */
+  socketGone(ws: WebSocket, code: number, reason: string): ViewerStream | undefined {
+    this.unproven.released(ws);
+    const stream = this.forSocket(ws);
+    // 1000 answers the viewer's close frame; the audit keeps what the viewer said.
+    if (stream) this.close(stream, 1000, reason ? `viewer closed the console (${code} ${reason})` : `viewer closed the console (${code})`, { viewerGone: true });
+    return stream;
   }
 
   /** Closes the streams a predicate picks; returns how many. */
@@ -239,6 +294,7 @@ export class StreamBook {
     for (const s of this.byId.values()) {
       const a = s.attachment;
       consider(a.deadline);
+      if (!a.upstreamOpen) consider(a.ackBy ?? null);
       if (this.idleMs !== null && s.idleWatched) {
         const closesAt = a.lastInputAt + this.idleMs;
         consider(a.idleWarnedAt === null ? Math.max(a.openedAt, closesAt - IDLE_WARNING_MS) : closesAt);
@@ -259,6 +315,11 @@ export class StreamBook {
         closeQuietly(ws, CloseCode.internal, "The console was interrupted: open it again.");
         continue;
       }
+      if (att.cut !== undefined) {
+        // Closed by the edge, not yet gone: still counted (the close may sit behind its unread data).
+        this.unproven.linger(ws, att.cut);
+        continue;
+      }
       const connector = connectors.get(att.connectorId);
       if (!connector) {
         const reason = "The site's connector went offline: try again in a moment.";
@@ -267,7 +328,7 @@ export class StreamBook {
         continue;
       }
       try {
-        this.add(new ViewerStream(ws, att, connector, this.idleMs !== null));
+        this.add(new ViewerStream(ws, att, connector, this.idleMs !== null, this.unproven));
       } catch (err) {
         if (!(err instanceof StreamFault)) throw err;
         closeQuietly(ws, err.code, err.message);

@@ -147,6 +147,72 @@ describe("handshake", () => {
   });
 });
 
+describe("security type choice (issue 23 item 4)", () => {
+  const MODES: Mode[] = [VIEW, FENCED, { viewOnly: false, fenceCredit: false }, { viewOnly: false, fenceCredit: false, watchInput: true }];
+
+  it("closes every viewer that chooses a type the server did not offer; what follows never reaches the server", () => {
+    // A lenient server offered None only; the viewer picks VNC auth and sends its "auth response":
+    // a ClientInit with shared = 0 and a KeyEvent, which such a server took as messages.
+    for (const mode of MODES) {
+      const t = new RfbTracker(mode);
+      t.fromServer(Uint8Array.from([...ascii("RFB 003.008\n"), 1, 1]));
+      expect([...t.fromViewer(Uint8Array.from(ascii("RFB 003.008\n"))).toServer]).toEqual(ascii("RFB 003.008\n"));
+      let fault: unknown;
+      try {
+        t.fromViewer(Uint8Array.from([2, 0, ...keyEvent(), ...fill(7)]));
+      } catch (e) {
+        fault = e;
+      }
+      expect(fault).toBeInstanceOf(StreamFault);
+      expect((fault as StreamFault).code).toBe(4400);
+      expect((fault as StreamFault).message).toMatch(/security type 2, which the VNC server did not offer/);
+    }
+  });
+
+  it("closes a viewer that chooses before the server's list is complete", () => {
+    for (const mode of MODES) {
+      const t = new RfbTracker(mode);
+      t.fromServer(Uint8Array.from([...ascii("RFB 003.008\n"), 2, 1])); // the second type not yet here
+      expect(() => t.fromViewer(Uint8Array.from([...ascii("RFB 003.008\n"), 1]))).toThrow(/before the VNC server offered any/);
+      const none = new RfbTracker(mode);
+      none.fromServer(Uint8Array.from(ascii("RFB 003.008\n")));
+      expect(() => none.fromViewer(Uint8Array.from([...ascii("RFB 003.007\n"), 2]))).toThrow(/before the VNC server offered any/);
+    }
+  });
+
+  it(`a choice passes if and only if it was offered, however split and resumed (${RUNS} cases)`, () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...MODES),
+        fc.constantFrom<7 | 8>(7, 8),
+        fc.uniqueArray(fc.integer({ min: 1, max: 255 }), { minLength: 1, maxLength: 255, size: "max" }),
+        fc.nat(255),
+        cutsArb,
+        resumeArb,
+        (mode, ver, offered, choice, cuts, resumeAt) => {
+          const version = ascii(`RFB 003.00${ver}\n`);
+          const ops: Op[] = [["s", ascii("RFB 003.008\n")], ["c", version], ["s", [offered.length, ...offered]], ["c", [choice]]];
+          let d: ReturnType<typeof drive> | undefined;
+          let fault: unknown;
+          try {
+            d = drive(mode, ops, cuts, resumeAt);
+          } catch (e) {
+            fault = e;
+          }
+          if (!offered.includes(choice)) {
+            expect(fault).toBeInstanceOf(StreamFault);
+            expect((fault as StreamFault).message).toMatch(/did not offer/);
+          } else if (choice === 1 || choice === 2 || !mode.viewOnly) {
+            expect(fault).toBeUndefined();
+            expect(d!.toServer.slice(0, 13)).toEqual([...version, choice]);
+          } else expect((fault as StreamFault).message).toMatch(/cannot be inspected/);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  }, PROPERTY_TIMEOUT_MS);
+});
+
 describe("view-only filter", () => {
   it("passes display requests, drops all input, closes on what it cannot frame", () => {
     const { tracker: t, clientOut } = setup(VIEW, 8, 1);
@@ -306,6 +372,13 @@ describe("fence credit", () => {
 
 describe("state", () => {
   it("stays under 1 KiB in the worst case", () => {
+    // The server's list of security types, all 255, read and waiting for the viewer's choice.
+    const offer = new RfbTracker(FENCED);
+    offer.fromServer(Uint8Array.from(ascii("RFB 003.008\n")));
+    offer.fromViewer(Uint8Array.from(ascii("RFB 003.008\n")));
+    offer.fromServer(Uint8Array.from([255, ...Array.from({ length: 255 }, (_, k) => k + 1)]));
+    expect(offer.snapshot().ot).toEqual(new Array<number>(8).fill(0xffffffff).map((w, k) => (k === 0 ? 0xfffffffe : w)));
+    expect(JSON.stringify(offer.snapshot()).length).toBeLessThan(1024);
     // Most viewer bytes held in the handshake.
     const t = new RfbTracker(FENCED);
     t.fromServer(Uint8Array.from(ascii("RFB 003.008\n")));
@@ -541,7 +614,8 @@ describe("properties", () => {
           expect(JSON.stringify(d.tracker.snapshot()).length).toBeLessThan(1024);
         } catch (e) {
           expect(e).toBeInstanceOf(StreamFault);
-          expect(viewOnly).toBe(true);
+          // Any viewer is closed for a security type the server did not offer; otherwise only view-only.
+          if (!/security type/.test((e as Error).message) || /cannot be inspected/.test((e as Error).message)) expect(viewOnly).toBe(true);
         }
       }),
       { numRuns: RUNS },

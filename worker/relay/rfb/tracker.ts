@@ -1,7 +1,8 @@
 /**
  * RfbTracker: follows one console's RFB stream in both directions, byte by byte, without ever
  * holding a large message. It
- *  - tracks the handshake (RFB 3.3 / 3.7 / 3.8, security None and VNC auth, failures),
+ *  - tracks the handshake (RFB 3.3 / 3.7 / 3.8, security None and VNC auth, failures) and closes
+ *    any viewer that chooses a security type the server did not offer,
  *  - enforces view-only on the viewer → console direction (ClientInit shared flag forced to 1,
  *    only display requests pass, input is dropped silently, anything unframeable closes),
  *  - frames every console → viewer message after ServerInit (so it knows message boundaries),
@@ -127,6 +128,13 @@ interface State {
   ver: number;
   /** Security type: chosen by the client (3.7+) or the server (3.3); -1 before. */
   sec: number;
+  /**
+   * RFB 3.7+: the types the server offered, a 256-bit set as 8 u32 words, once its whole list was
+   * read; `ol` the list's types still to read. The viewer may choose only these. Present only
+   * between the server's list and the viewer's choice.
+   */
+  ot?: number[];
+  ol?: number;
   done: boolean;
   lost: boolean;
   /** Bits per pixel and Tight pixel size of the current pixel format. */
@@ -213,6 +221,14 @@ function s32(b: ArrayLike<number>, at: number): number {
   return u32(b, at) | 0;
 }
 
+/** The viewer chose a security type the server did not offer (or chose before any offer). */
+function notOffered(type: number, listed: boolean): StreamFault {
+  return new StreamFault(
+    CloseCode.badRequest,
+    listed ? `Console closed: the viewer chose security type ${type}, which the VNC server did not offer.` : "Console closed: the viewer chose a security type before the VNC server offered any.",
+  );
+}
+
 function viewOnlyFault(what: string): StreamFault {
   return new StreamFault(CloseCode.badRequest, `View-only console closed: ${what}.`);
 }
@@ -256,6 +272,7 @@ export class RfbTracker {
       // Our own snapshot, from storage: checked for shape and buffer bounds, not trusted blindly.
       if (typeof state !== "object" || state === null || state.v !== 1 || !Array.isArray(state.fences)) throw badState();
       const { c, s, hs, fences, ...rest } = state;
+      if (rest.ot !== undefined && !(Array.isArray(rest.ot) && rest.ot.length === 8 && rest.ot.every((w) => Number.isInteger(w)))) throw badState();
       this.st = {
         ...rest,
         c: dirFromJson(c),
@@ -651,10 +668,19 @@ export class RfbTracker {
       case "list":
         if (b[0] === 0) this.sset("reason", 4);
         else {
-          d.r = b[0]!; // the offered types: the viewer's choice is what matters
-          this.sset("wsec", 0);
+          // The offered types, one at a time: the viewer's choice is checked against them.
+          st.ot = [0, 0, 0, 0, 0, 0, 0, 0];
+          st.ol = b[0]!;
+          this.sset("type", 1);
         }
         return false;
+      case "type": {
+        const words = st.ot!;
+        words[b[0]! >> 5] = (words[b[0]! >> 5]! | (1 << (b[0]! & 31))) >>> 0;
+        st.ol = st.ol! - 1;
+        this.sset(st.ol > 0 ? "type" : "wsec", st.ol > 0 ? 1 : 0);
+        return false;
+      }
       case "result":
         if (u32(b, 0) === 0) this.sset("init", 24);
         else if (st.ver === 8) this.sset("reason", 4);
@@ -1026,6 +1052,14 @@ export class RfbTracker {
         return;
       case "choice": {
         const type = b[0]!;
+        // Only a type the server offered, for every viewer: a lenient server that accepts another
+        // would take what follows as that type's data (a view-only viewer choosing VNC auth where
+        // only None was offered smuggled a ClientInit and a KeyEvent in as its "auth response").
+        // The list is always read first: the viewer only sees it once the tracker has parsed it.
+        if (st.ol !== 0 || ((st.ot![type >> 5]! >>> (type & 31)) & 1) === 0) throw notOffered(type, st.ol === 0);
+        // Needed no more: the state stays small (under 1 KiB) once counters grow.
+        delete st.ot;
+        delete st.ol;
         if (type !== 1 && type !== 2) throw new Unframeable(`security type ${type} cannot be inspected`);
         this.emit(b);
         st.sec = type;

@@ -12,6 +12,8 @@ export interface Desktop {
   port: number;
   width: number;
   height: number;
+  /** The Xvnc process (tests freeze it with SIGSTOP to play a stuck VNC server). */
+  server: Proc;
   stop(): Promise<void>;
 }
 
@@ -38,16 +40,18 @@ export interface DesktopOptions {
   foreground?: string;
   /** Also a ticking xclock in the top right corner (the demo: the picture visibly updates). */
   clock?: boolean;
+  /** A fixed RFB port: a test restarts a VNC server where its connector expects it. */
+  port?: number;
 }
 
 export async function startDesktop(
   width = 800,
   height = 600,
-  { name = "porthole-test", background = "red", foreground = "blue", clock = false }: DesktopOptions = {},
+  { name = "porthole-test", background = "red", foreground = "blue", clock = false, port: fixedPort }: DesktopOptions = {},
 ): Promise<Desktop> {
   requireXvnc();
   const display = freeDisplay();
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const xvnc: Proc = start("Xvnc", [
     `:${display}`,
     "-geometry", `${width}x${height}`,
@@ -68,6 +72,7 @@ export async function startDesktop(
     port,
     width,
     height,
+    server: xvnc,
     async stop() {
       await ticking?.stop();
       await logo.stop();

@@ -1,0 +1,131 @@
+/// <reference lib="dom" />
+/**
+ * The console page against what a person should not have to handle: another site opening a console
+ * in their name (it must wait for their click), a VNC server that restarts (the page comes back by
+ * itself), and a VNC server that freezes (the page says no picture is coming, and stops saying it
+ * when the picture flows again). Its own site, connector and Xvnc: this file kills and freezes them.
+ */
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { ApiClient } from "../harness/api.ts";
+import { foreignPage, launchBrowser } from "../harness/browser.ts";
+import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
+import { readRed } from "../harness/console-page.ts";
+import { type Desktop, startDesktop } from "../harness/xvnc.ts";
+
+const edge = inject("edge");
+const SITE = "e2e-console-resilience";
+const admin = new ApiClient(edge.url);
+let connector: RunningConnector;
+let browser: Browser;
+let desktop: Desktop;
+/** Where the foreign page sends the top window. */
+let foreignTarget = "";
+let foreign: { url: string; close(): Promise<void> };
+
+beforeAll(async () => {
+  await admin.signIn(edge.username, edge.password);
+  const token = await admin.createSite(SITE);
+  [browser, desktop] = await Promise.all([launchBrowser(), startDesktop(640, 480, { name: "flaky" })]);
+  connector = await startConnector(labConfig(edge.url, token, [{ id: "flaky", name: "Flaky", port: desktop.port }]));
+  // 127.0.0.2 is another site than the edge's 127.0.0.1 (an IP address is its own site).
+  foreign = await foreignPage(() => `<!doctype html><script>top.location.href = ${JSON.stringify(foreignTarget)};</script>`);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([connector?.stop(), browser?.close(), foreign?.close()]);
+  await desktop?.stop();
+});
+
+/** A browser context signed in as the admin (the session cookie is in it). */
+async function signedIn(): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+  const res = await context.request.post(`${edge.url}/api/session`, { data: { username: edge.username, password: edge.password } });
+  expect(res.ok()).toBe(true);
+  return context;
+}
+
+/** Records what would give the page a console: ticket requests and console sockets. */
+function watchTickets(page: Page): string[] {
+  const seen: string[] = [];
+  page.on("request", (req) => {
+    if (req.method() === "POST" && new URL(req.url()).pathname === "/api/consoles") seen.push("ticket");
+  });
+  page.on("websocket", (ws) => seen.push(ws.url()));
+  return seen;
+}
+
+describe("a console opened by another site", () => {
+  for (const [how, path] of [
+    ["the console page", `/console#site=${SITE}&hypervisor=lab&vm=flaky`],
+    ["an /open address", `/open?site=${SITE}&hypervisor=lab&vm=flaky`],
+  ] as const) {
+    it(`through ${how}: no ticket and no console until the person confirms`, async () => {
+      const context = await signedIn();
+      const page = await context.newPage();
+      const seen = watchTickets(page);
+      foreignTarget = `${edge.url}${path}`;
+      await page.goto(foreign.url);
+      const confirm = page.getByRole("button", { name: "Open console" });
+      await confirm.waitFor({ state: "visible", timeout: 20_000 });
+      expect(await page.getByRole("heading", { name: `Open the console of flaky on ${SITE}?` }).isVisible()).toBe(true);
+      expect(new URL(page.url()).origin).toBe(edge.url);
+      expect(seen).toEqual([]);
+
+      await confirm.click();
+      await readRed(page);
+      expect(seen[0]).toBe("ticket");
+      await context.close();
+    });
+  }
+
+  it("a console opened from the edge's own pages opens at once", async () => {
+    const context = await signedIn();
+    const page = await context.newPage();
+    await page.goto(`${edge.url}/healthz`);
+    await page.evaluate((url) => (location.href = url), `${edge.url}/console#site=${SITE}&hypervisor=lab&vm=flaky`);
+    await readRed(page);
+    expect(await page.getByRole("button", { name: "Open console" }).count()).toBe(0);
+    await context.close();
+  });
+});
+
+describe("a VNC server that stops answering or restarts", () => {
+  it("says when no picture arrives although the page asked, and clears it when bytes flow again", async () => {
+    const context = await signedIn();
+    const page = await context.newPage();
+    await page.goto(`${edge.url}/console#site=${SITE}&hypervisor=lab&vm=flaky`);
+    await readRed(page);
+    const stalled = page.getByRole("status").filter({ hasText: "No picture from the console" });
+
+    desktop.server.child.kill("SIGSTOP");
+    try {
+      await stalled.waitFor({ state: "visible", timeout: 30_000 });
+      expect(await stalled.textContent()).toMatch(/No picture from the console for \d+ s/);
+    } finally {
+      desktop.server.child.kill("SIGCONT");
+    }
+    await stalled.waitFor({ state: "hidden", timeout: 30_000 });
+    expect(await page.getAttribute("body", "data-state")).toBe("connected");
+    await context.close();
+  });
+
+  it("comes back by itself after the VNC server restarts on the same port", async () => {
+    const made = await admin.call<{ url: string }>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "flaky", ttlSeconds: 600, viewOnly: false });
+    expect(made.status).toBe(201);
+    const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+    await page.goto(made.body.url);
+    await readRed(page);
+
+    const port = desktop.port;
+    await desktop.stop();
+    // The server's end is passing ("The console ended."): a countdown, not a final "Disconnected".
+    await page.waitForSelector("body[data-state=reconnecting]", { timeout: 30_000 });
+    desktop = await startDesktop(640, 480, { name: "flaky", port });
+    // No click: the backoff (at most 30 s) brings it back.
+    await page.waitForSelector("body[data-state=connected]", { timeout: 45_000 });
+    await readRed(page);
+    expect(await page.isVisible("#notice")).toBe(false);
+    await page.close();
+  });
+});

@@ -34,7 +34,7 @@ describe("how a person reached the console page", () => {
   });
 
   it("leaves another site's navigation, a sibling host's and one without the header marked to ask", async () => {
-    for (const headers of [{ "Sec-Fetch-Site": "cross-site" }, { "Sec-Fetch-Site": "same-site" }, {}]) {
+    for (const headers of [{ "Sec-Fetch-Site": "cross-site" }, { "Sec-Fetch-Site": "same-site" }, {}] as Record<string, string>[]) {
       const res = await get("/console", headers);
       expect(res.status).toBe(200);
       expect(await navigation(res), JSON.stringify(headers)).toBe("cross-site");

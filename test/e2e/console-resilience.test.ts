@@ -5,6 +5,7 @@
  * itself), and a VNC server that freezes (the page says no picture is coming, and stops saying it
  * when the picture flows again). Its own site, connector and Xvnc: this file kills and freezes them.
  */
+import { mkdirSync } from "node:fs";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
@@ -19,6 +20,8 @@ const admin = new ApiClient(edge.url);
 let connector: RunningConnector;
 let browser: Browser;
 let desktop: Desktop;
+/** A VM name with no place to break a line, in scripts a narrow dialog must wrap anyway. */
+const LONG_NAME = "Сервер-базы-данных-производственного-кластера-東京データセンター第二号機";
 /** Where the foreign page sends the top window. */
 let foreignTarget = "";
 let foreign: { url: string; close(): Promise<void> };
@@ -27,7 +30,13 @@ beforeAll(async () => {
   await admin.signIn(edge.username, edge.password);
   const token = await admin.createSite(SITE);
   [browser, desktop] = await Promise.all([launchBrowser(), startDesktop(640, 480, { name: "flaky" })]);
-  connector = await startConnector(labConfig(edge.url, token, [{ id: "flaky", name: "Flaky", port: desktop.port }]));
+  connector = await startConnector(
+    labConfig(edge.url, token, [
+      { id: "flaky", name: "Flaky", port: desktop.port },
+      // The sessions list names a console's VM by its id (a XenServer UUID, here a long name).
+      { id: LONG_NAME, name: LONG_NAME, port: desktop.port },
+    ]),
+  );
   // 127.0.0.2 is another site than the edge's 127.0.0.1 (an IP address is its own site).
   foreign = await foreignPage(() => `<!doctype html><script>top.location.href = ${JSON.stringify(foreignTarget)};</script>`);
 });
@@ -38,8 +47,8 @@ afterAll(async () => {
 });
 
 /** A browser context signed in as the admin (the session cookie is in it). */
-async function signedIn(): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+async function signedIn(width = 1024): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport: { width, height: 768 } });
   const res = await context.request.post(`${edge.url}/api/session`, { data: { username: edge.username, password: edge.password } });
   expect(res.ok()).toBe(true);
   return context;
@@ -134,5 +143,34 @@ describe("a VNC server that stops answering or restarts", () => {
     await readRed(page);
     expect(await page.isVisible("#notice")).toBe(false);
     await page.close();
+  });
+});
+
+describe("the End session dialog", () => {
+  it("keeps a long non-ASCII VM name inside its box, at phone and desktop widths", async () => {
+    const made = await admin.call<{ url: string }>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: LONG_NAME, ttlSeconds: 600, viewOnly: false });
+    const viewer = await browser.newPage();
+    await viewer.goto(made.body.url);
+    await readRed(viewer);
+    mkdirSync("test-results", { recursive: true });
+    for (const width of [360, 1280]) {
+      const context = await signedIn(width);
+      const app = await context.newPage();
+      await app.goto(`${edge.url}/#/sessions`);
+      // Below 40rem rows are cards: found by their text, not by the table role.
+      await app.locator("tr", { hasText: LONG_NAME }).getByRole("button", { name: "End session" }).click();
+      const dialog = app.getByRole("dialog", { name: `End the console of ${LONG_NAME}` });
+      await dialog.waitFor();
+      await app.screenshot({ path: `test-results/end-session-${width}.png` });
+      const fits = await dialog.evaluate((d) => {
+        const box = d.getBoundingClientRect();
+        const title = d.querySelector("h2")!;
+        const t = title.getBoundingClientRect();
+        return { titleInBox: t.left >= box.left && t.right <= box.right && title.scrollWidth <= title.clientWidth, boxInWindow: box.left >= 0 && box.right <= innerWidth };
+      });
+      expect(fits, `${width} px`).toEqual({ titleInBox: true, boxInWindow: true });
+      await context.close();
+    }
+    await viewer.close();
   });
 });

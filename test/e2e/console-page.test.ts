@@ -279,6 +279,9 @@ describe("idle warning", () => {
     // The text message did not reach noVNC (it would have dropped the console).
     expect(await page.getAttribute("body", "data-state")).toBe("connected");
 
+    // Over the toolbar nothing reaches the VM, so the edge still counts down: the warning stays.
+    await page.getByRole("button", { name: "Fullscreen" }).hover();
+    expect(await warning.isVisible()).toBe(true);
     await page.mouse.move(500, 400);
     await page.mouse.move(520, 420);
     await warning.waitFor({ state: "hidden" });

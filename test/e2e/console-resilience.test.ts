@@ -6,7 +6,7 @@
  * when the picture flows again). Its own site, connector and Xvnc: this file kills and freezes them.
  */
 import { mkdirSync } from "node:fs";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
 import { foreignPage, launchBrowser } from "../harness/browser.ts";
@@ -143,6 +143,33 @@ describe("a VNC server that stops answering or restarts", () => {
     await readRed(page);
     expect(await page.isVisible("#notice")).toBe(false);
     await page.close();
+  });
+});
+
+describe("an edge that cannot be reached", () => {
+  it("says so in words while it retries, and comes back when the edge answers again", async () => {
+    const context = await signedIn();
+    const page = await context.newPage();
+    let socket: WebSocketRoute | undefined;
+    await page.routeWebSocket(/\/ws\/console\//, (ws) => {
+      socket = ws;
+      ws.connectToServer();
+    });
+    await page.goto(`${edge.url}/console#site=${SITE}&hypervisor=lab&vm=flaky`);
+    await readRed(page);
+
+    // The edge goes away: the console drops and the page's requests for a new ticket fail.
+    await page.route("**/api/consoles", (route) => route.abort("connectionrefused"));
+    socket!.close({ code: 1012, reason: "" });
+    const retrying = page.getByRole("status").filter({ hasText: "Cannot reach Porthole" });
+    await retrying.waitFor({ state: "visible", timeout: 30_000 });
+    expect((await retrying.innerText()).trim()).toMatch(/^Cannot reach Porthole: the network or Porthole's edge is down\. Reconnecting in \d+ s\./);
+    expect(await page.getByText("Failed to fetch").count()).toBe(0);
+
+    await page.unroute("**/api/consoles");
+    await page.getByRole("button", { name: "Reconnect now" }).click();
+    await page.waitForSelector("body[data-state=connected]", { timeout: 30_000 });
+    await context.close();
   });
 });
 

@@ -14,7 +14,7 @@ import { users } from "./api/users.ts";
 import { openConsolePage, vncUrls } from "./api/vnc-urls.ts";
 import { legacyLinkPage, legacyLinkStatus, linkPage, linkStatus } from "./http/link-page.ts";
 import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
-import { requireUser, signIn, signOut } from "./auth/session.ts";
+import { currentUser, requireUser, signIn, signOut } from "./auth/session.ts";
 import { bearerToken } from "./auth/secrets.ts";
 import type { AppEnv } from "./env.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";
@@ -63,10 +63,12 @@ app.route("/api/audit", auditApi);
 app.route("/api/signin-blocks", signInBlocks);
 /**
  * /open: a fresh console for the person, unless another site sent them here (or the app passes on
- * an address it was given: `ask=1`). Then no ticket: the console page asks the person first.
+ * an address it was given: `ask=1`). Then no ticket: the console page asks the person first. Signed
+ * out, sign-in comes first either way; the app then passes the address on with `ask=1`.
  */
 app.get("/open", async (c): Promise<Response> => {
-  if (ownNavigation(c.req.raw) && c.req.query("ask") !== "1") return openConsolePage(c);
+  const ask = !ownNavigation(c.req.raw) || c.req.query("ask") === "1";
+  if (!ask || !(await currentUser(c))) return openConsolePage(c);
   const parsed = ConsoleTarget.safeParse({ site: c.req.query("site"), hypervisor: c.req.query("hypervisor"), vm: c.req.query("vm") });
   if (!parsed.success) throw new ApiError(400, "invalid_request", "This console link is incomplete.");
   return c.redirect(`/console#${new URLSearchParams({ ...parsed.data, ask: "1" })}`, 302);

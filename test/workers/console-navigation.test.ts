@@ -62,4 +62,10 @@ describe("/open", () => {
       expect(res.headers.get("Location"), path).toBe("/console#site=navsite&hypervisor=lab&vm=desk&ask=1");
     }
   });
+
+  it("sends a signed-out person to sign in first, wherever they came from", async () => {
+    const res = await exports.default.fetch(`${ORIGIN}${open}`, { headers: { "Sec-Fetch-Site": "cross-site" }, redirect: "manual" });
+    expect(res.status).toBe(302);
+    expect(res.headers.get("Location")).toMatch(/^\/\?next=%2Fopen%3F/);
+  });
 });

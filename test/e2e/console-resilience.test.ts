@@ -83,6 +83,8 @@ describe("a console opened by another site", () => {
       await confirm.waitFor({ state: "visible", timeout: 20_000 });
       expect(await page.getByRole("heading", { name: `Open the console of flaky on ${SITE}?` }).isVisible()).toBe(true);
       expect(new URL(page.url()).origin).toBe(edge.url);
+      mkdirSync("test-results", { recursive: true });
+      await page.screenshot({ path: `test-results/console-confirm-${how.replaceAll(" ", "-")}.png` });
       expect(seen).toEqual([]);
       // What the edge judged by: Chromium calls 127.0.0.2 → 127.0.0.1 cross-site. (Signed in by a
       // SameSite=Strict cookie, /open goes by the sign-in page, whose app passes it on with ask=1.)

@@ -6,7 +6,8 @@
  * VNC server is stuck and the page says so (the edge's notices are not console bytes). Any console
  * byte clears it. Pure logic: the page feeds it the clock and the bytes.
  */
-export const STALL_QUIET_MS = 5000;
+/** Quiet this long before probing: one tiny request and answer per quiet spell, not per second. */
+export const STALL_QUIET_MS = 10_000;
 export const STALL_AFTER_MS = 5000;
 
 export interface StallTick {

@@ -5,7 +5,11 @@
  * itself), and a VNC server that freezes (the page says no picture is coming, and stops saying it
  * when the picture flows again). Its own site, connector and Xvnc: this file kills and freezes them.
  */
-import { mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
@@ -20,6 +24,9 @@ const admin = new ApiClient(edge.url);
 let connector: RunningConnector;
 let browser: Browser;
 let desktop: Desktop;
+/** A desktop that also takes VNC passwords, so failed logins can get this host blacklisted. */
+let guarded: Desktop;
+const work = mkdtempSync(join(tmpdir(), "porthole-resilience-"));
 /** A VM name with no place to break a line, in scripts a narrow dialog must wrap anyway. */
 const LONG_NAME = "Сервер-базы-данных-производственного-кластера-東京データセンター第二号機";
 /** Where the foreign page sends the top window. */
@@ -29,10 +36,18 @@ let foreign: { url: string; close(): Promise<void> };
 beforeAll(async () => {
   await admin.signIn(edge.username, edge.password);
   const token = await admin.createSite(SITE);
-  [browser, desktop] = await Promise.all([launchBrowser(), startDesktop(640, 480, { name: "flaky" })]);
+  const passwordFile = join(work, "passwd");
+  writeFileSync(passwordFile, execFileSync("vncpasswd", ["-f"], { input: "secret12\n" }));
+  [browser, desktop, guarded] = await Promise.all([
+    launchBrowser(),
+    startDesktop(640, 480, { name: "flaky" }),
+    // None first: the console page takes it; a failed VncAuth login counts towards the blacklist.
+    startDesktop(640, 480, { name: "guarded", extraArgs: ["-SecurityTypes", "None,VncAuth", "-PasswordFile", passwordFile, "-BlacklistThreshold", "3", "-BlacklistTimeout", "10"] }),
+  ]);
   connector = await startConnector(
     labConfig(edge.url, token, [
       { id: "flaky", name: "Flaky", port: desktop.port },
+      { id: "guarded", name: "Guarded", port: guarded.port },
       // The sessions list names a console's VM by its id (a XenServer UUID, here a long name).
       { id: LONG_NAME, name: LONG_NAME, port: desktop.port },
     ]),
@@ -43,7 +58,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled([connector?.stop(), browser?.close(), foreign?.close()]);
-  await desktop?.stop();
+  await Promise.allSettled([desktop?.stop(), guarded?.stop()]);
+  rmSync(work, { recursive: true, force: true });
 });
 
 /** A browser context signed in as the admin (the session cookie is in it). */
@@ -116,12 +132,12 @@ describe("a VNC server that stops answering or restarts", () => {
     await readRed(page);
     const stalled = page.getByRole("status").filter({ hasText: "No picture from the console" });
 
-    desktop.server.child.kill("SIGSTOP");
+    desktop.freeze();
     try {
       await stalled.waitFor({ state: "visible", timeout: 30_000 });
       expect(await stalled.textContent()).toMatch(/No picture from the console for \d+ s/);
     } finally {
-      desktop.server.child.kill("SIGCONT");
+      desktop.thaw();
     }
     await stalled.waitFor({ state: "hidden", timeout: 30_000 });
     expect(await page.getAttribute("body", "data-state")).toBe("connected");
@@ -144,6 +160,68 @@ describe("a VNC server that stops answering or restarts", () => {
     await page.waitForSelector("body[data-state=connected]", { timeout: 45_000 });
     await readRed(page);
     expect(await page.isVisible("#notice")).toBe(false);
+    await page.close();
+  });
+});
+
+/**
+ * One VncAuth login with a wrong answer, as a client with a bad password makes it; "refused" when
+ * the server already turns this host away ("Too many security failures").
+ */
+async function failedLogin(port: number): Promise<"failed" | "refused"> {
+  const socket = connect(port, "127.0.0.1");
+  let buffered = Buffer.alloc(0);
+  let want = 0;
+  let deliver: ((b: Buffer) => void) | null = null;
+  const take = (n: number) =>
+    new Promise<Buffer>((resolve) => {
+      want = n;
+      deliver = resolve;
+      pump();
+    });
+  const pump = () => {
+    if (!deliver || buffered.length < want) return;
+    const out = buffered.subarray(0, want);
+    buffered = buffered.subarray(want);
+    const d = deliver;
+    deliver = null;
+    d(out);
+  };
+  socket.on("data", (d) => {
+    buffered = Buffer.concat([buffered, d]);
+    pump();
+  });
+  try {
+    // A blacklisted host gets RFB 3.3 and security type 0 at once.
+    if ((await take(12)).toString() === "RFB 003.003\n") return (await take(4)).readUInt32BE(0) === 0 ? "refused" : "failed";
+    socket.write("RFB 003.008\n");
+    const types = await take((await take(1))[0]!);
+    if (types.length === 0) return "refused";
+    expect([...types]).toContain(2);
+    socket.write(Buffer.from([2]));
+    await take(16);
+    socket.write(Buffer.alloc(16));
+    expect((await take(4)).readUInt32BE(0)).toBe(1);
+    return "failed";
+  } finally {
+    socket.destroy();
+  }
+}
+
+describe("a VNC server that blacklists this host for a while", () => {
+  it("is retried with the countdown until the blacklist ends, not given up on", async () => {
+    // Until the server turns this host away (the connector's own dials may count towards it too).
+    for (let i = 0; i < 10 && (await failedLogin(guarded.port)) === "failed"; i++);
+    const made = await admin.call<{ url: string }>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "guarded", ttlSeconds: 600, viewOnly: false });
+    const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+    await page.goto(made.body.url);
+    await page.waitForSelector("body[data-state=reconnecting]", { timeout: 30_000 });
+    // What the page hears depends on who reads the refusal first: noVNC ("Too many security
+    // failures") or the connector, whose upstream then ends ("The console ended."). Both are retried.
+    expect(await page.textContent("#reconnect-text")).toMatch(/(Too many security failures|The console ended)\.* Reconnecting in \d+ s\./);
+    // The blacklist lasts 10 s: the backoff (1, 2, 4, 8 s) gets past it without a click.
+    await page.waitForSelector("body[data-state=connected]", { timeout: 45_000 });
+    await readRed(page);
     await page.close();
   });
 });

@@ -12,8 +12,11 @@ export interface Desktop {
   port: number;
   width: number;
   height: number;
-  /** The Xvnc process (tests freeze it with SIGSTOP to play a stuck VNC server). */
-  server: Proc;
+  /** Everything Xvnc logged so far (its connection log: `Connections: accepted/closed/blacklisted`). */
+  log(): string;
+  /** SIGSTOP / SIGCONT: a VNC server that hangs (the kernel still accepts connections into its backlog). */
+  freeze(): void;
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -42,12 +45,14 @@ export interface DesktopOptions {
   clock?: boolean;
   /** A fixed RFB port: a test restarts a VNC server where its connector expects it. */
   port?: number;
+  /** More Xvnc parameters, after the defaults (a later value wins): e.g. security types, a password. */
+  extraArgs?: string[];
 }
 
 export async function startDesktop(
   width = 800,
   height = 600,
-  { name = "porthole-test", background = "red", foreground = "blue", clock = false, port: fixedPort }: DesktopOptions = {},
+  { name = "porthole-test", background = "red", foreground = "blue", clock = false, port: fixedPort, extraArgs = [] }: DesktopOptions = {},
 ): Promise<Desktop> {
   requireXvnc();
   const display = freeDisplay();
@@ -61,6 +66,7 @@ export async function startDesktop(
     "-localhost=1",
     "-AlwaysShared",
     "-desktop", name,
+    ...extraArgs,
   ]);
   await waitFor("Xvnc", () => portAnswers(port), 20_000, xvnc);
   const logo = start("xlogo", ["-display", `:${display}`, "-geometry", `${width}x${height}+0+0`, "-bg", background, "-fg", foreground]);
@@ -72,8 +78,13 @@ export async function startDesktop(
     port,
     width,
     height,
-    server: xvnc,
+    log: () => xvnc.output(),
+    freeze: () => process.kill(xvnc.child.pid!, "SIGSTOP"),
+    thaw: () => process.kill(xvnc.child.pid!, "SIGCONT"),
     async stop() {
+      try {
+        process.kill(xvnc.child.pid!, "SIGCONT"); // a frozen server could not exit
+      } catch {}
       await ticking?.stop();
       await logo.stop();
       await xvnc.stop();

@@ -1,9 +1,11 @@
 /// <reference lib="dom" />
 /**
  * The console page against what a person should not have to handle: another site opening a console
- * in their name (it must wait for their click), a VNC server that restarts (the page comes back by
- * itself), and a VNC server that freezes (the page says no picture is coming, and stops saying it
- * when the picture flows again). Its own site, connector and Xvnc: this file kills and freezes them.
+ * in their name (it must wait for their click), a VNC server that restarts or blacklists this host
+ * for a while (the page comes back by itself), one that freezes (the page says no picture is coming,
+ * and stops saying it when the picture flows again), an edge it cannot reach (said in words); and
+ * the End session dialog with a long name. Its own site, connector and Xvnc servers: this file
+ * kills, freezes and blacklists them.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";

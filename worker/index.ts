@@ -15,12 +15,14 @@ import { openConsolePage, vncUrls } from "./api/vnc-urls.ts";
 import { legacyLinkPage, legacyLinkStatus, linkPage, linkStatus } from "./http/link-page.ts";
 import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
 import { builtInAdminCheck } from "./auth/builtin-admin.ts";
-import { requireUser, signIn, signOut } from "./auth/session.ts";
+import { currentUser, requireUser, signIn, signOut } from "./auth/session.ts";
 import { bearerToken } from "./auth/secrets.ts";
 import type { AppEnv } from "./env.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";
+import { ConsoleTarget } from "./http/validate.ts";
 import { VERSION } from "./version.ts";
 import { browserChecks, limitBody, securityHeaders } from "./http/security.ts";
+import { markNavigation, ownNavigation } from "./http/navigation.ts";
 
 export { Registry } from "./registry/registry-object.ts";
 export { SiteObject } from "./site/site-object.ts";
@@ -62,7 +64,18 @@ app.route("/api/links", links);
 app.route("/api/sessions", sessions);
 app.route("/api/audit", auditApi);
 app.route("/api/signin-blocks", signInBlocks);
-app.get("/open", openConsolePage);
+/**
+ * /open: a fresh console for the person, unless another site sent them here (or the app passes on
+ * an address it was given: `ask=1`). Then no ticket: the console page asks the person first. Signed
+ * out, sign-in comes first either way; the app then passes the address on with `ask=1`.
+ */
+app.get("/open", async (c): Promise<Response> => {
+  const ask = !ownNavigation(c.req.raw) || c.req.query("ask") === "1";
+  if (!ask || !(await currentUser(c))) return openConsolePage(c);
+  const parsed = ConsoleTarget.safeParse({ site: c.req.query("site"), hypervisor: c.req.query("hypervisor"), vm: c.req.query("vm") });
+  if (!parsed.success) throw new ApiError(400, "invalid_request", "This console link is incomplete.");
+  return c.redirect(`/console#${new URLSearchParams({ ...parsed.data, ask: "1" })}`, 302);
+});
 app.get("/l/:site", linkPage);
 app.get("/l/:site/status", linkStatus);
 app.get("/l/:site/:secret", legacyLinkPage);
@@ -99,6 +112,11 @@ app.get("/ws/link/:site", browserSocket);
 /** The app's static files, through the Worker so they carry the security headers. */
 app.on(["GET", "HEAD"], "*", async (c) => {
   if (c.req.path.startsWith("/api/")) throw new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}.`);
+  if (c.req.path === "/console" || c.req.path === "/console.html") {
+    // Never a 304 for a cached copy: the page carries this navigation's verdict (it is no-store anyway).
+    const page = await c.env.ASSETS.fetch(new Request(c.req.url, { method: c.req.method }));
+    return markNavigation(page, ownNavigation(c.req.raw));
+  }
   const res = await c.env.ASSETS.fetch(c.req.raw);
   return new Response(res.body, res);
 });

@@ -336,13 +336,15 @@ describe("the operator app", () => {
     expect(gone.status).toBe(401);
   });
 
-  it("a console address opened while signed out asks to sign in, then shows that console", async () => {
+  it("a console address opened while signed out asks to sign in, then to confirm, then shows that console", async () => {
     const context = await browser.newContext();
     const p = await context.newPage();
     await p.goto(`${edge.url}/open?site=${SITE}&hypervisor=lab&vm=desk`);
     await p.getByLabel("Username").fill("e2e-operator");
     await p.getByLabel("Password").fill("a long password 1");
     await p.getByRole("button", { name: "Sign in" }).click();
+    // Any site can send a person to the sign-in page with that address: the console asks first.
+    await p.getByRole("button", { name: "Open console" }).click();
     await p.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
     expect(new URL(p.url()).pathname).toBe("/console");
     await context.close();

@@ -115,9 +115,13 @@ describe("CloudTower, certificate pinned on the tower", () => {
     expect(res.body.proxied).not.toMatch(/token=[^&]*[+/=]/);
     expect(res.body.edge).toBe(`${edge.url}/open?site=${SITE}&hypervisor=tower&vm=${web.id}`);
     // The edge URL: signed in, it redirects to a fresh console page; signed out, to the sign-in page.
-    const signedIn = await api.raw(res.body.edge, { redirect: "manual" });
+    // As a browser sends it when the person opens the address themselves (another site's
+    // navigation gets no ticket: the console page asks first).
+    const signedIn = await api.raw(res.body.edge, { redirect: "manual", headers: { "Sec-Fetch-Site": "none" } });
     expect(signedIn.status).toBe(302);
     expect(signedIn.headers.get("location")).toMatch(/\/console#site=e2e-tower&ticket=/);
+    const fromElsewhere = await api.raw(res.body.edge, { redirect: "manual", headers: { "Sec-Fetch-Site": "cross-site" } });
+    expect(fromElsewhere.headers.get("location")).toMatch(/^\/console#site=e2e-tower&hypervisor=tower&vm=[^&]+&ask=1$/);
     const anon = await fetch(res.body.edge, { redirect: "manual" });
     expect(anon.headers.get("location")).toMatch(/^\/\?next=%2Fopen%3F/);
   });

@@ -210,6 +210,38 @@ describe("clipboard and keys", () => {
     await page.close();
   });
 
+  it("says that text outside Latin-1 would arrive as '?' on a server without the extended clipboard, and sends none of it", async () => {
+    const link = await makeLink("recorder");
+    const page = await openPage(link.url);
+    const before = recorder.messages.length;
+    await page.locator("#clipboard-menu summary").click();
+    await page.getByLabel("Text to send to the VM").fill("Grüße, 東京 €");
+    await page.getByRole("button", { name: "Send as clipboard" }).click();
+    expect(await page.textContent("#paste-message")).toBe(
+      'This VM\'s clipboard takes Latin-1 text only: 3 characters (such as 東) would arrive as "?". Nothing was sent: use Type it instead.',
+    );
+    // Latin-1 text still goes as cut text (it arrives after anything sent before it).
+    await page.getByLabel("Text to send to the VM").fill("Grüße");
+    await page.getByRole("button", { name: "Send as clipboard" }).click();
+    await waitFor("cut text", async () => (recorder.messages.slice(before).includes(6) ? true : undefined), 10_000);
+    expect(recorder.messages.slice(before).filter((t) => t === 6)).toHaveLength(1);
+    await page.close();
+  });
+
+  it("names the toolbar's menus as they read (WCAG 2.5.3: the accessible name is the visible label)", async () => {
+    const link = await makeLink("recorder");
+    const page = await openPage(link.url);
+    const cdp = await page.context().newCDPSession(page);
+    const { root } = await cdp.send("DOM.getDocument");
+    for (const [selector, label] of [["#keys-menu summary", "Keys"], ["#clipboard-menu summary", "Clipboard"]] as const) {
+      const { nodeId } = await cdp.send("DOM.querySelector", { nodeId: root.nodeId, selector });
+      const { nodes } = await cdp.send("Accessibility.getPartialAXTree", { nodeId, fetchRelatives: false });
+      expect(await page.locator(selector).innerText()).toBe(label);
+      expect(nodes[0]!.name?.value).toBe(label);
+    }
+    await page.close();
+  });
+
   it("sends Ctrl+Alt+Del from the keys menu: six key events reach the VNC server", async () => {
     const link = await makeLink("recorder");
     const page = await openPage(link.url);
@@ -247,6 +279,9 @@ describe("idle warning", () => {
     // The text message did not reach noVNC (it would have dropped the console).
     expect(await page.getAttribute("body", "data-state")).toBe("connected");
 
+    // Over the toolbar nothing reaches the VM, so the edge still counts down: the warning stays.
+    await page.getByRole("button", { name: "Fullscreen" }).hover();
+    expect(await warning.isVisible()).toBe(true);
     await page.mouse.move(500, 400);
     await page.mouse.move(520, 420);
     await warning.waitFor({ state: "hidden" });

@@ -12,6 +12,11 @@ export interface Desktop {
   port: number;
   width: number;
   height: number;
+  /** Everything Xvnc logged so far (its connection log: `Connections: accepted/closed/blacklisted`). */
+  log(): string;
+  /** SIGSTOP / SIGCONT: a VNC server that hangs (the kernel still accepts connections into its backlog). */
+  freeze(): void;
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -38,16 +43,20 @@ export interface DesktopOptions {
   foreground?: string;
   /** Also a ticking xclock in the top right corner (the demo: the picture visibly updates). */
   clock?: boolean;
+  /** A fixed RFB port: a test restarts a VNC server where its connector expects it. */
+  port?: number;
+  /** More Xvnc parameters, after the defaults (a later value wins): e.g. security types, a password. */
+  extraArgs?: string[];
 }
 
 export async function startDesktop(
   width = 800,
   height = 600,
-  { name = "porthole-test", background = "red", foreground = "blue", clock = false }: DesktopOptions = {},
+  { name = "porthole-test", background = "red", foreground = "blue", clock = false, port: fixedPort, extraArgs = [] }: DesktopOptions = {},
 ): Promise<Desktop> {
   requireXvnc();
   const display = freeDisplay();
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const xvnc: Proc = start("Xvnc", [
     `:${display}`,
     "-geometry", `${width}x${height}`,
@@ -57,6 +66,7 @@ export async function startDesktop(
     "-localhost=1",
     "-AlwaysShared",
     "-desktop", name,
+    ...extraArgs,
   ]);
   await waitFor("Xvnc", () => portAnswers(port), 20_000, xvnc);
   const logo = start("xlogo", ["-display", `:${display}`, "-geometry", `${width}x${height}+0+0`, "-bg", background, "-fg", foreground]);
@@ -68,7 +78,13 @@ export async function startDesktop(
     port,
     width,
     height,
+    log: () => xvnc.output(),
+    freeze: () => process.kill(xvnc.child.pid!, "SIGSTOP"),
+    thaw: () => process.kill(xvnc.child.pid!, "SIGCONT"),
     async stop() {
+      try {
+        process.kill(xvnc.child.pid!, "SIGCONT"); // a frozen server could not exit
+      } catch {}
       await ticking?.stop();
       await logo.stop();
       await xvnc.stop();

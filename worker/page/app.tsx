@@ -39,11 +39,14 @@ function currentPath(): string {
   return location.hash.replace(/^#\/?/, "").split("?")[0] ?? "";
 }
 
-/** After sign-in, go back to the console address that sent the person here (same-origin /open only). */
+/**
+ * After sign-in, go back to the console address that sent the person here (same-origin /open only).
+ * Any site can send a person to `/?next=…`, so the console page asks before it opens (`ask=1`).
+ */
 function continueToNext(): boolean {
   const next = new URLSearchParams(location.search).get("next");
   if (!next || !next.startsWith("/open?")) return false;
-  location.replace(next);
+  location.replace(`${next}&ask=1`);
   return true;
 }
 

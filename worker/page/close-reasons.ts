@@ -1,10 +1,25 @@
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 
 /**
- * Closes whose cause passes (the connector, the edge or the network went away, the upstream was
- * briefly unreachable): the page reconnects. Every other code is final and the page stops.
+ * Closes whose cause is final: retrying cannot help, or a person decided (revoked, ended by an
+ * admin, access ended, link expired, idle, VM off, refused). Every other close is retried with the
+ * countdown, so a console whose VNC server restarted (4000, "The console ended.") or briefly
+ * refused (a blacklist after failed logins lasts seconds) comes back by itself; a retry that meets
+ * a final cause (the VM is off now: 4412) stops there.
  */
-const PASSING = new Set<number>([1006, 1001, 1012, CloseCode.connectorOffline, CloseCode.upstreamFailed, CloseCode.upstreamTimeout]);
+const FINAL = new Set<number>([
+  1000,
+  CloseCode.protocolError,
+  CloseCode.badRequest,
+  CloseCode.unauthorized,
+  CloseCode.forbidden,
+  CloseCode.notFound,
+  CloseCode.terminated,
+  CloseCode.idle,
+  CloseCode.vmNotRunning,
+  CloseCode.gone,
+  CloseCode.upgradeRequired,
+]);
 
 /**
  * A VM that is off is final (4412: retrying cannot start it). Connectors before 0.3 said so with
@@ -13,9 +28,37 @@ const PASSING = new Set<number>([1006, 1001, 1012, CloseCode.connectorOffline, C
  */
 const VM_OFF = /powered off|halted|: start it/i;
 
+/** A VNC server's temporary refusal (TigerVNC's blacklist after failed logins, "try again later"). */
+const TEMPORARY_REFUSAL = /too many (security|authentication) failures|blacklist|try again later/i;
+
 export function isPassingClose(code: number, reason = ""): boolean {
   if (code === CloseCode.upstreamFailed && VM_OFF.test(reason)) return false;
-  return PASSING.has(code);
+  if (code === CloseCode.forbidden && TEMPORARY_REFUSAL.test(reason)) return true;
+  return !FINAL.has(code);
+}
+
+/** Backoff between reconnect attempts: 1 s doubling to 30 s, so a long outage costs the edge little. */
+export const RECONNECT_FIRST_MS = 1000;
+export const RECONNECT_MAX_MS = 30_000;
+/**
+ * The backoff starts over only after a console stayed up this long: a server that accepts and
+ * drops every console at once (it crashes on each one) is retried ever more slowly, not every second.
+ */
+export const RECONNECT_STABLE_MS = 30_000;
+
+export function reconnectDelay(attempt: number): number {
+  return Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** attempt);
+}
+
+/**
+ * Why a request to the edge failed, in words. A fetch that cannot reach the edge rejects with a
+ * TypeError whose text is the browser's ("Failed to fetch", "NetworkError when attempting…").
+ */
+export function describeFetchError(err: unknown): string {
+  if (err instanceof TypeError || !(err instanceof Error) || !err.message) {
+    return "Cannot reach Porthole: the network or Porthole's edge is down.";
+  }
+  return err.message;
 }
 
 /** What a person reads when a console closes: the edge's reason, or a fallback for the code. */

@@ -1,7 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { describeClose, isPassingClose } from "./close-reasons.ts";
-import { KEY_COMBOS, typedKeysyms } from "./console-keys.ts";
+import { beyondLatin1, KEY_COMBOS, typedKeysyms } from "./console-keys.ts";
 
 describe("typing text as key events", () => {
   it("types Latin-1 as its own keysyms, other Unicode as 0x01000000 + code point, newlines as Return", () => {
@@ -16,13 +14,10 @@ describe("typing text as key events", () => {
   });
 });
 
-describe("which closes the page reconnects after", () => {
-  it("retries drops of the network, edge or connector, and stops on final causes", () => {
-    for (const code of [1006, 1001, 1012, CloseCode.connectorOffline, CloseCode.upstreamFailed, CloseCode.upstreamTimeout]) expect(isPassingClose(code)).toBe(true);
-    for (const code of [1000, CloseCode.gone, CloseCode.forbidden, CloseCode.unauthorized, CloseCode.terminated, CloseCode.idle, CloseCode.ended, CloseCode.vmNotRunning]) expect(isPassingClose(code)).toBe(false);
-    expect(isPassingClose(CloseCode.upstreamFailed, "The VM is powered off: start it, then open its console.")).toBe(false);
-    expect(isPassingClose(CloseCode.upstreamFailed, "The VM is suspended: start it, then open its console.")).toBe(false);
-    expect(describeClose(CloseCode.idle, "")).toMatch(/without input/);
-    expect(describeClose(CloseCode.vmNotRunning, "")).toMatch(/not running/);
+describe("clipboard text a plain RFB clipboard cannot carry", () => {
+  it("finds characters beyond Latin-1 (they would arrive as '?')", () => {
+    expect(beyondLatin1("héllo wörld ÿ")).toBeNull();
+    expect(beyondLatin1("prix: 5 € ou 4 £, 東京")).toEqual({ count: 3, first: "€" });
+    expect(beyondLatin1("😀")).toEqual({ count: 1, first: "😀" });
   });
 });

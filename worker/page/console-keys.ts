@@ -54,3 +54,18 @@ export function typedKeysyms(text: string): { keysyms: number[]; skipped: number
   }
   return { keysyms, skipped };
 }
+
+/**
+ * Characters a plain RFB clipboard cannot carry. Without the extended clipboard (UTF-8) a server
+ * gets ISO 8859-1 only, and noVNC turns anything else into "?": the page says so instead of
+ * claiming the text was sent. Returns how many such characters and the first of them, or null.
+ */
+export function beyondLatin1(text: string): { count: number; first: string } | null {
+  let count = 0;
+  let first = "";
+  for (const ch of text) {
+    if (ch.codePointAt(0)! <= 0xff) continue;
+    if (count++ === 0) first = ch;
+  }
+  return count ? { count, first } : null;
+}

@@ -3,44 +3,34 @@
  * consumes bytes (subprotocol porthole.credit.v1), so a stalled tab never makes the edge or the
  * connector buffer more than one window, and it shows why a console closed.
  *
- * It reconnects by itself when the cause of a close is passing (the connector, the edge or the
- * network dropped): a share link is reused while it lives, a signed-in console asks the session for
- * a fresh single-use ticket. Final causes (revoked, expired, ended by a person, idle, refused) stop
- * it with the reason.
+ * It reconnects by itself unless the cause of a close is final (close-reasons.ts): a share link is
+ * reused while it lives, a signed-in console asks the session for a fresh single-use ticket (after
+ * the person's click when another site sent them here: console-consent.ts). Final causes
+ * (revoked, expired, ended by a person, idle, VM off, refused) stop it with the reason.
  */
 import RFB from "@novnc/novnc";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
+import { CREDIT_SUBPROTOCOL, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
 import { consoleSocketPath, linkSocketPath } from "../../shared/urls/console.ts";
-import { describeClose, isPassingClose } from "./close-reasons.ts";
-import { KEY_COMBOS, MAX_TYPED_CHARACTERS, typedKeysyms } from "./console-keys.ts";
+import { describeClose, describeFetchError, isPassingClose, RECONNECT_STABLE_MS, reconnectDelay } from "./close-reasons.ts";
+import { CreditChannel } from "./console-channel.ts";
+import { Consent } from "./console-consent.ts";
+import { setupControls } from "./console-controls.ts";
+import { PROBE_MESSAGE, StallWatch } from "./console-stall.ts";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $("status");
 const notice = $("notice");
 const title = $("title");
-const cad = $<HTMLButtonElement>("cad");
 const badge = $("badge");
 const screenEl = $("screen");
 const reconnectBox = $("reconnect");
 const reconnectText = $("reconnect-text");
 const reconnectNow = $<HTMLButtonElement>("reconnect-now");
 const idleBox = $("idle-warning");
-const keysMenu = $<HTMLDetailsElement>("keys-menu");
-const keysBox = $("keys");
-const clipboardMenu = $<HTMLDetailsElement>("clipboard-menu");
-const pasteText = $<HTMLTextAreaElement>("paste-text");
-const pasteMessage = $("paste-message");
-const serverText = $<HTMLTextAreaElement>("server-text");
-const serverCopy = $<HTMLButtonElement>("server-copy");
-const scaleButton = $<HTMLButtonElement>("scale");
-const screenshotButton = $<HTMLButtonElement>("screenshot");
+const stalledBox = $("stalled");
 const rttEl = $("rtt");
 const rateEl = $("rate");
-
-/** Backoff between reconnect attempts: 1 s doubling to 30 s, so a long outage costs the edge little. */
-const RECONNECT_FIRST_MS = 1000;
-const RECONNECT_MAX_MS = 30_000;
 
 type State = "connecting" | "connected" | "reconnecting" | "closed";
 
@@ -55,6 +45,7 @@ function fail(text: string): void {
   notice.hidden = false;
   reconnectBox.hidden = true;
   idleBox.hidden = true;
+  stalledBox.hidden = true;
 }
 
 interface Target {
@@ -67,6 +58,9 @@ interface Target {
   /** How to get another socket for a reconnect, or a reason why there is none. */
   again: () => Promise<Target | string>;
 }
+
+const fragment = new URLSearchParams(location.hash.slice(1));
+const consent = new Consent(fragment.get("ask"));
 
 /** A share link: reusable while it lives; the status request says whether it still does. */
 async function linkTarget(site: string, secret: string): Promise<Target | string> {
@@ -91,6 +85,7 @@ async function linkTarget(site: string, secret: string): Promise<Target | string
  */
 async function freshTicket(site: string, hypervisor: string | null, vm: string | null, viewOnly: boolean): Promise<Target | string> {
   if (!hypervisor || !vm) return "The connection was lost. Open the console again from Porthole.";
+  await consent.confirm(site, vm);
   const res = await fetch("/api/consoles", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -122,7 +117,7 @@ async function target(): Promise<Target | string> {
     if (!secret) return "This console link is incomplete. Check that you copied all of it.";
     return linkTarget(site, secret);
   }
-  const params = new URLSearchParams(location.hash.slice(1));
+  const params = new URLSearchParams(fragment);
   const site = params.get("site");
   const ticket = params.get("ticket");
   const hypervisor = params.get("hypervisor");
@@ -154,7 +149,7 @@ function clock(seconds: number): string {
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
 }
 
-/** Bytes the page received from the edge, for the readout's bytes per second. */
+/** Bytes the page received from the console, for the readout's bytes per second. */
 let bytesReceived = 0;
 
 /** What the edge sends as text (notices); never passed to noVNC, which speaks only binary RFB. */
@@ -184,90 +179,41 @@ function hideIdleWarning(): void {
   clearInterval(idleTimer);
   idleBox.hidden = true;
 }
-// Any input the person makes reaches the VM and resets the edge's idle timer: the warning is moot.
+// Input that reaches the VM resets the edge's idle timer: the warning is moot. Only input on the
+// screen counts (noVNC sends it); a key pressed in the toolbar or the mouse over it sends nothing.
 for (const type of ["keydown", "pointerdown", "pointermove", "wheel"]) {
-  document.addEventListener(type, () => {
-    if (!idleBox.hidden && document.body.dataset.state === "connected") hideIdleWarning();
+  screenEl.addEventListener(type, () => {
+    if (!idleBox.hidden && document.body.dataset.state === "connected" && !current?.viewOnly) hideIdleWarning();
   }, { capture: true, passive: true });
 }
 
-/**
- * What noVNC gets instead of the socket (noVNC takes any WebSocket-like "raw channel"): text
- * messages are the edge's notices, handled here and never given to noVNC, which speaks only
- * binary RFB; every binary message noVNC has handled is acknowledged as credit.
- */
-class CreditChannel {
-  onopen: ((ev: Event) => void) | null = null;
-  onmessage: ((ev: MessageEvent) => void) | null = null;
-  onclose: ((ev: CloseEvent) => void) | null = null;
-  onerror: ((ev: Event) => void) | null = null;
-  #ws: WebSocket;
-  #consumed = 0;
-
-  constructor(ws: WebSocket) {
-    this.#ws = ws;
-    ws.binaryType = "arraybuffer";
-    ws.addEventListener("open", (ev) => this.onopen?.(ev));
-    ws.addEventListener("message", (ev) => this.#message(ev));
-    ws.addEventListener("close", (ev) => this.onclose?.(ev));
-    ws.addEventListener("error", (ev) => this.onerror?.(ev));
+/** A frozen connector or VNC server: the page probes after a quiet spell and says when no answer comes. */
+const stall = new StallWatch();
+let channel: CreditChannel | null = null;
+setInterval(() => {
+  const { probe, stalledMs } = stall.tick(Date.now());
+  if (probe) channel?.sendOwn(PROBE_MESSAGE);
+  if (stalledMs === null) {
+    stalledBox.hidden = true;
+    return;
   }
-
-  get protocol(): string {
-    return this.#ws.protocol;
-  }
-  get readyState(): number {
-    return this.#ws.readyState;
-  }
-  get binaryType(): string {
-    return "arraybuffer";
-  }
-  set binaryType(_: string) {
-    // always arraybuffer: set once on the socket
-  }
-  send(data: ArrayBufferLike | ArrayBufferView): void {
-    this.#ws.send(data as ArrayBuffer);
-  }
-  close(): void {
-    this.#ws.close();
-  }
-
-  #message(ev: MessageEvent): void {
-    if (typeof ev.data === "string") {
-      bytesReceived += ev.data.length;
-      onNotice(ev.data);
-      return;
-    }
-    const size = (ev.data as ArrayBuffer).byteLength;
-    bytesReceived += size;
-    this.onmessage?.(ev);
-    if (this.#ws.protocol !== CREDIT_SUBPROTOCOL) return;
-    this.#consumed += size;
-    if (this.#consumed >= CREDIT_CHUNK_BYTES && this.#ws.readyState === WebSocket.OPEN) {
-      this.#ws.send(String(this.#consumed));
-      this.#consumed = 0;
-    }
-  }
-}
+  stalledBox.textContent = `No picture from the console for ${Math.round(stalledMs / 1000)} s although the page asked for one: the VM's VNC server or the site's connector may be stuck. Waiting…`;
+  stalledBox.hidden = false;
+}, 1000);
 
 /** The live console: replaced on every reconnect. */
 let rfb: RFB | null = null;
 let current: Target | null = null;
-let fitToWindow = true;
+const controls = setupControls(() => rfb, title);
 let attempt = 0;
+let connectedAt = 0;
 let reconnectTimer: ReturnType<typeof setInterval> | undefined;
-
-function controlsEnabled(on: boolean): void {
-  const input = on && !current?.viewOnly;
-  cad.disabled = !input;
-  for (const b of keysBox.querySelectorAll("button")) b.disabled = !input;
-  for (const id of ["paste-read", "paste-send", "paste-type"]) $<HTMLButtonElement>(id).disabled = !input;
-  pasteText.disabled = !input;
-  screenshotButton.disabled = !on;
-}
+/** Where the next socket comes from: the live target's `again`, or the first lookup if it failed. */
+let again: (() => Promise<Target | string>) | null = null;
 
 function connect(t: Target): void {
   current = t;
+  again = t.again;
   const url = location.origin.replace(/^http/, "ws") + t.socketPath;
   const ws = new WebSocket(url, [CREDIT_SUBPROTOCOL]);
   let closeCode = 1006;
@@ -281,39 +227,52 @@ function connect(t: Target): void {
   });
 
   // After the close listener above, so the code is known when noVNC reports the disconnect.
-  const r = new RFB(screenEl, new CreditChannel(ws), { shared: true });
+  const ch = new CreditChannel(ws, {
+    onNotice,
+    onConsoleBytes(size) {
+      bytesReceived += size;
+      stall.received(Date.now());
+    },
+  });
+  const r = new RFB(screenEl, ch, { shared: true });
   rfb = r;
-  r.scaleViewport = fitToWindow;
   r.clipViewport = false;
   // Only a courtesy: the edge drops a view-only viewer's input whatever this page does.
   r.viewOnly = t.viewOnly;
   r.addEventListener("connect", () => {
-    attempt = 0;
+    connectedAt = Date.now();
+    channel = ch;
+    stall.start(connectedAt);
     show("connected", "Connected");
     notice.hidden = true;
     reconnectBox.hidden = true;
-    controlsEnabled(true);
+    controls.enable(true, t.viewOnly);
     void measureRtt();
   });
   r.addEventListener("desktopname", (e: CustomEvent<{ name: string }>) => {
     if (!t.vmName) title.textContent = `${t.site} — ${e.detail.name}`;
   });
   r.addEventListener("clipboard", (e: CustomEvent<{ text: string }>) => {
-    if (t.viewOnly) return;
-    serverText.value = e.detail.text;
-    serverCopy.disabled = e.detail.text === "";
+    if (!t.viewOnly) controls.serverClipboard(e.detail.text);
   });
   r.addEventListener("disconnect", () => {
     if (rfb !== r) return;
     rfb = null;
-    controlsEnabled(false);
+    channel = null;
+    stall.stop();
+    stalledBox.hidden = true;
+    controls.enable(false, t.viewOnly);
     hideIdleWarning();
+    // The backoff starts over only after a console that stayed up (RECONNECT_STABLE_MS).
+    if (connectedAt && Date.now() - connectedAt >= RECONNECT_STABLE_MS) attempt = 0;
+    connectedAt = 0;
     // The close event precedes noVNC's disconnect; a socket that never opened reports 1006.
     if (isPassingClose(closeCode, closeReason)) scheduleReconnect(closeText ?? "The console connection was lost.");
     else fail(closeText ?? "The console connection was lost.");
   });
   r.addEventListener("securityfailure", (e: CustomEvent<{ reason?: string }>) => {
     closeCode = CloseCode.forbidden;
+    closeReason = e.detail.reason ?? "";
     closeText = `The console refused the connection: ${e.detail.reason ?? "security failure"}.`;
   });
   show(attempt === 0 ? "connecting" : "reconnecting", attempt === 0 ? "Connecting…" : "Reconnecting…");
@@ -325,7 +284,7 @@ let droppedBecause = "";
 /** Waits with a visible countdown, then asks for another socket and connects. */
 function scheduleReconnect(why: string): void {
   droppedBecause = why;
-  const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** attempt);
+  const delay = reconnectDelay(attempt);
   attempt++;
   const at = Date.now() + delay;
   show("reconnecting", "Reconnecting");
@@ -345,107 +304,24 @@ let asking = false;
 async function reconnect(): Promise<void> {
   clearInterval(reconnectTimer);
   // One attempt at a time: "Reconnect now" during a countdown's own attempt does nothing more.
-  if (!current || rfb || asking) return;
+  if (!again || rfb || asking) return;
   asking = true;
   reconnectText.textContent = "Reconnecting…";
   let next: Target | string;
   try {
-    next = await current.again();
+    next = await again();
   } catch (err) {
-    // The edge or the network is still away: try again later.
-    scheduleReconnect(`${(err as Error).message || "Porthole's edge cannot be reached."}`);
+    // The edge or the network is still away: try again later, and say so in words.
+    scheduleReconnect(describeFetchError(err));
     return;
   } finally {
     asking = false;
   }
   // A final answer while reconnecting (signed out, link revoked): say why the console dropped too.
   if (typeof next === "string") fail(droppedBecause && droppedBecause !== next ? `${droppedBecause} ${next}` : next);
-  else connect(next);
+  else begin(next);
 }
 reconnectNow.addEventListener("click", () => void reconnect());
-
-// --- Keys, clipboard, view ---------------------------------------------------------------------
-
-for (const combo of KEY_COMBOS) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.textContent = combo.label;
-  b.disabled = true;
-  b.setAttribute("aria-label", `Send ${combo.label}`);
-  b.addEventListener("click", () => {
-    if (!rfb) return;
-    for (const [keysym, code] of combo.keys) rfb.sendKey(keysym, code, true);
-    for (const [keysym, code] of [...combo.keys].reverse()) rfb.sendKey(keysym, code, false);
-    keysMenu.open = false;
-    rfb.focus();
-  });
-  keysBox.append(b);
-}
-cad.addEventListener("click", () => rfb?.sendCtrlAltDel());
-
-function pasteRefused(text: string): boolean {
-  if (text.length <= MAX_TYPED_CHARACTERS) return false;
-  pasteMessage.textContent = `That is ${text.length.toLocaleString()} characters; the limit is ${MAX_TYPED_CHARACTERS.toLocaleString()}. Nothing was sent.`;
-  return true;
-}
-
-$("paste-read").addEventListener("click", async () => {
-  try {
-    pasteText.value = await navigator.clipboard.readText();
-    pasteMessage.textContent = "";
-  } catch {
-    pasteMessage.textContent = "The browser did not allow reading the clipboard: paste into the box instead (Ctrl+V).";
-  }
-});
-$("paste-send").addEventListener("click", () => {
-  const text = pasteText.value;
-  if (!rfb || pasteRefused(text)) return;
-  rfb.clipboardPasteFrom(text);
-  pasteMessage.textContent = "Sent to the VM's clipboard.";
-});
-$("paste-type").addEventListener("click", () => {
-  const text = pasteText.value;
-  if (!rfb || pasteRefused(text)) return;
-  const { keysyms, skipped } = typedKeysyms(text);
-  for (const k of keysyms) rfb.sendKey(k, null);
-  pasteMessage.textContent = `Typed ${keysyms.length} keys${skipped ? `; ${skipped} characters that have no key were left out` : ""}.`;
-  clipboardMenu.open = false;
-  rfb.focus();
-});
-serverCopy.addEventListener("click", async () => {
-  try {
-    await navigator.clipboard.writeText(serverText.value);
-  } catch {
-    serverText.select();
-  }
-});
-
-scaleButton.addEventListener("click", () => {
-  fitToWindow = !fitToWindow;
-  scaleButton.setAttribute("aria-pressed", String(fitToWindow));
-  scaleButton.textContent = fitToWindow ? "Fit to window" : "1:1";
-  document.body.classList.toggle("one-to-one", !fitToWindow);
-  if (rfb) rfb.scaleViewport = fitToWindow;
-});
-const fullscreenButton = $("fullscreen");
-fullscreenButton.setAttribute("aria-pressed", "false");
-fullscreenButton.addEventListener("click", () => {
-  if (document.fullscreenElement) void document.exitFullscreen();
-  // Refused e.g. inside a frame without allowfullscreen: say so on the button, keep the console.
-  else void document.documentElement.requestFullscreen().catch(() => (fullscreenButton.title = "The browser refused fullscreen for this page."));
-});
-// Esc and the browser's own controls leave fullscreen too: the button follows the document.
-document.addEventListener("fullscreenchange", () => fullscreenButton.setAttribute("aria-pressed", String(document.fullscreenElement !== null)));
-screenshotButton.addEventListener("click", () => {
-  rfb?.toBlob((blob) => {
-    if (!blob) return;
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(blob);
-    a.download = `${(title.textContent || "console").replace(/[^\w.-]+/g, "-")}-${new Date().toISOString().replace(/[:.]/g, "-")}.png`;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-  }, "image/png");
-});
 
 /**
  * The readout. Round trip: a tiny GET /healthz to the edge, timed by the page (the network and
@@ -471,29 +347,37 @@ setInterval(() => {
 }, 1000);
 setInterval(() => void measureRtt(), 5000);
 
+/** The first target's labels, then the console. */
+let labelled = false;
+function begin(t: Target): void {
+  if (!labelled) {
+    labelled = true;
+    title.textContent = t.vmName ? `${t.site} — ${t.vmName}` : t.site;
+    if (t.viewOnly) {
+      document.body.dataset.viewOnly = "true";
+      badge.dataset.prefix = "View only · ";
+      badge.textContent = "View only";
+      // Neither direction of the clipboard for a view-only console (the edge drops it too).
+      $("clipboard-menu").hidden = true;
+      $("keys-menu").hidden = true;
+    }
+    if (t.expiresAt) showTimeLeft(t.expiresAt);
+  }
+  connect(t);
+}
+
 async function start(): Promise<void> {
+  again = target;
   let t: Target | string;
   try {
     t = await target();
   } catch (err) {
-    fail((err as Error).message || "Porthole's edge cannot be reached.");
+    // The edge did not answer the first lookup: the same countdown as for a dropped console.
+    scheduleReconnect(describeFetchError(err));
     return;
   }
-  if (typeof t === "string") {
-    fail(t);
-    return;
-  }
-  title.textContent = t.vmName ? `${t.site} — ${t.vmName}` : t.site;
-  if (t.viewOnly) {
-    document.body.dataset.viewOnly = "true";
-    badge.dataset.prefix = "View only · ";
-    badge.textContent = "View only";
-    // Neither direction of the clipboard for a view-only console (the edge drops it too).
-    clipboardMenu.hidden = true;
-    keysMenu.hidden = true;
-  }
-  if (t.expiresAt) showTimeLeft(t.expiresAt);
-  connect(t);
+  if (typeof t === "string") fail(t);
+  else begin(t);
 }
 
 void start();

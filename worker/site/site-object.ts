@@ -404,8 +404,12 @@ export class SiteObject extends DurableObject<Env> {
     }
     const stream = this.streams.forSocket(ws);
     if (!stream) return;
+    const warned = stream.attachment.idleWarnedAt !== null;
     this.streams.apply(stream, (s) => (typeof message === "string" ? s.viewerText(message) : s.viewerBytes(new Uint8Array(message))));
     stream.connector.flush();
+    // Input after an idle warning: with a timeout under two minutes the next warning is due before
+    // the alarm the warning left (the old close). Once per warning, not per message.
+    if (warned && stream.attachment.idleWarnedAt === null) await this.scheduleAlarm();
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {

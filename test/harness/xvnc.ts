@@ -12,6 +12,11 @@ export interface Desktop {
   port: number;
   width: number;
   height: number;
+  /** Everything Xvnc logged so far (its connection log: `Connections: accepted/closed/blacklisted`). */
+  log(): string;
+  /** SIGSTOP / SIGCONT: a VNC server that hangs (the kernel still accepts connections into its backlog). */
+  freeze(): void;
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -68,7 +73,13 @@ export async function startDesktop(
     port,
     width,
     height,
+    log: () => xvnc.output(),
+    freeze: () => process.kill(xvnc.child.pid!, "SIGSTOP"),
+    thaw: () => process.kill(xvnc.child.pid!, "SIGCONT"),
     async stop() {
+      try {
+        process.kill(xvnc.child.pid!, "SIGCONT"); // a frozen server could not exit
+      } catch {}
       await ticking?.stop();
       await logo.stop();
       await xvnc.stop();

@@ -89,7 +89,8 @@ export function welcomedTunnel(
     hypervisors = [],
     capabilities,
     maxDataBytes = MAX_DATA_BYTES,
-  }: { hypervisors?: HypervisorInventory[]; capabilities?: string[]; maxDataBytes?: number } = {},
+    viewerSilenceMs,
+  }: { hypervisors?: HypervisorInventory[]; capabilities?: string[]; maxDataBytes?: number; viewerSilenceMs?: number } = {},
 ): Tunnel {
   const tunnel = new Tunnel({
     ws: edge as unknown as WebSocket,
@@ -98,6 +99,7 @@ export function welcomedTunnel(
     log: pino({ level: "silent" }),
     onWelcome: () => {},
     accepting: () => true,
+    viewerSilenceMs,
   });
   edge.deliver(
     encodeJson(FrameType.welcome, 0, {

@@ -46,11 +46,19 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Maps a socket error to what the person at the console page can do about it. */
-export function socketFailure(err: NodeJS.ErrnoException, what: string): UpstreamError {
+/**
+ * Maps a socket error to what the person at the console page can do about it. `refused` is what
+ * to suggest when `what` refuses the connection: a plain VNC server is probably not running, but
+ * a XenServer host or a CloudTower has no "VNC server" the person could look for.
+ */
+export function socketFailure(
+  err: NodeJS.ErrnoException,
+  what: string,
+  refused = `${what} refused the connection: is its VNC server running?`,
+): UpstreamError {
   switch (err.code) {
     case "ECONNREFUSED":
-      return new UpstreamError(CloseCode.upstreamFailed, `${what} refused the connection: is its VNC server running?`);
+      return new UpstreamError(CloseCode.upstreamFailed, refused);
     case "ETIMEDOUT":
     case "ABORT_ERR":
       return new UpstreamError(CloseCode.upstreamTimeout, `${what} did not answer in time.`);

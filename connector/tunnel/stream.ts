@@ -129,7 +129,8 @@ export class TunnelStream {
 
   attach(upstream: Duplex): void {
     if (this.closed) {
-      upstream.destroy();
+      // The viewer left as its console opened: the server greeted, so its handshake is finished.
+      void finishHandshake(upstream, new HandshakeTranscript().snapshot()).then((result) => this.host.handshakeFinished?.(this, result));
       return;
     }
     this.upstream = upstream;
@@ -291,8 +292,12 @@ export class TunnelStream {
         // The viewer has a greeting already: the server's own is checked, not sent again.
         chunk = chunk.subarray(head.length);
         if (this.serverGreeting.length < VERSION_BYTES) return;
-        if (!this.greetingStillFits()) {
-          return this.fail(CloseCode.upstreamFailed, "The VNC server now speaks an older RFB version than it did: open the console again.");
+        const expected = this.expectedGreeting;
+        this.expectedGreeting = null;
+        if (!this.greetingStillFits(expected)) {
+          // E.g. a server that refuses the address answers "RFB 003.003" with a reason instead.
+          const [now, before] = [this.serverGreeting, expected].map((g) => g.toString("latin1").trim().replace(/[^\x20-\x7e]/g, "?"));
+          return this.fail(CloseCode.upstreamFailed, `The VNC server now greets with ${now}, not ${before}: open the console again.`);
         }
         if (chunk.length === 0) return;
       }
@@ -307,9 +312,7 @@ export class TunnelStream {
    * After an early greeting: the viewer chose its version from the greeting it got; any server
    * accepts a version up to its own, so only a server that went back to an older one is a problem.
    */
-  private greetingStillFits(): boolean {
-    const expected = this.expectedGreeting!;
-    this.expectedGreeting = null;
+  private greetingStillFits(expected: Buffer): boolean {
     if (this.serverGreeting.equals(expected)) return true;
     const server = rfbMinor(this.serverGreeting);
     const asked = this.transcript.snapshot().client.subarray(0, VERSION_BYTES);
@@ -321,7 +324,8 @@ export class TunnelStream {
     if (this.spoke) return;
     const ms = this.host.viewerSilenceMs ?? VIEWER_SILENCE_MS;
     this.silence = setTimeout(() => {
-      if (this.closed || this.spoke) return;
+      // A handshake the watch saw end without the viewer (an upstream that is not RFB) holds nothing.
+      if (this.closed || this.spoke || this.handshake.done) return;
       this.fail(CloseCode.tooSlow, `The viewer said nothing within ${Math.round(ms / 1000)} s of the VNC server's greeting.`);
     }, ms);
     this.silence.unref?.();

@@ -303,11 +303,9 @@ export class Tunnel implements StreamHost {
     const { id, hypervisor, vm } = stream;
     upstream.openConsole(vm, stream.signal).then(
       (socket) => {
-        if (stream.isClosed) {
-          socket.destroy();
-          return;
-        }
+        // A stream closed meanwhile still takes the socket: it finishes the server's handshake.
         stream.attach(socket);
+        if (stream.isClosed) return;
         this.log.info({ event: "console.opened", stream: id, hypervisor, vm }, "console opened");
       },
       (err: unknown) => {

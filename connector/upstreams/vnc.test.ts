@@ -29,6 +29,7 @@ const SERVER_INIT = Buffer.concat([Buffer.from([4, 0, 3, 0]), Buffer.alloc(16, 1
  */
 async function startTigerLike(limit = 5, { types = [2], greetAfter }: { types?: number[]; greetAfter?: Promise<void> } = {}) {
   const stats = { connections: 0, unauthenticated: 0, maxUnauthenticated: 0, refused: 0, authenticated: 0, abandoned: 0 };
+  const settings = { greeting: "RFB 003.008\n" };
   const sockets = new Set<Socket>();
   const server: Server = createServer(async (s) => {
     sockets.add(s);
@@ -82,12 +83,13 @@ async function startTigerLike(limit = 5, { types = [2], greetAfter }: { types?: 
       }
     });
     await greetAfter;
-    if (!s.destroyed) s.write("RFB 003.008\n");
+    if (!s.destroyed) s.write(settings.greeting);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return {
     port: (server.address() as { port: number }).port,
     stats,
+    settings,
     async stop() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
@@ -273,6 +275,21 @@ describe("viewers that leave or say nothing mid-handshake (issue #23)", () => {
     open(edge, 3);
     await third;
     expect(server.stats).toMatchObject({ connections: 2, authenticated: 2, abandoned: 0 });
+  });
+
+  it("a server that went back to an older version than the known greeting: the console closes with 4502, saying so", async () => {
+    const server = await startTigerLike(5, { types: [1] });
+    stops.push(server.stop);
+    const edge = tunnelTo({ name: "lab", type: "vnc", vms: [{ id: "desk", address: `127.0.0.1:${server.port}` }] });
+    const first = viewer(edge, 1);
+    open(edge, 1);
+    await first;
+    server.settings.greeting = "RFB 003.003\n";
+    const second = viewer(edge, 2).catch((e: Error) => e.message);
+    open(edge, 2);
+    expect(await second).toBe("stream 2: 4502 The VNC server now greets with RFB 003.003, not RFB 003.008: open the console again.");
+    await until("the connector finished that connection", () => server.stats.unauthenticated === 0);
+    expect(server.stats.abandoned).toBe(0);
   });
 
   it("a hung server: the console gets 4504, the connection is kept and finished when the server wakes, and no more are opened meanwhile", async () => {

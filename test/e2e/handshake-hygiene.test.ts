@@ -95,6 +95,9 @@ describe("viewers that leave or stall mid-handshake", () => {
     );
     await serverQuiet();
     await nextConsolesWork();
+    // The connector took over the handshakes the viewers left and finished them (security type None).
+    expect(connector.proc.output()).toMatch(/"event":"console.handshake_finished".*"outcome":"finished"/);
+    expect(connector.proc.output()).not.toMatch(/"outcome":"(abandoned|timeout)"/);
   });
 
   it("a frozen, then thawed server has not blacklisted the connector", { timeout: 300_000 }, async () => {
@@ -116,6 +119,8 @@ describe("viewers that leave or stall mid-handshake", () => {
     desktop.thaw();
     await serverQuiet();
     await nextConsolesWork();
+    // The connections that waited on the frozen server were finished once it woke, not dropped.
+    expect(connector.proc.output()).toMatch(/"event":"console.handshake_finished".*"outcome":"finished"/);
   });
 
   it("two silent viewers do not delay a normal console, and are closed after a bounded silence", { timeout: 180_000 }, async () => {

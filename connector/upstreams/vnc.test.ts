@@ -29,6 +29,8 @@ const SERVER_INIT = Buffer.concat([Buffer.from([4, 0, 3, 0]), Buffer.alloc(16, 1
  */
 async function startTigerLike(limit = 5, { types = [2], greetAfter }: { types?: number[]; greetAfter?: Promise<void> } = {}) {
   const stats = { connections: 0, unauthenticated: 0, maxUnauthenticated: 0, refused: 0, authenticated: 0, abandoned: 0 };
+  /** Each connection's client version, as the server read it. */
+  const versions: string[] = [];
   const settings = { greeting: "RFB 003.008\n" };
   const sockets = new Set<Socket>();
   const server: Server = createServer(async (s) => {
@@ -62,6 +64,7 @@ async function startTigerLike(limit = 5, { types = [2], greetAfter }: { types?: 
       got = Buffer.concat([got, d]);
       if (step === 0 && got.length >= 12) {
         step = 1;
+        versions.push(got.subarray(0, 12).toString("latin1"));
         s.write(Buffer.from([types.length, ...types]));
       }
       if (step === 1 && got.length >= 13) {
@@ -89,6 +92,7 @@ async function startTigerLike(limit = 5, { types = [2], greetAfter }: { types?: 
   return {
     port: (server.address() as { port: number }).port,
     stats,
+    versions,
     settings,
     async stop() {
       for (const s of sockets) s.destroy();
@@ -244,6 +248,18 @@ describe("viewers that leave or say nothing mid-handshake (issue #23)", () => {
     const next = viewer(edge, 20);
     open(edge, 20);
     await next;
+  });
+
+  it("a viewer that leaves in the middle of its version: the server never sees a part of one", async () => {
+    const server = await startTigerLike(5, { types: [1] });
+    stops.push(server.stop);
+    const edge = tunnelTo({ name: "lab", type: "vnc", vms: [{ id: "desk", address: `127.0.0.1:${server.port}` }] });
+    open(edge, 1);
+    await until("the console is open", () => edge.frames.some((f) => f.stream === 1 && f.type === FrameType.data));
+    edge.deliver(encodeData(1, Buffer.from("RFB 003")));
+    edge.deliver(encodeClose(FrameType.close, 1, CloseCode.ended, "the viewer left"));
+    await until("the connector finished the handshake", () => server.stats.authenticated === 1 && server.stats.unauthenticated === 0);
+    expect(server.versions).toEqual(["RFB 003.008\n"]);
   });
 
   it("a silent viewer is closed with 4408 after the silence bound, and its server's handshake is finished", async () => {

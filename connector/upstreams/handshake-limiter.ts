@@ -93,7 +93,7 @@ export class HandshakeLimiter {
             new UpstreamError(
               CloseCode.upstreamTimeout,
               // Close reasons hold 123 bytes: the server's address is in the connector's log line.
-              `The VNC server is busy with other consoles still connecting: this one waited ${Math.round(this.waitMs / 1000)} s. Try again in a moment.`,
+              `The VNC server is busy with consoles still connecting, or not answering: this one waited ${Math.round(this.waitMs / 1000)} s. Try again in a moment.`,
             ),
           );
         }, this.waitMs),

@@ -90,7 +90,14 @@ export function welcomedTunnel(
     capabilities,
     maxDataBytes = MAX_DATA_BYTES,
     viewerSilenceMs,
-  }: { hypervisors?: HypervisorInventory[]; capabilities?: string[]; maxDataBytes?: number; viewerSilenceMs?: number } = {},
+    viewerParkMs,
+  }: {
+    hypervisors?: HypervisorInventory[];
+    capabilities?: string[];
+    maxDataBytes?: number;
+    viewerSilenceMs?: number;
+    viewerParkMs?: number;
+  } = {},
 ): Tunnel {
   const tunnel = new Tunnel({
     ws: edge as unknown as WebSocket,
@@ -100,6 +107,7 @@ export function welcomedTunnel(
     onWelcome: () => {},
     accepting: () => true,
     viewerSilenceMs,
+    viewerParkMs,
   });
   edge.deliver(
     encodeJson(FrameType.welcome, 0, {

@@ -30,14 +30,22 @@ const READ_CHUNK_BYTES = 64 * 1024;
  * handshake turn, nor a half-open connection on it, until the edge's 60 s handshake deadline.
  */
 export const VIEWER_SILENCE_MS = 10_000;
+/**
+ * A viewer that has not answered the greeting this long after the first connection to a server
+ * (no greeting known yet) stops holding that server's handshake turn: the connector finishes and
+ * closes that connection, and dials again, with the greeting now known, once the viewer answers.
+ * Clients answer within a round trip; this only costs a slow one a second connection.
+ */
+export const VIEWER_PARK_MS = 2_000;
 /** The RFB version message both sides start with: "RFB 003.008\n". */
 const VERSION_BYTES = 12;
 
 export interface StreamHost {
   readonly windowBytes: number;
   readonly maxDataBytes: number;
-  /** VIEWER_SILENCE_MS, unless a test shortens it. */
+  /** VIEWER_SILENCE_MS and VIEWER_PARK_MS, unless a test changes them. */
   readonly viewerSilenceMs?: number;
+  readonly viewerParkMs?: number;
   /** This stream has DATA (or its final CLOSE) to send: schedule it. */
   ready(stream: TunnelStream): void;
   /**
@@ -80,17 +88,17 @@ export class TunnelStream {
   private closed = false;
   /** This console's turn in its server's handshake queue, held until the RFB handshake is done. */
   private slot: HandshakeSlot | undefined;
-  private readonly handshake = new RfbHandshake(() => {
-    this.slot?.release();
-    this.transcript.clear();
-  });
+  private handshake = this.watchHandshake();
   /** Both directions' handshake bytes, for finishing the server's side if the viewer leaves. */
-  private readonly transcript = new HandshakeTranscript();
+  private transcript = new HandshakeTranscript();
   /** The viewer's first bytes, held until its whole version (12 bytes) is there. */
   private unspoken: Buffer[] = [];
   private unspokenBytes = 0;
   private spoke = false;
   private silence: NodeJS.Timeout | undefined;
+  private park: NodeJS.Timeout | undefined;
+  /** Dials the upstream again (after `parkSilentViewer`); set by the tunnel. */
+  redial: (() => void) | null = null;
   private openOkSent = false;
   /** `greetEarly`: the greeting the viewer already has, and the dial waiting for the viewer. */
   private expectedGreeting: Buffer | null = null;
@@ -140,6 +148,10 @@ export class TunnelStream {
       this.openOkSent = true;
       this.host.sendControl(encodeOpenOk(this.id));
       this.startSilence();
+      if (this.redial && !this.spoke) {
+        this.park = setTimeout(() => this.parkSilentViewer(), this.host.viewerParkMs ?? VIEWER_PARK_MS);
+        this.park.unref?.();
+      }
     }
     const onData = (chunk: Buffer) => this.onUpstreamData(chunk);
     const onEnd = () => this.end(CloseCode.ended, "The console ended.");
@@ -207,6 +219,7 @@ export class TunnelStream {
       if (this.unspokenBytes < VERSION_BYTES) return;
       this.spoke = true;
       clearTimeout(this.silence);
+      clearTimeout(this.park);
       copy = Buffer.concat(this.unspoken);
       this.unspoken = [];
     }
@@ -320,6 +333,42 @@ export class TunnelStream {
     return server !== null && viewer !== null && viewer <= server;
   }
 
+  private watchHandshake(): RfbHandshake {
+    return new RfbHandshake(() => {
+      this.slot?.release();
+      this.transcript.clear();
+    });
+  }
+
+  /**
+   * The viewer has not answered the first server's greeting yet: finish that connection (it gives
+   * its handshake turn back) and dial again once the viewer answers, as `greetEarly` does.
+   */
+  private parkSilentViewer(): void {
+    const upstream = this.upstream;
+    if (this.closed || this.spoke || !upstream || !this.redial || this.handshake.done) return;
+    if (this.serverGreeting.length < VERSION_BYTES) return; // the greeting is not even whole: wait
+    this.handOver(upstream);
+    this.upstream = null;
+    this.expectedGreeting = this.serverGreeting;
+    this.serverGreeting = Buffer.alloc(0);
+    this.handshake = this.watchHandshake();
+    this.transcript = new HandshakeTranscript();
+    this.deferredOpen = this.redial;
+  }
+
+  /** Gives the upstream to the finisher, with this console's turn, which it returns when done. */
+  private handOver(upstream: Duplex): void {
+    this.detach?.();
+    this.detach = null;
+    const slot = this.slot;
+    this.slot = undefined;
+    void finishHandshake(upstream, this.transcript.snapshot()).then((result) => {
+      slot?.release();
+      this.host.handshakeFinished?.(this, result);
+    });
+  }
+
   private startSilence(): void {
     if (this.spoke) return;
     const ms = this.host.viewerSilenceMs ?? VIEWER_SILENCE_MS;
@@ -383,19 +432,14 @@ export class TunnelStream {
 
   private teardown(): void {
     clearTimeout(this.silence);
+    clearTimeout(this.park);
     this.deferredOpen = null;
     this.abort.abort();
     const upstream = this.upstream;
     if (upstream && !this.handshake.done && !upstream.destroyed) {
       // The viewer is gone mid-handshake: the connector finishes the server's side, in this
       // console's handshake turn, so that the server sees a connection that authenticated.
-      this.detach?.();
-      const slot = this.slot;
-      this.slot = undefined;
-      void finishHandshake(upstream, this.transcript.snapshot()).then((result) => {
-        slot?.release();
-        this.host.handshakeFinished?.(this, result);
-      });
+      this.handOver(upstream);
     } else {
       this.slot?.release();
       upstream?.destroy();

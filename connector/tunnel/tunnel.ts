@@ -42,7 +42,7 @@ import type { Upstream } from "../upstreams/upstream.ts";
 import { UpstreamError } from "../upstreams/upstream.ts";
 import { GreetingCache } from "./greeting-cache.ts";
 import { OutgoingMessages } from "./outgoing.ts";
-import { type StreamHost, TunnelStream, VIEWER_SILENCE_MS } from "./stream.ts";
+import { type StreamHost, TunnelStream, VIEWER_PARK_MS, VIEWER_SILENCE_MS } from "./stream.ts";
 
 /** Bytes handed to the socket but not yet written to the kernel. */
 const INFLIGHT_LIMIT = 512 * 1024;
@@ -85,14 +85,16 @@ export interface TunnelOptions {
   accepting(): boolean;
   /** Servers' greetings seen so far; the connector keeps one across tunnels. */
   greetings?: GreetingCache;
-  /** Default VIEWER_SILENCE_MS (tests shorten it). */
+  /** Default VIEWER_SILENCE_MS and VIEWER_PARK_MS (tests change them). */
   viewerSilenceMs?: number;
+  viewerParkMs?: number;
 }
 
 export class Tunnel implements StreamHost {
   windowBytes = STREAM_WINDOW_BYTES;
   maxDataBytes = MAX_DATA_BYTES_ACCEPTED;
   readonly viewerSilenceMs: number;
+  readonly viewerParkMs: number;
   readonly streams = new Map<number, TunnelStream>();
   private readonly opts: TunnelOptions;
   private readonly ws: WebSocket;
@@ -125,6 +127,7 @@ export class Tunnel implements StreamHost {
     this.opts = opts;
     this.greetings = opts.greetings ?? new GreetingCache();
     this.viewerSilenceMs = opts.viewerSilenceMs ?? VIEWER_SILENCE_MS;
+    this.viewerParkMs = opts.viewerParkMs ?? VIEWER_PARK_MS;
     this.ws = opts.ws;
     this.log = opts.log;
     this.ws.on("message", (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
@@ -295,8 +298,10 @@ export class Tunnel implements StreamHost {
     this.log.info({ event: "console.opening", stream: id, hypervisor, vm }, "opening console");
     // A server whose greeting is known is dialled only once the viewer answered it (stream.ts).
     const greeting = this.greetings.get(hypervisor, vm);
-    if (greeting) stream.greetEarly(greeting, () => this.dial(stream, upstream));
-    else this.dial(stream, upstream);
+    const dial = () => this.dial(stream, upstream);
+    if (greeting) return stream.greetEarly(greeting, dial);
+    stream.redial = dial;
+    dial();
   }
 
   private dial(stream: TunnelStream, upstream: Upstream): void {

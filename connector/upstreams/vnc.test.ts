@@ -273,6 +273,30 @@ describe("viewers that leave or say nothing mid-handshake (issue #23)", () => {
     expect(server.stats.abandoned).toBe(0);
   });
 
+  it("a silent viewer on a server met for the first time gives its turn back after the park delay; it is dialled again when it speaks", async () => {
+    const server = await startTigerLike(5, { types: [1] });
+    stops.push(server.stop);
+    const edge = tunnelTo(
+      { name: "lab", type: "vnc", maxConcurrentHandshakes: 1, vms: [{ id: "desk", address: `127.0.0.1:${server.port}` }] },
+      { viewerParkMs: 20 },
+    );
+    open(edge, 1); // says nothing
+    await until("the silent viewer has its greeting", () => edge.frames.some((f) => f.stream === 1 && f.type === FrameType.data));
+    const normal = viewer(edge, 2);
+    open(edge, 2);
+    await normal; // got the only turn while the silent viewer was still there
+    expect(closeOf(edge, 1)).toBeUndefined();
+    expect(server.stats).toMatchObject({ connections: 2, authenticated: 2, abandoned: 0 });
+    // The silent viewer speaks at last: a new connection, and it gets the security types, not a second greeting.
+    edge.deliver(encodeData(1, Buffer.from("RFB 003.008\n")));
+    await until("the viewer got the security types", () =>
+      edge.frames.some((f) => f.stream === 1 && f.type === FrameType.data && Buffer.from((f as { bytes: Uint8Array }).bytes).equals(Buffer.from([1, 1]))),
+    );
+    expect(server.stats.connections).toBe(3);
+    const greetings = edge.frames.filter((f) => f.stream === 1 && f.type === FrameType.data && Buffer.from((f as { bytes: Uint8Array }).bytes).includes("RFB"));
+    expect(greetings.length).toBe(1);
+  });
+
   it("once a server's greeting is known, a silent viewer never opens a connection to it", async () => {
     const server = await startTigerLike(5, { types: [1] });
     stops.push(server.stop);

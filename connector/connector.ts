@@ -10,6 +10,7 @@ import type { ConnectorConfig } from "./config.ts";
 import type { Log } from "./log.ts";
 import { Backoff } from "./tunnel/backoff.ts";
 import { Tunnel } from "./tunnel/tunnel.ts";
+import { GreetingCache } from "./tunnel/greeting-cache.ts";
 import type { Upstream } from "./upstreams/upstream.ts";
 
 import { SOFTWARE } from "./version.ts";
@@ -42,6 +43,8 @@ export interface ConnectorStats {
 export class Connector {
   private readonly config: ConnectorConfig;
   private readonly upstreams: Map<string, Upstream>;
+  /** VNC servers' greetings, kept across tunnels (see tunnel/greeting-cache.ts). */
+  private readonly greetings = new GreetingCache();
   private readonly log: Log;
   private readonly backoff = new Backoff();
   private tunnel: Tunnel | null = null;
@@ -165,6 +168,7 @@ export class Connector {
         hello: { software: SOFTWARE, hostname: hostname(), hypervisors: this.inventory() },
         log: this.log,
         accepting: () => !this.stopping,
+        greetings: this.greetings,
         onWelcome: (welcome) => {
           this.connects++;
           this.backoff.connected();

@@ -89,7 +89,15 @@ export function welcomedTunnel(
     hypervisors = [],
     capabilities,
     maxDataBytes = MAX_DATA_BYTES,
-  }: { hypervisors?: HypervisorInventory[]; capabilities?: string[]; maxDataBytes?: number } = {},
+    viewerSilenceMs,
+    viewerParkMs,
+  }: {
+    hypervisors?: HypervisorInventory[];
+    capabilities?: string[];
+    maxDataBytes?: number;
+    viewerSilenceMs?: number;
+    viewerParkMs?: number;
+  } = {},
 ): Tunnel {
   const tunnel = new Tunnel({
     ws: edge as unknown as WebSocket,
@@ -98,6 +106,8 @@ export function welcomedTunnel(
     log: pino({ level: "silent" }),
     onWelcome: () => {},
     accepting: () => true,
+    viewerSilenceMs,
+    viewerParkMs,
   });
   edge.deliver(
     encodeJson(FrameType.welcome, 0, {

@@ -6,20 +6,46 @@
  * before its unsent bytes could exceed the credit, so this stream never holds more than one window.
  * Up (edge → console): the edge may have one window unacknowledged; credit goes back once bytes
  * are written to the console socket.
+ *
+ * The RFB handshake is never left half done on the server (handshake-finisher.ts): if the viewer
+ * leaves, stays silent past VIEWER_SILENCE_MS, or the tunnel drops before ServerInit, the
+ * connector finishes the server's side itself and closes cleanly. When the server's greeting is
+ * known from an earlier console (`greetEarly`), the viewer gets it at once and the server is only
+ * dialled once the viewer answered it: a viewer that never speaks costs the server nothing.
  */
 import type { Duplex } from "node:stream";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeClose, encodeCredit, encodeOpenOk, FrameType, writeHeader } from "../../shared/protocol/frames.ts";
 import { CREDIT_CHUNK_BYTES, FRAME_HEADER_BYTES } from "../../shared/protocol/limits.ts";
+import { type FinishResult, finishHandshake, HandshakeTranscript, rfbMinor } from "../upstreams/handshake-finisher.ts";
 import { type HandshakeSlot, slotOf } from "../upstreams/handshake-limiter.ts";
 import { RfbHandshake } from "./rfb-handshake.ts";
 
 /** Node reads sockets in chunks of up to this size: pausing one chunk early keeps us under the window. */
 const READ_CHUNK_BYTES = 64 * 1024;
+/**
+ * How long a viewer may stay silent after the server's greeting reached the tunnel before it
+ * answers with its own version; then its console closes (4408). Any client answers at once; a
+ * socket that says nothing (a stuck page, a port scanner with a link) must not keep a server's
+ * handshake turn, nor a half-open connection on it, until the edge's 60 s handshake deadline.
+ */
+export const VIEWER_SILENCE_MS = 10_000;
+/**
+ * A viewer that has not answered the greeting this long after the first connection to a server
+ * (no greeting known yet) stops holding that server's handshake turn: the connector finishes and
+ * closes that connection, and dials again, with the greeting now known, once the viewer answers.
+ * Clients answer within a round trip; this only costs a slow one a second connection.
+ */
+export const VIEWER_PARK_MS = 2_000;
+/** The RFB version message both sides start with: "RFB 003.008\n". */
+const VERSION_BYTES = 12;
 
 export interface StreamHost {
   readonly windowBytes: number;
   readonly maxDataBytes: number;
+  /** VIEWER_SILENCE_MS and VIEWER_PARK_MS, unless a test changes them. */
+  readonly viewerSilenceMs?: number;
+  readonly viewerParkMs?: number;
   /** This stream has DATA (or its final CLOSE) to send: schedule it. */
   ready(stream: TunnelStream): void;
   /**
@@ -31,6 +57,10 @@ export interface StreamHost {
   sendControl(frame: Uint8Array): void;
   /** The stream is over: forget it. */
   finished(stream: TunnelStream, code: number, reason: string): void;
+  /** The server's greeting (its first 12 bytes), for `greetEarly` next time. */
+  greeted?(stream: TunnelStream, greeting: Buffer): void;
+  /** The connector finished (or gave up) a server handshake its viewer left. */
+  handshakeFinished?(stream: TunnelStream, result: FinishResult): void;
 }
 
 export class TunnelStream {
@@ -58,7 +88,24 @@ export class TunnelStream {
   private closed = false;
   /** This console's turn in its server's handshake queue, held until the RFB handshake is done. */
   private slot: HandshakeSlot | undefined;
-  private readonly handshake = new RfbHandshake(() => this.slot?.release());
+  private handshake = this.watchHandshake();
+  /** Both directions' handshake bytes, for finishing the server's side if the viewer leaves. */
+  private transcript = new HandshakeTranscript();
+  /** The viewer's first bytes, held until its whole version (12 bytes) is there. */
+  private unspoken: Buffer[] = [];
+  private unspokenBytes = 0;
+  private spoke = false;
+  private silence: NodeJS.Timeout | undefined;
+  private park: NodeJS.Timeout | undefined;
+  /** Dials the upstream again (after `parkSilentViewer`); set by the tunnel. */
+  redial: (() => void) | null = null;
+  private openOkSent = false;
+  /** `greetEarly`: the greeting the viewer already has, and the dial waiting for the viewer. */
+  private expectedGreeting: Buffer | null = null;
+  private serverGreeting = Buffer.alloc(0);
+  private deferredOpen: (() => void) | null = null;
+  /** Removes this stream's listeners from the upstream socket (before handing it to the finisher). */
+  private detach: (() => void) | null = null;
 
   constructor(host: StreamHost, id: number, hypervisor: string, vm: string) {
     this.host = host;
@@ -90,28 +137,64 @@ export class TunnelStream {
 
   attach(upstream: Duplex): void {
     if (this.closed) {
-      upstream.destroy();
+      // The viewer left as its console opened: the server greeted, so its handshake is finished.
+      void finishHandshake(upstream, new HandshakeTranscript().snapshot()).then((result) => this.host.handshakeFinished?.(this, result));
       return;
     }
     this.upstream = upstream;
     this.slot = slotOf(upstream);
     if (this.handshake.done) this.slot?.release();
-    this.host.sendControl(encodeOpenOk(this.id));
-    upstream.on("data", (chunk: Buffer) => this.onUpstreamData(chunk));
-    upstream.once("end", () => this.end(CloseCode.ended, "The console ended."));
-    upstream.once("error", (err: NodeJS.ErrnoException) =>
-      this.end(CloseCode.upstreamFailed, `The console connection failed: ${err.code ?? err.message}.`),
-    );
-    upstream.once("close", () => this.end(CloseCode.ended, "The console ended."));
+    if (!this.openOkSent) {
+      this.openOkSent = true;
+      this.host.sendControl(encodeOpenOk(this.id));
+      this.startSilence();
+      if (this.redial && !this.spoke) {
+        this.park = setTimeout(() => this.parkSilentViewer(), this.host.viewerParkMs ?? VIEWER_PARK_MS);
+        this.park.unref?.();
+      }
+    }
+    const onData = (chunk: Buffer) => this.onUpstreamData(chunk);
+    const onEnd = () => this.end(CloseCode.ended, "The console ended.");
+    const onError = (err: NodeJS.ErrnoException) =>
+      this.end(CloseCode.upstreamFailed, `The console connection failed: ${err.code ?? err.message}.`);
+    upstream.on("data", onData);
+    upstream.once("end", onEnd);
+    upstream.once("error", onError);
+    upstream.once("close", onEnd);
+    this.detach = () => {
+      upstream.off("data", onData);
+      upstream.off("end", onEnd);
+      upstream.off("error", onError);
+      upstream.off("close", onEnd);
+    };
     for (const bytes of this.early) this.writeUp(bytes);
     this.early = [];
     // Openers may hand over a paused socket (with bytes put back by unshift): start it flowing.
     upstream.resume();
   }
 
+  /**
+   * The server's greeting is known from an earlier console: the viewer gets it now, and `open`
+   * (the dial, in a handshake turn) runs once the viewer has answered it. The server's own
+   * greeting is then checked against it and not sent again.
+   */
+  greetEarly(greeting: Buffer, open: () => void): void {
+    if (this.closed) return;
+    this.expectedGreeting = greeting;
+    this.deferredOpen = open;
+    this.openOkSent = true;
+    this.host.sendControl(encodeOpenOk(this.id));
+    this.pending.push(greeting);
+    this.pendingBytes += greeting.length;
+    this.host.ready(this);
+    this.startSilence();
+  }
+
   /** The console could not be opened. */
   refuse(code: number, reason: string): void {
     if (this.closed) return;
+    // After an early greeting the edge has OPEN_OK already: the stream ends with CLOSE instead.
+    if (this.openOkSent) return this.fail(code, reason);
     this.host.sendControl(encodeClose(FrameType.openError, this.id, code, reason));
     this.closed = true;
     this.host.finished(this, code, reason);
@@ -127,10 +210,25 @@ export class TunnelStream {
       return;
     }
     this.bytesUp += bytes.length;
-    this.handshake.fromClient(bytes);
-    const copy = Buffer.from(bytes);
+    let copy = Buffer.from(bytes);
+    if (!this.spoke) {
+      // The viewer's version goes to the server whole, so that the connector can always take the
+      // handshake over after it (a part of a version could not be completed safely).
+      this.unspoken.push(copy);
+      this.unspokenBytes += copy.length;
+      if (this.unspokenBytes < VERSION_BYTES) return;
+      this.spoke = true;
+      clearTimeout(this.silence);
+      clearTimeout(this.park);
+      copy = Buffer.concat(this.unspoken);
+      this.unspoken = [];
+    }
+    this.handshake.fromClient(copy);
     if (this.upstream) this.writeUp(copy);
     else this.early.push(copy);
+    const open = this.deferredOpen;
+    this.deferredOpen = null;
+    open?.();
   }
 
   onCredit(bytes: number): void {
@@ -197,11 +295,89 @@ export class TunnelStream {
 
   private onUpstreamData(chunk: Buffer): void {
     if (this.closed) return;
+    if (!this.handshake.done) this.transcript.fromServer(chunk);
     this.handshake.fromServer(chunk);
+    if (this.serverGreeting.length < VERSION_BYTES) {
+      const head = chunk.subarray(0, VERSION_BYTES - this.serverGreeting.length);
+      this.serverGreeting = Buffer.concat([this.serverGreeting, head]);
+      if (this.serverGreeting.length === VERSION_BYTES) this.host.greeted?.(this, this.serverGreeting);
+      if (this.expectedGreeting) {
+        // The viewer has a greeting already: the server's own is checked, not sent again.
+        chunk = chunk.subarray(head.length);
+        if (this.serverGreeting.length < VERSION_BYTES) return;
+        const expected = this.expectedGreeting;
+        this.expectedGreeting = null;
+        if (!this.greetingStillFits(expected)) {
+          // E.g. a server that refuses the address answers "RFB 003.003" with a reason instead.
+          const [now, before] = [this.serverGreeting, expected].map((g) => g.toString("latin1").trim().replace(/[^\x20-\x7e]/g, "?"));
+          return this.fail(CloseCode.upstreamFailed, `The VNC server now greets with ${now}, not ${before}: open the console again.`);
+        }
+        if (chunk.length === 0) return;
+      }
+    }
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.pendingBytes + READ_CHUNK_BYTES > this.sendCredit) this.upstream?.pause();
     this.host.ready(this);
+  }
+
+  /**
+   * After an early greeting: the viewer chose its version from the greeting it got; any server
+   * accepts a version up to its own, so only a server that went back to an older one is a problem.
+   */
+  private greetingStillFits(expected: Buffer): boolean {
+    if (this.serverGreeting.equals(expected)) return true;
+    const server = rfbMinor(this.serverGreeting);
+    const asked = this.transcript.snapshot().client.subarray(0, VERSION_BYTES);
+    const viewer = rfbMinor(asked);
+    return server !== null && viewer !== null && viewer <= server;
+  }
+
+  private watchHandshake(): RfbHandshake {
+    return new RfbHandshake(() => {
+      this.slot?.release();
+      this.transcript.clear();
+    });
+  }
+
+  /**
+   * The viewer has not answered the first server's greeting yet: finish that connection (it gives
+   * its handshake turn back) and dial again once the viewer answers, as `greetEarly` does.
+   */
+  private parkSilentViewer(): void {
+    const upstream = this.upstream;
+    if (this.closed || this.spoke || !upstream || !this.redial || this.handshake.done) return;
+    if (this.serverGreeting.length < VERSION_BYTES) return; // the greeting is not even whole: wait
+    this.handOver(upstream);
+    this.upstream = null;
+    this.expectedGreeting = this.serverGreeting;
+    this.serverGreeting = Buffer.alloc(0);
+    this.handshake = this.watchHandshake();
+    this.transcript = new HandshakeTranscript();
+    this.deferredOpen = this.redial;
+  }
+
+  /** Gives the upstream to the finisher, with this console's turn, which it returns when done. */
+  private handOver(upstream: Duplex): void {
+    this.detach?.();
+    this.detach = null;
+    const slot = this.slot;
+    this.slot = undefined;
+    void finishHandshake(upstream, this.transcript.snapshot()).then((result) => {
+      slot?.release();
+      this.host.handshakeFinished?.(this, result);
+    });
+  }
+
+  private startSilence(): void {
+    if (this.spoke) return;
+    const ms = this.host.viewerSilenceMs ?? VIEWER_SILENCE_MS;
+    this.silence = setTimeout(() => {
+      // A handshake the watch saw end without the viewer (an upstream that is not RFB) holds nothing.
+      if (this.closed || this.spoke || this.handshake.done) return;
+      this.fail(CloseCode.tooSlow, `The viewer said nothing within ${Math.round(ms / 1000)} s of the VNC server's greeting.`);
+    }, ms);
+    this.silence.unref?.();
   }
 
   private maybeResume(): void {
@@ -225,6 +401,7 @@ export class TunnelStream {
   }
 
   private writeUp(bytes: Buffer): void {
+    if (!this.handshake.done) this.transcript.fromClient(bytes);
     this.upstream!.write(bytes, () => this.returnCredit(bytes.length));
   }
 
@@ -254,9 +431,21 @@ export class TunnelStream {
   }
 
   private teardown(): void {
-    this.slot?.release();
+    clearTimeout(this.silence);
+    clearTimeout(this.park);
+    this.deferredOpen = null;
     this.abort.abort();
-    this.upstream?.destroy();
+    const upstream = this.upstream;
+    if (upstream && !this.handshake.done && !upstream.destroyed) {
+      // The viewer is gone mid-handshake: the connector finishes the server's side, in this
+      // console's handshake turn, so that the server sees a connection that authenticated.
+      this.handOver(upstream);
+    } else {
+      this.slot?.release();
+      upstream?.destroy();
+    }
+    this.transcript.clear();
+    this.unspoken = [];
     this.pending = [];
     this.pendingBytes = 0;
     this.early = [];

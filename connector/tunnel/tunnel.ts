@@ -41,8 +41,9 @@ import {
 import type { Log } from "../log.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
 import { UpstreamError } from "../upstreams/upstream.ts";
+import { GreetingCache } from "./greeting-cache.ts";
 import { OutgoingMessages } from "./outgoing.ts";
-import { type StreamHost, TunnelStream } from "./stream.ts";
+import { type StreamHost, TunnelStream, VIEWER_PARK_MS, VIEWER_SILENCE_MS } from "./stream.ts";
 
 /** Bytes handed to the socket but not yet written to the kernel. */
 const INFLIGHT_LIMIT = 512 * 1024;
@@ -83,11 +84,18 @@ export interface TunnelOptions {
   onWelcome(welcome: Welcome): void;
   /** False while the connector drains for shutdown: new consoles are refused. */
   accepting(): boolean;
+  /** Servers' greetings seen so far; the connector keeps one across tunnels. */
+  greetings?: GreetingCache;
+  /** Default VIEWER_SILENCE_MS and VIEWER_PARK_MS (tests change them). */
+  viewerSilenceMs?: number;
+  viewerParkMs?: number;
 }
 
 export class Tunnel implements StreamHost {
   windowBytes = STREAM_WINDOW_BYTES;
   maxDataBytes = MAX_DATA_BYTES_ACCEPTED;
+  readonly viewerSilenceMs: number;
+  readonly viewerParkMs: number;
   readonly streams = new Map<number, TunnelStream>();
   private readonly opts: TunnelOptions;
   private readonly ws: WebSocket;
@@ -113,10 +121,14 @@ export class Tunnel implements StreamHost {
   /** The capabilities the edge accepted in WELCOME (none from an edge that predates them). */
   private edgeCapabilities = new Set<string>();
   private draining = false;
+  private readonly greetings: GreetingCache;
   welcomed = false;
 
   constructor(opts: TunnelOptions) {
     this.opts = opts;
+    this.greetings = opts.greetings ?? new GreetingCache();
+    this.viewerSilenceMs = opts.viewerSilenceMs ?? VIEWER_SILENCE_MS;
+    this.viewerParkMs = opts.viewerParkMs ?? VIEWER_PARK_MS;
     this.ws = opts.ws;
     this.log = opts.log;
     this.ws.on("message", (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
@@ -179,6 +191,17 @@ export class Tunnel implements StreamHost {
     stream.queued = true;
     if (stream.pendingDataBytes <= INTERACTIVE_BYTES) this.urgentQueue.push(stream);
     else this.readyQueue.push(stream);
+  }
+
+  greeted(stream: TunnelStream, greeting: Buffer): void {
+    this.greetings.set(stream.hypervisor, stream.vm, greeting);
+  }
+
+  handshakeFinished(stream: TunnelStream, result: { outcome: string; detail: string }): void {
+    this.log.info(
+      { event: "console.handshake_finished", stream: stream.id, hypervisor: stream.hypervisor, vm: stream.vm, ...result },
+      "finished the VNC server's handshake for a viewer that left",
+    );
   }
 
   finished(stream: TunnelStream, code: number, reason: string): void {
@@ -276,13 +299,21 @@ export class Tunnel implements StreamHost {
       return stream.refuse(CloseCode.notFound, `This connector has no hypervisor named ${hypervisor}.`);
     }
     this.log.info({ event: "console.opening", stream: id, hypervisor, vm }, "opening console");
+    // A server whose greeting is known is dialled only once the viewer answered it (stream.ts).
+    const greeting = this.greetings.get(hypervisor, vm);
+    const dial = () => this.dial(stream, upstream);
+    if (greeting) return stream.greetEarly(greeting, dial);
+    stream.redial = dial;
+    dial();
+  }
+
+  private dial(stream: TunnelStream, upstream: Upstream): void {
+    const { id, hypervisor, vm } = stream;
     upstream.openConsole(vm, stream.signal).then(
       (socket) => {
-        if (stream.isClosed) {
-          socket.destroy();
-          return;
-        }
+        // A stream closed meanwhile still takes the socket: it finishes the server's handshake.
         stream.attach(socket);
+        if (stream.isClosed) return;
         this.log.info({ event: "console.opened", stream: id, hypervisor, vm }, "console opened");
       },
       (err: unknown) => {
@@ -290,6 +321,7 @@ export class Tunnel implements StreamHost {
           err instanceof UpstreamError ? err : new UpstreamError(CloseCode.upstreamFailed, "The console could not be opened.");
         if (!(err instanceof UpstreamError)) this.log.error({ event: "console.error", stream: id, err }, "unexpected error");
         this.log.warn({ event: "console.refused", stream: id, hypervisor, vm, code: failure.code, reason: failure.message }, "console not opened");
+        void failure.finishing?.then((result) => this.handshakeFinished(stream, result));
         stream.refuse(failure.code, failure.message);
       },
     );

@@ -163,7 +163,9 @@ export class CloudTowerUpstream extends PolledUpstream {
         reject(
           new UpstreamError(
             CloseCode.upstreamFailed,
-            describeTlsError(err, host, trust) ?? socketFailure(err, `CloudTower's console endpoint ${host}`).message,
+            describeTlsError(err, host, trust) ??
+              socketFailure(err, `CloudTower's console endpoint ${host}`, `CloudTower's console endpoint ${host} refused the connection: is the cluster up?`)
+                .message,
           ),
         );
       });
@@ -251,7 +253,9 @@ export class CloudTowerUpstream extends PolledUpstream {
     const host = this.tower.hostname;
     return new UpstreamError(
       CloseCode.upstreamFailed,
-      describeTlsError(e, host, this.trust ?? { mode: "system" }) ?? socketFailure(e, `CloudTower ${this.name} (${host})`).message,
+      describeTlsError(e, host, this.trust ?? { mode: "system" }) ??
+      socketFailure(e, `CloudTower ${this.name} (${host})`, `CloudTower ${this.name} (${host}) refused the connection: is it up, and its URL's port right?`)
+        .message,
     );
   }
 }

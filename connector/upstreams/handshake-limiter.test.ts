@@ -47,7 +47,7 @@ describe("handshake limiter", () => {
     expect(err).toBeInstanceOf(UpstreamError);
     expect((err as UpstreamError).code).toBe(CloseCode.upstreamTimeout);
     expect((err as UpstreamError).message).toBe(
-      "The VNC server is busy with other consoles still connecting: this one waited 30 s. Try again in a moment.",
+      "The VNC server is busy with consoles still connecting, or not answering: this one waited 30 s. Try again in a moment.",
     );
     expect(Buffer.byteLength((err as UpstreamError).message)).toBeLessThanOrEqual(123);
     held.release();

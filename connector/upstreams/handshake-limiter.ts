@@ -93,7 +93,7 @@ export class HandshakeLimiter {
             new UpstreamError(
               CloseCode.upstreamTimeout,
               // Close reasons hold 123 bytes: the server's address is in the connector's log line.
-              `The VNC server is busy with other consoles still connecting: this one waited ${Math.round(this.waitMs / 1000)} s. Try again in a moment.`,
+              `The VNC server is busy with consoles still connecting, or not answering: this one waited ${Math.round(this.waitMs / 1000)} s. Try again in a moment.`,
             ),
           );
         }, this.waitMs),
@@ -142,7 +142,11 @@ export function slotOf(stream: Duplex): HandshakeSlot | undefined {
   return slots.get(stream);
 }
 
-/** Runs `open` within a turn with `server`; the slot is released if the open fails. */
+/**
+ * Runs `open` within a turn with `server`; the slot is released if the open fails, once the
+ * connector has finished the server's handshake if it is finishing it (UpstreamError.finishing):
+ * while a server does not answer, the connector opens no more connections to it.
+ */
 export async function withSlot(
   limiter: HandshakeLimiter,
   server: string,
@@ -153,7 +157,8 @@ export async function withSlot(
   try {
     return holdSlot(await open(), slot);
   } catch (err) {
-    slot.release();
+    if (err instanceof UpstreamError && err.finishing) void err.finishing.finally(() => slot.release());
+    else slot.release();
     throw err;
   }
 }

@@ -6,6 +6,7 @@
 import type { Duplex } from "node:stream";
 import type { HypervisorInventory } from "../../shared/protocol/messages.ts";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import { type FinishResult, finishHandshake, HandshakeTranscript } from "./handshake-finisher.ts";
 
 export interface Upstream {
   readonly name: string;
@@ -33,6 +34,11 @@ export interface CheckReport {
 /** A console that could not be opened, with the close code and a reason for the person. */
 export class UpstreamError extends Error {
   readonly code: number;
+  /**
+   * Set when the connection to the server outlives the failure: the connector is finishing its
+   * handshake (handshake-finisher.ts), and the server's handshake turn stays taken until then.
+   */
+  finishing?: Promise<FinishResult>;
 
   constructor(code: number, reason: string) {
     super(reason);
@@ -40,11 +46,19 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Maps a socket error to what the person at the console page can do about it. */
-export function socketFailure(err: NodeJS.ErrnoException, what: string): UpstreamError {
+/**
+ * Maps a socket error to what the person at the console page can do about it. `refused` is what
+ * to suggest when `what` refuses the connection: a plain VNC server is probably not running, but
+ * a XenServer host or a CloudTower has no "VNC server" the person could look for.
+ */
+export function socketFailure(
+  err: NodeJS.ErrnoException,
+  what: string,
+  refused = `${what} refused the connection: is its VNC server running?`,
+): UpstreamError {
   switch (err.code) {
     case "ECONNREFUSED":
-      return new UpstreamError(CloseCode.upstreamFailed, `${what} refused the connection: is its VNC server running?`);
+      return new UpstreamError(CloseCode.upstreamFailed, refused);
     case "ETIMEDOUT":
     case "ABORT_ERR":
       return new UpstreamError(CloseCode.upstreamTimeout, `${what} did not answer in time.`);
@@ -93,6 +107,17 @@ export function awaitGreeting(stream: Duplex, opts: GreetingOptions): Promise<Du
       stream.destroy();
       reject(err);
     };
+    /**
+     * The person is answered, but the connection stays: closing it before the handshake would count
+     * as a failed attempt on the server (see handshake-finisher.ts), so the connector finishes it
+     * when the server speaks (a hung server, a viewer who left while it was waiting).
+     */
+    const giveUp = (err: UpstreamError) => {
+      if (settled) return;
+      cleanup();
+      err.finishing = finishHandshake(stream, new HandshakeTranscript().snapshot());
+      reject(err);
+    };
     const onData = (chunk: Buffer) => {
       if (settled) return;
       cleanup();
@@ -110,10 +135,10 @@ export function awaitGreeting(stream: Duplex, opts: GreetingOptions): Promise<Du
         ),
       );
     const onError = (err: NodeJS.ErrnoException) => fail(socketFailure(err, "The VNC server"));
-    const onAbort = () => fail(new UpstreamError(CloseCode.ended, "The console request was cancelled."));
+    const onAbort = () => giveUp(new UpstreamError(CloseCode.ended, "The console request was cancelled."));
     const timer = setTimeout(
       () =>
-        fail(
+        giveUp(
           new UpstreamError(
             CloseCode.upstreamTimeout,
             `The VNC server accepted the connection but sent no greeting within ${Math.round(timeoutMs / 1000)} s.`,

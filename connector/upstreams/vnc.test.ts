@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { encodeData, encodeJson, type Frame, FrameType } from "../../shared/protocol/frames.ts";
+import { encodeClose, encodeData, encodeJson, type Frame, FrameType } from "../../shared/protocol/frames.ts";
 import { startDesktop } from "../../test/harness/xvnc.ts";
 import type { VncHypervisor } from "../config.ts";
 import { FakeEdge, welcomedTunnel } from "../tunnel/fake-edge.ts";
@@ -22,14 +22,20 @@ const u32 = (n: number) => {
 const SERVER_INIT = Buffer.concat([Buffer.from([4, 0, 3, 0]), Buffer.alloc(16, 1), u32(4), Buffer.from("desk")]);
 
 /**
- * Like TigerVNC: RFB 3.8 with VNC authentication, at most `limit` unauthenticated connections per
- * client address (more are closed at once, without a greeting).
+ * Like TigerVNC: RFB 3.8 offering `types` (VNC authentication by default), at most `limit`
+ * unauthenticated connections per client address (more are closed at once, without a greeting).
+ * It counts connections that closed before authenticating: TigerVNC marks the address for each
+ * and blacklists it at 5. `greetAfter` holds every greeting back (a hung server).
  */
-async function startTigerLike(limit = 5) {
-  const stats = { unauthenticated: 0, maxUnauthenticated: 0, refused: 0, authenticated: 0 };
+async function startTigerLike(limit = 5, { types = [2], greetAfter }: { types?: number[]; greetAfter?: Promise<void> } = {}) {
+  const stats = { connections: 0, unauthenticated: 0, maxUnauthenticated: 0, refused: 0, authenticated: 0, abandoned: 0 };
+  /** Each connection's client version, as the server read it. */
+  const versions: string[] = [];
+  const settings = { greeting: "RFB 003.008\n" };
   const sockets = new Set<Socket>();
-  const server: Server = createServer((s) => {
+  const server: Server = createServer(async (s) => {
     sockets.add(s);
+    stats.connections++;
     s.on("close", () => sockets.delete(s));
     s.on("error", () => {});
     if (stats.unauthenticated >= limit) {
@@ -40,39 +46,54 @@ async function startTigerLike(limit = 5) {
     stats.unauthenticated++;
     stats.maxUnauthenticated = Math.max(stats.maxUnauthenticated, stats.unauthenticated);
     let authenticated = false;
+    const authenticate = () => {
+      authenticated = true;
+      stats.unauthenticated--;
+      stats.authenticated++;
+      s.write(u32(0));
+    };
     s.once("close", () => {
-      if (!authenticated) stats.unauthenticated--;
+      if (authenticated) return;
+      stats.unauthenticated--;
+      stats.abandoned++;
     });
     let got = Buffer.alloc(0);
     let step = 0;
-    s.write("RFB 003.008\n");
+    let initAt = 0;
     s.on("data", (d: Buffer) => {
       got = Buffer.concat([got, d]);
       if (step === 0 && got.length >= 12) {
         step = 1;
-        s.write(Buffer.from([1, 2])); // one type: VNC authentication
+        versions.push(got.subarray(0, 12).toString("latin1"));
+        s.write(Buffer.from([types.length, ...types]));
       }
       if (step === 1 && got.length >= 13) {
-        step = 2;
-        s.write(Buffer.alloc(16, 0x5a)); // the challenge
+        if (got[12] === 1) {
+          [step, initAt] = [3, 14];
+          authenticate();
+        } else {
+          step = 2;
+          s.write(Buffer.alloc(16, 0x5a)); // the challenge
+        }
       }
       if (step === 2 && got.length >= 29) {
-        step = 3;
-        authenticated = true;
-        stats.unauthenticated--;
-        stats.authenticated++;
-        s.write(u32(0));
+        [step, initAt] = [3, 30];
+        authenticate();
       }
-      if (step === 3 && got.length >= 30) {
+      if (step === 3 && got.length >= initAt) {
         step = 4;
         s.write(SERVER_INIT);
       }
     });
+    await greetAfter;
+    if (!s.destroyed) s.write(settings.greeting);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return {
     port: (server.address() as { port: number }).port,
     stats,
+    versions,
+    settings,
     async stop() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
@@ -83,13 +104,19 @@ async function startTigerLike(limit = 5) {
 /**
  * A viewer on the far side of the tunnel: completes the RFB 3.8 handshake of stream `id` (None or
  * VNC authentication, whichever the server offers first) and resolves once ServerInit arrived.
+ * With `leaveAt`, it leaves (the edge sends CLOSE) once it sent that many messages instead: 0 on
+ * the greeting, 1 after its version, 2 after its security choice.
  */
-function viewer(edge: FakeEdge, id: number): Promise<void> {
+function viewer(edge: FakeEdge, id: number, leaveAt?: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let got = Buffer.alloc(0);
     let at = 0; // where the next expected server message starts
     let step = 0;
-    const send = (bytes: Buffer | string) => edge.deliver(encodeData(id, Buffer.from(bytes)));
+    let sent = 0; // messages the viewer sent
+    const send = (bytes: Buffer | string) => {
+      sent++;
+      edge.deliver(encodeData(id, Buffer.from(bytes)));
+    };
     const onFrame = (f: Frame) => {
       if (f.stream !== id) return;
       if (f.type === FrameType.openError || f.type === FrameType.close) {
@@ -101,6 +128,11 @@ function viewer(edge: FakeEdge, id: number): Promise<void> {
       got = Buffer.concat([got, Buffer.from(f.bytes)]);
       for (;;) {
         const have = got.length - at;
+        if (sent === leaveAt && (sent > 0 || have >= 12)) {
+          edge.off("frame", onFrame);
+          edge.deliver(encodeClose(FrameType.close, id, CloseCode.ended, "the viewer left"));
+          return resolve();
+        }
         if (step === 0 && have >= 12) {
           send("RFB 003.008\n");
           [at, step] = [at + 12, 1];
@@ -125,10 +157,20 @@ function viewer(edge: FakeEdge, id: number): Promise<void> {
   });
 }
 
-function tunnelTo(config: VncHypervisor) {
+function tunnelTo(config: VncHypervisor, options: Parameters<typeof welcomedTunnel>[2] = {}) {
   const edge = new FakeEdge();
-  welcomedTunnel(edge, [new VncUpstream(config)]);
+  welcomedTunnel(edge, [new VncUpstream(config)], options);
   return edge;
+}
+
+const open = (edge: FakeEdge, id: number, vm = "desk") => edge.deliver(encodeJson(FrameType.open, id, { hypervisor: "lab", vm }));
+const closeOf = (edge: FakeEdge, id: number) => edge.frames.find((f) => f.stream === id && (f.type === FrameType.close || f.type === FrameType.openError));
+async function until(what: string, test: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 const stops: (() => Promise<void>)[] = [];
@@ -188,6 +230,127 @@ describe("VNC consoles", () => {
         reason: "The VNC server accepted the connection but sent no greeting within 15 s.",
       },
     ]);
+  });
+});
+
+describe("viewers that leave or say nothing mid-handshake (issue #23)", () => {
+  it("viewers that leave at any step leave no unauthenticated connection: the connector finishes each handshake", async () => {
+    const server = await startTigerLike(5, { types: [1] });
+    stops.push(server.stop);
+    const edge = tunnelTo({ name: "lab", type: "vnc", vms: [{ id: "desk", address: `127.0.0.1:${server.port}` }] });
+    const ids = Array.from({ length: 9 }, (_, i) => i + 1);
+    const leaving = ids.map((id) => viewer(edge, id, id % 3));
+    for (const id of ids) open(edge, id);
+    await Promise.all(leaving);
+    await until("every connection is closed", () => server.stats.unauthenticated === 0 && server.stats.authenticated >= 1);
+    expect(server.stats).toMatchObject({ abandoned: 0, refused: 0 });
+    // And the next console works.
+    const next = viewer(edge, 20);
+    open(edge, 20);
+    await next;
+  });
+
+  it("a viewer that leaves in the middle of its version: the server never sees a part of one", async () => {
+    const server = await startTigerLike(5, { types: [1] });
+    stops.push(server.stop);
+    const edge = tunnelTo({ name: "lab", type: "vnc", vms: [{ id: "desk", address: `127.0.0.1:${server.port}` }] });
+    open(edge, 1);
+    await until("the console is open", () => edge.frames.some((f) => f.stream === 1 && f.type === FrameType.data));
+    edge.deliver(encodeData(1, Buffer.from("RFB 003")));
+    edge.deliver(encodeClose(FrameType.close, 1, CloseCode.ended, "the viewer left"));
+    await until("the connector finished the handshake", () => server.stats.authenticated === 1 && server.stats.unauthenticated === 0);
+    expect(server.versions).toEqual(["RFB 003.008\n"]);
+  });
+
+  it("a silent viewer is closed with 4408 after the silence bound, and its server's handshake is finished", async () => {
+    const server = await startTigerLike(5, { types: [1] });
+    stops.push(server.stop);
+    const edge = tunnelTo({ name: "lab", type: "vnc", vms: [{ id: "desk", address: `127.0.0.1:${server.port}` }] }, { viewerSilenceMs: 50 });
+    open(edge, 1);
+    await until("the silent viewer is closed", () => closeOf(edge, 1) !== undefined);
+    expect(closeOf(edge, 1)).toMatchObject({ type: FrameType.close, code: CloseCode.tooSlow, reason: expect.stringMatching(/said nothing within/) });
+    await until("the server saw an authenticated connection", () => server.stats.authenticated === 1 && server.stats.unauthenticated === 0);
+    expect(server.stats.abandoned).toBe(0);
+  });
+
+  it("a silent viewer on a server met for the first time gives its turn back after the park delay; it is dialled again when it speaks", async () => {
+    const server = await startTigerLike(5, { types: [1] });
+    stops.push(server.stop);
+    const edge = tunnelTo(
+      { name: "lab", type: "vnc", maxConcurrentHandshakes: 1, vms: [{ id: "desk", address: `127.0.0.1:${server.port}` }] },
+      { viewerParkMs: 20 },
+    );
+    open(edge, 1); // says nothing
+    await until("the silent viewer has its greeting", () => edge.frames.some((f) => f.stream === 1 && f.type === FrameType.data));
+    const normal = viewer(edge, 2);
+    open(edge, 2);
+    await normal; // got the only turn while the silent viewer was still there
+    expect(closeOf(edge, 1)).toBeUndefined();
+    expect(server.stats).toMatchObject({ connections: 2, authenticated: 2, abandoned: 0 });
+    // The silent viewer speaks at last: a new connection, and it gets the security types, not a second greeting.
+    edge.deliver(encodeData(1, Buffer.from("RFB 003.008\n")));
+    await until("the viewer got the security types", () =>
+      edge.frames.some((f) => f.stream === 1 && f.type === FrameType.data && Buffer.from((f as { bytes: Uint8Array }).bytes).equals(Buffer.from([1, 1]))),
+    );
+    expect(server.stats.connections).toBe(3);
+    const greetings = edge.frames.filter((f) => f.stream === 1 && f.type === FrameType.data && Buffer.from((f as { bytes: Uint8Array }).bytes).includes("RFB"));
+    expect(greetings.length).toBe(1);
+  });
+
+  it("once a server's greeting is known, a silent viewer never opens a connection to it", async () => {
+    const server = await startTigerLike(5, { types: [1] });
+    stops.push(server.stop);
+    const edge = tunnelTo({ name: "lab", type: "vnc", vms: [{ id: "desk", address: `127.0.0.1:${server.port}` }] }, { viewerSilenceMs: 50 });
+    const first = viewer(edge, 1);
+    open(edge, 1);
+    await first;
+    open(edge, 2);
+    await until("the silent viewer is closed", () => closeOf(edge, 2) !== undefined);
+    const greeted = edge.frames.filter((f) => f.stream === 2 && f.type === FrameType.data);
+    expect(Buffer.concat(greeted.map((f) => (f as { bytes: Uint8Array }).bytes))).toEqual(Buffer.from("RFB 003.008\n"));
+    expect(closeOf(edge, 2)).toMatchObject({ code: CloseCode.tooSlow });
+    expect(server.stats.connections).toBe(1);
+    // A viewer that answers the known greeting gets its console, the greeting only once.
+    const third = viewer(edge, 3);
+    open(edge, 3);
+    await third;
+    expect(server.stats).toMatchObject({ connections: 2, authenticated: 2, abandoned: 0 });
+  });
+
+  it("a server that went back to an older version than the known greeting: the console closes with 4502, saying so", async () => {
+    const server = await startTigerLike(5, { types: [1] });
+    stops.push(server.stop);
+    const edge = tunnelTo({ name: "lab", type: "vnc", vms: [{ id: "desk", address: `127.0.0.1:${server.port}` }] });
+    const first = viewer(edge, 1);
+    open(edge, 1);
+    await first;
+    server.settings.greeting = "RFB 003.003\n";
+    const second = viewer(edge, 2).catch((e: Error) => e.message);
+    open(edge, 2);
+    expect(await second).toBe("stream 2: 4502 The VNC server now greets with RFB 003.003, not RFB 003.008: open the console again.");
+    await until("the connector finished that connection", () => server.stats.unauthenticated === 0);
+    expect(server.stats.abandoned).toBe(0);
+  });
+
+  it("a hung server: the console gets 4504, the connection is kept and finished when the server wakes, and no more are opened meanwhile", async () => {
+    let wake!: () => void;
+    const server = await startTigerLike(5, { types: [1], greetAfter: new Promise<void>((r) => (wake = r)) });
+    stops.push(server.stop);
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const edge = tunnelTo({ name: "lab", type: "vnc", maxConcurrentHandshakes: 1, vms: [{ id: "desk", address: `127.0.0.1:${server.port}` }] });
+    open(edge, 1);
+    while (server.stats.connections === 0) await new Promise((r) => setImmediate(r));
+    await vi.advanceTimersByTimeAsync(15_000);
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    expect(closeOf(edge, 1)).toMatchObject({ type: FrameType.openError, code: CloseCode.upstreamTimeout });
+    const second = viewer(edge, 2);
+    open(edge, 2);
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(server.stats.connections).toBe(1); // the turn is still the first connection's
+    vi.useRealTimers();
+    wake();
+    await second;
+    expect(server.stats).toMatchObject({ connections: 2, authenticated: 2, abandoned: 0 });
   });
 });
 

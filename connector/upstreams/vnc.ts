@@ -14,7 +14,12 @@ function splitAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, at).replace(/^\[|\]$/g, ""), port: Number(address.slice(at + 1)) };
 }
 
-function dial(address: string, signal: AbortSignal): Promise<Socket> {
+/**
+ * `signal` aborts the connect only for `--check`: a console's connect runs to its end even if the
+ * viewer leaves meanwhile, since a connection cut during the connect may already sit in the server's
+ * queue, and the server would count it as a failed attempt (the greeting wait then finishes it).
+ */
+function dial(address: string, signal?: AbortSignal): Promise<Socket> {
   const { host, port } = splitAddress(address);
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port, signal, timeout: CONNECT_TIMEOUT_MS, noDelay: true });
@@ -70,7 +75,7 @@ export class VncUpstream implements Upstream {
     return withSlot(this.limiter, vm.address, signal, async () => {
       let socket: Socket;
       try {
-        socket = await dial(vm.address, signal);
+        socket = await dial(vm.address);
       } catch (err) {
         throw socketFailure(err as NodeJS.ErrnoException, `The console of ${vm.name ?? vm.id}`);
       }

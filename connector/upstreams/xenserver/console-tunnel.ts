@@ -131,7 +131,12 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
       fail(
         new UpstreamError(
           CloseCode.upstreamFailed,
-          describeTlsError(err, host, req.trust) ?? socketFailure(err, `XenServer host ${host}`).message,
+          describeTlsError(err, host, req.trust) ??
+            socketFailure(
+              err,
+              `XenServer host ${host}`,
+              `XenServer host ${host} of pool ${req.pool} refused the console connection (port ${req.port ?? CONSOLE_PORT}): is the host up?`,
+            ).message,
         ),
       );
     const onEnd = () =>

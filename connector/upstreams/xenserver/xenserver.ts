@@ -206,7 +206,12 @@ export class XenServerUpstream extends PolledUpstream {
     const trust = this.trusts.get(host) ?? { mode: "system" as const };
     return new UpstreamError(
       CloseCode.upstreamFailed,
-      describeTlsError(e, host, trust) ?? socketFailure(e, `XenServer pool ${this.name} (${host})`).message,
+      describeTlsError(e, host, trust) ??
+        socketFailure(
+          e,
+          `XenServer pool ${this.name} (${host})`,
+          `XenServer pool ${this.name} (${host}) refused the connection: is its master up, and its URL's port right?`,
+        ).message,
     );
   }
 }

@@ -136,7 +136,15 @@ describe("a VNC server that stops answering or restarts", () => {
 
     desktop.freeze();
     try {
-      await stalled.waitFor({ state: "visible", timeout: 30_000 });
+      // A still screen nobody touches says nothing (and lets the site object hibernate); the
+      // person moving the pointer over the screen makes the page ask the server for a pixel.
+      const screen = page.locator("#screen");
+      const box = (await screen.boundingBox())!;
+      for (let i = 0; i < 40 && !(await stalled.isVisible()); i++) {
+        await page.mouse.move(box.x + 10 + (i % 50), box.y + 10);
+        await stalled.waitFor({ state: "visible", timeout: 1000 }).catch(() => undefined);
+      }
+      expect(await stalled.isVisible()).toBe(true);
       expect(await stalled.textContent()).toMatch(/No picture from the console for \d+ s/);
     } finally {
       desktop.thaw();

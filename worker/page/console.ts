@@ -179,16 +179,17 @@ function hideIdleWarning(): void {
   clearInterval(idleTimer);
   idleBox.hidden = true;
 }
+/** A frozen connector or VNC server: when the person acts on a quiet screen the page probes, and says when no answer comes. */
+const stall = new StallWatch();
 // Input that reaches the VM resets the edge's idle timer: the warning is moot. Only input on the
 // screen counts (noVNC sends it); a key pressed in the toolbar or the mouse over it sends nothing.
+// The same acts tell the stall watch that someone is looking and expects the picture to answer.
 for (const type of ["keydown", "pointerdown", "pointermove", "wheel"]) {
   screenEl.addEventListener(type, () => {
+    stall.acted();
     if (!idleBox.hidden && document.body.dataset.state === "connected" && !current?.viewOnly) hideIdleWarning();
   }, { capture: true, passive: true });
 }
-
-/** A frozen connector or VNC server: the page probes after a quiet spell and says when no answer comes. */
-const stall = new StallWatch();
 let channel: CreditChannel | null = null;
 setInterval(() => {
   const { probe, stalledMs } = stall.tick(Date.now());

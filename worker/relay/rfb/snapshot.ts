@@ -1,8 +1,10 @@
 /**
  * The one place that knows the snapshot's shape: the working state (state.ts, named fields) written
- * to and read from short keys, so the JSON fits the viewer socket's attachment (Cloudflare allows
- * 2,048 bytes per attachment, shared with the stream's other totals; this stays under 1 KiB even
- * with every buffer full and every counter at its largest: see the tests). Byte buffers are hex.
+ * to and read from short keys, small enough to share the viewer socket's attachment with the
+ * stream's totals and its queued input (up to 4 KiB): workerd refuses an attachment over 16,384
+ * bytes (structured-clone size; measured with this repository's workerd, older runtimes allowed
+ * 2,048), and this stays under 1 KiB even with every buffer full and every counter at its largest
+ * (see the tests). Byte buffers are hex.
  *
  * The keys and phase codes are those the tracker used before it was split (format 1), so both
  * shapes read alike; a deploy closes every socket, so no older snapshot is ever read in practice.

@@ -2,7 +2,7 @@
  * Test helpers: RFB message builders and a driver that feeds a tracker both directions, split and
  * resumed from snapshots. Written independently of the tracker (it builds bytes, never parses them).
  */
-import { RfbTracker, type Mode, type RfbTrackerState } from "./tracker.ts";
+import { FENCE_TAG, RfbTracker, type Mode, type RfbTrackerState } from "./tracker.ts";
 
 export type Bytes = number[];
 
@@ -151,3 +151,34 @@ export const endCU = (): Bytes => [150];
 export const serverFence = (flags: number, payload: Bytes): Bytes => [248, 0, 0, 0, ...u32(flags), payload.length, ...payload];
 export const xvpServer = (code: number): Bytes => [250, 0, 1, code];
 export const qemuAudioServer = (op: 0 | 1 | 2, n = 0): Bytes => (op === 2 ? [255, 1, ...u16(2), ...u32(n), ...fill(n)] : [255, 1, ...u16(op)]);
+
+// ---- shared by the test files
+
+export const VIEW: Mode = { viewOnly: true, fenceCredit: false };
+export const FENCED: Mode = { viewOnly: false, fenceCredit: true };
+
+/** Encodings the tracker can frame (the test's own list, from the spec). */
+export const FRAMEABLE = [0, 1, 2, 5, 6, 7, 16, 50, -260, -223, -224, -239, -240, -257, -258, -259, -261, -307, -308, -309, -312, -313, -316, 0x574d5664, 0xc0a1e5ce | 0];
+export const TUNING = [-32, -23, -256, -247, -512, -412, -768, -763];
+export const UNFRAMEABLE = [4, 8, 15, 17, 21, -305, -317, 0x574d5665, 1000, -1];
+
+/** What the tracker must make of a SetEncodings: removed ones become copies of a neighbour kept one. */
+export function rewritten(encs: number[]): number[] {
+  const keep = (e: number) => FRAMEABLE.includes(e) || TUNING.includes(e);
+  const firstKept = encs.find(keep) ?? 0;
+  let last: number | null = null;
+  return encs.map((e) => {
+    if (keep(e)) return (last = e);
+    return last ?? firstKept;
+  });
+}
+
+export function isInjectedFence(p: Uint8Array): boolean {
+  return p.length === 17 && p[0] === 248 && p[8] === 8 && FENCE_TAG.every((v, k) => p[9 + k] === v);
+}
+
+export function setup(mode: Mode, ver: Version, sec: Security, pipeline = false): { tracker: RfbTracker; clientOut: Bytes } {
+  const hs = handshake(ver, sec, 0, PF32, pipeline);
+  const d = drive(mode, hs.steps);
+  return { tracker: d.tracker, clientOut: d.toServer };
+}

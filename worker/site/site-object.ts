@@ -728,6 +728,8 @@ export class SiteObject extends DurableObject<Env> {
       if (!this.connectors.has(id)) this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", id);
     }
     for (const lost of this.streams.restore(this.connectors)) this.auditLost(lost);
+    // CLOSE for consoles that could not be rebuilt: no event may follow to flush it.
+    this.flushAll();
     // A wake with live sockets: worth a line for whoever runs `wrangler tail` (and the idle test).
     if (this.connectors.size > 0 || this.streams.size > 0) {
       console.log(JSON.stringify({ event: "site.woke", connectors: this.connectors.size, consoles: this.streams.size }));

@@ -305,14 +305,24 @@ export class StreamBook {
 
   /**
    * Rebuilds the streams from the sockets that survived hibernation. `connectors` are the live
-   * connector sockets; a stream whose connector is gone is closed and reported.
+   * connector sockets; a stream whose connector is gone, or that cannot be rebuilt, is closed and
+   * reported. The CLOSEs this queues for live connectors are the caller's to flush.
    */
   restore(connectors: Map<string, ConnectorSocket>): LostConsole[] {
     const reasons = new Map<number, string>();
+    // Every console that cannot carry on ends on both sides: a live connector that is not told
+    // keeps its upstream (XenServer then refuses the VM's next console with 503).
+    const abandon = (ws: WebSocket, att: Partial<ViewerAttachment> | null, code: number, reason: string) => {
+      closeQuietly(ws, code, reason);
+      if (typeof att?.stream !== "number") return;
+      reasons.set(att.stream, reason);
+      const connector = typeof att.connectorId === "string" ? connectors.get(att.connectorId) : undefined;
+      connector?.queue(encodeClose(FrameType.close, att.stream, code, reason));
+    };
     for (const ws of this.ctx.getWebSockets(VIEWER_TAG)) {
       const att = ws.deserializeAttachment() as ViewerAttachment | null;
       if (att?.kind !== "browser" || !att.flow) {
-        closeQuietly(ws, CloseCode.internal, "The console was interrupted: open it again.");
+        abandon(ws, att, CloseCode.internal, "The console was interrupted: open it again.");
         continue;
       }
       if (att.cut !== undefined) {
@@ -322,16 +332,14 @@ export class StreamBook {
       }
       const connector = connectors.get(att.connectorId);
       if (!connector) {
-        const reason = "The site's connector went offline: try again in a moment.";
-        closeQuietly(ws, CloseCode.connectorOffline, reason);
-        reasons.set(att.stream, reason);
+        abandon(ws, att, CloseCode.connectorOffline, "The site's connector went offline: try again in a moment.");
         continue;
       }
       try {
         this.add(new ViewerStream(ws, att, connector, this.idleMs !== null, this.unproven));
       } catch (err) {
         if (!(err instanceof StreamFault)) throw err;
-        closeQuietly(ws, err.code, err.message);
+        abandon(ws, att, err.code, err.message);
       }
     }
     // Consoles storage remembers but no socket carries any more: the edge restarted (a deploy or

@@ -42,11 +42,11 @@ export function chooseConnector(serving: ConnectorSocket[], heardAt: (c: Connect
 /** What the watch needs of the stream book (worker/site/stream-book.ts). */
 export interface OpenBook {
   /** Streams whose OPEN deadline for an acknowledgement has passed. */
-  unacknowledged(now: number): ViewerStream[];
+  unacknowledged(now: number): ViewerStream<ConnectorSocket>[];
   /** Stop watching a stream's acknowledgement (the connector showed life, or nothing better exists). */
-  acknowledged(stream: ViewerStream): void;
+  acknowledged(stream: ViewerStream<ConnectorSocket>): void;
   /** Moves a console nothing has flowed on yet to another connector. */
-  reroute(stream: ViewerStream, to: ConnectorSocket, code: number, reason: string): void;
+  reroute(stream: ViewerStream<ConnectorSocket>, to: ConnectorSocket, code: number, reason: string): void;
 }
 
 /**

@@ -629,7 +629,7 @@ export class SiteObject extends DurableObject<Env> {
     return this.streams.closeWhere((a) => a.linkId === linkId, CloseCode.gone, reason);
   }
 
-  private linkSessions(linkId: string): ViewerStream[] {
+  private linkSessions(linkId: string): ViewerStream<ConnectorSocket>[] {
     return this.streams.where((a) => a.linkId === linkId);
   }
 

@@ -12,7 +12,7 @@ import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeClose, encodeJson, FrameType } from "../../shared/protocol/frames.ts";
 import { OPEN_TIMEOUT_MS, RFB_HANDSHAKE_TIMEOUT_MS, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
 import { ackDeadline } from "./open-watch.ts";
-import { type ViewerAttachment, ViewerStream, newFlow } from "../relay/viewer-stream.ts";
+import { VIEWER_KIND, type ViewerAttachment, ViewerStream, newFlow } from "../relay/viewer-stream.ts";
 import type { ConnectorSocket } from "./connector-socket.ts";
 import { closeQuietly } from "../relay/sockets.ts";
 import { StreamFault } from "../relay/stream-fault.ts";
@@ -21,10 +21,11 @@ import { UnprovenLedger } from "../relay/unproven-ledger.ts";
 export const PERSIST_DELAY_MS = 1000;
 /** The idle warning goes out this long before an idle console is closed. */
 export const IDLE_WARNING_MS = 60_000;
+/** The hibernation tag of viewer sockets (its value predates the glossary's "viewer"; sockets carry it). */
 export const VIEWER_TAG = "browser";
 
 export interface StreamEnd {
-  stream: ViewerStream;
+  stream: ViewerStream<ConnectorSocket>;
   code: number;
   reason: string;
 }
@@ -59,8 +60,8 @@ export class StreamBook {
   private readonly sql: SqlStorage;
   /** Called once for every stream that ends, however it ends (for the audit trail). */
   private readonly onEnd: (end: StreamEnd) => void;
-  private readonly byId = new Map<number, ViewerStream>();
-  private readonly bySocket = new Map<WebSocket, ViewerStream>();
+  private readonly byId = new Map<number, ViewerStream<ConnectorSocket>>();
+  private readonly bySocket = new Map<WebSocket, ViewerStream<ConnectorSocket>>();
   private nextId = (Math.random() * 0x7fffffff) >>> 0;
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
   /** The edge's idle timeout (IDLE_TIMEOUT_SECONDS), or null when off. */
@@ -79,28 +80,28 @@ export class StreamBook {
     return this.byId.size;
   }
 
-  get(id: number): ViewerStream | undefined {
+  get(id: number): ViewerStream<ConnectorSocket> | undefined {
     return this.byId.get(id);
   }
 
-  forSocket(ws: WebSocket): ViewerStream | undefined {
+  forSocket(ws: WebSocket): ViewerStream<ConnectorSocket> | undefined {
     return this.bySocket.get(ws);
   }
 
-  all(): ViewerStream[] {
+  all(): ViewerStream<ConnectorSocket>[] {
     return [...this.byId.values()];
   }
 
-  where(predicate: (a: ViewerAttachment) => boolean): ViewerStream[] {
+  where(predicate: (a: ViewerAttachment) => boolean): ViewerStream<ConnectorSocket>[] {
     return this.all().filter((s) => predicate(s.attachment));
   }
 
   /** Accepts a viewer socket and asks the connector to open the console; returns the client end. */
-  open(req: OpenRequest): { client: WebSocket; stream: ViewerStream } {
+  open(req: OpenRequest): { client: WebSocket; stream: ViewerStream<ConnectorSocket> } {
     const pair = new WebSocketPair();
     const now = Date.now();
     const attachment: ViewerAttachment = {
-      kind: "browser",
+      kind: VIEWER_KIND,
       stream: this.allocateId(),
       connectorId: req.connector.id,
       hypervisor: req.hypervisor,
@@ -141,7 +142,7 @@ export class StreamBook {
   }
 
   /** OPEN_OK: the console is connected; now the RFB handshake has its own deadline. */
-  upstreamOpened(stream: ViewerStream): void {
+  upstreamOpened(stream: ViewerStream<ConnectorSocket>): void {
     if (stream.attachment.upstreamOpen) return;
     stream.attachment.upstreamOpen = true;
     stream.attachment.ackBy = null;
@@ -150,14 +151,14 @@ export class StreamBook {
   }
 
   /** OPEN_ACK, or the connector showed life otherwise: its acknowledgement is no longer watched. */
-  acknowledged(stream: ViewerStream): void {
+  acknowledged(stream: ViewerStream<ConnectorSocket>): void {
     if (stream.attachment.ackBy == null) return;
     stream.attachment.ackBy = null;
     stream.persist();
   }
 
   /** Streams whose connector has not acknowledged OPEN by its deadline. */
-  unacknowledged(now: number): ViewerStream[] {
+  unacknowledged(now: number): ViewerStream<ConnectorSocket>[] {
     return this.all().filter((s) => !s.attachment.upstreamOpen && s.attachment.ackBy != null && s.attachment.ackBy <= now);
   }
 
@@ -166,7 +167,7 @@ export class StreamBook {
    * answer (should it wake, it drops the console rather than open it), OPEN to `to`, same id
    * (ids are unique across the site's tunnels). Frames the first one still sends are ignored.
    */
-  reroute(stream: ViewerStream, to: ConnectorSocket, code: number, reason: string): void {
+  reroute(stream: ViewerStream<ConnectorSocket>, to: ConnectorSocket, code: number, reason: string): void {
     const from = stream.connector;
     const a = stream.attachment;
     from.streams.delete(stream.id);
@@ -183,7 +184,7 @@ export class StreamBook {
    * Runs one event's work on a stream (bytes or credit either way); a fault the stream raises
    * closes it with that code and reason.
    */
-  apply(stream: ViewerStream, work: (s: ViewerStream) => void): void {
+  apply(stream: ViewerStream<ConnectorSocket>, work: (s: ViewerStream<ConnectorSocket>) => void): void {
     try {
       work(stream);
       this.touched(stream);
@@ -194,7 +195,7 @@ export class StreamBook {
   }
 
   /** After any traffic on a stream: clear a met deadline, and write its state before hibernating. */
-  private touched(stream: ViewerStream): void {
+  private touched(stream: ViewerStream<ConnectorSocket>): void {
     const a = stream.attachment;
     if (a.deadline !== null && a.upstreamOpen && stream.handshakeDone) {
       a.deadline = null;
@@ -216,10 +217,10 @@ export class StreamBook {
    * Ends a stream: closes the viewer's socket (unless it is already gone), tells the connector
    * unless the connector ended it, and reports it once.
    */
-  close(stream: ViewerStream, code: number, reason: string, { tellConnector = true, viewerGone = false } = {}): void {
+  close(stream: ViewerStream<ConnectorSocket>, code: number, reason: string, { tellConnector = true, viewerGone = false } = {}): void {
     if (this.byId.get(stream.id) !== stream) return;
     this.byId.delete(stream.id);
-    this.bySocket.delete(stream.browser);
+    this.bySocket.delete(stream.socket);
     stream.connector.streams.delete(stream.id);
     if (tellConnector) stream.connector.queue(encodeClose(FrameType.close, stream.id, code, reason));
     // What the runtime may still queue for it stays counted until its socket is really gone.
@@ -227,10 +228,10 @@ export class StreamBook {
     if (!viewerGone && held > 0) {
       stream.attachment.cut = held;
       stream.persist();
-      this.unproven.linger(stream.browser, held);
+      this.unproven.linger(stream.socket, held);
     }
     // Closing answers a viewer's own close frame too, so its client does not wait for a timeout.
-    closeQuietly(stream.browser, code, reason);
+    closeQuietly(stream.socket, code, reason);
     this.sql.exec("DELETE FROM open_consoles WHERE stream = ?", stream.id);
     this.onEnd({ stream, code, reason });
   }
@@ -239,7 +240,7 @@ export class StreamBook {
    * A viewer socket reported close or error: the runtime let go of it. Ends its stream, if it still
    * had one, and releases what a closed plain viewer was still counted for.
    */
-  socketGone(ws: WebSocket, code: number, reason: string): ViewerStream | undefined {
+  socketGone(ws: WebSocket, code: number, reason: string): ViewerStream<ConnectorSocket> | undefined {
     this.unproven.released(ws);
     const stream = this.forSocket(ws);
     // 1000 answers the viewer's close frame; the audit keeps what the viewer said.
@@ -271,7 +272,7 @@ export class StreamBook {
     }
   }
 
-  private idleCheck(s: ViewerStream, now: number): void {
+  private idleCheck(s: ViewerStream<ConnectorSocket>, now: number): void {
     if (this.idleMs === null || !s.idleWatched) return;
     const a = s.attachment;
     const closesAt = a.lastInputAt + this.idleMs;
@@ -321,7 +322,7 @@ export class StreamBook {
     };
     for (const ws of this.ctx.getWebSockets(VIEWER_TAG)) {
       const att = ws.deserializeAttachment() as ViewerAttachment | null;
-      if (att?.kind !== "browser" || !att.flow) {
+      if (att?.kind !== VIEWER_KIND || !att.flow) {
         abandon(ws, att, CloseCode.internal, "The console was interrupted: open it again.");
         continue;
       }
@@ -354,9 +355,9 @@ export class StreamBook {
     return lost;
   }
 
-  private add(stream: ViewerStream): void {
+  private add(stream: ViewerStream<ConnectorSocket>): void {
     this.byId.set(stream.id, stream);
-    this.bySocket.set(stream.browser, stream);
+    this.bySocket.set(stream.socket, stream);
     stream.connector.streams.add(stream.id);
   }
 

@@ -1,9 +1,18 @@
-/** What the site object answers the Worker over RPC. */
+/** What the site object answers the Worker over RPC (worker/site/site-rpc.ts). */
 import type { HypervisorInventory, Vm } from "../../shared/protocol/messages.ts";
 
-export type TicketResult =
-  | { ok: true; ticket: string; expiresAt: number }
-  | { ok: false; status: 403 | 404 | 502 | 503; code: string; message: string };
+/** Why the object refused: the HTTP status and error code the API answers with, and a sentence for the person. */
+export interface Refusal<S extends number = number> {
+  ok: false;
+  status: S;
+  code: string;
+  message: string;
+}
+
+/** The one shape of every RPC answer that can be refused: `{ ok: true, ...value }` or a Refusal. */
+export type SiteResult<T extends object = object, S extends number = number> = ({ ok: true } & T) | Refusal<S>;
+
+export type TicketResult = SiteResult<{ ticket: string; expiresAt: number }, 403 | 404 | 502 | 503>;
 
 export interface ConnectorInfo {
   id: string;
@@ -38,17 +47,13 @@ export interface LinkInfo {
   sessions: number;
 }
 
-export type LinkCreated =
-  | { ok: true; id: string; secret: string; expiresAt: number }
-  | { ok: false; status: 403 | 404 | 502 | 503; code: string; message: string };
+export type LinkCreated = SiteResult<{ id: string; secret: string; expiresAt: number }, 403 | 404 | 502 | 503>;
 
 export type LinkStatus =
   | { ok: true; expiresAt: number; viewOnly: boolean; vm: string; vmName: string }
   | { ok: false; why: "unknown" | "expired" | "revoked" };
 
-export type VncUrlsResult =
-  | { ok: true; type: HypervisorInventory["type"]; direct?: string; proxied?: string }
-  | { ok: false; status: 404 | 502 | 503 | 504; code: string; message: string };
+export type VncUrlsResult = SiteResult<{ type: HypervisorInventory["type"]; direct?: string; proxied?: string }, 404 | 502 | 503 | 504>;
 
 /** A live console, as GET /api/sessions lists it. */
 export interface SessionInfo {

@@ -11,19 +11,18 @@ import { type Frame, FrameType, ProtocolError, decodeMessage } from "../../share
 import {
   BINARY_SUBPROTOCOL,
   CREDIT_SUBPROTOCOL,
-  HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_REPLY,
   HEARTBEAT_REQUEST,
-  HEARTBEAT_TIMEOUT_MS,
   MAX_MESSAGE_BYTES,
 } from "../../shared/protocol/limits.ts";
-import { Capability, type HypervisorInventory } from "../../shared/protocol/messages.ts";
+import { Capability } from "../../shared/protocol/messages.ts";
 import { bearerToken, randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import type { AuditEvent } from "../registry/audit-store.ts";
 import type { ViewerStream } from "../relay/viewer-stream.ts";
-import { type ConnectorSocketAttachment, ConnectorSocket } from "./connector-socket.ts";
+import type { ConnectorSocketAttachment, ConnectorSocket } from "./connector-socket.ts";
+import { ConnectorBook, type ConnectorGone } from "./connector-book.ts";
 import { negotiate, outdated, readInventory, welcomeFrame } from "./tunnel-handshake.ts";
 import { VERSION } from "../version.ts";
 import { ShareLinkBook, linkState } from "./share-links.ts";
@@ -42,23 +41,12 @@ import { closeQuietly, compressionHeaders, compressionWanted, refuseUpgrade } fr
 import { type LostConsole, StreamBook, type StreamEnd } from "./stream-book.ts";
 import { TicketBook, type ConsoleGrant } from "./tickets.ts";
 import { TunnelRequests } from "./tunnel-requests.ts";
-import { chooseConnector, reofferUnacknowledged } from "./open-watch.ts";
+import { reofferUnacknowledged } from "./open-watch.ts";
 import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
-
-const CONNECTOR_TAG = "connector";
-
-/** An alarm for a deadline fires this much after it, so the deadline has surely passed. */
-const ALARM_SLACK_MS = 1_000;
-/** How often a stream of messages also checks the site's connectors (`checkConnectors`). */
-const CHECK_EVERY_MS = HEARTBEAT_INTERVAL_MS;
 
 type Admission =
   | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string }
   | { ok: false; code: number; reason: string };
-
-type Found =
-  | { ok: true; connector: ConnectorSocket }
-  | { ok: false; error: { status: 404 | 502 | 503; code: string; message: string } };
 
 /** Who is asking, for ownership checks: by id; by name only for links made before ids existed. */
 export interface Owner {
@@ -79,14 +67,11 @@ export class SiteObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly tickets: TicketBook;
   private readonly links: ShareLinkBook;
-  private readonly connectors = new Map<string, ConnectorSocket>();
-  private readonly bySocket = new Map<WebSocket, ConnectorSocket>();
+  private readonly connectors: ConnectorBook;
   private readonly streams: StreamBook;
   private readonly requests = new TunnelRequests();
   /** A frame met a stream's near deadline (an OPEN acknowledged): the alarm is moved at the event's end. */
   private deadlineMet = false;
-  /** When `checkConnectors` last ran (0: not since this instance woke). */
-  private checkedAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -94,6 +79,7 @@ export class SiteObject extends DurableObject<Env> {
     migrate(ctx.storage, SITE_MIGRATIONS);
     this.tickets = new TicketBook(this.sql);
     this.links = new ShareLinkBook(this.sql);
+    this.connectors = new ConnectorBook(ctx, (gone) => this.connectorGone(gone));
     const idle = limit(env.IDLE_TIMEOUT_SECONDS, 0);
     this.streams = new StreamBook(ctx, idle > 0 ? idle * 1000 : null, (end) => this.auditClosed(end));
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_REQUEST, HEARTBEAT_REPLY));
@@ -108,9 +94,9 @@ export class SiteObject extends DurableObject<Env> {
   }
 
   describe(): ConnectorInfo[] {
-    this.checkConnectors();
-    return [...this.connectors.values()]
-      .filter((c) => c.welcomed)
+    this.connectors.check();
+    return this.connectors
+      .welcomed()
       .map((c) => ({
         id: c.id,
         hostname: c.attachment.hostname ?? null,
@@ -126,32 +112,20 @@ export class SiteObject extends DurableObject<Env> {
           ...(h.omitted ? { omitted: h.omitted } : {}),
         })),
         connectedAt: new Date(c.attachment.connectedAt).toISOString(),
-        lastHeardAt: new Date(c.lastHeard(this.ctx)).toISOString(),
+        lastHeardAt: new Date(this.connectors.heardAt(c)).toISOString(),
         streams: c.streams.size,
       }));
   }
 
   listVms(): SiteVm[] {
-    this.checkConnectors();
-    const seen = new Set<string>();
-    const out: SiteVm[] = [];
-    for (const c of this.connectors.values()) {
-      for (const h of c.inventory) {
-        for (const vm of h.vms) {
-          const key = `${h.name}\u0000${vm.id}`;
-          if (seen.has(key)) continue;
-          seen.add(key);
-          out.push({ hypervisor: h.name, ...vm });
-        }
-      }
-    }
-    return out;
+    this.connectors.check();
+    return this.connectors.vms();
   }
 
   async createTicket(grant: ConsoleGrant): Promise<TicketResult> {
     if (!this.tickets.allowed(grant.userId, grant.viewOnly)) return this.accessTakenAway();
     const found = this.findConnector(grant.hypervisor, grant.vm);
-    if (!found.ok) return { ok: false, ...found.error };
+    if (!found.ok) return found;
     const { ticket, expiresAt } = await this.tickets.issue(grant);
     await this.scheduleAlarm();
     return { ok: true, ticket, expiresAt };
@@ -161,7 +135,7 @@ export class SiteObject extends DurableObject<Env> {
   async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string; userId?: string }): Promise<LinkCreated> {
     if (!this.tickets.allowed(req.userId, false)) return this.accessTakenAway();
     const found = this.findConnector(req.hypervisor, req.vm);
-    if (!found.ok) return { ok: false, ...found.error };
+    if (!found.ok) return found;
     const expiresAt = Date.now() + req.ttlMs;
     const { id, secret } = await this.links.create({
       hypervisor: req.hypervisor,
@@ -260,7 +234,7 @@ export class SiteObject extends DurableObject<Env> {
    */
   async vncUrls(hypervisor: string, vm: string): Promise<VncUrlsResult> {
     const found = this.findConnector(hypervisor, vm);
-    if (!found.ok) return { ok: false, ...found.error };
+    if (!found.ok) return found;
     const type = found.connector.inventory.find((h) => h.name === hypervisor)!.type;
     if (type !== "cloudtower") return { ok: true, type };
     // Older connectors drop the whole tunnel on a frame type they do not know.
@@ -292,16 +266,13 @@ export class SiteObject extends DurableObject<Env> {
       );
     }
     const pair = new WebSocketPair();
-    const attachment: ConnectorSocketAttachment = {
+    this.connectors.accept(pair[1], {
       kind: "connector",
       id: randomToken(6),
       connectedAt: Date.now(),
       protocol: null,
       address: request.headers.get("CF-Connecting-IP"),
-    };
-    this.ctx.acceptWebSocket(pair[1], [CONNECTOR_TAG]);
-    pair[1].serializeAttachment(attachment);
-    this.addConnector(new ConnectorSocket(pair[1], attachment));
+    } satisfies ConnectorSocketAttachment);
     await this.scheduleAlarm();
     return new Response(null, { status: 101, webSocket: pair[0], headers: compressionHeaders(compressionWanted(this.env.CONNECTOR_WS_COMPRESSION, false)) });
   }
@@ -325,8 +296,8 @@ export class SiteObject extends DurableObject<Env> {
     if (busy) return refuseUpgrade(CloseCode.tooMuchInput, busy, headers);
     const found = this.findConnector(hypervisor, vm);
     if (!found.ok) {
-      const code = found.error.status === 404 ? CloseCode.notFound : found.error.status === 502 ? CloseCode.upstreamFailed : CloseCode.connectorOffline;
-      return refuseUpgrade(code, found.error.message, headers);
+      const code = found.status === 404 ? CloseCode.notFound : found.status === 502 ? CloseCode.upstreamFailed : CloseCode.connectorOffline;
+      return refuseUpgrade(code, found.message, headers);
     }
     const connector = found.connector;
     const { client, stream } = this.streams.open({
@@ -389,11 +360,11 @@ export class SiteObject extends DurableObject<Env> {
   // ---- Hibernatable WebSocket events ---------------------------------------------------------
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const connector = this.bySocket.get(ws);
+    const connector = this.connectors.forSocket(ws);
     // A message proves its sender alive; the others are checked now and then, while awake anyway.
-    if (connector) connector.heard(Date.now());
-    if (Date.now() - this.checkedAt > CHECK_EVERY_MS) this.checkConnectors();
-    if (connector && this.connectors.has(connector.id)) {
+    if (connector) this.connectors.heard(connector, Date.now());
+    this.connectors.checkIfDue();
+    if (connector && this.connectors.has(connector)) {
       const welcomed = connector.welcomed;
       this.onConnectorMessage(connector, message);
       this.flushAll();
@@ -430,8 +401,8 @@ export class SiteObject extends DurableObject<Env> {
       this.audit({ type: "link.expired", actor: "system", detail: { id: link.id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed } });
     }
     const connectors = this.connectors.size;
-    this.checkConnectors(now);
-    reofferUnacknowledged(this.streams, (h, vm) => this.serving(h, vm), (c) => c.lastHeard(this.ctx), now);
+    this.connectors.check(now);
+    reofferUnacknowledged(this.streams, this.connectors, now);
     this.streams.overdue(now);
     this.flushAll();
     const next = await this.scheduleAlarm(true);
@@ -447,23 +418,6 @@ export class SiteObject extends DurableObject<Env> {
     );
   }
 
-  /**
-   * Drops connectors that are gone: silent past the heartbeat timeout (a half-open tunnel), or
-   * never said HELLO. The runtime answers heartbeats without waking the object, so this runs
-   * lazily whenever the object is awake anyway (an alarm, a console or ticket request, a listing,
-   * now and then on a message) instead of on a timer of its own: an idle site costs nothing.
-   */
-  private checkConnectors(now = Date.now()): void {
-    this.checkedAt = now;
-    for (const connector of [...this.connectors.values()]) {
-      if (now - connector.lastHeard(this.ctx) > HEARTBEAT_TIMEOUT_MS) {
-        this.dropConnector(connector, CloseCode.tooSlow, "no heartbeat from the connector");
-      } else if (!connector.welcomed && now - connector.attachment.connectedAt > HEARTBEAT_TIMEOUT_MS) {
-        this.dropConnector(connector, CloseCode.protocolError, "no HELLO from the connector");
-      }
-    }
-  }
-
   // ---- Connector frames ----------------------------------------------------------------------
 
   private onConnectorMessage(connector: ConnectorSocket, message: string | ArrayBuffer): void {
@@ -471,25 +425,25 @@ export class SiteObject extends DurableObject<Env> {
     if (typeof message === "string") {
       // The runtime answers heartbeats itself; reaching here means a heartbeat it did not match.
       if (message === HEARTBEAT_REQUEST) return connector.ws.send(HEARTBEAT_REPLY);
-      return this.dropConnector(connector, CloseCode.protocolError, "text messages are not part of the tunnel protocol");
+      return this.connectors.drop(connector, CloseCode.protocolError, "text messages are not part of the tunnel protocol");
     }
     if (message.byteLength > MAX_MESSAGE_BYTES) {
-      return this.dropConnector(connector, CloseCode.protocolError, `message of ${message.byteLength} bytes is too large`);
+      return this.connectors.drop(connector, CloseCode.protocolError, `message of ${message.byteLength} bytes is too large`);
     }
     let frames: Frame[];
     try {
       frames = decodeMessage(new Uint8Array(message));
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      return this.dropConnector(connector, CloseCode.protocolError, `protocol error: ${err.message}`);
+      return this.connectors.drop(connector, CloseCode.protocolError, `protocol error: ${err.message}`);
     }
     for (const frame of coalesceData(frames)) {
-      if (!this.connectors.has(connector.id)) return;
+      if (!this.connectors.has(connector)) return;
       try {
         this.onConnectorFrame(connector, frame);
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
-        return this.dropConnector(connector, CloseCode.protocolError, `protocol error: ${err.message}`);
+        return this.connectors.drop(connector, CloseCode.protocolError, `protocol error: ${err.message}`);
       }
     }
   }
@@ -502,8 +456,7 @@ export class SiteObject extends DurableObject<Env> {
     switch (frame.type) {
       case FrameType.inventory: {
         const inventory = readInventory(frame.json);
-        if (inventory.draining !== (connector.attachment.draining === true)) connector.update({ draining: inventory.draining });
-        return this.setInventory(connector, inventory.hypervisors);
+        return this.connectors.inventory(connector, inventory.hypervisors, inventory.draining);
       }
       case FrameType.data: {
         const stream = this.streams.get(frame.stream);
@@ -543,17 +496,20 @@ export class SiteObject extends DurableObject<Env> {
 
   private onHello(connector: ConnectorSocket, json: unknown): void {
     const result = negotiate(json);
-    if (!result.ok) return this.dropConnector(connector, CloseCode.upgradeRequired, result.reason);
+    if (!result.ok) return this.connectors.drop(connector, CloseCode.upgradeRequired, result.reason);
     const hello = result.hello;
     const tooOld = outdated(hello, VERSION);
-    connector.update({
-      protocol: hello.protocol,
-      software: hello.software,
-      capabilities: hello.capabilities,
-      ...(hello.hostname ? { hostname: hello.hostname } : {}),
-      ...(tooOld ? { outdated: tooOld } : {}),
-    });
-    this.setInventory(connector, hello.hypervisors);
+    this.connectors.welcome(
+      connector,
+      {
+        protocol: hello.protocol,
+        software: hello.software,
+        capabilities: hello.capabilities,
+        ...(hello.hostname ? { hostname: hello.hostname } : {}),
+        ...(tooOld ? { outdated: tooOld } : {}),
+      },
+      hello.hypervisors,
+    );
     this.audit({
       type: "connector.connected",
       actor: `connector:${connector.id}`,
@@ -569,21 +525,12 @@ export class SiteObject extends DurableObject<Env> {
     connector.queue(welcomeFrame(hello.protocol, connector.id, this.getConfig("site") ?? "", hello.capabilities));
   }
 
-  private setInventory(connector: ConnectorSocket, hypervisors: HypervisorInventory[]): void {
-    connector.inventory = hypervisors;
-    this.sql.exec(
-      "INSERT OR REPLACE INTO inventory (connector_id, json) VALUES (?, ?)",
-      connector.id,
-      JSON.stringify(hypervisors),
-    );
-  }
-
   // ---- Teardown ------------------------------------------------------------------------------
 
   private onSocketGone(ws: WebSocket, code: number, reason: string): void {
-    const connector = this.bySocket.get(ws);
+    const connector = this.connectors.forSocket(ws);
     if (connector) {
-      this.dropConnector(connector, CloseCode.connectorOffline, `the site's connector disconnected (${code} ${reason})`);
+      this.connectors.drop(connector, CloseCode.connectorOffline, `the site's connector disconnected (${code} ${reason})`);
       return;
     }
     this.streams.socketGone(ws, code, reason)?.connector.flush();
@@ -643,91 +590,27 @@ export class SiteObject extends DurableObject<Env> {
     );
   }
 
-  private dropConnector(connector: ConnectorSocket, code: number, reason: string): void {
-    if (this.connectors.get(connector.id) === connector && connector.welcomed) {
-      this.audit({ type: "connector.gone", actor: `connector:${connector.id}`, detail: { code, reason } });
-    }
-    this.connectors.delete(connector.id);
-    this.bySocket.delete(connector.ws);
+  /** A connector left the book: what it carried ends. */
+  private connectorGone({ connector, code, reason, welcomed }: ConnectorGone): void {
+    if (welcomed) this.audit({ type: "connector.gone", actor: `connector:${connector.id}`, detail: { code, reason } });
     this.requests.connectorGone(connector);
-    this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", connector.id);
     this.streams.closeWhere(
       (a) => a.connectorId === connector.id,
       CloseCode.connectorOffline,
       "The site's connector went offline: try again in a moment.",
     );
-    closeQuietly(connector.ws, code, reason);
   }
 
   // ---- State -----------------------------------------------------------------------------------
 
-  /**
-   * The connector for a new console: one that serves the VM, is not stopping, and was heard from
-   * recently (fewest streams first); or why there is none, in words a person can act on.
-   */
-  private findConnector(hypervisor: string, vm: string): Found {
-    // A half-open connector is never picked: it is dropped here, before anything is routed.
-    this.checkConnectors();
-    const site = this.getConfig("site") ?? "this site";
-    const live = [...this.connectors.values()].filter((c) => c.welcomed);
-    if (live.length === 0) {
-      return { ok: false, error: { status: 503, code: "connector_offline", message: `No connector of site ${site} is online.` } };
-    }
-    const offering = live.filter((c) => c.offers(hypervisor, vm) === "yes");
-    const serving = this.serving(hypervisor, vm);
-    if (serving.length === 0) {
-      if (offering.length > 0) {
-        return {
-          ok: false,
-          error: { status: 503, code: "connector_stopping", message: `The connector serving ${hypervisor} is stopping (a restart or an upgrade): try again in a moment.` },
-        };
-      }
-      const known = live.flatMap((c) => c.inventory.filter((h) => h.name === hypervisor));
-      if (known.length === 0) {
-        return { ok: false, error: { status: 404, code: "unknown_hypervisor", message: `No connector of site ${site} serves a hypervisor named ${hypervisor}.` } };
-      }
-      const unreachable = known.find((h) => !h.reachable);
-      if (unreachable && !known.some((h) => h.reachable)) {
-        return {
-          ok: false,
-          error: { status: 502, code: "hypervisor_unreachable", message: `Hypervisor ${hypervisor} is unreachable: ${unreachable.error ?? "the connector cannot reach it"}.` },
-        };
-      }
-      return { ok: false, error: { status: 404, code: "unknown_vm", message: `VM ${vm} is not in hypervisor ${hypervisor}'s inventory.` } };
-    }
-    return { ok: true, connector: chooseConnector(serving, (c) => c.lastHeard(this.ctx), Date.now()) };
-  }
-
-  /** Welcomed connectors, not stopping, that serve the VM. */
-  private serving(hypervisor: string, vm: string): ConnectorSocket[] {
-    return [...this.connectors.values()].filter((c) => c.welcomed && c.offers(hypervisor, vm) === "yes" && c.attachment.draining !== true);
-  }
-
-  private addConnector(connector: ConnectorSocket): void {
-    this.connectors.set(connector.id, connector);
-    this.bySocket.set(connector.ws, connector);
+  private findConnector(hypervisor: string, vm: string) {
+    return this.connectors.find(hypervisor, vm, this.getConfig("site") ?? "this site");
   }
 
   /** Rebuilds the in-memory maps from the sockets that survived hibernation. */
   private restore(): void {
-    const inventories = new Map(
-      this.sql
-        .exec<{ connector_id: string; json: string }>("SELECT connector_id, json FROM inventory")
-        .toArray()
-        .map((r) => [r.connector_id, JSON.parse(r.json) as HypervisorInventory[]]),
-    );
-    for (const ws of this.ctx.getWebSockets(CONNECTOR_TAG)) {
-      const att = ws.deserializeAttachment() as ConnectorSocketAttachment | null;
-      if (att?.kind !== "connector") continue;
-      const connector = new ConnectorSocket(ws, att);
-      connector.inventory = inventories.get(att.id) ?? [];
-      this.addConnector(connector);
-    }
-    // Inventory of connectors that left while the object was not running.
-    for (const id of inventories.keys()) {
-      if (!this.connectors.has(id)) this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", id);
-    }
-    for (const lost of this.streams.restore(this.connectors)) this.auditLost(lost);
+    this.connectors.restore();
+    for (const lost of this.streams.restore((id) => this.connectors.get(id))) this.auditLost(lost);
     // CLOSE for consoles that could not be rebuilt: no event may follow to flush it.
     this.flushAll();
     // A wake with live sockets: worth a line for whoever runs `wrangler tail` (and the idle test).
@@ -737,7 +620,7 @@ export class SiteObject extends DurableObject<Env> {
   }
 
   private flushAll(): void {
-    for (const connector of this.connectors.values()) connector.flush();
+    this.connectors.flushAll();
   }
 
   /**
@@ -752,11 +635,7 @@ export class SiteObject extends DurableObject<Env> {
   private async scheduleAlarm(fromAlarm = false): Promise<number | null> {
     const now = Date.now();
     this.tickets.sweep();
-    const candidates = [this.links.nextExpiry(), this.streams.nextDeadline()];
-    for (const c of this.connectors.values()) {
-      if (!c.welcomed) candidates.push(c.attachment.connectedAt + HEARTBEAT_TIMEOUT_MS + ALARM_SLACK_MS);
-      else if (c.streams.size > 0) candidates.push(c.lastHeard(this.ctx) + HEARTBEAT_TIMEOUT_MS + ALARM_SLACK_MS);
-    }
+    const candidates = [this.links.nextExpiry(), this.streams.nextDeadline(), this.connectors.nextDeadline()];
     const times = candidates.filter((t): t is number => t !== null);
     const next = times.length === 0 ? null : Math.max(now, Math.min(...times));
     // The alarm is always the earliest need, recomputed from state: one that nothing needs any
@@ -831,8 +710,8 @@ export class SiteObject extends DurableObject<Env> {
   /** A new connector token: every connector that joined with the old one is dropped. */
   rotateConnectorToken(tokenHash: string, actor: string): number {
     this.setConfig("token_hash", tokenHash);
-    const dropped = [...this.connectors.values()];
-    for (const connector of dropped) this.dropConnector(connector, CloseCode.unauthorized, "The site's connector token was rotated.");
+    const dropped = this.connectors.all();
+    for (const connector of dropped) this.connectors.drop(connector, CloseCode.unauthorized, "The site's connector token was rotated.");
     this.flushAll();
     this.audit({ type: "site.token_rotated", actor, detail: { connectorsDropped: dropped.length } });
     return dropped.length;
@@ -842,7 +721,7 @@ export class SiteObject extends DurableObject<Env> {
   async destroy(actor: string): Promise<void> {
     this.audit({ type: "site.deleted", actor, detail: { connectors: this.connectors.size, consoles: this.streams.size } });
     this.streams.closeWhere(() => true, CloseCode.gone, "This site was deleted.");
-    for (const connector of [...this.connectors.values()]) this.dropConnector(connector, CloseCode.unauthorized, "This site was deleted.");
+    for (const connector of this.connectors.all()) this.connectors.drop(connector, CloseCode.unauthorized, "This site was deleted.");
     for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CloseCode.gone, "This site was deleted.");
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();

@@ -305,11 +305,11 @@ export class StreamBook {
   }
 
   /**
-   * Rebuilds the streams from the sockets that survived hibernation. `connectors` are the live
-   * connector sockets; a stream whose connector is gone, or that cannot be rebuilt, is closed and
+   * Rebuilds the streams from the sockets that survived hibernation. `connectorOf` finds a live
+   * connector by id; a stream whose connector is gone, or that cannot be rebuilt, is closed and
    * reported. The CLOSEs this queues for live connectors are the caller's to flush.
    */
-  restore(connectors: Map<string, ConnectorSocket>): LostConsole[] {
+  restore(connectorOf: (id: string) => ConnectorSocket | undefined): LostConsole[] {
     const reasons = new Map<number, string>();
     // Every console that cannot carry on ends on both sides: a live connector that is not told
     // keeps its upstream (XenServer then refuses the VM's next console with 503).
@@ -317,7 +317,7 @@ export class StreamBook {
       closeQuietly(ws, code, reason);
       if (typeof att?.stream !== "number") return;
       reasons.set(att.stream, reason);
-      const connector = typeof att.connectorId === "string" ? connectors.get(att.connectorId) : undefined;
+      const connector = typeof att.connectorId === "string" ? connectorOf(att.connectorId) : undefined;
       connector?.queue(encodeClose(FrameType.close, att.stream, code, reason));
     };
     for (const ws of this.ctx.getWebSockets(VIEWER_TAG)) {
@@ -331,7 +331,7 @@ export class StreamBook {
         this.unproven.linger(ws, att.cut);
         continue;
       }
-      const connector = connectors.get(att.connectorId);
+      const connector = connectorOf(att.connectorId);
       if (!connector) {
         abandon(ws, att, CloseCode.connectorOffline, "The site's connector went offline: try again in a moment.");
         continue;

@@ -7,13 +7,11 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { type Frame, FrameType, ProtocolError, decodeMessage } from "../../shared/protocol/frames.ts";
 import {
   BINARY_SUBPROTOCOL,
   CREDIT_SUBPROTOCOL,
   HEARTBEAT_REPLY,
   HEARTBEAT_REQUEST,
-  MAX_MESSAGE_BYTES,
 } from "../../shared/protocol/limits.ts";
 import { Capability } from "../../shared/protocol/messages.ts";
 import { bearerToken, randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
@@ -23,8 +21,6 @@ import type { AuditEvent } from "../registry/audit-store.ts";
 import type { ViewerStream } from "../relay/viewer-stream.ts";
 import type { ConnectorSocketAttachment, ConnectorSocket } from "./connector-socket.ts";
 import { ConnectorBook, type ConnectorGone } from "./connector-book.ts";
-import { negotiate, outdated, readInventory, welcomeFrame } from "./tunnel-handshake.ts";
-import { VERSION } from "../version.ts";
 import { ShareLinkBook, linkState } from "./share-links.ts";
 import type {
   ConnectorInfo,
@@ -36,11 +32,11 @@ import type {
   TicketResult,
   VncUrlsResult,
 } from "./site-api.ts";
-import { coalesceData } from "../relay/coalesce.ts";
 import { closeQuietly, compressionHeaders, compressionWanted, refuseUpgrade } from "../relay/sockets.ts";
 import { type LostConsole, StreamBook, type StreamEnd } from "./stream-book.ts";
 import { TicketBook, type ConsoleGrant } from "./tickets.ts";
 import { TunnelRequests } from "./tunnel-requests.ts";
+import { TunnelMessages } from "./tunnel-messages.ts";
 import { reofferUnacknowledged } from "./open-watch.ts";
 import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 
@@ -70,8 +66,7 @@ export class SiteObject extends DurableObject<Env> {
   private readonly connectors: ConnectorBook;
   private readonly streams: StreamBook;
   private readonly requests = new TunnelRequests();
-  /** A frame met a stream's near deadline (an OPEN acknowledged): the alarm is moved at the event's end. */
-  private deadlineMet = false;
+  private readonly tunnel: TunnelMessages;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -82,6 +77,13 @@ export class SiteObject extends DurableObject<Env> {
     this.connectors = new ConnectorBook(ctx, (gone) => this.connectorGone(gone));
     const idle = limit(env.IDLE_TIMEOUT_SECONDS, 0);
     this.streams = new StreamBook(ctx, idle > 0 ? idle * 1000 : null, (end) => this.auditClosed(end));
+    this.tunnel = new TunnelMessages({
+      connectors: this.connectors,
+      streams: this.streams,
+      requests: this.requests,
+      audit: (event) => this.audit(event),
+      site: () => this.getConfig("site") ?? "",
+    });
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_REQUEST, HEARTBEAT_REPLY));
     this.restore();
   }
@@ -365,22 +367,16 @@ export class SiteObject extends DurableObject<Env> {
     if (connector) this.connectors.heard(connector, Date.now());
     this.connectors.checkIfDue();
     if (connector && this.connectors.has(connector)) {
-      const welcomed = connector.welcomed;
-      this.onConnectorMessage(connector, message);
-      this.flushAll();
-      // HELLO met its deadline: the alarm that watched it may not be needed any more.
-      if ((!welcomed && connector.welcomed) || this.deadlineMet) await this.scheduleAlarm();
-      this.deadlineMet = false;
+      const deadlineMet = this.tunnel.receive(connector, message);
+      this.connectors.flushAll();
+      if (deadlineMet) await this.scheduleAlarm();
       return;
     }
     const stream = this.streams.forSocket(ws);
     if (!stream) return;
-    const warned = stream.attachment.idleWarnedAt !== null;
-    this.streams.apply(stream, (s) => (typeof message === "string" ? s.viewerText(message) : s.viewerBytes(new Uint8Array(message))));
+    const rearm = this.streams.fromViewer(stream, message);
     stream.connector.flush();
-    // Input after an idle warning: with a timeout under two minutes the next warning is due before
-    // the alarm the warning left (the old close). Once per warning, not per message.
-    if (warned && stream.attachment.idleWarnedAt === null) await this.scheduleAlarm();
+    if (rearm) await this.scheduleAlarm();
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -416,113 +412,6 @@ export class SiteObject extends DurableObject<Env> {
         next: next === null ? null : new Date(next).toISOString(),
       }),
     );
-  }
-
-  // ---- Connector frames ----------------------------------------------------------------------
-
-  private onConnectorMessage(connector: ConnectorSocket, message: string | ArrayBuffer): void {
-    connector.lastMessageAt = Date.now();
-    if (typeof message === "string") {
-      // The runtime answers heartbeats itself; reaching here means a heartbeat it did not match.
-      if (message === HEARTBEAT_REQUEST) return connector.ws.send(HEARTBEAT_REPLY);
-      return this.connectors.drop(connector, CloseCode.protocolError, "text messages are not part of the tunnel protocol");
-    }
-    if (message.byteLength > MAX_MESSAGE_BYTES) {
-      return this.connectors.drop(connector, CloseCode.protocolError, `message of ${message.byteLength} bytes is too large`);
-    }
-    let frames: Frame[];
-    try {
-      frames = decodeMessage(new Uint8Array(message));
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      return this.connectors.drop(connector, CloseCode.protocolError, `protocol error: ${err.message}`);
-    }
-    for (const frame of coalesceData(frames)) {
-      if (!this.connectors.has(connector)) return;
-      try {
-        this.onConnectorFrame(connector, frame);
-      } catch (err) {
-        if (!(err instanceof ProtocolError)) throw err;
-        return this.connectors.drop(connector, CloseCode.protocolError, `protocol error: ${err.message}`);
-      }
-    }
-  }
-
-  private onConnectorFrame(connector: ConnectorSocket, frame: Frame): void {
-    if (!connector.welcomed) {
-      if (frame.type !== FrameType.hello) throw new ProtocolError("the first frame must be HELLO");
-      return this.onHello(connector, frame.json);
-    }
-    switch (frame.type) {
-      case FrameType.inventory: {
-        const inventory = readInventory(frame.json);
-        return this.connectors.inventory(connector, inventory.hypervisors, inventory.draining);
-      }
-      case FrameType.data: {
-        const stream = this.streams.get(frame.stream);
-        // A stream the viewer just closed: its CLOSE is already on the way to the connector.
-        if (stream?.connector === connector) this.streams.apply(stream, (s) => s.down(frame.bytes));
-        return;
-      }
-      case FrameType.credit: {
-        const stream = this.streams.get(frame.stream);
-        if (stream?.connector === connector) this.streams.apply(stream, (s) => s.credit(frame.bytes));
-        return;
-      }
-      case FrameType.openOk:
-      case FrameType.openAck: {
-        const stream = this.streams.get(frame.stream);
-        if (!stream || stream.connector !== connector) return;
-        // Its alarm (the ack deadline, seconds away) is moved, not left to fire for nothing.
-        this.deadlineMet = !stream.attachment.upstreamOpen && stream.attachment.ackBy != null;
-        if (frame.type === FrameType.openOk) this.streams.upstreamOpened(stream);
-        else this.streams.acknowledged(stream);
-        return;
-      }
-      case FrameType.reply:
-        return this.requests.answer(connector, frame.stream, frame.json);
-      case FrameType.openError:
-      case FrameType.close: {
-        const stream = this.streams.get(frame.stream);
-        if (!stream || stream.connector !== connector) return;
-        const code = frame.code >= 4000 && frame.code <= 4999 ? frame.code : CloseCode.upstreamFailed;
-        this.streams.close(stream, code, frame.reason, { tellConnector: false });
-        return;
-      }
-      default:
-        throw new ProtocolError(`frame type 0x${frame.type.toString(16)} is not sent by connectors`);
-    }
-  }
-
-  private onHello(connector: ConnectorSocket, json: unknown): void {
-    const result = negotiate(json);
-    if (!result.ok) return this.connectors.drop(connector, CloseCode.upgradeRequired, result.reason);
-    const hello = result.hello;
-    const tooOld = outdated(hello, VERSION);
-    this.connectors.welcome(
-      connector,
-      {
-        protocol: hello.protocol,
-        software: hello.software,
-        capabilities: hello.capabilities,
-        ...(hello.hostname ? { hostname: hello.hostname } : {}),
-        ...(tooOld ? { outdated: tooOld } : {}),
-      },
-      hello.hypervisors,
-    );
-    this.audit({
-      type: "connector.connected",
-      actor: `connector:${connector.id}`,
-      detail: {
-        hostname: hello.hostname ?? null,
-        software: hello.software,
-        capabilities: hello.capabilities,
-        address: connector.attachment.address ?? null,
-        hypervisors: hello.hypervisors.map((h) => h.name),
-      },
-    });
-    if (tooOld) this.audit({ type: "connector.outdated", actor: `connector:${connector.id}`, detail: { software: hello.software, edge: VERSION, why: tooOld } });
-    connector.queue(welcomeFrame(hello.protocol, connector.id, this.getConfig("site") ?? "", hello.capabilities));
   }
 
   // ---- Teardown ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
  * costs at most one write per stream per PERSIST_DELAY_MS, whatever the traffic.
  */
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { encodeClose, encodeJson, FrameType } from "../../shared/protocol/frames.ts";
+import { encodeClose, encodeJson, type Frame, FrameType } from "../../shared/protocol/frames.ts";
 import { OPEN_TIMEOUT_MS, RFB_HANDSHAKE_TIMEOUT_MS, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
 import { ackDeadline } from "./open-watch.ts";
 import { VIEWER_KIND, type ViewerAttachment, ViewerStream, newFlow } from "../relay/viewer-stream.ts";
@@ -23,6 +23,10 @@ export const PERSIST_DELAY_MS = 1000;
 export const IDLE_WARNING_MS = 60_000;
 /** The hibernation tag of viewer sockets (its value predates the glossary's "viewer"; sockets carry it). */
 export const VIEWER_TAG = "browser";
+
+/** The frames a connector sends about one stream. */
+export type StreamFrame = Extract<Frame, { type: (typeof STREAM_FRAME_TYPES)[number] }>;
+const STREAM_FRAME_TYPES = [FrameType.data, FrameType.credit, FrameType.openOk, FrameType.openAck, FrameType.openError, FrameType.close] as const;
 
 export interface StreamEnd {
   stream: ViewerStream<ConnectorSocket>;
@@ -181,10 +185,51 @@ export class StreamBook {
   }
 
   /**
+   * A stream's frame from `connector`. Frames for a stream it no longer carries (the viewer closed
+   * it, and its CLOSE is on the way; or it moved to another connector) are ignored. Returns true
+   * when the frame met an OPEN's acknowledgement deadline, which the alarm was set for.
+   */
+  fromConnector(connector: ConnectorSocket, frame: StreamFrame): boolean {
+    const stream = this.byId.get(frame.stream);
+    if (!stream || stream.connector !== connector) return false;
+    switch (frame.type) {
+      case FrameType.data:
+        this.apply(stream, (s) => s.down(frame.bytes));
+        return false;
+      case FrameType.credit:
+        this.apply(stream, (s) => s.credit(frame.bytes));
+        return false;
+      case FrameType.openOk:
+      case FrameType.openAck: {
+        const met = !stream.attachment.upstreamOpen && stream.attachment.ackBy != null;
+        if (frame.type === FrameType.openOk) this.upstreamOpened(stream);
+        else this.acknowledged(stream);
+        return met;
+      }
+      case FrameType.openError:
+      case FrameType.close:
+        // Codes outside the application range are not the connector's to give a viewer.
+        this.close(stream, frame.code >= 4000 && frame.code <= 4999 ? frame.code : CloseCode.upstreamFailed, frame.reason, { tellConnector: false });
+        return false;
+    }
+  }
+
+  /**
+   * A message from a stream's viewer: credit (text, credit viewers) or input. Returns true when it
+   * was input after an idle warning: with a timeout under two minutes the next warning is due
+   * before the alarm the warning left (the old close). Once per warning, not per message.
+   */
+  fromViewer(stream: ViewerStream<ConnectorSocket>, message: string | ArrayBuffer): boolean {
+    const warned = stream.attachment.idleWarnedAt !== null;
+    this.apply(stream, (s) => (typeof message === "string" ? s.viewerText(message) : s.viewerBytes(new Uint8Array(message))));
+    return warned && stream.attachment.idleWarnedAt === null;
+  }
+
+  /**
    * Runs one event's work on a stream (bytes or credit either way); a fault the stream raises
    * closes it with that code and reason.
    */
-  apply(stream: ViewerStream<ConnectorSocket>, work: (s: ViewerStream<ConnectorSocket>) => void): void {
+  private apply(stream: ViewerStream<ConnectorSocket>, work: (s: ViewerStream<ConnectorSocket>) => void): void {
     try {
       work(stream);
       this.touched(stream);

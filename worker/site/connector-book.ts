@@ -35,12 +35,15 @@ export class ConnectorBook implements ConnectorWatch {
   private readonly bySocket = new Map<WebSocket, ConnectorSocket>();
   /** Called once for every connector that leaves, before its socket is closed. */
   private readonly onGone: (gone: ConnectorGone) => void;
+  /** The site's name, for the reasons `find` gives. */
+  private readonly siteName: () => string;
   /** When `check` last ran (0: not since this instance woke). */
   private checkedAt = 0;
 
-  constructor(ctx: DurableObjectState, onGone: (gone: ConnectorGone) => void) {
+  constructor(ctx: DurableObjectState, siteName: () => string, onGone: (gone: ConnectorGone) => void) {
     this.ctx = ctx;
     this.sql = ctx.storage.sql;
+    this.siteName = siteName;
     this.onGone = onGone;
   }
 
@@ -150,12 +153,12 @@ export class ConnectorBook implements ConnectorWatch {
 
   /**
    * The connector for a new console: one that serves the VM, is not stopping, and was heard from
-   * recently (fewest streams first); or why there is none, in words a person can act on. `site`
-   * names the site in those words.
+   * recently (fewest streams first); or why there is none, in words a person can act on.
    */
-  find(hypervisor: string, vm: string, site: string): SiteResult<{ connector: ConnectorSocket }, 404 | 502 | 503> {
+  find(hypervisor: string, vm: string): SiteResult<{ connector: ConnectorSocket }, 404 | 502 | 503> {
     // A half-open connector is never picked: it is dropped here, before anything is routed.
     this.check();
+    const site = this.siteName();
     const refuse = (status: 404 | 502 | 503, code: string, message: string): Refusal<404 | 502 | 503> => ({ ok: false, status, code, message });
     const live = this.welcomed();
     if (live.length === 0) return refuse(503, "connector_offline", `No connector of site ${site} is online.`);

@@ -55,8 +55,9 @@ export interface LostConsole {
   viewOnly: boolean;
   openedAt: number;
   linkId?: string;
-  /** Filled in by `restore`: why it ended. */
+  /** Filled in by `restore`: why it ended, and the close code its viewer got (none: 4503). */
   reason?: string;
+  code?: number;
 }
 
 export class StreamBook {
@@ -355,13 +356,13 @@ export class StreamBook {
    * reported. The CLOSEs this queues for live connectors are the caller's to flush.
    */
   restore(connectorOf: (id: string) => ConnectorSocket | undefined): LostConsole[] {
-    const reasons = new Map<number, string>();
+    const ends = new Map<number, { code: number; reason: string }>();
     // Every console that cannot carry on ends on both sides: a live connector that is not told
     // keeps its upstream (XenServer then refuses the VM's next console with 503).
     const abandon = (ws: WebSocket, att: Partial<ViewerAttachment> | null, code: number, reason: string) => {
       closeQuietly(ws, code, reason);
       if (typeof att?.stream !== "number") return;
-      reasons.set(att.stream, reason);
+      ends.set(att.stream, { code, reason });
       const connector = typeof att.connectorId === "string" ? connectorOf(att.connectorId) : undefined;
       connector?.queue(encodeClose(FrameType.close, att.stream, code, reason));
     };
@@ -393,8 +394,8 @@ export class StreamBook {
     const lost: LostConsole[] = [];
     for (const row of this.sql.exec<{ stream: number; json: string }>("SELECT stream, json FROM open_consoles").toArray()) {
       if (this.byId.has(row.stream)) continue;
-      const reason = reasons.get(row.stream) ?? "The edge restarted (a deploy or a crash): open the console again.";
-      lost.push({ ...(JSON.parse(row.json) as LostConsole), reason });
+      const end = ends.get(row.stream) ?? { code: CloseCode.connectorOffline, reason: "The edge restarted (a deploy or a crash): open the console again." };
+      lost.push({ ...(JSON.parse(row.json) as LostConsole), ...end });
       this.sql.exec("DELETE FROM open_consoles WHERE stream = ?", row.stream);
     }
     return lost;

@@ -15,7 +15,7 @@ import type { Refusal, SiteResult, SiteVm } from "./site-api.ts";
 
 /** The hibernation tag of connector sockets. */
 const CONNECTOR_TAG = "connector";
-/** How often a stream of messages also checks the site's connectors (`checkIfDue`). */
+/** How often a stream of messages also checks the site's connectors (`messageFrom`). */
 const CHECK_EVERY_MS = HEARTBEAT_INTERVAL_MS;
 /** An alarm for a deadline fires this much after it, so the deadline has surely passed. */
 export const ALARM_SLACK_MS = 1_000;
@@ -103,9 +103,16 @@ export class ConnectorBook implements ConnectorWatch {
     }
   }
 
-  /** A message arrived from it: alive (a suspect one is trusted again). */
-  heard(connector: ConnectorSocket, now: number): void {
-    connector.heard(now);
+  /**
+   * A message arrived on `ws`. A connector's message proves it alive (a suspect one is trusted
+   * again); the other connectors are checked now and then, while the object is awake anyway.
+   * Returns the connector if `ws` is one of the site's (a viewer's socket: undefined).
+   */
+  messageFrom(ws: WebSocket, now = Date.now()): ConnectorSocket | undefined {
+    const connector = this.bySocket.get(ws);
+    connector?.heard(now);
+    if (now - this.checkedAt > CHECK_EVERY_MS) this.check(now);
+    return connector && this.has(connector) ? connector : undefined;
   }
 
   /** The last sign of life: a message, or a heartbeat the runtime answered without waking us. */
@@ -179,11 +186,6 @@ export class ConnectorBook implements ConnectorWatch {
   /** Welcomed connectors, not stopping, that serve the VM. */
   serving(hypervisor: string, vm: string): ConnectorSocket[] {
     return this.welcomed().filter((c) => c.offers(hypervisor, vm) === "yes" && c.attachment.draining !== true);
-  }
-
-  /** `check`, at most every CHECK_EVERY_MS: a busy site checks as messages arrive. */
-  checkIfDue(now = Date.now()): void {
-    if (now - this.checkedAt > CHECK_EVERY_MS) this.check(now);
   }
 
   /**

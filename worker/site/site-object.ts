@@ -93,11 +93,8 @@ export class SiteObject extends SiteRpc {
   // ---- hibernatable WebSocket events -----------------------------------------------------------
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const connector = this.connectors.forSocket(ws);
-    // A message proves its sender alive; the others are checked now and then, while awake anyway.
-    if (connector) this.connectors.heard(connector, Date.now());
-    this.connectors.checkIfDue();
-    if (connector && this.connectors.has(connector)) {
+    const connector = this.connectors.messageFrom(ws);
+    if (connector) {
       const deadlineMet = this.tunnel.receive(connector, message);
       this.connectors.flushAll();
       if (deadlineMet) await this.alarms.schedule();

@@ -65,7 +65,7 @@ export type LinkStatus = SiteResult<
 export type LinkRevoked = SiteResult<object, 404 | 410>;
 
 /** Ending a live console: 404 for one that is gone or not the asker's. */
-export type SessionEnded = SiteResult<object, 404>;
+export type ConsoleEnded = SiteResult<object, 404>;
 
 export type VncUrlsResult = SiteResult<{ type: HypervisorInventory["type"]; direct?: string; proxied?: string }, 404 | 502 | 503 | 504>;
 

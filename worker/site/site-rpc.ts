@@ -24,7 +24,7 @@ import type {
   LinkStatus,
   Owner,
   Refusal,
-  SessionEnded,
+  ConsoleEnded,
   SessionInfo,
   SiteVm,
   TicketResult,
@@ -170,7 +170,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
    * Ends a live console; its page shows who ended it. `owner` (null for an admin) may end only
    * their own consoles and those opened through their links.
    */
-  endSession(stream: number, actor: string, owner: Owner | null): SessionEnded {
+  endSession(stream: number, actor: string, owner: Owner | null): ConsoleEnded {
     const found = this.streams.get(stream);
     const a = found?.attachment;
     const link = a?.linkId ? this.links.byId(a.linkId) : null;

@@ -1,7 +1,7 @@
 /**
- * The one owner of the site object's console streams: a stream opens, closes and is restored
- * after hibernation here and nowhere else, and its state is written to its socket's attachment
- * here.
+ * The one owner of the site object's console streams: a stream opens, takes its connector's frames
+ * and its viewer's messages, closes and is restored after hibernation here and nowhere else, and
+ * its state is written to its socket's attachment here.
  *
  * Writes are deferred: a stream's counters change with every message, but the attachment only
  * needs to be right when the object hibernates. A pending timer keeps an object from hibernating,
@@ -25,8 +25,10 @@ export const IDLE_WARNING_MS = 60_000;
 export const VIEWER_TAG = "browser";
 
 /** The frames a connector sends about one stream. */
-export type StreamFrame = Extract<Frame, { type: (typeof STREAM_FRAME_TYPES)[number] }>;
-const STREAM_FRAME_TYPES = [FrameType.data, FrameType.credit, FrameType.openOk, FrameType.openAck, FrameType.openError, FrameType.close] as const;
+export type StreamFrame = Extract<
+  Frame,
+  { type: typeof FrameType.data | typeof FrameType.credit | typeof FrameType.openOk | typeof FrameType.openAck | typeof FrameType.openError | typeof FrameType.close }
+>;
 
 export interface StreamEnd {
   stream: ViewerStream<ConnectorSocket>;

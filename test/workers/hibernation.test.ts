@@ -6,7 +6,7 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
-import { call, createSite, openBrowser, openConsole, rfbHandshake, signIn, welcomedConnector } from "./helpers.ts";
+import { auditUntil, call, createSite, openBrowser, openConsole, rfbHandshake, signIn, type TestConnector, welcomedConnector } from "./helpers.ts";
 import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
 import { HEARTBEAT_INTERVAL_MS } from "../../shared/protocol/limits.ts";
 import { later } from "./clock.ts";
@@ -79,5 +79,55 @@ describe("hibernation", () => {
     expect((await browser.closedWith()).code).toBe(CloseCode.connectorOffline);
     // Nothing left to watch: no further alarm.
     expect(await runDurableObjectAlarm(siteStub("watched"))).toBe(false);
+  });
+
+  /**
+   * A console the object cannot rebuild when it wakes is closed; the connector must hear it too,
+   * or its upstream stays held (XenServer then refuses the VM's next console with 503).
+   */
+  describe("a console that cannot be restored after hibernation", () => {
+    async function wakeWithBrokenAttachment(site: string, breakIt: (a: Record<string, unknown>) => Record<string, unknown>) {
+      const cookie = await signIn();
+      const token = await createSite(cookie, site);
+      const connector = await welcomedConnector(token);
+      const browser = await openBrowser((await openConsole(cookie, site)).wsUrl);
+      const open = await connector.nextFrame();
+      connector.send(encodeOpenOk(open.stream));
+      await rfbHandshake(connector, open.stream, browser);
+      await new Promise((r) => setTimeout(r, PERSIST_DELAY_MS + 150));
+      await runInDurableObject(siteStub(site), (_o, state) => {
+        for (const ws of state.getWebSockets()) {
+          const a = ws.deserializeAttachment() as Record<string, unknown>;
+          if (a.stream === open.stream) ws.serializeAttachment(breakIt(a));
+        }
+      });
+      await evictDurableObject(siteStub(site), { webSockets: "hibernate" });
+      // Any request wakes the object; nothing the connector or viewer sends is needed.
+      await call("GET", `/api/sites/${site}/vms`, undefined, cookie);
+      return { cookie, connector, browser, stream: open.stream };
+    }
+
+    async function closeFor(connector: TestConnector, stream: number) {
+      for (;;) {
+        const f = await connector.nextFrame(2000);
+        if (f.type === FrameType.close && f.stream === stream) return f;
+      }
+    }
+
+    it("an attachment without flow state: the connector gets CLOSE, the audit says why", async () => {
+      const { cookie, connector, browser, stream } = await wakeWithBrokenAttachment("unflowed", ({ flow: _, ...a }) => a);
+      expect((await browser.closedWith()).code).toBe(CloseCode.internal);
+      expect(await closeFor(connector, stream)).toMatchObject({ code: CloseCode.internal });
+      const row = await auditUntil(cookie, "?type=console.closed&site=unflowed", (rows) => rows.find((r) => r.detail?.stream === stream));
+      expect(row.detail?.reason).toMatch(/interrupted/);
+    });
+
+    it("an RFB state the tracker refuses (StreamFault): the connector gets CLOSE, the audit says why", async () => {
+      const { cookie, connector, browser, stream } = await wakeWithBrokenAttachment("unreadable", (a) => ({ ...a, rfb: { v: 0 } }));
+      expect((await browser.closedWith()).code).toBe(CloseCode.internal);
+      expect(await closeFor(connector, stream)).toMatchObject({ code: CloseCode.internal });
+      const row = await auditUntil(cookie, "?type=console.closed&site=unreadable", (rows) => rows.find((r) => r.detail?.stream === stream));
+      expect(row.detail?.reason).toMatch(/interrupted/);
+    });
   });
 });

@@ -41,6 +41,6 @@ export const sessions = new Hono<AppEnv>()
     const notFound = new ApiError(404, "unknown_session", `There is no live console ${site}.${stream} of yours.`);
     if (!(await registryOf(c.env).hasSite(site))) throw notFound;
     const ended = await siteOf(c.env, site).endSession(stream, user.name, user.role === "admin" ? null : { id: user.id, name: user.name });
-    if (!ended) throw notFound;
+    if (!ended.ok) throw notFound;
     return c.body(null, 204);
   });

@@ -14,10 +14,11 @@ import { registryOf } from "../registry/registry-object.ts";
 /** The header the link page sends the secret in (headers are not logged; URLs are). */
 export const LINK_SECRET_HEADER = "X-Porthole-Link";
 
+/** By the site object's refusal code (LinkStatus). */
 const ENDED = {
-  unknown: { status: 404, title: "Unknown link", text: "This console link does not exist. Check that you copied all of it." },
-  revoked: { status: 410, title: "Link revoked", text: "Whoever shared this console has revoked the link. Ask them for a new one." },
-  expired: { status: 410, title: "Link expired", text: "This console link has expired. Ask whoever shared it for a new one." },
+  unknown_link: { status: 404, title: "Unknown link", text: "This console link does not exist. Check that you copied all of it." },
+  link_revoked: { status: 410, title: "Link revoked", text: "Whoever shared this console has revoked the link. Ask them for a new one." },
+  link_expired: { status: 410, title: "Link expired", text: "This console link has expired. Ask whoever shared it for a new one." },
 } as const;
 
 function gonePage(why: keyof typeof ENDED): Response {
@@ -46,7 +47,7 @@ async function consolePage(c: Context<AppEnv>): Promise<Response> {
 
 /** GET /l/:site — the page; the secret is in the fragment, so the server cannot tell a dead link yet. */
 export async function linkPage(c: Context<AppEnv>): Promise<Response> {
-  if (!(await siteExists(c))) return gonePage("unknown");
+  if (!(await siteExists(c))) return gonePage("unknown_link");
   return consolePage(c);
 }
 
@@ -54,16 +55,16 @@ export async function linkPage(c: Context<AppEnv>): Promise<Response> {
 export async function legacyLinkPage(c: Context<AppEnv>): Promise<Response> {
   const secret = c.req.param("secret") ?? "";
   const s = await status(c, secret);
-  if (!s) return gonePage("unknown");
-  if (!s.ok) return gonePage(s.why);
+  if (!s) return gonePage("unknown_link");
+  if (!s.ok) return gonePage(s.code);
   return c.redirect(`/l/${encodeURIComponent(c.req.param("site")!)}#${encodeURIComponent(secret)}`, 302);
 }
 
 async function statusResponse(c: Context<AppEnv>, secret: string): Promise<Response> {
   const s = await status(c, secret);
   if (!s || !s.ok) {
-    const why = s && !s.ok ? s.why : "unknown";
-    return c.json({ error: { code: why === "unknown" ? "unknown_link" : `link_${why}`, message: ENDED[why].text } }, ENDED[why].status);
+    const code = s && !s.ok ? s.code : "unknown_link";
+    return c.json({ error: { code, message: ENDED[code].text } }, ENDED[code].status);
   }
   return c.json({ expiresAt: new Date(s.expiresAt).toISOString(), viewOnly: s.viewOnly, vm: s.vmName });
 }

@@ -18,7 +18,6 @@ import {
   STREAM_WINDOW_BYTES,
   UP_QUEUE_LIMIT_BYTES,
 } from "../../shared/protocol/limits.ts";
-import type { ConnectorSocket } from "../site/connector-socket.ts";
 import { RfbTracker, type RfbTrackerState } from "./rfb/tracker.ts";
 import { StreamFault } from "./stream-fault.ts";
 import { UnprovenLedger } from "./unproven-ledger.ts";
@@ -48,8 +47,14 @@ export interface FlowState {
   proven?: number;
 }
 
+/**
+ * The `kind` of a viewer socket's attachment. Its value predates the glossary's "viewer" and is
+ * kept: attachments of hibernated sockets carry it.
+ */
+export const VIEWER_KIND = "browser";
+
 export interface ViewerAttachment {
-  kind: "browser";
+  kind: typeof VIEWER_KIND;
   stream: number;
   connectorId: string;
   hypervisor: string;
@@ -86,15 +91,25 @@ export interface ViewerAttachment {
   cut?: number;
 }
 
+/**
+ * What a stream needs of the tunnel it rides on: somewhere to queue its frames for the connector.
+ * The relay owns this interface and the site implements it (`site/connector-socket.ts`), so the
+ * relay never depends on the site; the site sends what was queued when the event ends.
+ */
+export interface TunnelOutbox {
+  queue(frame: Uint8Array): void;
+}
+
 export function newFlow(): FlowState {
   return { down: 0, downCredited: 0, up: 0, upCredited: 0, upQueue: [], proven: 0 };
 }
 
-export class ViewerStream {
-  readonly browser: WebSocket;
+export class ViewerStream<T extends TunnelOutbox = TunnelOutbox> {
+  /** The viewer's socket. */
+  readonly socket: WebSocket;
   readonly attachment: ViewerAttachment;
   /** Changes only before anything flowed, when an OPEN went unanswered (worker/site/open-watch.ts). */
-  connector: ConnectorSocket;
+  connector: T;
   private readonly rfb: RfbTracker;
   private readonly flow: FlowState;
   /** Plain mode: console bytes the viewer has proven processed (fence echoes). */
@@ -107,8 +122,8 @@ export class ViewerStream {
   private readonly ledger: UnprovenLedger;
 
   /** `watchInput`: count the viewer's input for the idle timeout. */
-  constructor(browser: WebSocket, attachment: ViewerAttachment, connector: ConnectorSocket, watchInput = false, ledger = new UnprovenLedger()) {
-    this.browser = browser;
+  constructor(socket: WebSocket, attachment: ViewerAttachment, connector: T, watchInput = false, ledger = new UnprovenLedger()) {
+    this.socket = socket;
     this.attachment = attachment;
     this.connector = connector;
     this.flow = attachment.flow;
@@ -159,7 +174,7 @@ export class ViewerStream {
   notify(notice: Record<string, unknown>): boolean {
     if (this.attachment.mode !== "credit") return false;
     try {
-      this.browser.send(JSON.stringify(notice));
+      this.socket.send(JSON.stringify(notice));
       return true;
     } catch {
       return false;
@@ -179,7 +194,7 @@ export class ViewerStream {
     }
     this.dirty = false;
     try {
-      this.browser.serializeAttachment(this.attachment);
+      this.socket.serializeAttachment(this.attachment);
     } catch {
       // The socket is closing: nothing to restore.
     }
@@ -197,7 +212,7 @@ export class ViewerStream {
     const parts = this.rfb.fromServer(bytes);
     // A fence between two parts: one message all the same (one copy of the chunk costs less than
     // two more sends through the runtime, and the viewer handles one event instead of three).
-    if (parts.length > 0) this.browser.send(parts.length === 1 ? parts[0]! : concatBytes(parts));
+    if (parts.length > 0) this.socket.send(parts.length === 1 ? parts[0]! : concatBytes(parts));
     const held = this.rfb.takeHeldForServer();
     if (held) this.sendUp(held);
     if (this.attachment.mode === "plain") this.creditPlain(false);

@@ -1,6 +1,11 @@
-/** One connector's socket as the site object sees it: what it announced, its streams, its outbox. */
+/**
+ * One connector's socket as the site object sees it: what it announced, its streams, its outbox.
+ * Only the connector book (connector-book.ts) changes its attachment; streams queue frames on it
+ * through the relay's `TunnelOutbox`.
+ */
 import { concatBytes } from "../../shared/protocol/frames.ts";
 import type { HypervisorInventory } from "../../shared/protocol/messages.ts";
+import type { TunnelOutbox } from "../relay/viewer-stream.ts";
 
 export interface ConnectorSocketAttachment {
   kind: "connector";
@@ -23,7 +28,7 @@ export interface ConnectorSocketAttachment {
   suspectSince?: number;
 }
 
-export class ConnectorSocket {
+export class ConnectorSocket implements TunnelOutbox {
   inventory: HypervisorInventory[] = [];
   readonly streams = new Set<number>();
   /** When it last sent a message (heartbeats are answered by the runtime: see `lastHeard`). */

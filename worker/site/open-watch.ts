@@ -42,24 +42,27 @@ export function chooseConnector(serving: ConnectorSocket[], heardAt: (c: Connect
 /** What the watch needs of the stream book (worker/site/stream-book.ts). */
 export interface OpenBook {
   /** Streams whose OPEN deadline for an acknowledgement has passed. */
-  unacknowledged(now: number): ViewerStream[];
+  unacknowledged(now: number): ViewerStream<ConnectorSocket>[];
   /** Stop watching a stream's acknowledgement (the connector showed life, or nothing better exists). */
-  acknowledged(stream: ViewerStream): void;
+  acknowledged(stream: ViewerStream<ConnectorSocket>): void;
   /** Moves a console nothing has flowed on yet to another connector. */
-  reroute(stream: ViewerStream, to: ConnectorSocket, code: number, reason: string): void;
+  reroute(stream: ViewerStream<ConnectorSocket>, to: ConnectorSocket, code: number, reason: string): void;
 }
 
-/**
- * Runs at the alarm: each OPEN past its acknowledgement deadline. `serving`: the welcomed,
- * non-draining connectors that serve a VM. Returns how many consoles moved.
- */
-export function reofferUnacknowledged(
-  book: OpenBook,
-  serving: (hypervisor: string, vm: string) => ConnectorSocket[],
-  heardAt: (c: ConnectorSocket) => number,
-  now: number,
-): number {
+/** What the watch needs of the connector book (worker/site/connector-book.ts). */
+export interface ConnectorWatch {
+  /** The welcomed, non-draining connectors that serve a VM. */
+  serving(hypervisor: string, vm: string): ConnectorSocket[];
+  /** When a connector last showed life. */
+  heardAt(connector: ConnectorSocket): number;
+  /** It missed an OPEN's deadline: no new consoles while another live one can take them. */
+  markSuspect(connector: ConnectorSocket, now: number): void;
+}
+
+/** Runs at the alarm: each OPEN past its acknowledgement deadline. Returns how many consoles moved. */
+export function reofferUnacknowledged(book: OpenBook, connectors: ConnectorWatch, now: number): number {
   let moved = 0;
+  const heardAt = (c: ConnectorSocket) => connectors.heardAt(c);
   for (const stream of book.unacknowledged(now)) {
     const from = stream.connector;
     const a = stream.attachment;
@@ -68,8 +71,8 @@ export function reofferUnacknowledged(
       book.acknowledged(stream);
       continue;
     }
-    from.markSuspect(now);
-    const others = serving(a.hypervisor, a.vm).filter((c) => c !== from && !c.suspect && now - heardAt(c) <= FRESH_MS);
+    connectors.markSuspect(from, now);
+    const others = connectors.serving(a.hypervisor, a.vm).filter((c) => c !== from && !c.suspect && now - heardAt(c) <= FRESH_MS);
     // Only a console on which nothing has flowed can move: the viewer's bytes went to `from`.
     if (others.length === 0 || stream.bytesDown > 0 || stream.bytesUp > 0) {
       book.acknowledged(stream); // left to the OPEN deadline, or to the heartbeat's

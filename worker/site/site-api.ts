@@ -1,9 +1,24 @@
-/** What the site object answers the Worker over RPC. */
+/** What the site object answers the Worker over RPC (worker/site/site-rpc.ts). */
 import type { HypervisorInventory, Vm } from "../../shared/protocol/messages.ts";
 
-export type TicketResult =
-  | { ok: true; ticket: string; expiresAt: number }
-  | { ok: false; status: 403 | 404 | 502 | 503; code: string; message: string };
+/** Why the object refused: the HTTP status and error code the API answers with, and a sentence for the person. */
+export interface Refusal<S extends number = number, C extends string = string> {
+  ok: false;
+  status: S;
+  code: C;
+  message: string;
+}
+
+/** The one shape of every RPC answer that can be refused: `{ ok: true, ...value }` or a Refusal. */
+export type SiteResult<T extends object = object, S extends number = number, C extends string = string> = ({ ok: true } & T) | Refusal<S, C>;
+
+/** Who is asking, for ownership checks: by id; by name only for links made before ids existed. */
+export interface Owner {
+  id: string;
+  name: string;
+}
+
+export type TicketResult = SiteResult<{ ticket: string; expiresAt: number }, 403 | 404 | 502 | 503>;
 
 export interface ConnectorInfo {
   id: string;
@@ -38,17 +53,21 @@ export interface LinkInfo {
   sessions: number;
 }
 
-export type LinkCreated =
-  | { ok: true; id: string; secret: string; expiresAt: number }
-  | { ok: false; status: 403 | 404 | 502 | 503; code: string; message: string };
+export type LinkCreated = SiteResult<{ id: string; secret: string; expiresAt: number }, 403 | 404 | 502 | 503>;
 
-export type LinkStatus =
-  | { ok: true; expiresAt: number; viewOnly: boolean; vm: string; vmName: string }
-  | { ok: false; why: "unknown" | "expired" | "revoked" };
+export type LinkStatus = SiteResult<
+  { expiresAt: number; viewOnly: boolean; vm: string; vmName: string },
+  404 | 410,
+  "unknown_link" | "link_expired" | "link_revoked"
+>;
 
-export type VncUrlsResult =
-  | { ok: true; type: HypervisorInventory["type"]; direct?: string; proxied?: string }
-  | { ok: false; status: 404 | 502 | 503 | 504; code: string; message: string };
+/** Revoking a link: 404 for a link that is not the asker's, 410 for one that already ended. */
+export type LinkRevoked = SiteResult<object, 404 | 410>;
+
+/** Ending a live console: 404 for one that is gone or not the asker's. */
+export type ConsoleEnded = SiteResult<object, 404>;
+
+export type VncUrlsResult = SiteResult<{ type: HypervisorInventory["type"]; direct?: string; proxied?: string }, 404 | 502 | 503 | 504>;
 
 /** A live console, as GET /api/sessions lists it. */
 export interface SessionInfo {

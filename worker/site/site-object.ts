@@ -2,439 +2,134 @@
  * One Durable Object per site. It holds the site's connector sockets and every viewer socket of
  * the site's consoles, and pairs each viewer socket with a stream on a connector. Sockets use the
  * hibernation API: an idle site costs nothing, and all in-memory state is rebuilt from socket
- * attachments and SQLite when the object wakes. Streams are owned by `StreamBook`; this class
- * routes events and answers the Worker's RPC.
+ * attachments and SQLite when the object wakes.
+ *
+ * This class makes the books and routes the object's events to them: upgrades (`upgrades.ts`), a
+ * tunnel's messages (`tunnel-messages.ts`), a viewer's messages and any socket's end (the books),
+ * and the alarm. It holds no state of its own: connectors are `ConnectorBook`'s, consoles
+ * `StreamBook`'s. What the Worker may ask it is in its base class, `SiteRpc` (`site-rpc.ts`).
  */
-import { DurableObject } from "cloudflare:workers";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { type Frame, FrameType, ProtocolError, decodeMessage } from "../../shared/protocol/frames.ts";
-import {
-  BINARY_SUBPROTOCOL,
-  CREDIT_SUBPROTOCOL,
-  HEARTBEAT_INTERVAL_MS,
-  HEARTBEAT_REPLY,
-  HEARTBEAT_REQUEST,
-  HEARTBEAT_TIMEOUT_MS,
-  MAX_MESSAGE_BYTES,
-} from "../../shared/protocol/limits.ts";
-import { Capability, type HypervisorInventory } from "../../shared/protocol/messages.ts";
-import { bearerToken, randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
+import { HEARTBEAT_REPLY, HEARTBEAT_REQUEST } from "../../shared/protocol/limits.ts";
 import type { Env } from "../env.ts";
-import { registryOf } from "../registry/registry-object.ts";
-import type { AuditEvent } from "../registry/audit-store.ts";
-import type { ViewerStream } from "../relay/viewer-stream.ts";
-import { type ConnectorSocketAttachment, ConnectorSocket } from "./connector-socket.ts";
-import { negotiate, outdated, readInventory, welcomeFrame } from "./tunnel-handshake.ts";
-import { VERSION } from "../version.ts";
-import { ShareLinkBook, linkState } from "./share-links.ts";
-import type {
-  ConnectorInfo,
-  LinkCreated,
-  LinkInfo,
-  LinkStatus,
-  SessionInfo,
-  SiteVm,
-  TicketResult,
-  VncUrlsResult,
-} from "./site-api.ts";
-import { coalesceData } from "../relay/coalesce.ts";
-import { closeQuietly, compressionHeaders, compressionWanted, refuseUpgrade } from "../relay/sockets.ts";
-import { type LostConsole, StreamBook, type StreamEnd } from "./stream-book.ts";
-import { TicketBook, type ConsoleGrant } from "./tickets.ts";
-import { TunnelRequests } from "./tunnel-requests.ts";
-import { chooseConnector, reofferUnacknowledged } from "./open-watch.ts";
 import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
+import { ConnectorBook, type ConnectorGone } from "./connector-book.ts";
+import { reofferUnacknowledged } from "./open-watch.ts";
+import { ShareLinkBook } from "./share-links.ts";
+import { SiteAlarm } from "./site-alarm.ts";
+import { SiteAudit } from "./site-audit.ts";
+import { SiteConfig } from "./site-config.ts";
+import { SiteRpc } from "./site-rpc.ts";
+import { StreamBook } from "./stream-book.ts";
+import { TicketBook } from "./tickets.ts";
+import { TunnelMessages } from "./tunnel-messages.ts";
+import { TunnelRequests } from "./tunnel-requests.ts";
+import { limit, Upgrades } from "./upgrades.ts";
 
-const CONNECTOR_TAG = "connector";
+/** Kept where the API has always imported it from. */
+export type { Owner } from "./site-api.ts";
 
-/** An alarm for a deadline fires this much after it, so the deadline has surely passed. */
-const ALARM_SLACK_MS = 1_000;
-/** How often a stream of messages also checks the site's connectors (`checkConnectors`). */
-const CHECK_EVERY_MS = HEARTBEAT_INTERVAL_MS;
-
-type Admission =
-  | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string }
-  | { ok: false; code: number; reason: string };
-
-type Found =
-  | { ok: true; connector: ConnectorSocket }
-  | { ok: false; error: { status: 404 | 502 | 503; code: string; message: string } };
-
-/** Who is asking, for ownership checks: by id; by name only for links made before ids existed. */
-export interface Owner {
-  id: string;
-  name: string;
-}
-
-function owns(owner: Owner, createdById: string | null, createdBy: string): boolean {
-  return createdById === null ? createdBy === owner.name : createdById === owner.id;
-}
-
-function limit(value: string | undefined, fallback: number): number {
-  const n = Number(value);
-  return Number.isInteger(n) && n > 0 ? n : fallback;
-}
-
-export class SiteObject extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
-  private readonly tickets: TicketBook;
-  private readonly links: ShareLinkBook;
-  private readonly connectors = new Map<string, ConnectorSocket>();
-  private readonly bySocket = new Map<WebSocket, ConnectorSocket>();
-  private readonly streams: StreamBook;
-  private readonly requests = new TunnelRequests();
-  /** A frame met a stream's near deadline (an OPEN acknowledged): the alarm is moved at the event's end. */
-  private deadlineMet = false;
-  /** When `checkConnectors` last ran (0: not since this instance woke). */
-  private checkedAt = 0;
+export class SiteObject extends SiteRpc {
+  protected readonly config: SiteConfig;
+  protected readonly tickets: TicketBook;
+  protected readonly links: ShareLinkBook;
+  protected readonly connectors: ConnectorBook;
+  protected readonly streams: StreamBook;
+  protected readonly requests = new TunnelRequests();
+  protected readonly audit: SiteAudit;
+  protected readonly alarms: SiteAlarm;
+  private readonly tunnel: TunnelMessages;
+  private readonly upgrades: Upgrades;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
     migrate(ctx.storage, SITE_MIGRATIONS);
-    this.tickets = new TicketBook(this.sql);
-    this.links = new ShareLinkBook(this.sql);
+    this.config = new SiteConfig(ctx.storage.sql);
+    this.audit = new SiteAudit(ctx, env, this.config);
+    this.tickets = new TicketBook(ctx.storage.sql);
+    this.links = new ShareLinkBook(ctx.storage.sql);
+    this.connectors = new ConnectorBook(ctx, () => this.config.site ?? "this site", (gone) => this.connectorGone(gone));
     const idle = limit(env.IDLE_TIMEOUT_SECONDS, 0);
-    this.streams = new StreamBook(ctx, idle > 0 ? idle * 1000 : null, (end) => this.auditClosed(end));
+    this.streams = new StreamBook(ctx, idle > 0 ? idle * 1000 : null, (end) => this.audit.consoleClosed(end));
+    this.alarms = new SiteAlarm(ctx.storage, { tickets: this.tickets, links: this.links, streams: this.streams, connectors: this.connectors });
+    this.tunnel = new TunnelMessages({
+      connectors: this.connectors,
+      streams: this.streams,
+      requests: this.requests,
+      audit: (event) => this.audit.send(event),
+      site: () => this.config.site ?? "",
+    });
+    this.upgrades = new Upgrades({
+      env,
+      config: this.config,
+      tickets: this.tickets,
+      links: this.links,
+      connectors: this.connectors,
+      streams: this.streams,
+      audit: this.audit,
+      alarms: this.alarms,
+    });
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_REQUEST, HEARTBEAT_REPLY));
     this.restore();
   }
 
-  // ---- RPC from the Worker -------------------------------------------------------------------
-
-  initialize(site: string, tokenHash: string): void {
-    this.setConfig("site", site);
-    this.setConfig("token_hash", tokenHash);
-  }
-
-  describe(): ConnectorInfo[] {
-    this.checkConnectors();
-    return [...this.connectors.values()]
-      .filter((c) => c.welcomed)
-      .map((c) => ({
-        id: c.id,
-        hostname: c.attachment.hostname ?? null,
-        version: c.attachment.software ?? null,
-        ...(c.attachment.outdated ? { outdated: c.attachment.outdated } : {}),
-        draining: c.attachment.draining === true,
-        hypervisors: c.inventory.map((h) => ({
-          name: h.name,
-          type: h.type,
-          reachable: h.reachable,
-          ...(h.error ? { error: h.error } : {}),
-          vms: h.vms.length,
-          ...(h.omitted ? { omitted: h.omitted } : {}),
-        })),
-        connectedAt: new Date(c.attachment.connectedAt).toISOString(),
-        lastHeardAt: new Date(c.lastHeard(this.ctx)).toISOString(),
-        streams: c.streams.size,
-      }));
-  }
-
-  listVms(): SiteVm[] {
-    this.checkConnectors();
-    const seen = new Set<string>();
-    const out: SiteVm[] = [];
-    for (const c of this.connectors.values()) {
-      for (const h of c.inventory) {
-        for (const vm of h.vms) {
-          const key = `${h.name}\u0000${vm.id}`;
-          if (seen.has(key)) continue;
-          seen.add(key);
-          out.push({ hypervisor: h.name, ...vm });
-        }
-      }
+  /** Rebuilds the books from the sockets that survived hibernation and from SQLite. */
+  private restore(): void {
+    this.connectors.restore();
+    for (const lost of this.streams.restore((id) => this.connectors.get(id))) this.audit.consoleLost(lost);
+    // CLOSE for consoles that could not be rebuilt: no event may follow to flush it.
+    this.connectors.flushAll();
+    // A wake with live sockets: worth a line for whoever runs `wrangler tail` (and the idle test).
+    if (this.connectors.size > 0 || this.streams.size > 0) {
+      console.log(JSON.stringify({ event: "site.woke", connectors: this.connectors.size, consoles: this.streams.size }));
     }
-    return out;
   }
 
-  async createTicket(grant: ConsoleGrant): Promise<TicketResult> {
-    if (!this.tickets.allowed(grant.userId, grant.viewOnly)) return this.accessTakenAway();
-    const found = this.findConnector(grant.hypervisor, grant.vm);
-    if (!found.ok) return { ok: false, ...found.error };
-    const { ticket, expiresAt } = await this.tickets.issue(grant);
-    await this.scheduleAlarm();
-    return { ok: true, ticket, expiresAt };
-  }
-  // ---- share links -------------------------------------------------------------------------------
-
-  async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string; userId?: string }): Promise<LinkCreated> {
-    if (!this.tickets.allowed(req.userId, false)) return this.accessTakenAway();
-    const found = this.findConnector(req.hypervisor, req.vm);
-    if (!found.ok) return { ok: false, ...found.error };
-    const expiresAt = Date.now() + req.ttlMs;
-    const { id, secret } = await this.links.create({
-      hypervisor: req.hypervisor,
-      vm: req.vm,
-      viewOnly: req.viewOnly,
-      createdBy: req.user,
-      createdById: req.userId ?? null,
-      expiresAt,
-    });
-    this.audit({
-      type: "link.created",
-      actor: req.user,
-      detail: { id, hypervisor: req.hypervisor, vm: req.vm, viewOnly: req.viewOnly, expiresAt: new Date(expiresAt).toISOString() },
-    });
-    await this.scheduleAlarm();
-    return { ok: true, id, secret, expiresAt };
+  /** WebSocket upgrades, forwarded by the Worker. */
+  override fetch(request: Request): Promise<Response> {
+    return this.upgrades.handle(request);
   }
 
-  listLinks(): LinkInfo[] {
-    const site = this.getConfig("site") ?? "";
-    return this.links.list().map((l) => ({
-      id: l.id,
-      site,
-      hypervisor: l.hypervisor,
-      vm: l.vm,
-      viewOnly: l.viewOnly,
-      createdBy: l.createdBy,
-      createdAt: new Date(l.createdAt).toISOString(),
-      expiresAt: new Date(l.expiresAt).toISOString(),
-      state: linkState(l),
-      sessions: this.linkSessions(l.id).length,
-    }));
-  }
-
-  /** Revokes a link and closes its live consoles at once (ownership is checked by revokeLinkOf). */
-  private revokeLink(id: string, actor: string): { ok: true } | { ok: false; status: 404 | 410 } {
-    const link = this.links.byId(id);
-    if (!link) return { ok: false, status: 404 };
-    if (linkState(link) !== "active") return { ok: false, status: 410 };
-    this.links.revoke(id);
-    const closed = this.closeLinkSessions(id, "This share link was revoked.");
-    this.audit({ type: "link.revoked", actor, detail: { id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed } });
-    this.flushAll();
-    return { ok: true };
-  }
-
-  async linkStatus(secret: string): Promise<LinkStatus> {
-    const link = await this.links.bySecret(secret);
-    if (!link) return { ok: false, why: "unknown" };
-    const state = linkState(link);
-    if (state !== "active") return { ok: false, why: state };
-    const vmName = this.listVms().find((v) => v.hypervisor === link.hypervisor && v.id === link.vm)?.name ?? link.vm;
-    return { ok: true, expiresAt: link.expiresAt, viewOnly: link.viewOnly, vm: link.vm, vmName };
-  }
-
-  // ---- live consoles (GET / DELETE /api/sessions) -------------------------------------------------
-
-  listSessions(): SessionInfo[] {
-    const site = this.getConfig("site") ?? "";
-    return this.streams.all().map((s) => {
-      const a = s.attachment;
-      const link = a.linkId ? this.links.byId(a.linkId) : null;
-      return {
-        id: `${site}.${a.stream}`,
-        site,
-        hypervisor: a.hypervisor,
-        vm: a.vm,
-        ...(link ? { linkId: link.id, linkCreatedBy: link.createdBy, linkCreatedById: link.createdById ?? null } : { user: a.user, userId: a.userId ?? null }),
-        viewOnly: a.viewOnly,
-        openedAt: new Date(a.openedAt).toISOString(),
-        bytesDown: s.bytesDown,
-        bytesUp: s.bytesUp,
-      };
-    });
-  }
-
-  /**
-   * Ends a live console; its page shows who ended it. `owner` (null for an admin) may end only
-   * their own consoles and those opened through their links.
-   */
-  endSession(stream: number, actor: string, owner: Owner | null): boolean {
-    const found = this.streams.get(stream);
-    if (!found) return false;
-    const a = found.attachment;
-    const link = a.linkId ? this.links.byId(a.linkId) : null;
-    const allowed = link ? owns(owner ?? { id: "", name: "" }, link.createdById ?? null, link.createdBy) : a.userId !== undefined && a.userId === owner?.id;
-    if (owner !== null && !allowed) return false;
-    this.streams.close(found, CloseCode.terminated, `This console was ended by ${actor}.`);
-    this.flushAll();
-    return true;
-  }
-
-  /**
-   * The seed's LAN URLs for a VM. Only the connector holds hypervisor credentials, so it fetches
-   * the VNC information; the object just asks and waits.
-   */
-  async vncUrls(hypervisor: string, vm: string): Promise<VncUrlsResult> {
-    const found = this.findConnector(hypervisor, vm);
-    if (!found.ok) return { ok: false, ...found.error };
-    const type = found.connector.inventory.find((h) => h.name === hypervisor)!.type;
-    if (type !== "cloudtower") return { ok: true, type };
-    // Older connectors drop the whole tunnel on a frame type they do not know.
-    if (!found.connector.has(Capability.request)) {
-      return { ok: false, status: 502, code: "connector_outdated", message: "The site's connector is too old to answer this: update it." };
-    }
-    const answer = await this.requests.ask(found.connector, { method: "vncUrls", hypervisor, vm });
-    if (answer.ok) return { ok: true, type, ...answer.result };
-    const status = answer.code === CloseCode.notFound ? 404 : answer.code === CloseCode.upstreamTimeout ? 504 : answer.code === CloseCode.connectorOffline ? 503 : 502;
-    return { ok: false, status, code: status === 404 ? "unknown_vm" : "upstream_failed", message: answer.message };
-  }
-
-  // ---- WebSocket upgrades (forwarded by the Worker) ------------------------------------------
-
-  override async fetch(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    if (url.pathname === "/connect") return this.acceptConnector(request);
-    if (url.pathname.startsWith("/ws/console/") || url.pathname.startsWith("/ws/link/")) return this.acceptViewer(request, url);
-    return new Response("not found", { status: 404 });
-  }
-
-  private async acceptConnector(request: Request): Promise<Response> {
-    const presented = bearerToken(request.headers.get("Authorization")) ?? "";
-    const stored = this.getConfig("token_hash");
-    if (!stored || !(await secretsEqual(await sha256Hex(presented), stored))) {
-      return Response.json(
-        { error: { code: "invalid_connector_token", message: "The connector token is not valid for this site." } },
-        { status: 401 },
-      );
-    }
-    const pair = new WebSocketPair();
-    const attachment: ConnectorSocketAttachment = {
-      kind: "connector",
-      id: randomToken(6),
-      connectedAt: Date.now(),
-      protocol: null,
-      address: request.headers.get("CF-Connecting-IP"),
-    };
-    this.ctx.acceptWebSocket(pair[1], [CONNECTOR_TAG]);
-    pair[1].serializeAttachment(attachment);
-    this.addConnector(new ConnectorSocket(pair[1], attachment));
-    await this.scheduleAlarm();
-    return new Response(null, { status: 101, webSocket: pair[0], headers: compressionHeaders(compressionWanted(this.env.CONNECTOR_WS_COMPRESSION, false)) });
-  }
-
-  private async acceptViewer(request: Request, url: URL): Promise<Response> {
-    const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim()).filter(Boolean);
-    // Our page returns credit; websockify's convention `binary` (many RFB clients still offer it)
-    // is plain RFB, like offering nothing. A browser fails the upgrade if none of its offers is chosen.
-    const subprotocol = offered.includes(CREDIT_SUBPROTOCOL) ? CREDIT_SUBPROTOCOL : offered.includes(BINARY_SUBPROTOCOL) ? BINARY_SUBPROTOCOL : null;
-    const headers = {
-      ...(subprotocol ? { "Sec-WebSocket-Protocol": subprotocol } : {}),
-      ...compressionHeaders(compressionWanted(this.env.VIEWER_WS_COMPRESSION, false)),
-    };
-
-    const admission = url.pathname.startsWith("/ws/link/")
-      ? await this.redeemLink(url.searchParams.get("link") ?? "")
-      : await this.redeemTicket(url.searchParams.get("ticket") ?? "");
-    if (!admission.ok) return refuseUpgrade(admission.code, admission.reason, headers);
-    const { hypervisor, vm, user, userId, viewOnly, linkId } = admission;
-    const busy = this.overLimit(user, linkId);
-    if (busy) return refuseUpgrade(CloseCode.tooMuchInput, busy, headers);
-    const found = this.findConnector(hypervisor, vm);
-    if (!found.ok) {
-      const code = found.error.status === 404 ? CloseCode.notFound : found.error.status === 502 ? CloseCode.upstreamFailed : CloseCode.connectorOffline;
-      return refuseUpgrade(code, found.error.message, headers);
-    }
-    const connector = found.connector;
-    const { client, stream } = this.streams.open({
-      connector,
-      hypervisor,
-      vm,
-      user,
-      ...(userId ? { userId } : {}),
-      viewOnly,
-      mode: subprotocol === CREDIT_SUBPROTOCOL ? "credit" : "plain",
-      subprotocol,
-      ...(linkId ? { linkId } : {}),
-    });
-    connector.flush();
-    this.audit({
-      type: "console.opened",
-      actor: user,
-      detail: { stream: stream.id, hypervisor, vm, viewOnly, via: linkId ? "link" : "ticket", ...(linkId ? { link: linkId } : {}) },
-    });
-    await this.scheduleAlarm();
-    return new Response(null, { status: 101, webSocket: client, headers });
-  }
-
-  /** Why another console may not open for this user or link, or null. */
-  private overLimit(user: string, linkId: string | undefined): string | null {
-    if (linkId) {
-      const max = limit(this.env.MAX_CONSOLES_PER_LINK, 10);
-      if (this.streams.where((a) => a.linkId === linkId).length >= max) {
-        return `This share link already has ${max} consoles open (the most allowed): close one first.`;
-      }
-      return null;
-    }
-    const max = limit(this.env.MAX_CONSOLES_PER_USER, 20);
-    if (this.streams.where((a) => a.user === user && !a.linkId).length >= max) {
-      return `You already have ${max} consoles open on this site (the most allowed): close one first.`;
-    }
-    return null;
-  }
-
-  private async redeemTicket(ticket: string): Promise<Admission> {
-    const check = await this.tickets.redeem(ticket);
-    if (check.ok) return { ok: true, ...check.grant };
-    const reasons: Record<typeof check.why, [number, string]> = {
-      unknown: [CloseCode.unauthorized, "Unknown console ticket: ask for a new console."],
-      used: [CloseCode.gone, "This console ticket was already used: ask for a new console."],
-      expired: [CloseCode.gone, "This console ticket expired (tickets last 60 s): ask for a new console."],
-    };
-    const [code, reason] = reasons[check.why];
-    return { ok: false, code, reason };
-  }
-
-  private async redeemLink(secret: string): Promise<Admission> {
-    const link = await this.links.bySecret(secret);
-    if (!link) return { ok: false, code: CloseCode.unauthorized, reason: "Unknown share link." };
-    const state = linkState(link);
-    if (state !== "active") return { ok: false, code: CloseCode.gone, reason: `This share link ${state === "revoked" ? "was revoked" : "expired"}.` };
-    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user: `link:${link.id}`, viewOnly: link.viewOnly, linkId: link.id };
-  }
-
-  // ---- Hibernatable WebSocket events ---------------------------------------------------------
+  // ---- hibernatable WebSocket events -----------------------------------------------------------
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const connector = this.bySocket.get(ws);
-    // A message proves its sender alive; the others are checked now and then, while awake anyway.
-    if (connector) connector.heard(Date.now());
-    if (Date.now() - this.checkedAt > CHECK_EVERY_MS) this.checkConnectors();
-    if (connector && this.connectors.has(connector.id)) {
-      const welcomed = connector.welcomed;
-      this.onConnectorMessage(connector, message);
-      this.flushAll();
-      // HELLO met its deadline: the alarm that watched it may not be needed any more.
-      if ((!welcomed && connector.welcomed) || this.deadlineMet) await this.scheduleAlarm();
-      this.deadlineMet = false;
+    const connector = this.connectors.messageFrom(ws);
+    if (connector) {
+      const deadlineMet = this.tunnel.receive(connector, message);
+      this.connectors.flushAll();
+      if (deadlineMet) await this.alarms.schedule();
       return;
     }
     const stream = this.streams.forSocket(ws);
     if (!stream) return;
-    const warned = stream.attachment.idleWarnedAt !== null;
-    this.streams.apply(stream, (s) => (typeof message === "string" ? s.viewerText(message) : s.viewerBytes(new Uint8Array(message))));
+    const rearm = this.streams.fromViewer(stream, message);
     stream.connector.flush();
-    // Input after an idle warning: with a timeout under two minutes the next warning is due before
-    // the alarm the warning left (the old close). Once per warning, not per message.
-    if (warned && stream.attachment.idleWarnedAt === null) await this.scheduleAlarm();
+    if (rearm) await this.alarms.schedule();
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    this.onSocketGone(ws, code, reason);
+    this.socketGone(ws, code, reason);
     // The last console on a connector closed: its heartbeat deadline needs no alarm any more.
-    await this.scheduleAlarm();
+    await this.alarms.schedule();
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    this.onSocketGone(ws, CloseCode.internal, "socket error");
+    this.socketGone(ws, CloseCode.internal, "socket error");
   }
 
   override async alarm(): Promise<void> {
     const now = Date.now();
     for (const link of this.links.expiredUnnoted(now)) {
-      const closed = this.closeLinkSessions(link.id, "This share link expired.");
+      const closed = this.closeLinkConsoles(link.id, "This share link expired.");
       this.links.noteExpiry(link.id);
-      this.audit({ type: "link.expired", actor: "system", detail: { id: link.id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed } });
+      this.audit.send({ type: "link.expired", actor: "system", detail: { id: link.id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed } });
     }
     const connectors = this.connectors.size;
-    this.checkConnectors(now);
-    reofferUnacknowledged(this.streams, (h, vm) => this.serving(h, vm), (c) => c.lastHeard(this.ctx), now);
+    this.connectors.check(now);
+    reofferUnacknowledged(this.streams, this.connectors, now);
     this.streams.overdue(now);
-    this.flushAll();
-    const next = await this.scheduleAlarm(true);
+    this.connectors.flushAll();
+    const next = await this.alarms.schedule(true);
     // One line per alarm: each is a billed request and a wake (the benchmark counts them).
     console.log(
       JSON.stringify({
@@ -447,404 +142,22 @@ export class SiteObject extends DurableObject<Env> {
     );
   }
 
-  /**
-   * Drops connectors that are gone: silent past the heartbeat timeout (a half-open tunnel), or
-   * never said HELLO. The runtime answers heartbeats without waking the object, so this runs
-   * lazily whenever the object is awake anyway (an alarm, a console or ticket request, a listing,
-   * now and then on a message) instead of on a timer of its own: an idle site costs nothing.
-   */
-  private checkConnectors(now = Date.now()): void {
-    this.checkedAt = now;
-    for (const connector of [...this.connectors.values()]) {
-      if (now - connector.lastHeard(this.ctx) > HEARTBEAT_TIMEOUT_MS) {
-        this.dropConnector(connector, CloseCode.tooSlow, "no heartbeat from the connector");
-      } else if (!connector.welcomed && now - connector.attachment.connectedAt > HEARTBEAT_TIMEOUT_MS) {
-        this.dropConnector(connector, CloseCode.protocolError, "no HELLO from the connector");
-      }
-    }
-  }
+  // ---- teardown --------------------------------------------------------------------------------
 
-  // ---- Connector frames ----------------------------------------------------------------------
-
-  private onConnectorMessage(connector: ConnectorSocket, message: string | ArrayBuffer): void {
-    connector.lastMessageAt = Date.now();
-    if (typeof message === "string") {
-      // The runtime answers heartbeats itself; reaching here means a heartbeat it did not match.
-      if (message === HEARTBEAT_REQUEST) return connector.ws.send(HEARTBEAT_REPLY);
-      return this.dropConnector(connector, CloseCode.protocolError, "text messages are not part of the tunnel protocol");
-    }
-    if (message.byteLength > MAX_MESSAGE_BYTES) {
-      return this.dropConnector(connector, CloseCode.protocolError, `message of ${message.byteLength} bytes is too large`);
-    }
-    let frames: Frame[];
-    try {
-      frames = decodeMessage(new Uint8Array(message));
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      return this.dropConnector(connector, CloseCode.protocolError, `protocol error: ${err.message}`);
-    }
-    for (const frame of coalesceData(frames)) {
-      if (!this.connectors.has(connector.id)) return;
-      try {
-        this.onConnectorFrame(connector, frame);
-      } catch (err) {
-        if (!(err instanceof ProtocolError)) throw err;
-        return this.dropConnector(connector, CloseCode.protocolError, `protocol error: ${err.message}`);
-      }
-    }
-  }
-
-  private onConnectorFrame(connector: ConnectorSocket, frame: Frame): void {
-    if (!connector.welcomed) {
-      if (frame.type !== FrameType.hello) throw new ProtocolError("the first frame must be HELLO");
-      return this.onHello(connector, frame.json);
-    }
-    switch (frame.type) {
-      case FrameType.inventory: {
-        const inventory = readInventory(frame.json);
-        if (inventory.draining !== (connector.attachment.draining === true)) connector.update({ draining: inventory.draining });
-        return this.setInventory(connector, inventory.hypervisors);
-      }
-      case FrameType.data: {
-        const stream = this.streams.get(frame.stream);
-        // A stream the viewer just closed: its CLOSE is already on the way to the connector.
-        if (stream?.connector === connector) this.streams.apply(stream, (s) => s.down(frame.bytes));
-        return;
-      }
-      case FrameType.credit: {
-        const stream = this.streams.get(frame.stream);
-        if (stream?.connector === connector) this.streams.apply(stream, (s) => s.credit(frame.bytes));
-        return;
-      }
-      case FrameType.openOk:
-      case FrameType.openAck: {
-        const stream = this.streams.get(frame.stream);
-        if (!stream || stream.connector !== connector) return;
-        // Its alarm (the ack deadline, seconds away) is moved, not left to fire for nothing.
-        this.deadlineMet = !stream.attachment.upstreamOpen && stream.attachment.ackBy != null;
-        if (frame.type === FrameType.openOk) this.streams.upstreamOpened(stream);
-        else this.streams.acknowledged(stream);
-        return;
-      }
-      case FrameType.reply:
-        return this.requests.answer(connector, frame.stream, frame.json);
-      case FrameType.openError:
-      case FrameType.close: {
-        const stream = this.streams.get(frame.stream);
-        if (!stream || stream.connector !== connector) return;
-        const code = frame.code >= 4000 && frame.code <= 4999 ? frame.code : CloseCode.upstreamFailed;
-        this.streams.close(stream, code, frame.reason, { tellConnector: false });
-        return;
-      }
-      default:
-        throw new ProtocolError(`frame type 0x${frame.type.toString(16)} is not sent by connectors`);
-    }
-  }
-
-  private onHello(connector: ConnectorSocket, json: unknown): void {
-    const result = negotiate(json);
-    if (!result.ok) return this.dropConnector(connector, CloseCode.upgradeRequired, result.reason);
-    const hello = result.hello;
-    const tooOld = outdated(hello, VERSION);
-    connector.update({
-      protocol: hello.protocol,
-      software: hello.software,
-      capabilities: hello.capabilities,
-      ...(hello.hostname ? { hostname: hello.hostname } : {}),
-      ...(tooOld ? { outdated: tooOld } : {}),
-    });
-    this.setInventory(connector, hello.hypervisors);
-    this.audit({
-      type: "connector.connected",
-      actor: `connector:${connector.id}`,
-      detail: {
-        hostname: hello.hostname ?? null,
-        software: hello.software,
-        capabilities: hello.capabilities,
-        address: connector.attachment.address ?? null,
-        hypervisors: hello.hypervisors.map((h) => h.name),
-      },
-    });
-    if (tooOld) this.audit({ type: "connector.outdated", actor: `connector:${connector.id}`, detail: { software: hello.software, edge: VERSION, why: tooOld } });
-    connector.queue(welcomeFrame(hello.protocol, connector.id, this.getConfig("site") ?? "", hello.capabilities));
-  }
-
-  private setInventory(connector: ConnectorSocket, hypervisors: HypervisorInventory[]): void {
-    connector.inventory = hypervisors;
-    this.sql.exec(
-      "INSERT OR REPLACE INTO inventory (connector_id, json) VALUES (?, ?)",
-      connector.id,
-      JSON.stringify(hypervisors),
-    );
-  }
-
-  // ---- Teardown ------------------------------------------------------------------------------
-
-  private onSocketGone(ws: WebSocket, code: number, reason: string): void {
-    const connector = this.bySocket.get(ws);
+  /** The runtime let go of a socket: a connector's tunnel, or a viewer's console. */
+  private socketGone(ws: WebSocket, code: number, reason: string): void {
+    const connector = this.connectors.forSocket(ws);
     if (connector) {
-      this.dropConnector(connector, CloseCode.connectorOffline, `the site's connector disconnected (${code} ${reason})`);
+      this.connectors.drop(connector, CloseCode.connectorOffline, `the site's connector disconnected (${code} ${reason})`);
       return;
     }
     this.streams.socketGone(ws, code, reason)?.connector.flush();
   }
 
-  private auditClosed({ stream, code, reason }: StreamEnd): void {
-    const a = stream.attachment;
-    this.audit({
-      type: "console.closed",
-      actor: a.user,
-      detail: {
-        stream: a.stream,
-        hypervisor: a.hypervisor,
-        vm: a.vm,
-        viewOnly: a.viewOnly,
-        bytesDown: stream.bytesDown,
-        bytesUp: stream.bytesUp,
-        seconds: Math.round((Date.now() - a.openedAt) / 1000),
-        code,
-        reason,
-      },
-    });
-  }
-
-  private auditLost(lost: LostConsole): void {
-    this.audit({
-      type: "console.closed",
-      actor: lost.user,
-      detail: {
-        stream: lost.stream,
-        hypervisor: lost.hypervisor,
-        vm: lost.vm,
-        viewOnly: lost.viewOnly,
-        seconds: Math.round((Date.now() - lost.openedAt) / 1000),
-        code: CloseCode.connectorOffline,
-        reason: lost.reason ?? "The edge restarted.",
-      },
-    });
-  }
-
-  /** Closes every console opened through a link; returns how many. */
-  private closeLinkSessions(linkId: string, reason: string): number {
-    return this.streams.closeWhere((a) => a.linkId === linkId, CloseCode.gone, reason);
-  }
-
-  private linkSessions(linkId: string): ViewerStream[] {
-    return this.streams.where((a) => a.linkId === linkId);
-  }
-
-  /** Audit rows go to the registry without holding up this object's events. */
-  private audit(event: AuditEvent): void {
-    const site = this.getConfig("site") ?? undefined;
-    this.ctx.waitUntil(
-      registryOf(this.env)
-        .audit({ ...event, site })
-        .catch((err: unknown) => console.error("audit write failed", err)),
-    );
-  }
-
-  private dropConnector(connector: ConnectorSocket, code: number, reason: string): void {
-    if (this.connectors.get(connector.id) === connector && connector.welcomed) {
-      this.audit({ type: "connector.gone", actor: `connector:${connector.id}`, detail: { code, reason } });
-    }
-    this.connectors.delete(connector.id);
-    this.bySocket.delete(connector.ws);
+  /** A connector left the book: what it carried ends. */
+  private connectorGone({ connector, code, reason, welcomed }: ConnectorGone): void {
+    if (welcomed) this.audit.send({ type: "connector.gone", actor: `connector:${connector.id}`, detail: { code, reason } });
     this.requests.connectorGone(connector);
-    this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", connector.id);
-    this.streams.closeWhere(
-      (a) => a.connectorId === connector.id,
-      CloseCode.connectorOffline,
-      "The site's connector went offline: try again in a moment.",
-    );
-    closeQuietly(connector.ws, code, reason);
-  }
-
-  // ---- State -----------------------------------------------------------------------------------
-
-  /**
-   * The connector for a new console: one that serves the VM, is not stopping, and was heard from
-   * recently (fewest streams first); or why there is none, in words a person can act on.
-   */
-  private findConnector(hypervisor: string, vm: string): Found {
-    // A half-open connector is never picked: it is dropped here, before anything is routed.
-    this.checkConnectors();
-    const site = this.getConfig("site") ?? "this site";
-    const live = [...this.connectors.values()].filter((c) => c.welcomed);
-    if (live.length === 0) {
-      return { ok: false, error: { status: 503, code: "connector_offline", message: `No connector of site ${site} is online.` } };
-    }
-    const offering = live.filter((c) => c.offers(hypervisor, vm) === "yes");
-    const serving = this.serving(hypervisor, vm);
-    if (serving.length === 0) {
-      if (offering.length > 0) {
-        return {
-          ok: false,
-          error: { status: 503, code: "connector_stopping", message: `The connector serving ${hypervisor} is stopping (a restart or an upgrade): try again in a moment.` },
-        };
-      }
-      const known = live.flatMap((c) => c.inventory.filter((h) => h.name === hypervisor));
-      if (known.length === 0) {
-        return { ok: false, error: { status: 404, code: "unknown_hypervisor", message: `No connector of site ${site} serves a hypervisor named ${hypervisor}.` } };
-      }
-      const unreachable = known.find((h) => !h.reachable);
-      if (unreachable && !known.some((h) => h.reachable)) {
-        return {
-          ok: false,
-          error: { status: 502, code: "hypervisor_unreachable", message: `Hypervisor ${hypervisor} is unreachable: ${unreachable.error ?? "the connector cannot reach it"}.` },
-        };
-      }
-      return { ok: false, error: { status: 404, code: "unknown_vm", message: `VM ${vm} is not in hypervisor ${hypervisor}'s inventory.` } };
-    }
-    return { ok: true, connector: chooseConnector(serving, (c) => c.lastHeard(this.ctx), Date.now()) };
-  }
-
-  /** Welcomed connectors, not stopping, that serve the VM. */
-  private serving(hypervisor: string, vm: string): ConnectorSocket[] {
-    return [...this.connectors.values()].filter((c) => c.welcomed && c.offers(hypervisor, vm) === "yes" && c.attachment.draining !== true);
-  }
-
-  private addConnector(connector: ConnectorSocket): void {
-    this.connectors.set(connector.id, connector);
-    this.bySocket.set(connector.ws, connector);
-  }
-
-  /** Rebuilds the in-memory maps from the sockets that survived hibernation. */
-  private restore(): void {
-    const inventories = new Map(
-      this.sql
-        .exec<{ connector_id: string; json: string }>("SELECT connector_id, json FROM inventory")
-        .toArray()
-        .map((r) => [r.connector_id, JSON.parse(r.json) as HypervisorInventory[]]),
-    );
-    for (const ws of this.ctx.getWebSockets(CONNECTOR_TAG)) {
-      const att = ws.deserializeAttachment() as ConnectorSocketAttachment | null;
-      if (att?.kind !== "connector") continue;
-      const connector = new ConnectorSocket(ws, att);
-      connector.inventory = inventories.get(att.id) ?? [];
-      this.addConnector(connector);
-    }
-    // Inventory of connectors that left while the object was not running.
-    for (const id of inventories.keys()) {
-      if (!this.connectors.has(id)) this.sql.exec("DELETE FROM inventory WHERE connector_id = ?", id);
-    }
-    for (const lost of this.streams.restore(this.connectors)) this.auditLost(lost);
-    // A wake with live sockets: worth a line for whoever runs `wrangler tail` (and the idle test).
-    if (this.connectors.size > 0 || this.streams.size > 0) {
-      console.log(JSON.stringify({ event: "site.woke", connectors: this.connectors.size, consoles: this.streams.size }));
-    }
-  }
-
-  private flushAll(): void {
-    for (const connector of this.connectors.values()) connector.flush();
-  }
-
-  /**
-   * One alarm serves everything timed, and only what needs a time of its own (each alarm is a
-   * billed request and wakes the object): each stream's open and handshake deadline and idle
-   * timeout, each share link's expiry on the dot, a new connector's HELLO deadline, and, only
-   * while a connector carries consoles, the moment it would have been silent for the heartbeat
-   * timeout (its viewers must learn that it is gone). A site with only idle connectors needs
-   * none: a dead one is noticed when the object next wakes (`checkConnectors`). Expired tickets
-   * are swept here too, as a side effect of whatever woke the object. Returns the alarm's time.
-   */
-  private async scheduleAlarm(fromAlarm = false): Promise<number | null> {
-    const now = Date.now();
-    this.tickets.sweep();
-    const candidates = [this.links.nextExpiry(), this.streams.nextDeadline()];
-    for (const c of this.connectors.values()) {
-      if (!c.welcomed) candidates.push(c.attachment.connectedAt + HEARTBEAT_TIMEOUT_MS + ALARM_SLACK_MS);
-      else if (c.streams.size > 0) candidates.push(c.lastHeard(this.ctx) + HEARTBEAT_TIMEOUT_MS + ALARM_SLACK_MS);
-    }
-    const times = candidates.filter((t): t is number => t !== null);
-    const next = times.length === 0 ? null : Math.max(now, Math.min(...times));
-    // The alarm is always the earliest need, recomputed from state: one that nothing needs any
-    // more (a connector said HELLO, the last console closed) is moved or deleted, never left to fire.
-    const current = fromAlarm ? null : await this.ctx.storage.getAlarm();
-    if (next === current) return next;
-    if (next === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(next);
-    return next;
-  }
-
-  private getConfig(key: string): string | null {
-    return this.sql.exec<{ value: string }>("SELECT value FROM config WHERE key = ?", key).toArray()[0]?.value ?? null;
-  }
-
-  private setConfig(key: string, value: string): void {
-    this.sql.exec("INSERT OR REPLACE INTO config (key, value) VALUES (?, ?)", key, value);
-  }
-
-  // ---- access control (issue 10) ----
-
-  /**
-   * A user's access was taken away (registry → every site). "all" (deleted, disabled): their
-   * consoles close with `reason`, their unredeemed tickets are dropped and their share links are
-   * revoked with the links' live viewers closed. "control" (now a viewer): only full-control
-   * consoles and tickets end, and their links (viewers do not share); view-only consoles stay.
-   */
-  endUserAccess(userId: string, scope: "all" | "control", reason: string): { consoles: number; tickets: number; links: number } {
-    this.tickets.block(userId, scope);
-    const tickets = this.tickets.dropForUser(userId, scope === "control");
-    const consoles = this.streams.closeWhere((a) => a.userId === userId && (scope === "all" || !a.viewOnly), CloseCode.gone, reason);
-    const revoked = this.links.revokeByCreator(userId);
-    for (const link of revoked) {
-      const closed = this.closeLinkSessions(link.id, "This share link was revoked: its creator's access was removed.");
-      this.audit({ type: "link.revoked", actor: "system", detail: { id: link.id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed, why: reason } });
-    }
-    if (consoles || tickets || revoked.length) {
-      this.audit({ type: "access.ended", actor: "system", detail: { userId, scope, consoles, tickets, links: revoked.length } });
-    }
-    this.flushAll();
-    return { consoles, tickets, links: revoked.length };
-  }
-
-  private accessTakenAway(): { ok: false; status: 403; code: string; message: string } {
-    return { ok: false, status: 403, code: "access_removed", message: "Your access was removed." };
-  }
-
-  /** The user may have consoles again (re-enabled, or promoted from viewer). */
-  restoreUserAccess(userId: string): void {
-    this.tickets.unblock(userId);
-  }
-
-  /** Share links with their creator's id, for ownership checks by id. `owner` null: all. */
-  linksOf(owner: Owner | null): (LinkInfo & { createdById: string | null })[] {
-    return this.listLinks()
-      .map((l) => ({ ...l, createdById: this.links.byId(l.id)?.createdById ?? null }))
-      .filter((l) => owner === null || owns(owner, l.createdById, l.createdBy));
-  }
-
-  /** Revokes a link if `owner` created it (null: an admin, any link). */
-  revokeLinkOf(id: string, actor: string, owner: Owner | null): { ok: true } | { ok: false; status: 404 | 410 } {
-    const link = this.links.byId(id);
-    if (!link || (owner !== null && !owns(owner, link.createdById ?? null, link.createdBy))) return { ok: false, status: 404 };
-    return this.revokeLink(id, actor);
-  }
-
-  /** Connectors with what an operator needs to spot an impostor: host, version, address, time. */
-  describeConnectors(): (ConnectorInfo & { address: string | null })[] {
-    return this.describe().map((info) => ({ ...info, address: this.connectors.get(info.id)?.attachment.address ?? null }));
-  }
-
-  /** A new connector token: every connector that joined with the old one is dropped. */
-  rotateConnectorToken(tokenHash: string, actor: string): number {
-    this.setConfig("token_hash", tokenHash);
-    const dropped = [...this.connectors.values()];
-    for (const connector of dropped) this.dropConnector(connector, CloseCode.unauthorized, "The site's connector token was rotated.");
-    this.flushAll();
-    this.audit({ type: "site.token_rotated", actor, detail: { connectorsDropped: dropped.length } });
-    return dropped.length;
-  }
-
-  /** The site is deleted: every socket closes, then the object forgets everything it stored. */
-  async destroy(actor: string): Promise<void> {
-    this.audit({ type: "site.deleted", actor, detail: { connectors: this.connectors.size, consoles: this.streams.size } });
-    this.streams.closeWhere(() => true, CloseCode.gone, "This site was deleted.");
-    for (const connector of [...this.connectors.values()]) this.dropConnector(connector, CloseCode.unauthorized, "This site was deleted.");
-    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CloseCode.gone, "This site was deleted.");
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    // The object may live on in memory and be asked to initialize the name again: recreate the schema.
-    migrate(this.ctx.storage, SITE_MIGRATIONS);
+    this.streams.closeWhere((a) => a.connectorId === connector.id, CloseCode.connectorOffline, "The site's connector went offline: try again in a moment.");
   }
 }

@@ -1,7 +1,7 @@
 /**
- * The one owner of the site object's console streams: a stream opens, closes and is restored
- * after hibernation here and nowhere else, and its state is written to its socket's attachment
- * here.
+ * The one owner of the site object's console streams: a stream opens, takes its connector's frames
+ * and its viewer's messages, closes and is restored after hibernation here and nowhere else, and
+ * its state is written to its socket's attachment here.
  *
  * Writes are deferred: a stream's counters change with every message, but the attachment only
  * needs to be right when the object hibernates. A pending timer keeps an object from hibernating,
@@ -9,10 +9,10 @@
  * costs at most one write per stream per PERSIST_DELAY_MS, whatever the traffic.
  */
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { encodeClose, encodeJson, FrameType } from "../../shared/protocol/frames.ts";
+import { encodeClose, encodeJson, type Frame, FrameType } from "../../shared/protocol/frames.ts";
 import { OPEN_TIMEOUT_MS, RFB_HANDSHAKE_TIMEOUT_MS, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
 import { ackDeadline } from "./open-watch.ts";
-import { type ViewerAttachment, ViewerStream, newFlow } from "../relay/viewer-stream.ts";
+import { VIEWER_KIND, type ViewerAttachment, ViewerStream, newFlow } from "../relay/viewer-stream.ts";
 import type { ConnectorSocket } from "./connector-socket.ts";
 import { closeQuietly } from "../relay/sockets.ts";
 import { StreamFault } from "../relay/stream-fault.ts";
@@ -21,10 +21,17 @@ import { UnprovenLedger } from "../relay/unproven-ledger.ts";
 export const PERSIST_DELAY_MS = 1000;
 /** The idle warning goes out this long before an idle console is closed. */
 export const IDLE_WARNING_MS = 60_000;
+/** The hibernation tag of viewer sockets (its value predates the glossary's "viewer"; sockets carry it). */
 export const VIEWER_TAG = "browser";
 
+/** The frames a connector sends about one stream. */
+export type StreamFrame = Extract<
+  Frame,
+  { type: typeof FrameType.data | typeof FrameType.credit | typeof FrameType.openOk | typeof FrameType.openAck | typeof FrameType.openError | typeof FrameType.close }
+>;
+
 export interface StreamEnd {
-  stream: ViewerStream;
+  stream: ViewerStream<ConnectorSocket>;
   code: number;
   reason: string;
 }
@@ -50,8 +57,9 @@ export interface LostConsole {
   viewOnly: boolean;
   openedAt: number;
   linkId?: string;
-  /** Filled in by `restore`: why it ended. */
+  /** Filled in by `restore`: why it ended, and the close code its viewer got (none: 4503). */
   reason?: string;
+  code?: number;
 }
 
 export class StreamBook {
@@ -59,8 +67,8 @@ export class StreamBook {
   private readonly sql: SqlStorage;
   /** Called once for every stream that ends, however it ends (for the audit trail). */
   private readonly onEnd: (end: StreamEnd) => void;
-  private readonly byId = new Map<number, ViewerStream>();
-  private readonly bySocket = new Map<WebSocket, ViewerStream>();
+  private readonly byId = new Map<number, ViewerStream<ConnectorSocket>>();
+  private readonly bySocket = new Map<WebSocket, ViewerStream<ConnectorSocket>>();
   private nextId = (Math.random() * 0x7fffffff) >>> 0;
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
   /** The edge's idle timeout (IDLE_TIMEOUT_SECONDS), or null when off. */
@@ -79,28 +87,28 @@ export class StreamBook {
     return this.byId.size;
   }
 
-  get(id: number): ViewerStream | undefined {
+  get(id: number): ViewerStream<ConnectorSocket> | undefined {
     return this.byId.get(id);
   }
 
-  forSocket(ws: WebSocket): ViewerStream | undefined {
+  forSocket(ws: WebSocket): ViewerStream<ConnectorSocket> | undefined {
     return this.bySocket.get(ws);
   }
 
-  all(): ViewerStream[] {
+  all(): ViewerStream<ConnectorSocket>[] {
     return [...this.byId.values()];
   }
 
-  where(predicate: (a: ViewerAttachment) => boolean): ViewerStream[] {
+  where(predicate: (a: ViewerAttachment) => boolean): ViewerStream<ConnectorSocket>[] {
     return this.all().filter((s) => predicate(s.attachment));
   }
 
   /** Accepts a viewer socket and asks the connector to open the console; returns the client end. */
-  open(req: OpenRequest): { client: WebSocket; stream: ViewerStream } {
+  open(req: OpenRequest): { client: WebSocket; stream: ViewerStream<ConnectorSocket> } {
     const pair = new WebSocketPair();
     const now = Date.now();
     const attachment: ViewerAttachment = {
-      kind: "browser",
+      kind: VIEWER_KIND,
       stream: this.allocateId(),
       connectorId: req.connector.id,
       hypervisor: req.hypervisor,
@@ -141,7 +149,7 @@ export class StreamBook {
   }
 
   /** OPEN_OK: the console is connected; now the RFB handshake has its own deadline. */
-  upstreamOpened(stream: ViewerStream): void {
+  upstreamOpened(stream: ViewerStream<ConnectorSocket>): void {
     if (stream.attachment.upstreamOpen) return;
     stream.attachment.upstreamOpen = true;
     stream.attachment.ackBy = null;
@@ -150,14 +158,14 @@ export class StreamBook {
   }
 
   /** OPEN_ACK, or the connector showed life otherwise: its acknowledgement is no longer watched. */
-  acknowledged(stream: ViewerStream): void {
+  acknowledged(stream: ViewerStream<ConnectorSocket>): void {
     if (stream.attachment.ackBy == null) return;
     stream.attachment.ackBy = null;
     stream.persist();
   }
 
   /** Streams whose connector has not acknowledged OPEN by its deadline. */
-  unacknowledged(now: number): ViewerStream[] {
+  unacknowledged(now: number): ViewerStream<ConnectorSocket>[] {
     return this.all().filter((s) => !s.attachment.upstreamOpen && s.attachment.ackBy != null && s.attachment.ackBy <= now);
   }
 
@@ -166,7 +174,7 @@ export class StreamBook {
    * answer (should it wake, it drops the console rather than open it), OPEN to `to`, same id
    * (ids are unique across the site's tunnels). Frames the first one still sends are ignored.
    */
-  reroute(stream: ViewerStream, to: ConnectorSocket, code: number, reason: string): void {
+  reroute(stream: ViewerStream<ConnectorSocket>, to: ConnectorSocket, code: number, reason: string): void {
     const from = stream.connector;
     const a = stream.attachment;
     from.streams.delete(stream.id);
@@ -180,10 +188,51 @@ export class StreamBook {
   }
 
   /**
+   * A stream's frame from `connector`. Frames for a stream it no longer carries (the viewer closed
+   * it, and its CLOSE is on the way; or it moved to another connector) are ignored. Returns true
+   * when the frame met an OPEN's acknowledgement deadline, which the alarm was set for.
+   */
+  fromConnector(connector: ConnectorSocket, frame: StreamFrame): boolean {
+    const stream = this.byId.get(frame.stream);
+    if (!stream || stream.connector !== connector) return false;
+    switch (frame.type) {
+      case FrameType.data:
+        this.apply(stream, (s) => s.down(frame.bytes));
+        return false;
+      case FrameType.credit:
+        this.apply(stream, (s) => s.credit(frame.bytes));
+        return false;
+      case FrameType.openOk:
+      case FrameType.openAck: {
+        const met = !stream.attachment.upstreamOpen && stream.attachment.ackBy != null;
+        if (frame.type === FrameType.openOk) this.upstreamOpened(stream);
+        else this.acknowledged(stream);
+        return met;
+      }
+      case FrameType.openError:
+      case FrameType.close:
+        // Codes outside the application range are not the connector's to give a viewer.
+        this.close(stream, frame.code >= 4000 && frame.code <= 4999 ? frame.code : CloseCode.upstreamFailed, frame.reason, { tellConnector: false });
+        return false;
+    }
+  }
+
+  /**
+   * A message from a stream's viewer: credit (text, credit viewers) or input. Returns true when it
+   * was input after an idle warning: with a timeout under two minutes the next warning is due
+   * before the alarm the warning left (the old close). Once per warning, not per message.
+   */
+  fromViewer(stream: ViewerStream<ConnectorSocket>, message: string | ArrayBuffer): boolean {
+    const warned = stream.attachment.idleWarnedAt !== null;
+    this.apply(stream, (s) => (typeof message === "string" ? s.viewerText(message) : s.viewerBytes(new Uint8Array(message))));
+    return warned && stream.attachment.idleWarnedAt === null;
+  }
+
+  /**
    * Runs one event's work on a stream (bytes or credit either way); a fault the stream raises
    * closes it with that code and reason.
    */
-  apply(stream: ViewerStream, work: (s: ViewerStream) => void): void {
+  private apply(stream: ViewerStream<ConnectorSocket>, work: (s: ViewerStream<ConnectorSocket>) => void): void {
     try {
       work(stream);
       this.touched(stream);
@@ -194,7 +243,7 @@ export class StreamBook {
   }
 
   /** After any traffic on a stream: clear a met deadline, and write its state before hibernating. */
-  private touched(stream: ViewerStream): void {
+  private touched(stream: ViewerStream<ConnectorSocket>): void {
     const a = stream.attachment;
     if (a.deadline !== null && a.upstreamOpen && stream.handshakeDone) {
       a.deadline = null;
@@ -216,10 +265,10 @@ export class StreamBook {
    * Ends a stream: closes the viewer's socket (unless it is already gone), tells the connector
    * unless the connector ended it, and reports it once.
    */
-  close(stream: ViewerStream, code: number, reason: string, { tellConnector = true, viewerGone = false } = {}): void {
+  close(stream: ViewerStream<ConnectorSocket>, code: number, reason: string, { tellConnector = true, viewerGone = false } = {}): void {
     if (this.byId.get(stream.id) !== stream) return;
     this.byId.delete(stream.id);
-    this.bySocket.delete(stream.browser);
+    this.bySocket.delete(stream.socket);
     stream.connector.streams.delete(stream.id);
     if (tellConnector) stream.connector.queue(encodeClose(FrameType.close, stream.id, code, reason));
     // What the runtime may still queue for it stays counted until its socket is really gone.
@@ -227,10 +276,10 @@ export class StreamBook {
     if (!viewerGone && held > 0) {
       stream.attachment.cut = held;
       stream.persist();
-      this.unproven.linger(stream.browser, held);
+      this.unproven.linger(stream.socket, held);
     }
     // Closing answers a viewer's own close frame too, so its client does not wait for a timeout.
-    closeQuietly(stream.browser, code, reason);
+    closeQuietly(stream.socket, code, reason);
     this.sql.exec("DELETE FROM open_consoles WHERE stream = ?", stream.id);
     this.onEnd({ stream, code, reason });
   }
@@ -239,7 +288,7 @@ export class StreamBook {
    * A viewer socket reported close or error: the runtime let go of it. Ends its stream, if it still
    * had one, and releases what a closed plain viewer was still counted for.
    */
-  socketGone(ws: WebSocket, code: number, reason: string): ViewerStream | undefined {
+  socketGone(ws: WebSocket, code: number, reason: string): ViewerStream<ConnectorSocket> | undefined {
     this.unproven.released(ws);
     const stream = this.forSocket(ws);
     // 1000 answers the viewer's close frame; the audit keeps what the viewer said.
@@ -271,7 +320,7 @@ export class StreamBook {
     }
   }
 
-  private idleCheck(s: ViewerStream, now: number): void {
+  private idleCheck(s: ViewerStream<ConnectorSocket>, now: number): void {
     if (this.idleMs === null || !s.idleWatched) return;
     const a = s.attachment;
     const closesAt = a.lastInputAt + this.idleMs;
@@ -304,15 +353,25 @@ export class StreamBook {
   }
 
   /**
-   * Rebuilds the streams from the sockets that survived hibernation. `connectors` are the live
-   * connector sockets; a stream whose connector is gone is closed and reported.
+   * Rebuilds the streams from the sockets that survived hibernation. `connectorOf` finds a live
+   * connector by id; a stream whose connector is gone, or that cannot be rebuilt, is closed and
+   * reported. The CLOSEs this queues for live connectors are the caller's to flush.
    */
-  restore(connectors: Map<string, ConnectorSocket>): LostConsole[] {
-    const reasons = new Map<number, string>();
+  restore(connectorOf: (id: string) => ConnectorSocket | undefined): LostConsole[] {
+    const ends = new Map<number, { code: number; reason: string }>();
+    // Every console that cannot carry on ends on both sides: a live connector that is not told
+    // keeps its upstream (XenServer then refuses the VM's next console with 503).
+    const abandon = (ws: WebSocket, att: Partial<ViewerAttachment> | null, code: number, reason: string) => {
+      closeQuietly(ws, code, reason);
+      if (typeof att?.stream !== "number") return;
+      ends.set(att.stream, { code, reason });
+      const connector = typeof att.connectorId === "string" ? connectorOf(att.connectorId) : undefined;
+      connector?.queue(encodeClose(FrameType.close, att.stream, code, reason));
+    };
     for (const ws of this.ctx.getWebSockets(VIEWER_TAG)) {
       const att = ws.deserializeAttachment() as ViewerAttachment | null;
-      if (att?.kind !== "browser" || !att.flow) {
-        closeQuietly(ws, CloseCode.internal, "The console was interrupted: open it again.");
+      if (att?.kind !== VIEWER_KIND || !att.flow) {
+        abandon(ws, att, CloseCode.internal, "The console was interrupted: open it again.");
         continue;
       }
       if (att.cut !== undefined) {
@@ -320,18 +379,16 @@ export class StreamBook {
         this.unproven.linger(ws, att.cut);
         continue;
       }
-      const connector = connectors.get(att.connectorId);
+      const connector = connectorOf(att.connectorId);
       if (!connector) {
-        const reason = "The site's connector went offline: try again in a moment.";
-        closeQuietly(ws, CloseCode.connectorOffline, reason);
-        reasons.set(att.stream, reason);
+        abandon(ws, att, CloseCode.connectorOffline, "The site's connector went offline: try again in a moment.");
         continue;
       }
       try {
         this.add(new ViewerStream(ws, att, connector, this.idleMs !== null, this.unproven));
       } catch (err) {
         if (!(err instanceof StreamFault)) throw err;
-        closeQuietly(ws, err.code, err.message);
+        abandon(ws, att, err.code, err.message);
       }
     }
     // Consoles storage remembers but no socket carries any more: the edge restarted (a deploy or
@@ -339,16 +396,16 @@ export class StreamBook {
     const lost: LostConsole[] = [];
     for (const row of this.sql.exec<{ stream: number; json: string }>("SELECT stream, json FROM open_consoles").toArray()) {
       if (this.byId.has(row.stream)) continue;
-      const reason = reasons.get(row.stream) ?? "The edge restarted (a deploy or a crash): open the console again.";
-      lost.push({ ...(JSON.parse(row.json) as LostConsole), reason });
+      const end = ends.get(row.stream) ?? { code: CloseCode.connectorOffline, reason: "The edge restarted (a deploy or a crash): open the console again." };
+      lost.push({ ...(JSON.parse(row.json) as LostConsole), ...end });
       this.sql.exec("DELETE FROM open_consoles WHERE stream = ?", row.stream);
     }
     return lost;
   }
 
-  private add(stream: ViewerStream): void {
+  private add(stream: ViewerStream<ConnectorSocket>): void {
     this.byId.set(stream.id, stream);
-    this.bySocket.set(stream.browser, stream);
+    this.bySocket.set(stream.socket, stream);
     stream.connector.streams.add(stream.id);
   }
 

@@ -1,0 +1,289 @@
+/**
+ * What the Worker may ask a site object (RPC), in one place. Every answer that can be refused is
+ * a `SiteResult` (worker/site/site-api.ts): `{ ok: true, … }` or `{ ok: false, status, code,
+ * message }`, which the API turns into its error as it stands.
+ *
+ * RPC methods must be methods of the Durable Object's class, so this is the base class of
+ * `SiteObject` (site-object.ts), which makes the books and handles the object's events; this
+ * class only reads and changes the books.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import { Capability } from "../../shared/protocol/messages.ts";
+import type { Env } from "../env.ts";
+import { closeQuietly } from "../relay/sockets.ts";
+import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
+import type { ConnectorBook } from "./connector-book.ts";
+import { linkState, type ShareLinkBook } from "./share-links.ts";
+import type { SiteAlarm } from "./site-alarm.ts";
+import type {
+  ConnectorInfo,
+  LinkCreated,
+  LinkInfo,
+  LinkRevoked,
+  LinkStatus,
+  Owner,
+  Refusal,
+  ConsoleEnded,
+  SessionInfo,
+  SiteVm,
+  TicketResult,
+  VncUrlsResult,
+} from "./site-api.ts";
+import type { SiteAudit } from "./site-audit.ts";
+import type { SiteConfig } from "./site-config.ts";
+import type { StreamBook } from "./stream-book.ts";
+import type { ConsoleGrant, TicketBook } from "./tickets.ts";
+import type { TunnelRequests } from "./tunnel-requests.ts";
+
+/** Whether `owner` made a link: by id; by name only for links made before ids existed. */
+export function owns(owner: Owner, createdById: string | null, createdBy: string): boolean {
+  return createdById === null ? createdBy === owner.name : createdById === owner.id;
+}
+
+const ACCESS_REMOVED: Refusal<403> = { ok: false, status: 403, code: "access_removed", message: "Your access was removed." };
+
+export abstract class SiteRpc extends DurableObject<Env> {
+  protected abstract readonly config: SiteConfig;
+  protected abstract readonly tickets: TicketBook;
+  protected abstract readonly links: ShareLinkBook;
+  protected abstract readonly connectors: ConnectorBook;
+  protected abstract readonly streams: StreamBook;
+  protected abstract readonly requests: TunnelRequests;
+  protected abstract readonly audit: SiteAudit;
+  protected abstract readonly alarms: SiteAlarm;
+
+  // ---- the site ------------------------------------------------------------------------------
+
+  initialize(site: string, tokenHash: string): void {
+    this.config.site = site;
+    this.config.tokenHash = tokenHash;
+  }
+
+  /** A new connector token: every connector that joined with the old one is dropped. */
+  rotateConnectorToken(tokenHash: string, actor: string): number {
+    this.config.tokenHash = tokenHash;
+    const dropped = this.connectors.all();
+    for (const connector of dropped) this.connectors.drop(connector, CloseCode.unauthorized, "The site's connector token was rotated.");
+    this.connectors.flushAll();
+    this.audit.send({ type: "site.token_rotated", actor, detail: { connectorsDropped: dropped.length } });
+    return dropped.length;
+  }
+
+  /** The site is deleted: every socket closes, then the object forgets everything it stored. */
+  async destroy(actor: string): Promise<void> {
+    this.audit.send({ type: "site.deleted", actor, detail: { connectors: this.connectors.size, consoles: this.streams.size } });
+    this.streams.closeWhere(() => true, CloseCode.gone, "This site was deleted.");
+    for (const connector of this.connectors.all()) this.connectors.drop(connector, CloseCode.unauthorized, "This site was deleted.");
+    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CloseCode.gone, "This site was deleted.");
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    // The object may live on in memory and be asked to initialize the name again: recreate the schema.
+    migrate(this.ctx.storage, SITE_MIGRATIONS);
+  }
+
+  // ---- connectors and VMs --------------------------------------------------------------------
+
+  describe(): ConnectorInfo[] {
+    this.connectors.check();
+    return this.connectors.welcomed().map((c) => ({
+      id: c.id,
+      hostname: c.attachment.hostname ?? null,
+      version: c.attachment.software ?? null,
+      ...(c.attachment.outdated ? { outdated: c.attachment.outdated } : {}),
+      draining: c.attachment.draining === true,
+      hypervisors: c.inventory.map((h) => ({
+        name: h.name,
+        type: h.type,
+        reachable: h.reachable,
+        ...(h.error ? { error: h.error } : {}),
+        vms: h.vms.length,
+        ...(h.omitted ? { omitted: h.omitted } : {}),
+      })),
+      connectedAt: new Date(c.attachment.connectedAt).toISOString(),
+      lastHeardAt: new Date(this.connectors.heardAt(c)).toISOString(),
+      streams: c.streams.size,
+    }));
+  }
+
+  /** Connectors with what an operator needs to spot an impostor: host, version, address, time. */
+  describeConnectors(): (ConnectorInfo & { address: string | null })[] {
+    return this.describe().map((info) => ({ ...info, address: this.connectors.get(info.id)?.attachment.address ?? null }));
+  }
+
+  listVms(): SiteVm[] {
+    this.connectors.check();
+    return this.connectors.vms();
+  }
+
+  /**
+   * The seed's LAN URLs for a VM. Only the connector holds hypervisor credentials, so it fetches
+   * the VNC information; the object just asks and waits.
+   */
+  async vncUrls(hypervisor: string, vm: string): Promise<VncUrlsResult> {
+    const found = this.connectors.find(hypervisor, vm);
+    if (!found.ok) return found;
+    const type = found.connector.inventory.find((h) => h.name === hypervisor)!.type;
+    if (type !== "cloudtower") return { ok: true, type };
+    // Older connectors drop the whole tunnel on a frame type they do not know.
+    if (!found.connector.has(Capability.request)) {
+      return { ok: false, status: 502, code: "connector_outdated", message: "The site's connector is too old to answer this: update it." };
+    }
+    const answer = await this.requests.ask(found.connector, { method: "vncUrls", hypervisor, vm });
+    if (answer.ok) return { ok: true, type, ...answer.result };
+    const status = answer.code === CloseCode.notFound ? 404 : answer.code === CloseCode.upstreamTimeout ? 504 : answer.code === CloseCode.connectorOffline ? 503 : 502;
+    return { ok: false, status, code: status === 404 ? "unknown_vm" : "upstream_failed", message: answer.message };
+  }
+
+  // ---- consoles ------------------------------------------------------------------------------
+
+  async createTicket(grant: ConsoleGrant): Promise<TicketResult> {
+    if (!this.tickets.allowed(grant.userId, grant.viewOnly)) return ACCESS_REMOVED;
+    const found = this.connectors.find(grant.hypervisor, grant.vm);
+    if (!found.ok) return found;
+    const { ticket, expiresAt } = await this.tickets.issue(grant);
+    await this.alarms.schedule();
+    return { ok: true, ticket, expiresAt };
+  }
+
+  /** Live consoles (GET /api/sessions). */
+  listSessions(): SessionInfo[] {
+    const site = this.config.site ?? "";
+    return this.streams.all().map((s) => {
+      const a = s.attachment;
+      const link = a.linkId ? this.links.byId(a.linkId) : null;
+      return {
+        id: `${site}.${a.stream}`,
+        site,
+        hypervisor: a.hypervisor,
+        vm: a.vm,
+        ...(link ? { linkId: link.id, linkCreatedBy: link.createdBy, linkCreatedById: link.createdById ?? null } : { user: a.user, userId: a.userId ?? null }),
+        viewOnly: a.viewOnly,
+        openedAt: new Date(a.openedAt).toISOString(),
+        bytesDown: s.bytesDown,
+        bytesUp: s.bytesUp,
+      };
+    });
+  }
+
+  /**
+   * Ends a live console; its page shows who ended it. `owner` (null for an admin) may end only
+   * their own consoles and those opened through their links.
+   */
+  endSession(stream: number, actor: string, owner: Owner | null): ConsoleEnded {
+    const found = this.streams.get(stream);
+    const a = found?.attachment;
+    const link = a?.linkId ? this.links.byId(a.linkId) : null;
+    const allowed = link ? owns(owner ?? { id: "", name: "" }, link.createdById ?? null, link.createdBy) : a?.userId !== undefined && a.userId === owner?.id;
+    if (!found || (owner !== null && !allowed)) return { ok: false, status: 404, code: "unknown_session", message: `There is no live console ${stream} of yours.` };
+    this.streams.close(found, CloseCode.terminated, `This console was ended by ${actor}.`);
+    this.connectors.flushAll();
+    return { ok: true };
+  }
+
+  // ---- share links ---------------------------------------------------------------------------
+
+  async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string; userId?: string }): Promise<LinkCreated> {
+    if (!this.tickets.allowed(req.userId, false)) return ACCESS_REMOVED;
+    const found = this.connectors.find(req.hypervisor, req.vm);
+    if (!found.ok) return found;
+    const expiresAt = Date.now() + req.ttlMs;
+    const { id, secret } = await this.links.create({
+      hypervisor: req.hypervisor,
+      vm: req.vm,
+      viewOnly: req.viewOnly,
+      createdBy: req.user,
+      createdById: req.userId ?? null,
+      expiresAt,
+    });
+    this.audit.send({
+      type: "link.created",
+      actor: req.user,
+      detail: { id, hypervisor: req.hypervisor, vm: req.vm, viewOnly: req.viewOnly, expiresAt: new Date(expiresAt).toISOString() },
+    });
+    await this.alarms.schedule();
+    return { ok: true, id, secret, expiresAt };
+  }
+
+  listLinks(): LinkInfo[] {
+    const site = this.config.site ?? "";
+    return this.links.list().map((l) => ({
+      id: l.id,
+      site,
+      hypervisor: l.hypervisor,
+      vm: l.vm,
+      viewOnly: l.viewOnly,
+      createdBy: l.createdBy,
+      createdAt: new Date(l.createdAt).toISOString(),
+      expiresAt: new Date(l.expiresAt).toISOString(),
+      state: linkState(l),
+      sessions: this.streams.where((a) => a.linkId === l.id).length,
+    }));
+  }
+
+  /** Share links with their creator's id, for ownership checks by id. `owner` null: all. */
+  linksOf(owner: Owner | null): (LinkInfo & { createdById: string | null })[] {
+    return this.listLinks()
+      .map((l) => ({ ...l, createdById: this.links.byId(l.id)?.createdById ?? null }))
+      .filter((l) => owner === null || owns(owner, l.createdById, l.createdBy));
+  }
+
+  async linkStatus(secret: string): Promise<LinkStatus> {
+    const link = await this.links.bySecret(secret);
+    if (!link) return { ok: false, status: 404, code: "unknown_link", message: "Unknown share link." };
+    const state = linkState(link);
+    if (state !== "active") return { ok: false, status: 410, code: `link_${state}`, message: `This share link ${state === "revoked" ? "was revoked" : "expired"}.` };
+    const vmName = this.listVms().find((v) => v.hypervisor === link.hypervisor && v.id === link.vm)?.name ?? link.vm;
+    return { ok: true, expiresAt: link.expiresAt, viewOnly: link.viewOnly, vm: link.vm, vmName };
+  }
+
+  /** Revokes a link if `owner` created it (null: an admin, any link), and closes its live consoles at once. */
+  revokeLinkOf(id: string, actor: string, owner: Owner | null): LinkRevoked {
+    const link = this.links.byId(id);
+    if (!link || (owner !== null && !owns(owner, link.createdById ?? null, link.createdBy))) {
+      return { ok: false, status: 404, code: "unknown_link", message: `There is no link ${id} of yours.` };
+    }
+    if (linkState(link) !== "active") return { ok: false, status: 410, code: "link_ended", message: `Link ${id} has already ended.` };
+    this.links.revoke(id);
+    const closed = this.closeLinkConsoles(id, "This share link was revoked.");
+    this.audit.send({ type: "link.revoked", actor, detail: { id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed } });
+    this.connectors.flushAll();
+    return { ok: true };
+  }
+
+  // ---- access control ------------------------------------------------------------------------
+
+  /**
+   * A user's access was taken away (registry → every site). "all" (deleted, disabled): their
+   * consoles close with `reason`, their unredeemed tickets are dropped and their share links are
+   * revoked with the links' live viewers closed. "control" (now a viewer): only full-control
+   * consoles and tickets end, and their links (viewers do not share); view-only consoles stay.
+   */
+  endUserAccess(userId: string, scope: "all" | "control", reason: string): { consoles: number; tickets: number; links: number } {
+    this.tickets.block(userId, scope);
+    const tickets = this.tickets.dropForUser(userId, scope === "control");
+    const consoles = this.streams.closeWhere((a) => a.userId === userId && (scope === "all" || !a.viewOnly), CloseCode.gone, reason);
+    const revoked = this.links.revokeByCreator(userId);
+    for (const link of revoked) {
+      const closed = this.closeLinkConsoles(link.id, "This share link was revoked: its creator's access was removed.");
+      this.audit.send({ type: "link.revoked", actor: "system", detail: { id: link.id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed, why: reason } });
+    }
+    if (consoles || tickets || revoked.length) {
+      this.audit.send({ type: "access.ended", actor: "system", detail: { userId, scope, consoles, tickets, links: revoked.length } });
+    }
+    this.connectors.flushAll();
+    return { consoles, tickets, links: revoked.length };
+  }
+
+  /** The user may have consoles again (re-enabled, or promoted from viewer). */
+  restoreUserAccess(userId: string): void {
+    this.tickets.unblock(userId);
+  }
+
+  // ---- shared with the object's events -------------------------------------------------------
+
+  /** Closes every console opened through a link; returns how many. */
+  protected closeLinkConsoles(linkId: string, reason: string): number {
+    return this.streams.closeWhere((a) => a.linkId === linkId, CloseCode.gone, reason);
+  }
+}

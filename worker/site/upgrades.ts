@@ -1,0 +1,159 @@
+/**
+ * The WebSocket upgrades the Worker forwards to the site object: a connector's tunnel (`/connect`,
+ * its token checked against the site's digest) and a viewer's console (`/ws/console/…` with a
+ * ticket, `/ws/link/…` with a share link), admitted, routed to a connector and opened in the
+ * stream book. A refused viewer gets a socket closed at once with the reason, which the console
+ * page can show (an HTTP error would reach it as a bare failure).
+ */
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
+import { BINARY_SUBPROTOCOL, CREDIT_SUBPROTOCOL } from "../../shared/protocol/limits.ts";
+import { bearerToken, randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
+import type { Env } from "../env.ts";
+import { compressionHeaders, compressionWanted, refuseUpgrade } from "../relay/sockets.ts";
+import type { ConnectorBook } from "./connector-book.ts";
+import { linkState, type ShareLinkBook } from "./share-links.ts";
+import type { SiteAlarm } from "./site-alarm.ts";
+import type { SiteAudit } from "./site-audit.ts";
+import type { SiteConfig } from "./site-config.ts";
+import type { StreamBook } from "./stream-book.ts";
+import type { TicketBook } from "./tickets.ts";
+
+type Admission =
+  | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string }
+  | { ok: false; code: number; reason: string };
+
+/** What the upgrades read and change in the site object. */
+export interface UpgradeParties {
+  env: Env;
+  config: SiteConfig;
+  tickets: TicketBook;
+  links: ShareLinkBook;
+  connectors: ConnectorBook;
+  streams: StreamBook;
+  audit: SiteAudit;
+  alarms: SiteAlarm;
+}
+
+export function limit(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : fallback;
+}
+
+export class Upgrades {
+  private readonly to: UpgradeParties;
+
+  constructor(to: UpgradeParties) {
+    this.to = to;
+  }
+
+  handle(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname === "/connect") return this.acceptConnector(request);
+    if (url.pathname.startsWith("/ws/console/") || url.pathname.startsWith("/ws/link/")) return this.acceptViewer(request, url);
+    return Promise.resolve(new Response("not found", { status: 404 }));
+  }
+
+  private async acceptConnector(request: Request): Promise<Response> {
+    const presented = bearerToken(request.headers.get("Authorization")) ?? "";
+    const stored = this.to.config.tokenHash;
+    if (!stored || !(await secretsEqual(await sha256Hex(presented), stored))) {
+      return Response.json(
+        { error: { code: "invalid_connector_token", message: "The connector token is not valid for this site." } },
+        { status: 401 },
+      );
+    }
+    const pair = new WebSocketPair();
+    this.to.connectors.accept(pair[1], {
+      kind: "connector",
+      id: randomToken(6),
+      connectedAt: Date.now(),
+      protocol: null,
+      address: request.headers.get("CF-Connecting-IP"),
+    });
+    // Its HELLO deadline.
+    await this.to.alarms.schedule();
+    return new Response(null, { status: 101, webSocket: pair[0], headers: compressionHeaders(compressionWanted(this.to.env.CONNECTOR_WS_COMPRESSION, false)) });
+  }
+
+  private async acceptViewer(request: Request, url: URL): Promise<Response> {
+    const { env, connectors, streams } = this.to;
+    const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim()).filter(Boolean);
+    // Our page returns credit; websockify's convention `binary` (many RFB clients still offer it)
+    // is plain RFB, like offering nothing. A browser fails the upgrade if none of its offers is chosen.
+    const subprotocol = offered.includes(CREDIT_SUBPROTOCOL) ? CREDIT_SUBPROTOCOL : offered.includes(BINARY_SUBPROTOCOL) ? BINARY_SUBPROTOCOL : null;
+    const headers = {
+      ...(subprotocol ? { "Sec-WebSocket-Protocol": subprotocol } : {}),
+      ...compressionHeaders(compressionWanted(env.VIEWER_WS_COMPRESSION, false)),
+    };
+
+    const admission = url.pathname.startsWith("/ws/link/")
+      ? await this.redeemLink(url.searchParams.get("link") ?? "")
+      : await this.redeemTicket(url.searchParams.get("ticket") ?? "");
+    if (!admission.ok) return refuseUpgrade(admission.code, admission.reason, headers);
+    const { hypervisor, vm, user, userId, viewOnly, linkId } = admission;
+    const busy = this.overLimit(user, linkId);
+    if (busy) return refuseUpgrade(CloseCode.tooMuchInput, busy, headers);
+    const found = connectors.find(hypervisor, vm);
+    if (!found.ok) {
+      const code = found.status === 404 ? CloseCode.notFound : found.status === 502 ? CloseCode.upstreamFailed : CloseCode.connectorOffline;
+      return refuseUpgrade(code, found.message, headers);
+    }
+    const connector = found.connector;
+    const { client, stream } = streams.open({
+      connector,
+      hypervisor,
+      vm,
+      user,
+      ...(userId ? { userId } : {}),
+      viewOnly,
+      mode: subprotocol === CREDIT_SUBPROTOCOL ? "credit" : "plain",
+      subprotocol,
+      ...(linkId ? { linkId } : {}),
+    });
+    connector.flush();
+    this.to.audit.send({
+      type: "console.opened",
+      actor: user,
+      detail: { stream: stream.id, hypervisor, vm, viewOnly, via: linkId ? "link" : "ticket", ...(linkId ? { link: linkId } : {}) },
+    });
+    await this.to.alarms.schedule();
+    return new Response(null, { status: 101, webSocket: client, headers });
+  }
+
+  /** Why another console may not open for this user or link, or null. */
+  private overLimit(user: string, linkId: string | undefined): string | null {
+    const { env, streams } = this.to;
+    if (linkId) {
+      const max = limit(env.MAX_CONSOLES_PER_LINK, 10);
+      if (streams.where((a) => a.linkId === linkId).length >= max) {
+        return `This share link already has ${max} consoles open (the most allowed): close one first.`;
+      }
+      return null;
+    }
+    const max = limit(env.MAX_CONSOLES_PER_USER, 20);
+    if (streams.where((a) => a.user === user && !a.linkId).length >= max) {
+      return `You already have ${max} consoles open on this site (the most allowed): close one first.`;
+    }
+    return null;
+  }
+
+  private async redeemTicket(ticket: string): Promise<Admission> {
+    const check = await this.to.tickets.redeem(ticket);
+    if (check.ok) return { ok: true, ...check.grant };
+    const reasons: Record<typeof check.why, [number, string]> = {
+      unknown: [CloseCode.unauthorized, "Unknown console ticket: ask for a new console."],
+      used: [CloseCode.gone, "This console ticket was already used: ask for a new console."],
+      expired: [CloseCode.gone, "This console ticket expired (tickets last 60 s): ask for a new console."],
+    };
+    const [code, reason] = reasons[check.why];
+    return { ok: false, code, reason };
+  }
+
+  private async redeemLink(secret: string): Promise<Admission> {
+    const link = await this.to.links.bySecret(secret);
+    if (!link) return { ok: false, code: CloseCode.unauthorized, reason: "Unknown share link." };
+    const state = linkState(link);
+    if (state !== "active") return { ok: false, code: CloseCode.gone, reason: `This share link ${state === "revoked" ? "was revoked" : "expired"}.` };
+    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user: `link:${link.id}`, viewOnly: link.viewOnly, linkId: link.id };
+  }
+}

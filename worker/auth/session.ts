@@ -9,7 +9,8 @@ import { z } from "zod";
 import { audit } from "../audit.ts";
 import type { AppEnv, Env, Role, User } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { valid } from "../http/validate.ts";
+import { validBody } from "../http/validate.ts";
+import type { Me, SignInBody } from "../../shared/api/types.ts";
 import { nameKey } from "../registry/accounts-store.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import { accessDefaultRole, verifyAccess } from "./access.ts";
@@ -50,7 +51,7 @@ async function checkPassword(env: Env, username: string, password: string): Prom
 }
 
 /** POST /api/session: sign in with a username and password. */
-export const signIn = new Hono<AppEnv>().post("/", valid("json", SignIn), (c) => {
+export const signIn = new Hono<AppEnv>().post("/", validBody<SignInBody>()(SignIn), (c) => {
   const { username, password } = c.req.valid("json");
   return passwordSignIn(c, username, password);
 });
@@ -84,7 +85,7 @@ async function passwordSignIn(c: Context<AppEnv>, username: string, password: st
     maxAge: SESSION_TTL_MS / 1000,
   });
   audit(c.env, waitUntil, { type: "signin.ok", actor: who.name, detail: { address, role } });
-  return c.json({ user: who.name, role });
+  return c.json({ user: who.name, role } satisfies Me);
 }
 
 export async function signOut(c: Context<AppEnv>): Promise<Response> {

@@ -3,7 +3,7 @@
  * are kept. Every user has a stable id: sessions, tokens, tickets, links and consoles belong to the
  * id, never to the name, so a new account that reuses a name inherits nothing of the old one.
  */
-import type { Role } from "../env.ts";
+import type { Role, Token } from "../../shared/api/types.ts";
 
 /** The id of the administrator from the ADMIN_USERNAME / ADMIN_PASSWORD secrets (it has no row). */
 export const BUILT_IN_ID = "builtin";
@@ -31,16 +31,8 @@ export interface SessionRecord {
   expiresAt: number;
 }
 
-export interface TokenInfo {
-  id: string;
-  name: string;
-  user: string;
-  createdAt: string;
-  /** null: never expires. */
-  expiresAt: string | null;
-  /** To the minute (LAST_USED_EVERY_MS): null if never used. */
-  lastUsedAt: string | null;
-}
+/** As `GET /api/tokens` lists it; `lastUsedAt` to the minute (LAST_USED_EVERY_MS). */
+export type TokenInfo = Token;
 
 /** A token's last use is written at most this often: not a storage write per request. */
 export const LAST_USED_EVERY_MS = 60_000;

@@ -14,7 +14,7 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
     setBusy(true);
     setError(null);
     try {
-      onSignedIn(await api<Me>("POST", "/api/session", { username: form.get("username"), password: form.get("password") }));
+      onSignedIn(await api("POST /api/session", { body: { username: String(form.get("username") ?? ""), password: String(form.get("password") ?? "") } }));
     } catch (err) {
       setError(describeError(err));
       setBusy(false);

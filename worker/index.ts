@@ -15,7 +15,7 @@ import { openConsolePage, vncUrls } from "./api/vnc-urls.ts";
 import { legacyLinkPage, legacyLinkStatus, linkPage, linkStatus } from "./http/link-page.ts";
 import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
 import { builtInAdminCheck } from "./auth/builtin-admin.ts";
-import { currentUser, requireUser, signIn, signOut } from "./auth/session.ts";
+import { currentUser, requireUser, signIn, signOut } from "./auth/sign-in.ts";
 import { bearerToken } from "./auth/secrets.ts";
 import type { AppEnv } from "./env.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { requireRole } from "../auth/session.ts";
+import { requireRole } from "../auth/sign-in.ts";
 import type { AppEnv } from "../env.ts";
 import { valid } from "../http/validate.ts";
 import type { AuditRow } from "../../shared/api/types.ts";

@@ -1,7 +1,7 @@
 import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { linkPageUrl, linkSocketUrl } from "../../shared/urls/console.ts";
-import { requireRole } from "../auth/session.ts";
+import { requireRole } from "../auth/sign-in.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { ConsoleTarget, validBody } from "../http/validate.ts";

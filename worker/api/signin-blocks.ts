@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { audit } from "../audit.ts";
-import { requireRole } from "../auth/session.ts";
+import { requireRole } from "../auth/sign-in.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { registryOf } from "../registry/registry-object.ts";

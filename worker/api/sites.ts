@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { audit } from "../audit.ts";
-import { requireRole } from "../auth/session.ts";
+import { requireRole } from "../auth/sign-in.ts";
 import { randomToken, sha256Hex } from "../auth/secrets.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";

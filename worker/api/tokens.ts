@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { audit } from "../audit.ts";
 import { randomToken, sha256Hex } from "../auth/secrets.ts";
-import { API_TOKEN_PREFIX } from "../auth/session.ts";
+import { API_TOKEN_PREFIX } from "../auth/sign-in.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { validBody } from "../http/validate.ts";

@@ -4,7 +4,7 @@ import { audit } from "../audit.ts";
 import { accessDefaultRole } from "../auth/access.ts";
 import { isBuiltInName } from "../auth/builtin-admin.ts";
 import { hashPassword } from "../auth/passwords.ts";
-import { requireRole } from "../auth/session.ts";
+import { requireRole } from "../auth/sign-in.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { validBody } from "../http/validate.ts";
@@ -57,9 +57,9 @@ export const users = new Hono<AppEnv>()
   })
   /**
    * Role, password, disabled. Takes effect at once: a lowered role applies to the next request of
-   * every session and token; disabling ends sessions, tokens, consoles, tickets and links; lowering
+   * every sign-in and token; disabling ends sign-ins, tokens, consoles, tickets and links; lowering
    * to viewer ends full-control consoles and tickets and the user's links; a new password ends
-   * sessions (tokens stay).
+   * sign-ins (tokens stay).
    */
   .patch("/:username", validBody<UserChangeBody>()(UserChange), async (c) => {
     const username = c.req.param("username");

@@ -1,6 +1,6 @@
 import { type Context, Hono } from "hono";
 import { consolePageUrl } from "../../shared/urls/console.ts";
-import { currentUser, requireRole } from "../auth/session.ts";
+import { currentUser, requireRole } from "../auth/sign-in.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { ConsoleTarget, validBody } from "../http/validate.ts";

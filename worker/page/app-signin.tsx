@@ -1,4 +1,4 @@
-/** Sign-in with a Porthole account (Cloudflare Access users never see this: the session already answers). */
+/** Sign-in with a Porthole account (Cloudflare Access users never see this: their sign-in already answers). */
 import { useRef, useState } from "hono/jsx/dom";
 import { api, describeError, type Me } from "./app-api.ts";
 import { ErrorText, useInitialFocus } from "./app-ui.tsx";

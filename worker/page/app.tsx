@@ -144,7 +144,7 @@ function App() {
     return (
       <main class="panel">
         <h1>Porthole</h1>
-        <p role="status">Checking your session…</p>
+        <p role="status">Checking your sign-in…</p>
       </main>
     );
   }

@@ -31,7 +31,9 @@ export interface AppEnv {
   Variables: { user: User };
 }
 
-export type Role = "admin" | "operator" | "viewer";
+import type { Role, Via } from "../shared/api/types.ts";
+
+export type { Role } from "../shared/api/types.ts";
 
 export interface User {
   /** Stable: an account's id, `builtin` for the secrets' administrator, `access:<email>` otherwise. */
@@ -39,5 +41,5 @@ export interface User {
   name: string;
   role: Role;
   /** How the request was authenticated. */
-  via: "session" | "token" | "access";
+  via: Via;
 }

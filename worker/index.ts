@@ -15,11 +15,12 @@ import { openConsolePage, vncUrls } from "./api/vnc-urls.ts";
 import { legacyLinkPage, legacyLinkStatus, linkPage, linkStatus } from "./http/link-page.ts";
 import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
 import { builtInAdminCheck } from "./auth/builtin-admin.ts";
-import { currentUser, requireUser, signIn, signOut } from "./auth/session.ts";
+import { currentUser, requireUser, signIn, signOut } from "./auth/sign-in.ts";
 import { bearerToken } from "./auth/secrets.ts";
 import type { AppEnv } from "./env.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";
 import { ConsoleTarget } from "./http/validate.ts";
+import type { Me, Reply } from "../shared/api/types.ts";
 import { VERSION } from "./version.ts";
 import { browserChecks, limitBody, securityHeaders } from "./http/security.ts";
 import { markNavigation, ownNavigation } from "./http/navigation.ts";
@@ -44,7 +45,7 @@ app.notFound((c) => errorResponse(c, new ApiError(404, "not_found", `No route fo
 
 app.use("*", securityHeaders, limitBody, browserChecks);
 
-app.get("/healthz", (c) => c.json({ ok: true, version: VERSION }));
+app.get("/healthz", (c) => c.json({ ok: true, version: VERSION } satisfies Reply<"GET /healthz">));
 // Before any credential is looked at: changed secrets of the built-in admin end the old ones' access.
 app.use("*", builtInAdminCheck);
 
@@ -53,7 +54,7 @@ app.use("/api/*", requireUser);
 app.delete("/api/session", signOut);
 app.get("/api/session", (c) => {
   const { name, role, via } = c.get("user");
-  return c.json({ user: name, role, via });
+  return c.json({ user: name, role, via } satisfies Me);
 });
 app.route("/api/sites", sites);
 app.route("/api/consoles", consoles);

@@ -12,6 +12,7 @@
  */
 import { createServer, isIP, type Server, type Socket } from "node:net";
 import WebSocket from "ws";
+import { ApiFailure, apiClient } from "../../shared/api/client.ts";
 import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, MAX_MESSAGE_BYTES, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
@@ -136,35 +137,49 @@ export function isLoopback(host: string): boolean {
 /** A refusal or a failure the person can act on: printed as is, exit status 1. */
 class ListenError extends Error {}
 
-async function edgeFetch(source: Source, path: string, init: RequestInit = {}): Promise<Response> {
-  try {
-    return await fetch(source.origin + path, { ...init, headers: { "User-Agent": `porthole-listen/${VERSION}`, ...init.headers }, signal: AbortSignal.timeout(15_000) });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new ListenError(`cannot reach Porthole's edge at ${source.origin}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
-  }
+/** The edge's API as this source may call it: with the API token when it is one. */
+function edgeApi(source: Source) {
+  return apiClient({
+    base: source.origin,
+    headers: () => ({ "User-Agent": `porthole-listen/${VERSION}`, ...(source.kind === "token" ? { Authorization: `Bearer ${source.secret}` } : {}) }),
+    init: () => ({ signal: AbortSignal.timeout(15_000) }),
+  });
 }
 
-async function errorMessage(res: Response): Promise<string> {
-  const body = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
-  return body.error?.message ?? `the edge answered HTTP ${res.status}`;
+/** A failed call in the person's words: `what` went wrong, because of the edge's own sentence. */
+function refused(source: Source, what: string, err: unknown): ListenError {
+  if (!(err instanceof ApiFailure)) throw err;
+  if (err.status === 0) {
+    const fetchError = err.cause as { message?: string; cause?: { code?: string; message?: string } } | undefined;
+    const cause = fetchError?.cause;
+    return new ListenError(`cannot reach Porthole's edge at ${source.origin}: ${cause?.code ?? cause?.message ?? fetchError?.message}`);
+  }
+  return new ListenError(`${what}: ${err.fromEdge ? err.message : `the edge answered HTTP ${err.status}`}`);
 }
 
 /** Checks before listening, so a dead link or a bad token fails now, not when a viewer connects. */
 async function preflight(source: Source): Promise<string> {
+  const api = edgeApi(source);
   if (source.kind === "link") {
-    const res = await edgeFetch(source, `/l/${encodeURIComponent(source.site)}/status`, { headers: { "X-Porthole-Link": source.secret } });
-    if (!res.ok) throw new ListenError(`the share link was refused: ${await errorMessage(res)}`);
-    const s = (await res.json()) as { expiresAt?: string; viewOnly?: boolean; vm?: string };
+    const s = await api
+      .call("GET /l/:site/status", { params: { site: source.site }, headers: { "X-Porthole-Link": source.secret } })
+      .catch((err: unknown) => {
+        throw refused(source, "the share link was refused", err);
+      });
     return `share link to ${s.vm ?? "a VM"} on site ${source.site}${s.viewOnly ? ", view only" : ""}, until ${s.expiresAt}; every connection reuses it`;
   }
   if (source.kind === "token") {
-    const res = await edgeFetch(source, `/api/sites/${encodeURIComponent(source.site)}/vms`, { headers: { Authorization: `Bearer ${source.secret}` } });
-    if (!res.ok) throw new ListenError(`the edge refused the token for site ${source.site}: ${await errorMessage(res)}`);
+    await api
+      .call("GET /api/sites/:site/vms", { params: { site: source.site } })
+      .catch((err: unknown) => {
+        throw refused(source, `the edge refused the token for site ${source.site}`, err);
+      });
     return `console of ${source.hypervisor}/${source.vm} on site ${source.site}; a fresh console for every connection`;
   }
-  const res = await edgeFetch(source, "/healthz");
-  if (!res.ok) throw new ListenError(`Porthole's edge at ${source.origin} is not healthy: HTTP ${res.status}`);
+  await api.call("GET /healthz").catch((err: unknown) => {
+    if (err instanceof ApiFailure && err.status !== 0) throw new ListenError(`Porthole's edge at ${source.origin} is not healthy: HTTP ${err.status}`);
+    throw refused(source, "", err);
+  });
   return `console on site ${source.site}: its ticket is single use, so this serves ONE connection (use a share link or --token for more)`;
 }
 
@@ -172,13 +187,11 @@ async function preflight(source: Source): Promise<string> {
 async function nextSocketUrl(source: Source): Promise<string> {
   if (source.kind === "link") return linkSocketUrl(source.origin, source.site, source.secret);
   if (source.kind === "ticket") return consoleSocketUrl(source.origin, source.site, source.secret);
-  const res = await edgeFetch(source, "/api/consoles", {
-    method: "POST",
-    headers: { Authorization: `Bearer ${source.secret}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ site: source.site, hypervisor: source.hypervisor, vm: source.vm }),
-  });
-  if (res.status !== 201) throw new ListenError(`the edge refused a console: ${await errorMessage(res)}`);
-  const { wsUrl } = (await res.json()) as { wsUrl?: string };
+  const { wsUrl } = await edgeApi(source)
+    .call("POST /api/consoles", { body: { site: source.site, hypervisor: source.hypervisor ?? "", vm: source.vm ?? "" } })
+    .catch((err: unknown) => {
+      throw refused(source, "the edge refused a console", err);
+    });
   if (typeof wsUrl !== "string" || !/^wss?:\/\//.test(wsUrl)) throw new ListenError("the edge answered without a console URL");
   return wsUrl;
 }

@@ -10,33 +10,43 @@ import {
   type Frame,
   FrameType,
 } from "../../shared/protocol/frames.ts";
-import type { AuditRow } from "../../worker/registry/audit-rows.ts";
+import { type ApiClient, apiClient } from "../../shared/api/client.ts";
+import type { AuditRow, ConsoleOpened, Role } from "../../shared/api/types.ts";
 
 export const ORIGIN = "http://porthole.test";
 
-/** `auth` is a session cookie ("porthole_session=…") or a header set. */
-export async function call(method: string, path: string, body?: unknown, auth?: string | Record<string, string>): Promise<Response> {
-  const headers: Record<string, string> = { "Content-Type": "application/json" };
-  if (typeof auth === "string") headers.Cookie = auth;
-  else if (auth) Object.assign(headers, auth);
+/** A sign-in's cookie ("porthole_session=…") or a header set (e.g. an API token's). */
+type Auth = string | Record<string, string>;
+
+function authHeaders(auth?: Auth): Record<string, string> {
+  return typeof auth === "string" ? { Cookie: auth } : { ...auth };
+}
+
+/** Any request to this Worker, answered as it is (for tests of refusals and odd requests). */
+export async function call(method: string, path: string, body?: unknown, auth?: Auth): Promise<Response> {
   return exports.default.fetch(`${ORIGIN}${path}`, {
     method,
-    headers,
+    headers: { "Content-Type": "application/json", ...authHeaders(auth) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
 }
 
+/** The typed client (shared/api) as `auth`, against this Worker: `api(admin).call("GET /api/links")`. */
+export function api(auth?: Auth): ApiClient {
+  return apiClient({ base: ORIGIN, fetch: (url, init) => exports.default.fetch(url, init), headers: () => authHeaders(auth) });
+}
+
+/** Signs in and returns the sign-in's cookie. */
 export async function signIn(username = "admin", password = "correct horse battery staple"): Promise<string> {
-  const res = await call("POST", "/api/session", { username, password });
+  const res = await api().answer("POST /api/session", { body: { username, password } });
   expect(res.status).toBe(200);
   return res.headers.get("Set-Cookie")!.split(";")[0]!;
 }
 
-/** Creates a user as the administrator and returns that user's session cookie. */
-export async function userSession(admin: string, username: string, role: "admin" | "operator" | "viewer"): Promise<string> {
+/** Creates a user as the administrator and returns that user's sign-in cookie. */
+export async function userSession(admin: string, username: string, role: Role): Promise<string> {
   const password = `pw-${username}-0123456789`;
-  const res = await call("POST", "/api/users", { username, password, role }, admin);
-  expect(res.status).toBe(201);
+  expect((await api(admin).answer("POST /api/users", { body: { username, password, role } })).status).toBe(201);
   return signIn(username, password);
 }
 
@@ -53,9 +63,9 @@ export async function auditUntil<T>(admin: string, query: string, predicate: (ro
 
 
 export async function createSite(cookie: string, name: string): Promise<string> {
-  const res = await call("POST", "/api/sites", { name }, cookie);
+  const res = await api(cookie).answer("POST /api/sites", { body: { name } });
   expect(res.status).toBe(201);
-  return ((await res.json()) as { connectorToken: string }).connectorToken;
+  return res.body.connectorToken;
 }
 
 export async function upgrade(path: string, headers: Record<string, string> = {}): Promise<Response> {
@@ -169,10 +179,10 @@ export async function welcomedConnector(token: string): Promise<TestConnector> {
   return c;
 }
 
-export async function openConsole(cookie: string, site: string): Promise<{ wsUrl: string; pageUrl: string; viewOnly: boolean }> {
-  const res = await call("POST", "/api/consoles", { site, hypervisor: "lab", vm: "desk" }, cookie);
+export async function openConsole(cookie: string, site: string): Promise<ConsoleOpened> {
+  const res = await api(cookie).answer("POST /api/consoles", { body: { site, hypervisor: "lab", vm: "desk" } });
   expect(res.status).toBe(201);
-  return res.json();
+  return res.body;
 }
 
 export async function openBrowser(wsUrl: string, protocols?: string): Promise<TestSocket> {

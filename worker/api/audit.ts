@@ -1,9 +1,9 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { requireRole } from "../auth/session.ts";
+import { requireRole } from "../auth/sign-in.ts";
 import type { AppEnv } from "../env.ts";
 import { valid } from "../http/validate.ts";
-import type { AuditRow } from "../registry/audit-store.ts";
+import type { AuditRow } from "../../shared/api/types.ts";
 import { registryOf } from "../registry/registry-object.ts";
 
 const Query = z.object({
@@ -38,5 +38,5 @@ export const auditApi = new Hono<AppEnv>().use(requireRole("admin")).get("/", va
     url.searchParams.set("before", String(next));
     c.header("Link", `<${url.pathname}${url.search}>; rel="next"`);
   }
-  return c.json(rows);
+  return c.json(rows satisfies AuditRow[]);
 });

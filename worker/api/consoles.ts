@@ -2,10 +2,11 @@ import { Hono } from "hono";
 import { consolePageUrl, consoleSocketUrl } from "../../shared/urls/console.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { ConsoleTarget, valid } from "../http/validate.ts";
+import { ConsoleTarget, validBody } from "../http/validate.ts";
+import type { ConsoleOpened, ConsoleTarget as Target } from "../../shared/api/types.ts";
 import { requireSite } from "./sites.ts";
 
-export const consoles = new Hono<AppEnv>().post("/", valid("json", ConsoleTarget), async (c) => {
+export const consoles = new Hono<AppEnv>().post("/", validBody<Target>()(ConsoleTarget), async (c) => {
   const { site, hypervisor, vm } = c.req.valid("json");
   const user = c.get("user");
   // The viewer role sees consoles but never types into them: the edge enforces it.
@@ -18,7 +19,7 @@ export const consoles = new Hono<AppEnv>().post("/", valid("json", ConsoleTarget
       wsUrl: consoleSocketUrl(origin, site, result.ticket),
       expiresAt: new Date(result.expiresAt).toISOString(),
       viewOnly: user.role === "viewer",
-    },
+    } satisfies ConsoleOpened,
     201,
   );
 });

@@ -1,12 +1,12 @@
 import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { linkPageUrl, linkSocketUrl } from "../../shared/urls/console.ts";
-import { requireRole } from "../auth/session.ts";
+import { requireRole } from "../auth/sign-in.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { ConsoleTarget, valid } from "../http/validate.ts";
+import { ConsoleTarget, validBody } from "../http/validate.ts";
+import type { Link, LinkCreated, NewLinkBody } from "../../shared/api/types.ts";
 import { registryOf } from "../registry/registry-object.ts";
-import type { LinkInfo } from "../site/site-api.ts";
 import type { Owner } from "../site/site-object.ts";
 import { requireSite, siteOf } from "./sites.ts";
 
@@ -24,7 +24,7 @@ const NewLink = ConsoleTarget.extend({
 });
 
 /** Links by owner (null: all), newest first; ownership is the creator's id, never the name. */
-async function allLinks(c: Context<AppEnv>, owner: Owner | null): Promise<LinkInfo[]> {
+async function allLinks(c: Context<AppEnv>, owner: Owner | null): Promise<Link[]> {
   const names = await registryOf(c.env).listSites();
   const lists = await Promise.all(names.map((n) => siteOf(c.env, n).linksOf(owner)));
   return lists
@@ -36,7 +36,7 @@ async function allLinks(c: Context<AppEnv>, owner: Owner | null): Promise<LinkIn
 /** Share links: operators and admins make them; operators see and revoke their own, admins all. */
 export const links = new Hono<AppEnv>()
   .use(requireRole("admin", "operator"))
-  .post("/", valid("json", NewLink), async (c) => {
+  .post("/", validBody<NewLinkBody>()(NewLink), async (c) => {
     const body = c.req.valid("json");
     const ttlSeconds = body.ttlSeconds ?? DEFAULT_LINK_TTL_SECONDS;
     if (ttlSeconds > maxTtl(c.env)) {
@@ -61,7 +61,7 @@ export const links = new Hono<AppEnv>()
         wsUrl: linkSocketUrl(origin, body.site, created.secret),
         expiresAt: new Date(created.expiresAt).toISOString(),
         viewOnly,
-      },
+      } satisfies LinkCreated,
       201,
     );
   })

@@ -9,6 +9,7 @@ import { ApiError } from "../http/errors.ts";
 import { valid } from "../http/validate.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import type { SessionInfo } from "../site/site-api.ts";
+import type { LiveConsole } from "../../shared/api/types.ts";
 import { siteOf } from "./sites.ts";
 
 /** `<site>.<stream>`, as GET /api/sessions lists it. */
@@ -33,7 +34,7 @@ export const sessions = new Hono<AppEnv>()
     const lists = await Promise.all(names.map((n) => siteOf(c.env, n).listSessions()));
     const list = lists.flat().filter((s) => visibleTo(user, s)).sort((a, b) => b.openedAt.localeCompare(a.openedAt));
     c.header("Cache-Control", "no-store");
-    return c.json(list);
+    return c.json(list satisfies LiveConsole[]);
   })
   .delete("/:id", valid("param", SessionId), async (c) => {
     const user = c.get("user");

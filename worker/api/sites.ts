@@ -2,11 +2,12 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { audit } from "../audit.ts";
-import { requireRole } from "../auth/session.ts";
+import { requireRole } from "../auth/sign-in.ts";
 import { randomToken, sha256Hex } from "../auth/secrets.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { SiteName, valid } from "../http/validate.ts";
+import { SiteName, validBody } from "../http/validate.ts";
+import type { Body, Site, SiteCreated, SiteVm, TokenRotated } from "../../shared/api/types.ts";
 import { registryOf } from "../registry/registry-object.ts";
 
 const NewSite = z.object({ name: SiteName });
@@ -39,7 +40,7 @@ function withVersion<T extends { version: string | null }>(connector: T): Omit<T
 }
 
 export const sites = new Hono<AppEnv>()
-  .post("/", requireRole("admin"), valid("json", NewSite), async (c) => {
+  .post("/", requireRole("admin"), validBody<Body<"POST /api/sites">>()(NewSite), async (c) => {
     const { name } = c.req.valid("json");
     const registry = registryOf(c.env);
     if (!(await registry.createSite(name))) {
@@ -53,7 +54,7 @@ export const sites = new Hono<AppEnv>()
       throw err;
     }
     audit(c.env, (p) => c.executionCtx.waitUntil(p), { type: "site.created", actor: c.get("user").name, site: name });
-    return c.json({ name, connectorToken }, 201);
+    return c.json({ name, connectorToken } satisfies SiteCreated, 201);
   })
   .get("/", async (c) => {
     const names = await registryOf(c.env).listSites();
@@ -66,7 +67,7 @@ export const sites = new Hono<AppEnv>()
         return { name, connectors: admin ? connectors : connectors.map(({ address: _, ...rest }) => rest) };
       }),
     );
-    return c.json(described);
+    return c.json(described satisfies Site[]);
   })
   /** A new connector token, shown once; connectors that joined with the old one are dropped at once. */
   .post("/:site/token", requireRole("admin"), async (c) => {
@@ -74,7 +75,7 @@ export const sites = new Hono<AppEnv>()
     const site = await requireSite(c.env, name);
     const connectorToken = `pht1.${name}.${randomToken()}`;
     const dropped = await site.rotateConnectorToken(await sha256Hex(connectorToken), c.get("user").name);
-    return c.json({ connectorToken, connectorsDropped: dropped });
+    return c.json({ connectorToken, connectorsDropped: dropped } satisfies TokenRotated);
   })
   /** The site, its links, tickets and connectors are gone; its consoles close. */
   .delete("/:site", requireRole("admin"), async (c) => {
@@ -87,5 +88,5 @@ export const sites = new Hono<AppEnv>()
   })
   .get("/:site/vms", async (c) => {
     const site = await requireSite(c.env, c.req.param("site"));
-    return c.json(await site.listVms());
+    return c.json((await site.listVms()) satisfies SiteVm[]);
   });

@@ -2,10 +2,11 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { audit } from "../audit.ts";
 import { randomToken, sha256Hex } from "../auth/secrets.ts";
-import { API_TOKEN_PREFIX } from "../auth/session.ts";
+import { API_TOKEN_PREFIX } from "../auth/sign-in.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { valid } from "../http/validate.ts";
+import { validBody } from "../http/validate.ts";
+import type { NewTokenBody, Token, TokenCreated } from "../../shared/api/types.ts";
 import { registryOf } from "../registry/registry-object.ts";
 
 /** The longest expiry a token may be given; none given: it lasts until revoked. */
@@ -26,7 +27,7 @@ const NewToken = z.object({
  * expire; the list shows `expiresAt` and `lastUsedAt` (to the minute).
  */
 export const tokens = new Hono<AppEnv>()
-  .post("/", valid("json", NewToken), async (c) => {
+  .post("/", validBody<NewTokenBody>()(NewToken), async (c) => {
     const { name, ttlDays } = c.req.valid("json");
     const user = c.get("user");
     const id = randomToken(9);
@@ -35,11 +36,11 @@ export const tokens = new Hono<AppEnv>()
     await registryOf(c.env).createToken(id, await sha256Hex(token), name, user.name, user.id, expiresAt);
     const expires = expiresAt === null ? null : new Date(expiresAt).toISOString();
     audit(c.env, (p) => c.executionCtx.waitUntil(p), { type: "token.created", actor: user.name, detail: { id, name, expiresAt: expires } });
-    return c.json({ id, token, expiresAt: expires }, 201);
+    return c.json({ id, token, expiresAt: expires } satisfies TokenCreated, 201);
   })
   .get("/", async (c) => {
     const user = c.get("user");
-    return c.json(await registryOf(c.env).listTokens(user.role === "admin" ? null : user.id));
+    return c.json((await registryOf(c.env).listTokens(user.role === "admin" ? null : user.id)) satisfies Token[]);
   })
   .delete("/:id", async (c) => {
     const user = c.get("user");

@@ -4,16 +4,17 @@ import { audit } from "../audit.ts";
 import { accessDefaultRole } from "../auth/access.ts";
 import { isBuiltInName } from "../auth/builtin-admin.ts";
 import { hashPassword } from "../auth/passwords.ts";
-import { requireRole } from "../auth/session.ts";
+import { requireRole } from "../auth/sign-in.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { valid } from "../http/validate.ts";
+import { validBody } from "../http/validate.ts";
+import { type NewUserBody, ROLES, type UserChangeBody, type UserChanged, type UserEntry } from "../../shared/api/types.ts";
 import { accessId } from "../registry/identities-store.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import { siteOf } from "./sites.ts";
 
 const Password = z.string().min(12, "use at least 12 characters").max(1024);
-const RoleField = z.enum(["admin", "operator", "viewer"], { error: "role is admin, operator or viewer" });
+const RoleField = z.enum(ROLES, { error: "role is admin, operator or viewer" });
 
 const NewUser = z.object({
   username: z.string().regex(/^[A-Za-z0-9._@+-]{1,128}$/, "use letters, digits and . _ @ + - (an email address works)"),
@@ -34,33 +35,33 @@ function builtInRefused(): never {
 
 export const users = new Hono<AppEnv>()
   .use(requireRole("admin"))
-  .post("/", valid("json", NewUser), async (c) => {
+  .post("/", validBody<NewUserBody>()(NewUser), async (c) => {
     const { username, password, role } = c.req.valid("json");
     if (isBuiltInName(c.env, username) || !(await registryOf(c.env).createUser(username, role, await hashPassword(password)))) {
       throw new ApiError(409, "user_exists", `A user named ${username} already exists.`);
     }
     audit(c.env, (p) => c.executionCtx.waitUntil(p), { type: "user.created", actor: c.get("user").name, detail: { username, role } });
-    return c.json({ username, role }, 201);
+    return c.json({ username, role } satisfies UserEntry, 201);
   })
   .get("/", async (c) => {
     const registry = registryOf(c.env);
     const list = await registry.listUsers();
-    const builtIn = c.env.ADMIN_USERNAME ? [{ username: c.env.ADMIN_USERNAME, role: "admin", builtIn: true }] : [];
+    const builtIn: UserEntry[] = c.env.ADMIN_USERNAME ? [{ username: c.env.ADMIN_USERNAME, role: "admin", builtIn: true }] : [];
     // Access identities (seen, or set by an admin, or whose account was deleted) with no account of
     // that name: an account decides for its email.
     const accounts = new Set(list.map((u) => u.username.toLowerCase()));
     const identities = (await registry.listAccessIdentities())
       .filter((i) => !accounts.has(i.email))
       .map((i) => ({ username: i.email, role: i.role ?? accessDefaultRole(c.env), disabled: i.disabled, access: true }));
-    return c.json([...builtIn, ...list.map(({ id: _, ...u }) => u), ...identities]);
+    return c.json([...builtIn, ...list.map(({ id: _, ...u }) => u), ...identities] satisfies UserEntry[]);
   })
   /**
    * Role, password, disabled. Takes effect at once: a lowered role applies to the next request of
-   * every session and token; disabling ends sessions, tokens, consoles, tickets and links; lowering
+   * every sign-in and token; disabling ends sign-ins, tokens, consoles, tickets and links; lowering
    * to viewer ends full-control consoles and tickets and the user's links; a new password ends
-   * sessions (tokens stay).
+   * sign-ins (tokens stay).
    */
-  .patch("/:username", valid("json", UserChange), async (c) => {
+  .patch("/:username", validBody<UserChangeBody>()(UserChange), async (c) => {
     const username = c.req.param("username");
     if (isBuiltInName(c.env, username)) builtInRefused();
     const change = c.req.valid("json");
@@ -93,7 +94,7 @@ export const users = new Hono<AppEnv>()
         ...(change.password !== undefined ? { password: "changed" } : {}),
       },
     });
-    return c.json({ username, role: after.role, disabled: after.disabled });
+    return c.json({ username, role: after.role, disabled: after.disabled } satisfies UserChanged);
   })
   .delete("/:username", async (c) => {
     const username = c.req.param("username");
@@ -113,8 +114,6 @@ export const users = new Hono<AppEnv>()
     }
     throw new ApiError(404, "unknown_user", `There is no user named ${username}.`);
   });
-
-type UserChangeBody = z.infer<typeof UserChange>;
 
 /**
  * PATCH for a name with no account: a Cloudflare Access identity (an email address), seen before
@@ -145,7 +144,7 @@ async function changeAccessIdentity(c: Context<AppEnv>, email: string, change: U
       ...(change.disabled !== undefined ? { disabled: after.disabled } : {}),
     },
   });
-  return c.json({ username: email, role: after.role, disabled: after.disabled, access: true });
+  return c.json({ username: email, role: after.role, disabled: after.disabled, access: true } satisfies UserChanged);
 }
 
 /** Given back (re-enabled, or no longer a viewer): sites may issue these user ids consoles again. */

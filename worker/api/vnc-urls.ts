@@ -1,9 +1,10 @@
 import { type Context, Hono } from "hono";
 import { consolePageUrl } from "../../shared/urls/console.ts";
-import { currentUser, requireRole } from "../auth/session.ts";
+import { currentUser, requireRole } from "../auth/sign-in.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { ConsoleTarget, valid } from "../http/validate.ts";
+import { ConsoleTarget, validBody } from "../http/validate.ts";
+import type { ConsoleTarget as Target, VncUrls } from "../../shared/api/types.ts";
 import { requireSite } from "./sites.ts";
 
 /** A stable Porthole address of a VM's console: opening it signs in if needed, then shows the console. */
@@ -16,7 +17,7 @@ export function edgeConsoleUrl(origin: string, site: string, hypervisor: string,
  * `direct` (to the cluster) and `proxied` (through the tower) for people on the LAN. The LAN URLs
  * give full control of the console, so viewers may not ask for them.
  */
-export const vncUrls = new Hono<AppEnv>().post("/", requireRole("admin", "operator"), valid("json", ConsoleTarget), async (c) => {
+export const vncUrls = new Hono<AppEnv>().post("/", requireRole("admin", "operator"), validBody<Target>()(ConsoleTarget), async (c) => {
   const { site, hypervisor, vm } = c.req.valid("json");
   const result = await (await requireSite(c.env, site)).vncUrls(hypervisor, vm);
   if (!result.ok) throw new ApiError(result.status, result.code, result.message);
@@ -25,7 +26,7 @@ export const vncUrls = new Hono<AppEnv>().post("/", requireRole("admin", "operat
     edge,
     ...(result.direct ? { direct: result.direct } : {}),
     ...(result.proxied ? { proxied: result.proxied } : {}),
-  });
+  } satisfies VncUrls);
 });
 
 /** GET /open?site&hypervisor&vm: a fresh console for the signed-in user, or the sign-in page first. */

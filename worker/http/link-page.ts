@@ -10,6 +10,7 @@ import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { siteOf } from "../api/sites.ts";
 import type { AppEnv } from "../env.ts";
 import { registryOf } from "../registry/registry-object.ts";
+import type { LinkStatus } from "../../shared/api/types.ts";
 
 /** The header the link page sends the secret in (headers are not logged; URLs are). */
 export const LINK_SECRET_HEADER = "X-Porthole-Link";
@@ -66,7 +67,7 @@ async function statusResponse(c: Context<AppEnv>, secret: string): Promise<Respo
     const code = s && !s.ok ? s.code : "unknown_link";
     return c.json({ error: { code, message: ENDED[code].text } }, ENDED[code].status);
   }
-  return c.json({ expiresAt: new Date(s.expiresAt).toISOString(), viewOnly: s.viewOnly, vm: s.vmName });
+  return c.json({ expiresAt: new Date(s.expiresAt).toISOString(), viewOnly: s.viewOnly, vm: s.vmName } satisfies LinkStatus);
 }
 
 /** GET /l/:site/status with the secret in X-Porthole-Link: time left, view-only, the VM's name. */

@@ -28,3 +28,14 @@ export const ConsoleTarget = z.object({
   hypervisor: z.string().regex(NAME_PATTERN, "not a hypervisor name"),
   vm: z.string().min(1).max(128),
 });
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+/**
+ * `valid("json", schema)` for a body that clients are typed to send (`shared/api/types.ts`): the
+ * schema must take exactly that type, so the two cannot drift apart (a mismatch is a type error
+ * here: "Expected 2 arguments").
+ */
+export function validBody<B>() {
+  return <S extends z.ZodType>(schema: S, ..._: Same<z.input<S>, B> extends true ? [] : [schemaDoesNotTakeTheSharedBody: never]) => valid("json", schema);
+}

@@ -1,70 +1,32 @@
 /** The app's side of the edge's HTTP API: JSON in and out, errors as sentences a person can act on. */
 
-/** An API call that did not succeed: `message` is the edge's own sentence when it sent one. */
-export class ApiFailure extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
+import { ApiFailure, apiClient } from "../../shared/api/client.ts";
 
-/** Called when the edge says the session is gone (401) outside sign-in, so the app can ask again. */
+export { ApiFailure };
+export type { Me, Role } from "../../shared/api/types.ts";
+
+/** Called when the edge says the sign-in is gone (401) outside sign-in, so the app can ask again. */
 let onSignedOut: ((why: string) => void) | null = null;
 export function whenSignedOut(handler: (why: string) => void): void {
   onSignedOut = handler;
 }
 
-/** The whole response, for the calls that need headers (the audit's `Link: rel="next"`). */
-export async function apiResponse<T>(method: string, path: string, body?: unknown): Promise<{ body: T; headers: Headers }> {
-  let res: Response;
-  try {
-    res = await fetch(path, {
-      method,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store",
-    });
-  } catch {
-    throw new ApiFailure(0, "network", "Porthole's edge could not be reached: check the network and try again.");
-  }
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  if (!res.ok) {
-    const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-    const message = typeof error?.message === "string" ? error.message : `The edge answered ${res.status} ${res.statusText}.`;
-    const failure = new ApiFailure(res.status, typeof error?.code === "string" ? error.code : "http_" + res.status, message);
-    if (res.status === 401 && path !== "/api/session") onSignedOut?.(message);
-    throw failure;
-  }
-  return { body: json as T, headers: res.headers };
-}
+const client = apiClient({
+  init: () => ({ cache: "no-store" }),
+  onFailure: (failure, route) => {
+    if (failure.status === 401 && !route.endsWith(" /api/session")) onSignedOut?.(failure.message);
+  },
+});
 
-export async function api<T = void>(method: string, path: string, body?: unknown): Promise<T> {
-  return (await apiResponse<T>(method, path, body)).body;
-}
+/** A typed call (`api("GET /api/sites/:site/vms", { params: { site } })`): its reply, or an ApiFailure. */
+export const api = client.call;
+/** The whole answer, for the calls that need headers (the audit's `Link: rel="next"`). */
+export const apiAnswer = client.answer;
 
 /** A person's words for any thrown thing. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
-}
-
-export const seg = encodeURIComponent;
-
-export type Role = "admin" | "operator" | "viewer";
-
-export interface Me {
-  user: string;
-  role: Role;
-  via?: "session" | "token" | "access";
 }
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });

@@ -1,8 +1,8 @@
 /** Audit (admin): newest first, filters, paging by the edge's `Link: rel="next"`, and CSV export. */
 import { useEffect, useState } from "hono/jsx/dom";
-import { apiResponse, describeError, type Me, when } from "./app-api.ts";
+import type { AuditQuery, AuditRow } from "../../shared/api/types.ts";
+import { apiAnswer, describeError, type Me, when } from "./app-api.ts";
 import { ErrorText, ScreenTitle, useAction, useMounted } from "./app-ui.tsx";
-import type { AuditRow } from "../registry/audit-rows.ts";
 
 interface Filter {
   type: string;
@@ -18,18 +18,21 @@ const EMPTY: Filter = { type: "", actor: "", site: "", since: "", until: "" };
 const EXPORT_MAX_ROWS = 50_000;
 const COMMON_TYPES = ["console", "console.opened", "console.closed", "link", "link.created", "link.revoked", "signin", "signin.failed", "site", "user", "token"];
 
-function query(f: Filter, limit: number): string {
-  const p = new URLSearchParams();
-  for (const key of ["type", "actor", "site"] as const) if (f[key].trim()) p.set(key, f[key].trim());
+function query(f: Filter, limit: number): AuditQuery {
+  const q: AuditQuery = {};
+  for (const key of ["type", "actor", "site"] as const) if (f[key].trim()) q[key] = f[key].trim();
   // datetime-local gives the person's local time; the API takes ISO times.
-  if (f.since) p.set("since", new Date(f.since).toISOString());
-  if (f.until) p.set("until", new Date(f.until).toISOString());
-  p.set("limit", String(limit));
-  return `/api/audit?${p}`;
+  if (f.since) q.since = new Date(f.since).toISOString();
+  if (f.until) q.until = new Date(f.until).toISOString();
+  q.limit = limit;
+  return q;
 }
 
-function nextOf(headers: Headers): string | null {
-  return /<([^>]+)>;\s*rel="next"/.exec(headers.get("Link") ?? "")?.[1] ?? null;
+/** The next page: the same query from before the edge's `Link: <…?before=N>; rel="next"`. */
+function nextOf(headers: Headers, q: AuditQuery): AuditQuery | null {
+  const link = /<([^>]+)>;\s*rel="next"/.exec(headers.get("Link") ?? "")?.[1];
+  const before = link ? Number(new URL(link, location.origin).searchParams.get("before")) : NaN;
+  return Number.isInteger(before) && before > 0 ? { ...q, before } : null;
 }
 
 function detailText(d: Record<string, unknown> | undefined): string {
@@ -49,10 +52,10 @@ function csvCell(v: unknown): string {
 export function AuditScreen(_: { me: Me }) {
   const [draft, setDraft] = useState<Filter>(EMPTY);
   const [filter, setFilter] = useState<Filter>(EMPTY);
-  /** The URL of the page shown, and those before it (for Previous page). */
-  const [pages, setPages] = useState<string[]>([query(EMPTY, PAGE_SIZE)]);
+  /** The query of the page shown, and those before it (for Previous page). */
+  const [pages, setPages] = useState<AuditQuery[]>([query(EMPTY, PAGE_SIZE)]);
   const [rows, setRows] = useState<AuditRow[] | null>(null);
-  const [next, setNext] = useState<string | null>(null);
+  const [next, setNext] = useState<AuditQuery | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
   const [exportRun, exporting, exportError] = useAction();
@@ -63,11 +66,11 @@ export function AuditScreen(_: { me: Me }) {
   useEffect(() => {
     let live = true;
     setLoading(true);
-    apiResponse<AuditRow[]>("GET", current)
+    apiAnswer("GET /api/audit", { query: current })
       .then(({ body, headers }) => {
         if (!live) return;
         setRows(body);
-        setNext(nextOf(headers));
+        setNext(nextOf(headers, current));
         setError(null);
       })
       .catch((err: unknown) => live && setError(describeError(err)))
@@ -75,7 +78,8 @@ export function AuditScreen(_: { me: Me }) {
     return () => {
       live = false;
     };
-  }, [current]);
+    // By value, as the URL it stands for: the same filter applied again is the same page.
+  }, [JSON.stringify(current)]);
 
   const apply = (f: Filter) => {
     setExported("");
@@ -88,13 +92,13 @@ export function AuditScreen(_: { me: Me }) {
     exportRun(async () => {
       setExported("");
       const lines = [["time", "type", "actor", "site", "detail"].map(csvCell).join(",")];
-      let url: string | null = query(filter, 1000);
+      let page: AuditQuery | null = query(filter, 1000);
       let count = 0;
-      while (url && count < EXPORT_MAX_ROWS) {
-        const { body, headers }: { body: AuditRow[]; headers: Headers } = await apiResponse<AuditRow[]>("GET", url);
+      while (page && count < EXPORT_MAX_ROWS) {
+        const { body, headers } = await apiAnswer("GET /api/audit", { query: page });
         for (const r of body) lines.push([r.at, r.type, r.actor, r.site, r.detail].map(csvCell).join(","));
         count += body.length;
-        url = nextOf(headers);
+        page = nextOf(headers, page);
       }
       const blob = new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv" });
       const a = document.createElement("a");
@@ -102,7 +106,7 @@ export function AuditScreen(_: { me: Me }) {
       a.download = `porthole-audit-${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.csv`;
       a.click();
       setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
-      if (mounted.current) setExported(url ? `Exported the newest ${count} rows (the export stops at ${EXPORT_MAX_ROWS}; narrow the filter for older ones).` : `Exported ${count} rows.`);
+      if (mounted.current) setExported(page ? `Exported the newest ${count} rows (the export stops at ${EXPORT_MAX_ROWS}; narrow the filter for older ones).` : `Exported ${count} rows.`);
     });
 
   return (

@@ -1,18 +1,9 @@
 /** Every VM of every site this person may see: open its console, or share it through a link. */
 import { useState } from "hono/jsx/dom";
-import { api, ApiFailure, type Me, seg, when } from "./app-api.ts";
+import type { LinkCreated, SiteVm } from "../../shared/api/types.ts";
+import { api, ApiFailure, type Me, when } from "./app-api.ts";
 import { CopyField, Dialog, ErrorText, FormEnd, ScreenTitle, Table, useAction, useLoad, useMounted } from "./app-ui.tsx";
 
-export interface SiteVm {
-  hypervisor: string;
-  id: string;
-  name: string;
-  powerState: string;
-}
-interface SiteSummary {
-  name: string;
-  connectors: unknown[];
-}
 interface SiteVms {
   site: string;
   online: boolean;
@@ -23,12 +14,12 @@ interface SiteVms {
 const POWER_WORDS: Record<string, string> = { running: "Running", halted: "Off", suspended: "Suspended", paused: "Paused", unknown: "Unknown" };
 
 async function loadAll(): Promise<SiteVms[]> {
-  const sites = await api<SiteSummary[]>("GET", "/api/sites");
+  const sites = await api("GET /api/sites");
   // One site's trouble must not hide the others' VMs: each keeps its own error.
   return Promise.all(
     sites.map(async (s): Promise<SiteVms> => {
       try {
-        return { site: s.name, online: s.connectors.length > 0, vms: await api<SiteVm[]>("GET", `/api/sites/${seg(s.name)}/vms`) };
+        return { site: s.name, online: s.connectors.length > 0, vms: await api("GET /api/sites/:site/vms", { params: { site: s.name } }) };
       } catch (err) {
         return { site: s.name, online: s.connectors.length > 0, vms: [], error: (err as Error).message };
       }
@@ -105,7 +96,7 @@ function VmRow({ me, site, vm, onShare }: { me: Me; site: string; vm: SiteVm; on
     if (win) win.opener = null;
     void run(async () => {
       try {
-        const c = await api<{ pageUrl: string }>("POST", "/api/consoles", { site, hypervisor: vm.hypervisor, vm: vm.id });
+        const c = await api("POST /api/consoles", { body: { site, hypervisor: vm.hypervisor, vm: vm.id } });
         if (win && !win.closed) win.location.href = c.pageUrl;
         else if (mounted.current) setFallback(c.pageUrl);
       } catch (err) {
@@ -156,13 +147,6 @@ const EXPIRY_CHOICES = [
   { seconds: 86400, label: "1 day" },
 ];
 
-interface CreatedLink {
-  id: string;
-  url: string;
-  expiresAt: string;
-  viewOnly: boolean;
-}
-
 /** The edge's longest link, learned from its refusal ("ttlSeconds: at most N …"); its default (1 day) until then. */
 let knownMaxSeconds = 86400;
 let maxFromEdge = false;
@@ -171,7 +155,7 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
   const [choice, setChoice] = useState("900");
   const [customMinutes, setCustomMinutes] = useState("30");
   const [viewOnly, setViewOnly] = useState(true);
-  const [created, setCreated] = useState<CreatedLink | null>(null);
+  const [created, setCreated] = useState<LinkCreated | null>(null);
   const [run, busy, error, setError] = useAction();
   const mounted = useMounted();
   const create = (e: Event) => {
@@ -187,7 +171,7 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
     }
     void run(async () => {
       try {
-        const link = await api<CreatedLink>("POST", "/api/links", { site, hypervisor: vm.hypervisor, vm: vm.id, ttlSeconds, viewOnly });
+        const link = await api("POST /api/links", { body: { site, hypervisor: vm.hypervisor, vm: vm.id, ttlSeconds, viewOnly } });
         if (mounted.current) setCreated(link);
       } catch (err) {
         const max = err instanceof ApiFailure ? /at most (\d+)/.exec(err.message) : null;

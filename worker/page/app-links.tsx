@@ -1,12 +1,12 @@
 /** Share links: active and ended, who made them, viewers now, and Revoke. */
-import { api, type Me, seg, when } from "./app-api.ts";
-import type { LinkInfo as Link } from "../site/site-api.ts";
+import type { Link } from "../../shared/api/types.ts";
+import { api, type Me, when } from "./app-api.ts";
 import { ConfirmButton, ErrorText, ScreenTitle, useLoad, Table } from "./app-ui.tsx";
 
 const STATE_WORDS = { active: "Active", expired: "Expired", revoked: "Revoked" };
 
 export function LinksScreen({ me }: { me: Me }) {
-  const list = useLoad(() => api<Link[]>("GET", "/api/links"), [], 10000);
+  const list = useLoad(() => api("GET /api/links"), [], 10000);
   const active = list.data?.filter((l) => l.state === "active") ?? [];
   const ended = list.data?.filter((l) => l.state !== "active") ?? [];
   return (
@@ -55,7 +55,7 @@ function LinkTable({ links, reload }: { links: Link[]; reload: () => Promise<voi
                 question={<p>{l.sessions > 0 ? `Its ${l.sessions} viewer${l.sessions === 1 ? " is" : "s are"} cut off within 2 seconds, and the` : "The"} link stops working.</p>}
                 confirmLabel="Revoke it"
                 onConfirm={async () => {
-                  await api("DELETE", `/api/links/${seg(l.id)}`);
+                  await api("DELETE /api/links/:id", { params: { id: l.id } });
                   await reload();
                 }}
               />

@@ -1,29 +1,16 @@
 /** Live consoles: who (or which share link) is watching what, and End session. */
-import { api, bytes, type Me, seg, since, when } from "./app-api.ts";
+import type { LiveConsole } from "../../shared/api/types.ts";
+import { api, bytes, type Me, since, when } from "./app-api.ts";
 import { ConfirmButton, ErrorText, ScreenTitle, useLoad, Table } from "./app-ui.tsx";
 
-interface Session {
-  id: string;
-  site: string;
-  hypervisor: string;
-  vm: string;
-  user?: string;
-  linkId?: string;
-  linkCreatedBy?: string | null;
-  viewOnly: boolean;
-  openedAt: string;
-  bytesDown: number;
-  bytesUp: number;
-}
-
-function who(s: Session): string {
+function who(s: LiveConsole): string {
   if (s.user) return s.user;
   if (s.linkId) return `Share link ${s.linkId}${s.linkCreatedBy ? ` (made by ${s.linkCreatedBy})` : ""}`;
   return "unknown";
 }
 
 export function SessionsScreen({ me }: { me: Me }) {
-  const list = useLoad(() => api<Session[]>("GET", "/api/sessions"), [], 5000);
+  const list = useLoad(() => api("GET /api/sessions"), [], 5000);
   return (
     <section aria-labelledby="sessions-title">
       <ScreenTitle reloads={list}>
@@ -62,7 +49,7 @@ export function SessionsScreen({ me }: { me: Me }) {
                   question={<p>The viewer's page closes and says that you ended it.</p>}
                   confirmLabel="End it"
                   onConfirm={async () => {
-                    await api("DELETE", `/api/sessions/${seg(s.id)}`);
+                    await api("DELETE /api/sessions/:id", { params: { id: s.id } });
                     await list.reload();
                   }}
                 />

@@ -1,4 +1,4 @@
-/** Sign-in with a Porthole account (Cloudflare Access users never see this: the session already answers). */
+/** Sign-in with a Porthole account (Cloudflare Access users never see this: their sign-in already answers). */
 import { useRef, useState } from "hono/jsx/dom";
 import { api, describeError, type Me } from "./app-api.ts";
 import { ErrorText, useInitialFocus } from "./app-ui.tsx";
@@ -14,7 +14,7 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
     setBusy(true);
     setError(null);
     try {
-      onSignedIn(await api<Me>("POST", "/api/session", { username: form.get("username"), password: form.get("password") }));
+      onSignedIn(await api("POST /api/session", { body: { username: String(form.get("username") ?? ""), password: String(form.get("password") ?? "") } }));
     } catch (err) {
       setError(describeError(err));
       setBusy(false);

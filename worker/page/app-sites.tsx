@@ -3,35 +3,9 @@
  * see each connector and hypervisor's health; rotate the token; delete the site.
  */
 import { useRef, useState } from "hono/jsx/dom";
-import { api, type Me, seg, since, when } from "./app-api.ts";
+import type { ConnectorHealth as Connector, Site, SiteCreated } from "../../shared/api/types.ts";
+import { api, type Me, since, when } from "./app-api.ts";
 import { ConfirmButton, CopyField, ErrorText, FormEnd, ScreenTitle, useAction, useInitialFocus, useLoad } from "./app-ui.tsx";
-
-interface HypervisorHealth {
-  name: string;
-  type: string;
-  reachable: boolean;
-  error?: string;
-  vms: number;
-  omitted?: number;
-}
-interface Connector {
-  id: string;
-  hostname: string | null;
-  /** The connector's version (0.3.0); `software` is what it calls itself (porthole-connector/0.3.0). */
-  version: string | null;
-  software?: string | null;
-  /** Where the connector dials from, as the edge sees it. */
-  address?: string | null;
-  draining?: boolean;
-  /** Why the edge calls it out of date (it still works). */
-  outdated?: string;
-  hypervisors: HypervisorHealth[];
-  connectedAt: string;
-}
-interface Site {
-  name: string;
-  connectors: Connector[];
-}
 
 const TYPE_WORDS: Record<string, string> = { xenserver: "XenServer pool", cloudtower: "CloudTower", vnc: "VNC servers" };
 
@@ -98,9 +72,9 @@ function NewSiteForm({ onCreated, onCancel }: { onCreated: (name: string, token:
       aria-label="New site"
       onSubmit={(e: Event) => {
         e.preventDefault();
-        let created: { name: string; connectorToken: string } | undefined;
+        let created: SiteCreated | undefined;
         void run(async () => {
-          created = await api<{ name: string; connectorToken: string }>("POST", "/api/sites", { name: name.trim() });
+          created = await api("POST /api/sites", { body: { name: name.trim() } });
         }).then(() => created && onCreated(created.name, created.connectorToken));
       }}
     >
@@ -123,7 +97,7 @@ function NewSiteForm({ onCreated, onCancel }: { onCreated: (name: string, token:
 }
 
 export function SitesScreen(_: { me: Me }) {
-  const sites = useLoad(() => api<Site[]>("GET", "/api/sites"), [], 5000);
+  const sites = useLoad(() => api("GET /api/sites"), [], 5000);
   const [creating, setCreating] = useState(false);
   const [reveal, setReveal] = useState<{ site: string; token: string; rotated: boolean } | null>(null);
   return (
@@ -182,7 +156,7 @@ function SiteCard({ site, onRotated, onDeleted }: { site: Site; onRotated: (toke
           title={`Rotate the token of ${site.name}?`}
           question={<p>Connectors using the current token are dropped at once and stay out until they are given the new one.</p>}
           confirmLabel="Rotate"
-          onConfirm={async () => onRotated((await api<{ connectorToken: string }>("POST", `/api/sites/${seg(site.name)}/token`)).connectorToken)}
+          onConfirm={async () => onRotated((await api("POST /api/sites/:site/token", { params: { site: site.name } })).connectorToken)}
         />
         <ConfirmButton
           label="Delete site"
@@ -191,7 +165,7 @@ function SiteCard({ site, onRotated, onDeleted }: { site: Site; onRotated: (toke
           question={<p>Its share links and live consoles end and its connectors are dropped. This cannot be undone.</p>}
           confirmLabel="Delete"
           onConfirm={async () => {
-            await api("DELETE", `/api/sites/${seg(site.name)}`);
+            await api("DELETE /api/sites/:site", { params: { site: site.name } });
             onDeleted();
           }}
         />

@@ -3,17 +3,9 @@
  * once. A token may expire (ttlDays); the list shows when it expires and when it was last used.
  */
 import { useState } from "hono/jsx/dom";
-import { api, type Me, seg, when } from "./app-api.ts";
+import type { Token } from "../../shared/api/types.ts";
+import { api, type Me, when } from "./app-api.ts";
 import { ConfirmButton, CopyField, ErrorText, ScreenTitle, useAction, useLoad, useMounted, Table } from "./app-ui.tsx";
-
-interface Token {
-  id: string;
-  name: string;
-  user: string;
-  createdAt: string;
-  expiresAt: string | null;
-  lastUsedAt: string | null;
-}
 
 /** Days; "" never expires. The edge allows at most 365. */
 const EXPIRIES = [
@@ -31,7 +23,7 @@ function expiry(t: Token): string {
 }
 
 export function TokensScreen({ me }: { me: Me }) {
-  const tokens = useLoad(() => api<Token[]>("GET", "/api/tokens"), []);
+  const tokens = useLoad(() => api("GET /api/tokens"), []);
   const [name, setName] = useState("");
   const [ttl, setTtl] = useState("30");
   const [made, setMade] = useState<{ name: string; token: string } | null>(null);
@@ -51,7 +43,7 @@ export function TokensScreen({ me }: { me: Me }) {
         onSubmit={(e: Event) => {
           e.preventDefault();
           void run(async () => {
-            const created = await api<{ id: string; token: string }>("POST", "/api/tokens", { name: name.trim(), ...(ttl ? { ttlDays: Number(ttl) } : {}) });
+            const created = await api("POST /api/tokens", { body: { name: name.trim(), ...(ttl ? { ttlDays: Number(ttl) } : {}) } });
             if (!mounted.current) return;
             setMade({ name: name.trim(), token: created.token });
             setName("");
@@ -106,7 +98,7 @@ export function TokensScreen({ me }: { me: Me }) {
                   question={<p>Scripts using it are refused from now on.</p>}
                   confirmLabel="Revoke it"
                   onConfirm={async () => {
-                    await api("DELETE", `/api/tokens/${seg(t.id)}`);
+                    await api("DELETE /api/tokens/:id", { params: { id: t.id } });
                     await tokens.reload();
                   }}
                 />

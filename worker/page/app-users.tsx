@@ -3,19 +3,9 @@
  * identities without an account are listed too (role, block); one never seen can be blocked ahead.
  */
 import { useRef, useState } from "hono/jsx/dom";
-import { api, type Me, type Role, seg, when } from "./app-api.ts";
+import type { Role, UserEntry as User } from "../../shared/api/types.ts";
+import { api, type Me, when } from "./app-api.ts";
 import { ConfirmButton, Dialog, ErrorText, FormEnd, ScreenTitle, Table, useAction, useInitialFocus, useLoad, useMounted } from "./app-ui.tsx";
-
-interface User {
-  username: string;
-  role: Role;
-  createdAt?: string;
-  disabled?: boolean;
-  /** The administrator from the ADMIN_USERNAME secret: managed there, not here. */
-  builtIn?: boolean;
-  /** A Cloudflare Access identity with no account: no password here; Delete blocks it. */
-  access?: boolean;
-}
 
 const ROLES: { value: Role; label: string }[] = [
   { value: "viewer", label: "Viewer: watches consoles" },
@@ -36,7 +26,7 @@ function NewUserForm({ onCreated, onCancel }: { onCreated: () => void; onCancel:
         const form = e.target as HTMLFormElement;
         const data = new FormData(form);
         void run(async () => {
-          await api("POST", "/api/users", { username: String(data.get("username")).trim(), password: data.get("password"), role: data.get("role") });
+          await api("POST /api/users", { body: { username: String(data.get("username")).trim(), password: String(data.get("password") ?? ""), role: data.get("role") as Role } });
         }).then((done) => done && onCreated());
       }}
     >
@@ -64,7 +54,7 @@ function NewUserForm({ onCreated, onCancel }: { onCreated: () => void; onCancel:
 }
 
 export function UsersScreen({ me }: { me: Me }) {
-  const users = useLoad(() => api<User[]>("GET", "/api/users"), []);
+  const users = useLoad(() => api("GET /api/users"), []);
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<string | null>(null);
   return (
@@ -103,7 +93,7 @@ function UserRow({ u, me, reload }: { u: User; me: Me; reload: () => Promise<voi
   const patch = (change: { role?: Role; disabled?: boolean }) =>
     run(async () => {
       try {
-        await api("PATCH", `/api/users/${seg(u.username)}`, change);
+        await api("PATCH /api/users/:username", { params: { username: u.username }, body: change });
       } finally {
         // Whether it worked or not, show what the edge now holds (a refused role change snaps back).
         await reload();
@@ -151,7 +141,7 @@ function UserRow({ u, me, reload }: { u: User; me: Me; reload: () => Promise<voi
               }
               confirmLabel="Delete user"
               onConfirm={async () => {
-                await api("DELETE", `/api/users/${seg(u.username)}`);
+                await api("DELETE /api/users/:username", { params: { username: u.username } });
                 await reload();
               }}
             />
@@ -175,7 +165,7 @@ function BlockAccessForm({ reload }: { reload: () => Promise<void> }) {
       onSubmit={(e: Event) => {
         e.preventDefault();
         void run(async () => {
-          await api("PATCH", `/api/users/${seg(email.trim())}`, { disabled: true });
+          await api("PATCH /api/users/:username", { params: { username: email.trim() }, body: { disabled: true } });
           if (mounted.current) setEmail("");
           await reload();
         });
@@ -211,7 +201,7 @@ function SetPassword({ username }: { username: string }) {
             onSubmit={(e: Event) => {
               e.preventDefault();
               const password = new FormData(e.target as HTMLFormElement).get("password");
-              void run(() => api("PATCH", `/api/users/${seg(username)}`, { password })).then((ok) => {
+              void run(async () => void (await api("PATCH /api/users/:username", { params: { username }, body: { password: String(password ?? "") } }))).then((ok) => {
                 if (!ok || !mounted.current) return;
                 setOpen(false);
                 setDone(true);

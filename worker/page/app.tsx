@@ -113,7 +113,7 @@ function App() {
     setCheckError(null);
     try {
       // With Cloudflare Access (or a live cookie) this already answers: no form to fill in.
-      const who = await api<Me>("GET", "/api/session");
+      const who = await api("GET /api/session");
       if (continueToNext()) return;
       setMe(who);
     } catch (err) {
@@ -144,7 +144,7 @@ function App() {
     return (
       <main class="panel">
         <h1>Porthole</h1>
-        <p role="status">Checking your session…</p>
+        <p role="status">Checking your sign-in…</p>
       </main>
     );
   }
@@ -163,7 +163,7 @@ function App() {
     <Shell
       me={me}
       onSignOut={async () => {
-        await api("DELETE", "/api/session");
+        await api("DELETE /api/session");
         // Access signed this person in; only Access can sign them out of it.
         if (me.via === "access") location.assign("/cdn-cgi/access/logout");
         else setMe(null);

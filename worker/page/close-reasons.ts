@@ -1,3 +1,4 @@
+import { ApiFailure } from "../../shared/api/client.ts";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 
 /**
@@ -52,10 +53,11 @@ export function reconnectDelay(attempt: number): number {
 
 /**
  * Why a request to the edge failed, in words. A fetch that cannot reach the edge rejects with a
- * TypeError whose text is the browser's ("Failed to fetch", "NetworkError when attempting…").
+ * TypeError whose text is the browser's ("Failed to fetch", "NetworkError when attempting…"); the
+ * shared client (shared/api/client.ts) turns it into an ApiFailure of status 0.
  */
 export function describeFetchError(err: unknown): string {
-  if (err instanceof TypeError || !(err instanceof Error) || !err.message) {
+  if ((err instanceof ApiFailure && err.status === 0) || err instanceof TypeError || !(err instanceof Error) || !err.message) {
     return "Cannot reach Porthole: the network or Porthole's edge is down.";
   }
   return err.message;

@@ -9,6 +9,8 @@
  * (revoked, expired, ended by a person, idle, VM off, refused) stop it with the reason.
  */
 import RFB from "@novnc/novnc";
+import { ApiFailure, apiClient } from "../../shared/api/client.ts";
+import type { ConsoleOpened, LinkStatus } from "../../shared/api/types.ts";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { CREDIT_SUBPROTOCOL, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
 import { consoleSocketPath, linkSocketPath } from "../../shared/urls/console.ts";
@@ -60,15 +62,24 @@ interface Target {
 }
 
 const fragment = new URLSearchParams(location.hash.slice(1));
+const api = apiClient({ init: () => ({ cache: "no-store", credentials: "same-origin" }) });
+
+/** A refusal is the edge's final word, said as it said it; its trouble (5xx) or silence is thrown, to retry. */
+function refusal(err: unknown, otherwise: string): string {
+  if (!(err instanceof ApiFailure) || err.status === 0 || err.status >= 500) throw err;
+  return err.fromEdge ? err.message : otherwise;
+}
 const consent = new Consent(fragment.get("ask"));
 
 /** A share link: reusable while it lives; the status request says whether it still does. */
 async function linkTarget(site: string, secret: string): Promise<Target | string> {
   // The secret travels in a header, never in a URL that a server or proxy would log.
-  const res = await fetch(`/l/${encodeURIComponent(site)}/status`, { cache: "no-store", headers: { "X-Porthole-Link": secret } });
-  const body = (await res.json().catch(() => ({}))) as { expiresAt?: string; viewOnly?: boolean; vm?: string; error?: { message: string } };
-  if (res.status >= 500) throw new Error(body.error?.message ?? `The edge answered ${res.status}.`);
-  if (!res.ok) return body.error?.message ?? "This link no longer works.";
+  let body: LinkStatus;
+  try {
+    body = await api.call("GET /l/:site/status", { params: { site }, headers: { "X-Porthole-Link": secret } });
+  } catch (err) {
+    return refusal(err, "This link no longer works.");
+  }
   return {
     site,
     socketPath: linkSocketPath(site, secret),
@@ -86,17 +97,15 @@ async function linkTarget(site: string, secret: string): Promise<Target | string
 async function freshTicket(site: string, hypervisor: string | null, vm: string | null, viewOnly: boolean): Promise<Target | string> {
   if (!hypervisor || !vm) return "The connection was lost. Open the console again from Porthole.";
   await consent.confirm(site, vm);
-  const res = await fetch("/api/consoles", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ site, hypervisor, vm }),
-    credentials: "same-origin",
-  });
-  const body = (await res.json().catch(() => ({}))) as { pageUrl?: string; error?: { message?: string } };
-  // The connector may still be on its way back: keep trying. Anything else is a final answer.
-  if (res.status >= 500) throw new Error(body.error?.message ?? `The edge answered ${res.status}.`);
-  if (res.status === 401) return "You are signed out of Porthole. Sign in and open the console again.";
-  if (!res.ok || !body.pageUrl) return body.error?.message ?? "Porthole refused a new console.";
+  let body: ConsoleOpened;
+  try {
+    body = await api.call("POST /api/consoles", { body: { site, hypervisor, vm } });
+  } catch (err) {
+    // The connector may still be on its way back: keep trying (thrown). Anything else is a final answer.
+    if (err instanceof ApiFailure && err.status === 401) return "You are signed out of Porthole. Sign in and open the console again.";
+    return refusal(err, "Porthole refused a new console.");
+  }
+  if (!body?.pageUrl) return "Porthole refused a new console.";
   const ticket = new URLSearchParams(new URL(body.pageUrl).hash.slice(1)).get("ticket");
   if (!ticket) return "Porthole answered without a console ticket.";
   return {

@@ -1,9 +1,9 @@
 /**
- * Users, their API tokens and sign-in sessions, in the registry's SQLite. Only digests of secrets
- * are kept. Every user has a stable id: sessions, tokens, tickets, links and consoles belong to the
+ * Users, their API tokens and sign-ins, in the registry's SQLite. Only digests of secrets
+ * are kept. Every user has a stable id: sign-ins, tokens, tickets, links and consoles belong to the
  * id, never to the name, so a new account that reuses a name inherits nothing of the old one.
  */
-import type { Role } from "../env.ts";
+import type { Role, Token } from "../../shared/api/types.ts";
 
 /** The id of the administrator from the ADMIN_USERNAME / ADMIN_PASSWORD secrets (it has no row). */
 export const BUILT_IN_ID = "builtin";
@@ -25,22 +25,14 @@ export interface UserInfo {
   createdAt: string;
 }
 
-export interface SessionRecord {
+export interface SignInRecord {
   userId: string;
   user: string;
   expiresAt: number;
 }
 
-export interface TokenInfo {
-  id: string;
-  name: string;
-  user: string;
-  createdAt: string;
-  /** null: never expires. */
-  expiresAt: string | null;
-  /** To the minute (LAST_USED_EVERY_MS): null if never used. */
-  lastUsedAt: string | null;
-}
+/** As `GET /api/tokens` lists it; `lastUsedAt` to the minute (LAST_USED_EVERY_MS). */
+export type TokenInfo = Token;
 
 /** A token's last use is written at most this often: not a storage write per request. */
 export const LAST_USED_EVERY_MS = 60_000;
@@ -65,7 +57,7 @@ export class AccountsStore {
 
   constructor(sql: SqlStorage) {
     this.sql = sql;
-    // Tables `users`, `sessions`, `api_tokens` (migration 1; user ids: 2; name_key, token expiry: 3): worker/storage/migrations.ts.
+    // Tables `users`, `sessions` (the sign-ins: a storage name, kept), `api_tokens` (migration 1; user ids: 2; name_key, token expiry: 3): worker/storage/migrations.ts.
   }
 
   // ---- users -----------------------------------------------------------------------------------
@@ -98,30 +90,30 @@ export class AccountsStore {
     return this.sql.exec<UserRow>("SELECT * FROM users ORDER BY username").toArray().map(info);
   }
 
-  /** Applies a change; a disabled account or a new password ends the user's sign-in sessions. */
+  /** Applies a change; a disabled account or a new password ends the user's sign-ins. */
   updateUser(username: string, patch: UserPatch): { before: UserInfo; after: UserInfo } | null {
     const row = this.getUser(username);
     if (!row) return null;
     if (patch.role !== undefined) this.sql.exec("UPDATE users SET role = ? WHERE id = ?", patch.role, row.id);
     if (patch.passwordHash !== undefined) this.sql.exec("UPDATE users SET password_hash = ? WHERE id = ?", patch.passwordHash, row.id);
     if (patch.disabled !== undefined) this.sql.exec("UPDATE users SET disabled = ? WHERE id = ?", patch.disabled ? 1 : 0, row.id);
-    if (patch.disabled || patch.passwordHash !== undefined) this.endSessions(row.id);
+    if (patch.disabled || patch.passwordHash !== undefined) this.endSignIns(row.id);
     if (patch.disabled) this.endTokens(row.id);
     return { before: info(row), after: info(this.userById(row.id)!) };
   }
 
-  /** Removes the user, their sessions and their API tokens; returns who it was. */
+  /** Removes the user, their sign-ins and their API tokens; returns who it was. */
   deleteUser(username: string): UserInfo | null {
     const row = this.getUser(username);
     if (!row) return null;
     this.sql.exec("DELETE FROM users WHERE id = ?", row.id);
-    this.endSessions(row.id);
+    this.endSignIns(row.id);
     this.endTokens(row.id);
     return info(row);
   }
 
-  /** Ends a user id's sign-in sessions (also the built-in admin's, whose secrets changed). */
-  endSessions(userId: string): void {
+  /** Ends a user id's sign-ins (also the built-in admin's, whose secrets changed). */
+  endSignIns(userId: string): void {
     this.sql.exec("DELETE FROM sessions WHERE user_id = ?", userId);
   }
 
@@ -129,20 +121,20 @@ export class AccountsStore {
     this.sql.exec("DELETE FROM api_tokens WHERE user_id = ?", userId);
   }
 
-  // ---- sessions --------------------------------------------------------------------------------
+  // ---- sign-ins --------------------------------------------------------------------------------
 
-  createSession(tokenHash: string, session: SessionRecord): void {
+  createSignIn(tokenHash: string, signIn: SignInRecord): void {
     this.sql.exec("DELETE FROM sessions WHERE expires_at < ?", Date.now());
     this.sql.exec(
       "INSERT INTO sessions (token_hash, user, role, expires_at, user_id) VALUES (?, ?, '', ?, ?)",
       tokenHash,
-      session.user,
-      session.expiresAt,
-      session.userId,
+      signIn.user,
+      signIn.expiresAt,
+      signIn.userId,
     );
   }
 
-  getSession(tokenHash: string): SessionRecord | null {
+  getSignIn(tokenHash: string): SignInRecord | null {
     const row = this.sql
       .exec<{ user: string; user_id: string; expires_at: number }>("SELECT user, user_id, expires_at FROM sessions WHERE token_hash = ?", tokenHash)
       .toArray()[0];
@@ -150,7 +142,7 @@ export class AccountsStore {
     return { userId: row.user_id, user: row.user, expiresAt: row.expires_at };
   }
 
-  deleteSession(tokenHash: string): void {
+  deleteSignIn(tokenHash: string): void {
     this.sql.exec("DELETE FROM sessions WHERE token_hash = ?", tokenHash);
   }
 

@@ -1,16 +1,16 @@
 /**
- * The one object that knows every site, account, session and API token, and keeps the audit
+ * The one object that knows every site, account, sign-in and API token, and keeps the audit
  * trail. It is off the relay path: a console's bytes never pass through here.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env, Role } from "../env.ts";
-import { AccountsStore, type SessionRecord, type TokenInfo, type UserInfo, type UserPatch, type UserRow } from "./accounts-store.ts";
+import { AccountsStore, type SignInRecord, type TokenInfo, type UserInfo, type UserPatch, type UserRow } from "./accounts-store.ts";
 import { type AuditEvent, type AuditQuery, type AuditRow, AuditStore } from "./audit-store.ts";
 import { type AccessIdentity, accessId, IdentitiesStore } from "./identities-store.ts";
 import { type ThrottleBlock, ThrottleStore } from "./throttle-store.ts";
 import { assignNameKeys, migrate, REGISTRY_MIGRATIONS } from "../storage/migrations.ts";
 
-export type { SessionRecord } from "./accounts-store.ts";
+export type { SignInRecord } from "./accounts-store.ts";
 
 /** What a site must end for a user: everything (deleted, disabled) or full control (now a viewer). */
 export type AccessScope = "all" | "control";
@@ -97,7 +97,7 @@ export class Registry extends DurableObject<Env> {
   }
 
   /**
-   * Removes a user and ends everything they had at once: sessions and API tokens here, and in every
+   * Removes a user and ends everything they had at once: sign-ins and API tokens here, and in every
    * site their consoles, unredeemed tickets and share links (with the links' live viewers).
    */
   async deleteUser(username: string, actor: string): Promise<UserInfo | null> {
@@ -172,12 +172,12 @@ export class Registry extends DurableObject<Env> {
 
   /**
    * The id of the built-in administrator for these secrets (null: none, or replaced ones). New
-   * secrets end the previous ones' sessions, tokens, consoles, tickets and share links at once.
+   * secrets end the previous ones' sign-ins, tokens, consoles, tickets and share links at once.
    */
   async builtInAdmin(current: { username: string; fingerprint: string } | null): Promise<string | null> {
     const { id, ended } = this.identities.builtInGeneration(current);
     if (ended) {
-      this.accounts.endSessions(ended);
+      this.accounts.endSignIns(ended);
       this.accounts.endTokens(ended);
       this.auditLog.record({ type: "admin.secrets_changed", actor: "system", detail: { ended, username: current?.username ?? null } });
       await this.endAccess([ended], "all", "The administrator's credentials were changed.");
@@ -208,7 +208,7 @@ export class Registry extends DurableObject<Env> {
 
   /**
    * Who a stored user id is right now, or null if the account is gone or disabled. The role is read
-   * here on every request, so a lowered role applies at once to sessions and tokens alike.
+   * here on every request, so a lowered role applies at once to sign-ins and tokens alike.
    */
   private resolve(userId: string): { id: string; name: string; role: Role } | null {
     const builtIn = this.identities.builtInById(userId);
@@ -217,10 +217,10 @@ export class Registry extends DurableObject<Env> {
     return user && user.disabled !== 1 ? { id: user.id, name: user.username, role: user.role } : null;
   }
 
-  /** The live user behind a session cookie's digest, in one call. */
-  sessionUser(tokenHash: string): { id: string; name: string; role: Role } | null {
-    const session = this.accounts.getSession(tokenHash);
-    return session ? this.resolve(session.userId) : null;
+  /** The live user behind a sign-in cookie's digest, in one call. */
+  signInUser(tokenHash: string): { id: string; name: string; role: Role } | null {
+    const signIn = this.accounts.getSignIn(tokenHash);
+    return signIn ? this.resolve(signIn.userId) : null;
   }
 
   /** The live user behind an API token's digest, in one call. */
@@ -229,16 +229,16 @@ export class Registry extends DurableObject<Env> {
     return owner ? this.resolve(owner.userId) : null;
   }
 
-  createSession(tokenHash: string, session: SessionRecord): void {
-    this.accounts.createSession(tokenHash, session);
+  createSignIn(tokenHash: string, signIn: SignInRecord): void {
+    this.accounts.createSignIn(tokenHash, signIn);
   }
 
-  getSession(tokenHash: string): SessionRecord | null {
-    return this.accounts.getSession(tokenHash);
+  getSignIn(tokenHash: string): SignInRecord | null {
+    return this.accounts.getSignIn(tokenHash);
   }
 
-  deleteSession(tokenHash: string): void {
-    this.accounts.deleteSession(tokenHash);
+  deleteSignIn(tokenHash: string): void {
+    this.accounts.deleteSignIn(tokenHash);
   }
 
   createToken(id: string, tokenHash: string, name: string, user: string, userId: string, expiresAt: number | null = null): void {

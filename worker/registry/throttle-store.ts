@@ -11,17 +11,14 @@
  * - 20 failures per client address, whatever the accounts (spraying one password over many names).
  * A refused attempt is not recorded, so waiting it out always works.
  */
+import type { SignInBlock } from "../../shared/api/types.ts";
+
 export const WINDOW_MS = 15 * 60_000;
 export const PAIR_LIMIT = 5;
 export const ADDRESS_LIMIT = 20;
 
-export interface ThrottleBlock {
-  /** null: the whole address is blocked. */
-  account: string | null;
-  address: string;
-  failures: number;
-  retryAfter: number;
-}
+/** A block, as `GET /api/signin-blocks` lists it. */
+export type ThrottleBlock = SignInBlock;
 
 export class ThrottleStore {
   private readonly sql: SqlStorage;

@@ -1,5 +1,5 @@
 /**
- * Who is calling: a session cookie (browsers), an API token (automation), or a Cloudflare Access
+ * Who is calling: a sign-in's cookie (browsers), an API token (automation), or a Cloudflare Access
  * JWT. Sign-in checks the administrator from the ADMIN_USERNAME / ADMIN_PASSWORD secrets and the
  * accounts in the registry, throttled per account and per client address.
  */
@@ -9,7 +9,8 @@ import { z } from "zod";
 import { audit } from "../audit.ts";
 import type { AppEnv, Env, Role, User } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { valid } from "../http/validate.ts";
+import { validBody } from "../http/validate.ts";
+import type { Me, SignInBody } from "../../shared/api/types.ts";
 import { nameKey } from "../registry/accounts-store.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import { accessDefaultRole, verifyAccess } from "./access.ts";
@@ -17,8 +18,8 @@ import { builtInAdminId, builtInSecrets, isBuiltInName } from "./builtin-admin.t
 import { DECOY_HASH, verifyPassword } from "./passwords.ts";
 import { bearerToken, randomToken, sha256Hex } from "./secrets.ts";
 
-export const SESSION_COOKIE = "porthole_session";
-const SESSION_TTL_MS = 12 * 3600_000;
+export const SIGN_IN_COOKIE = "porthole_session";
+const SIGN_IN_TTL_MS = 12 * 3600_000;
 /** API tokens carry a prefix so they are recognisable in a leaked-secrets scan. */
 export const API_TOKEN_PREFIX = "pha_";
 
@@ -50,7 +51,7 @@ async function checkPassword(env: Env, username: string, password: string): Prom
 }
 
 /** POST /api/session: sign in with a username and password. */
-export const signIn = new Hono<AppEnv>().post("/", valid("json", SignIn), (c) => {
+export const signIn = new Hono<AppEnv>().post("/", validBody<SignInBody>()(SignIn), (c) => {
   const { username, password } = c.req.valid("json");
   return passwordSignIn(c, username, password);
 });
@@ -75,33 +76,33 @@ async function passwordSignIn(c: Context<AppEnv>, username: string, password: st
   const { role } = who;
   await registry.signInSucceeded(attempt.attempt, nameKey(username), address);
   const token = randomToken();
-  await registry.createSession(await sha256Hex(token), { userId: who.id, user: who.name, expiresAt: Date.now() + SESSION_TTL_MS });
-  setCookie(c, SESSION_COOKIE, token, {
+  await registry.createSignIn(await sha256Hex(token), { userId: who.id, user: who.name, expiresAt: Date.now() + SIGN_IN_TTL_MS });
+  setCookie(c, SIGN_IN_COOKIE, token, {
     httpOnly: true,
     sameSite: "Strict",
     secure: new URL(c.req.url).protocol === "https:",
     path: "/",
-    maxAge: SESSION_TTL_MS / 1000,
+    maxAge: SIGN_IN_TTL_MS / 1000,
   });
   audit(c.env, waitUntil, { type: "signin.ok", actor: who.name, detail: { address, role } });
-  return c.json({ user: who.name, role });
+  return c.json({ user: who.name, role } satisfies Me);
 }
 
 export async function signOut(c: Context<AppEnv>): Promise<Response> {
-  const token = getCookie(c, SESSION_COOKIE);
-  if (token) await registryOf(c.env).deleteSession(await sha256Hex(token));
-  deleteCookie(c, SESSION_COOKIE, { path: "/", secure: new URL(c.req.url).protocol === "https:" });
+  const token = getCookie(c, SIGN_IN_COOKIE);
+  if (token) await registryOf(c.env).deleteSignIn(await sha256Hex(token));
+  deleteCookie(c, SIGN_IN_COOKIE, { path: "/", secure: new URL(c.req.url).protocol === "https:" });
   return c.body(null, 204);
 }
 
 /** The caller of this request, if any. */
 export async function currentUser(c: Context<AppEnv>): Promise<User | null> {
   const registry = registryOf(c.env);
-  const cookie = getCookie(c, SESSION_COOKIE);
+  const cookie = getCookie(c, SIGN_IN_COOKIE);
   if (cookie) {
     // The account's current role and state, not what they were at sign-in.
-    const who = await registry.sessionUser(await sha256Hex(cookie));
-    if (who) return { ...who, via: "session" };
+    const who = await registry.signInUser(await sha256Hex(cookie));
+    if (who) return { ...who, via: "session" }; // `via` is on the wire (GET /api/session): its word kept
   }
   const bearer = bearerToken(c.req.header("Authorization"));
   if (bearer?.startsWith(API_TOKEN_PREFIX)) {
@@ -126,7 +127,7 @@ export async function currentUser(c: Context<AppEnv>): Promise<User | null> {
   return null;
 }
 
-/** Every /api route but sign-in: a live session, an API token or an Access JWT, or 401. */
+/** Every /api route but sign-in: a live sign-in, an API token or an Access JWT, or 401. */
 export const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
   const user = await currentUser(c);
   if (!user) throw new ApiError(401, "not_signed_in", "Sign in first (POST /api/session), or present an API token.");

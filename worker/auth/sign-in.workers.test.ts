@@ -1,6 +1,6 @@
 /**
  * requireUser and requireRole on a throwaway app (as hono tests its middleware), against the real
- * registry object: sessions and tokens are looked up on every request, so access taken back is gone
+ * registry object: sign-ins and tokens are looked up on every request, so access taken back is gone
  * at the next one. Runs in the Workers pool (vitest.workers.config.ts): it needs the registry.
  */
 import { env } from "cloudflare:test";
@@ -10,7 +10,7 @@ import type { AppEnv } from "../env.ts";
 import { ApiError, errorResponse } from "../http/errors.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import { hashPassword } from "./passwords.ts";
-import { API_TOKEN_PREFIX, requireRole, requireUser, SESSION_COOKIE } from "./session.ts";
+import { API_TOKEN_PREFIX, requireRole, requireUser, SIGN_IN_COOKIE } from "./sign-in.ts";
 import { sha256Hex } from "./secrets.ts";
 
 const app = new Hono<AppEnv>();
@@ -23,16 +23,16 @@ app.get("/operators", requireRole("admin", "operator"), (c) => c.text("ok"));
 const get = (path: string, headers: Record<string, string> = {}) => app.request(`http://edge.test${path}`, { headers }, env);
 const code = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error;
 
-/** A registry account with a live session cookie and an API token, made directly in the registry. */
+/** A registry account with a live sign-in cookie and an API token, made directly in the registry. */
 async function account(username: string, role: "admin" | "operator" | "viewer") {
   const registry = registryOf(env);
   const id = await registry.createUser(username, role, await hashPassword(`${username} password 1`));
   if (!id) throw new Error(`could not create ${username}`);
   const cookie = `${username}-session-secret`;
-  await registry.createSession(await sha256Hex(cookie), { userId: id, user: username, expiresAt: Date.now() + 3600_000 });
+  await registry.createSignIn(await sha256Hex(cookie), { userId: id, user: username, expiresAt: Date.now() + 3600_000 });
   const token = `${API_TOKEN_PREFIX}${username}-token-secret`;
   await registry.createToken(`${username}-token`, await sha256Hex(token), "test", username, id);
-  return { cookie: { Cookie: `${SESSION_COOKIE}=${cookie}` }, bearer: { Authorization: `bearer ${token}` } };
+  return { cookie: { Cookie: `${SIGN_IN_COOKIE}=${cookie}` }, bearer: { Authorization: `bearer ${token}` } };
 }
 
 let viewer: Awaited<ReturnType<typeof account>>;
@@ -44,7 +44,7 @@ beforeAll(async () => {
 
 describe("requireUser", () => {
   it("refuses a request with no credential, or with credentials nobody issued, with 401 and what to do", async () => {
-    const attempts: Record<string, string>[] = [{}, { Cookie: `${SESSION_COOKIE}=forged` }, { Authorization: `Bearer ${API_TOKEN_PREFIX}forged` }, { Authorization: "Bearer not-a-porthole-token" }];
+    const attempts: Record<string, string>[] = [{}, { Cookie: `${SIGN_IN_COOKIE}=forged` }, { Authorization: `Bearer ${API_TOKEN_PREFIX}forged` }, { Authorization: "Bearer not-a-porthole-token" }];
     for (const headers of attempts) {
       const res = await get("/who", headers);
       expect(res.status).toBe(401);
@@ -52,7 +52,7 @@ describe("requireUser", () => {
     }
   });
 
-  it("names the caller from a session cookie or an API token (Bearer in any case)", async () => {
+  it("names the caller from a sign-in cookie or an API token (Bearer in any case)", async () => {
     expect(await (await get("/who", viewer.cookie)).json()).toMatchObject({ name: "mw-viewer", role: "viewer", via: "session" });
     expect(await (await get("/who", operator.bearer)).json()).toMatchObject({ name: "mw-operator", role: "operator", via: "token" });
   });

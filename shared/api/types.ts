@@ -1,0 +1,309 @@
+/**
+ * The edge's HTTP API as its clients see it: every route's body and reply, declared once. The
+ * Worker's routes check what they send against these types (`c.json(x satisfies Reply<…>)`) and
+ * their request schemas against the bodies (`valid("json", Schema satisfies Accepts<…>)`); the
+ * operator app, the console page, `porthole listen` and the test harnesses import them as types
+ * only, through `client.ts`. Types only: nothing here reaches a bundle.
+ *
+ * Why not `hc<AppType>` (hono/client): its types are inferred from the Worker's own source, so every
+ * client's TypeScript program would load the Worker, which needs @cloudflare/workers-types, whose
+ * globals clash with lib.dom (the app) and @types/node (`porthole listen`, e2e). See docs/design.md.
+ */
+import type { PowerState } from "../protocol/messages.ts";
+
+// ---- people ---------------------------------------------------------------------------------------
+
+export const ROLES = ["admin", "operator", "viewer"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** How a request was authenticated: a sign-in's cookie, an API token, or Cloudflare Access. */
+export type Via = "session" | "token" | "access";
+
+/** `POST /api/session` and `GET /api/session`: who is signed in (`via` only from GET). */
+export interface Me {
+  user: string;
+  role: Role;
+  via?: Via;
+}
+
+export interface SignInBody {
+  username: string;
+  password: string;
+}
+
+/** `GET /api/users`: accounts, the built-in administrator, and Access identities without an account. */
+export interface UserEntry {
+  username: string;
+  role: Role;
+  createdAt?: string;
+  disabled?: boolean;
+  /** The administrator from the ADMIN_USERNAME secret: managed there, not here. */
+  builtIn?: boolean;
+  /** A Cloudflare Access identity with no account: no password here; Delete blocks it. */
+  access?: boolean;
+}
+
+export interface NewUserBody {
+  username: string;
+  password: string;
+  role: Role;
+}
+
+export interface UserChangeBody {
+  role?: Role;
+  password?: string;
+  disabled?: boolean;
+}
+
+export interface UserChanged {
+  username: string;
+  role: Role;
+  disabled: boolean;
+  access?: true;
+}
+
+/** `GET /api/tokens`. */
+export interface Token {
+  id: string;
+  name: string;
+  /** Whose token it is (it acts as them). */
+  user: string;
+  createdAt: string;
+  /** null: never expires. */
+  expiresAt: string | null;
+  /** To the minute; null if never used. */
+  lastUsedAt: string | null;
+}
+
+export interface NewTokenBody {
+  name: string;
+  /** Days until it expires; none: until revoked. */
+  ttlDays?: number;
+}
+
+/** Shown once. */
+export interface TokenCreated {
+  id: string;
+  token: string;
+  expiresAt: string | null;
+}
+
+/** `GET /api/signin-blocks`. */
+export interface SignInBlock {
+  /** null: the whole address is blocked. */
+  account: string | null;
+  address: string;
+  failures: number;
+  retryAfter: number;
+}
+
+// ---- sites ----------------------------------------------------------------------------------------
+
+export interface HypervisorHealth {
+  name: string;
+  type: string;
+  reachable: boolean;
+  error?: string;
+  vms: number;
+  omitted?: number;
+}
+
+export interface ConnectorHealth {
+  id: string;
+  hostname: string | null;
+  /** The connector's version as `--version` prints it (0.3.0). */
+  version: string | null;
+  /** What it calls itself in HELLO (porthole-connector/0.3.0). */
+  software: string | null;
+  /** Where it dials from, as the edge sees it (administrators only). */
+  address?: string | null;
+  /** Stopping: takes no new consoles. */
+  draining: boolean;
+  /** Why the edge calls it out of date (it still works). */
+  outdated?: string;
+  hypervisors: HypervisorHealth[];
+  connectedAt: string;
+  lastHeardAt: string;
+  streams: number;
+}
+
+/** `GET /api/sites`. */
+export interface Site {
+  name: string;
+  connectors: ConnectorHealth[];
+}
+
+export interface SiteCreated {
+  name: string;
+  connectorToken: string;
+}
+
+export interface TokenRotated {
+  connectorToken: string;
+  connectorsDropped: number;
+}
+
+/** `GET /api/sites/:site/vms`. */
+export interface SiteVm {
+  hypervisor: string;
+  id: string;
+  name: string;
+  powerState: PowerState;
+}
+
+// ---- consoles, links, live consoles ---------------------------------------------------------------
+
+/** A VM's console, as the API names it: never an address. */
+export interface ConsoleTarget {
+  site: string;
+  hypervisor: string;
+  vm: string;
+}
+
+/** `POST /api/consoles`. */
+export interface ConsoleOpened {
+  pageUrl: string;
+  wsUrl: string;
+  expiresAt: string;
+  viewOnly: boolean;
+}
+
+export interface NewLinkBody extends ConsoleTarget {
+  ttlSeconds?: number;
+  viewOnly?: boolean;
+}
+
+/** `POST /api/links`: the link itself, shown once. */
+export interface LinkCreated {
+  id: string;
+  url: string;
+  wsUrl: string;
+  expiresAt: string;
+  viewOnly: boolean;
+}
+
+/** `GET /api/links`. */
+export interface Link {
+  id: string;
+  site: string;
+  hypervisor: string;
+  vm: string;
+  viewOnly: boolean;
+  createdBy: string;
+  createdAt: string;
+  expiresAt: string;
+  state: "active" | "expired" | "revoked";
+  /** Consoles open on the link right now. */
+  sessions: number;
+}
+
+/** `GET /l/:site/status` (the secret in `X-Porthole-Link`): a share link that still works. */
+export interface LinkStatus {
+  expiresAt: string;
+  viewOnly: boolean;
+  /** The VM's name. */
+  vm: string;
+}
+
+/** `GET /api/sessions`: a live console (the API's "session"; see the glossary). */
+export interface LiveConsole {
+  /** `<site>.<stream>`: unique across sites. */
+  id: string;
+  site: string;
+  hypervisor: string;
+  vm: string;
+  /** Who opened it (consoles from tickets), by name and stable id. */
+  user?: string;
+  userId?: string | null;
+  /** The share link it was opened through, and who made that link. */
+  linkId?: string;
+  linkCreatedBy?: string;
+  linkCreatedById?: string | null;
+  viewOnly: boolean;
+  openedAt: string;
+  bytesDown: number;
+  bytesUp: number;
+}
+
+/** `POST /api/vnc-urls`. */
+export interface VncUrls {
+  edge: string;
+  direct?: string;
+  proxied?: string;
+}
+
+// ---- audit ----------------------------------------------------------------------------------------
+
+/** An audit event, as the registry stores it. */
+export interface AuditEvent {
+  type: string;
+  /** A user name, `link:<id>`, `connector:<id>` or `system`. */
+  actor: string;
+  site?: string;
+  detail?: Record<string, unknown>;
+}
+
+/** `GET /api/audit`, newest first. */
+export interface AuditRow extends AuditEvent {
+  id: number;
+  at: string;
+  /** Folded rows: how many events this row stands for, and when the newest happened. */
+  count?: number;
+  lastAt?: string;
+}
+
+export interface AuditQuery {
+  type?: string;
+  actor?: string;
+  site?: string;
+  since?: string;
+  until?: string;
+  /** The `id` of the last row seen (the `Link: rel="next"` header carries it). */
+  before?: number;
+  limit?: number;
+}
+
+// ---- every route ----------------------------------------------------------------------------------
+
+/**
+ * Each route: what it takes (`body`, `query`; path parameters come from the `:names` in the key)
+ * and what it answers (`reply`; `null` for 204). The client derives its call signatures from this.
+ */
+export interface Routes {
+  "GET /healthz": { reply: { ok: true; version: string } };
+  "POST /api/session": { body: SignInBody; reply: Me };
+  "GET /api/session": { reply: Me };
+  "DELETE /api/session": { reply: null };
+  "GET /api/users": { reply: UserEntry[] };
+  "POST /api/users": { body: NewUserBody; reply: { username: string; role: Role } };
+  "PATCH /api/users/:username": { body: UserChangeBody; reply: UserChanged };
+  "DELETE /api/users/:username": { reply: null };
+  "GET /api/tokens": { reply: Token[] };
+  "POST /api/tokens": { body: NewTokenBody; reply: TokenCreated };
+  "DELETE /api/tokens/:id": { reply: null };
+  "GET /api/sites": { reply: Site[] };
+  "POST /api/sites": { body: { name: string }; reply: SiteCreated };
+  "POST /api/sites/:site/token": { reply: TokenRotated };
+  "DELETE /api/sites/:site": { reply: null };
+  "GET /api/sites/:site/vms": { reply: SiteVm[] };
+  "POST /api/consoles": { body: ConsoleTarget; reply: ConsoleOpened };
+  "POST /api/vnc-urls": { body: ConsoleTarget; reply: VncUrls };
+  "GET /api/links": { reply: Link[] };
+  "POST /api/links": { body: NewLinkBody; reply: LinkCreated };
+  "DELETE /api/links/:id": { reply: null };
+  "GET /l/:site/status": { reply: LinkStatus };
+  "GET /api/sessions": { reply: LiveConsole[] };
+  "DELETE /api/sessions/:id": { reply: null };
+  "GET /api/audit": { query: AuditQuery; reply: AuditRow[] };
+  "GET /api/signin-blocks": { reply: SignInBlock[] };
+  "DELETE /api/signin-blocks": { query: { account?: string; address?: string }; reply: { cleared: number } };
+}
+
+export type Route = keyof Routes;
+export type Reply<R extends Route> = Routes[R]["reply"];
+export type Body<R extends Route> = Routes[R] extends { body: infer B } ? B : never;
+
+/** The error every route answers with (400 … 504). */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}

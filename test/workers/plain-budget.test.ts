@@ -4,7 +4,7 @@
  * behind that: what the edge sends them unproven is what the object may hold. The bounds are
  * asserted on bytes (what the viewers were sent, the edge's own ledger), never on time.
  */
-import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
@@ -12,6 +12,7 @@ import { STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
 import type { UnprovenLedger } from "../../worker/relay/unproven-ledger.ts";
 import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
 import { call, createSite, openBrowser, rfbHandshake, signIn, type TestConnector, TestSocket, upgrade, welcomedConnector } from "./helpers.ts";
+import { hibernate } from "./hibernate.ts";
 
 /** The stated bounds (docs/protocol.md), written out: the test must not follow the code's constants. */
 const PER_VIEWER = 16 * 1024 * 1024;
@@ -202,8 +203,7 @@ describe("what plain viewers without fences may make one site object hold", () =
     const v = viewers[0]!;
     await pump(connector, [v], PER_VIEWER / 2, stub);
     expect(v.socket.closed).toBeNull();
-    await new Promise((r) => setTimeout(r, PERSIST_DELAY_MS + 150));
-    await evictDurableObject(stub, { webSockets: "hibernate" });
+    await hibernate(stub);
     await pump(connector, [v], 2 * PER_VIEWER, stub);
     expect(v.received).toBeLessThanOrEqual(PER_VIEWER);
     expect((await v.socket.closedWith()).code).toBe(CloseCode.tooSlow);

@@ -24,6 +24,8 @@ export interface E2eSiteOptions {
   connector?: (token: string) => unknown;
   /** Shorthand for `connector`: one plain-VNC hypervisor "lab" with these VMs (`labConfig`). */
   lab?: () => LabVm[];
+  /** Start the connector before the tests (default); false: a test starts it (`restartConnector`). */
+  startConnector?: boolean;
   /** Wait until the connector's inventory lists a VM before the tests start. */
   waitForVms?: boolean;
   /** Launch Chromium (`site.browser`). */
@@ -138,7 +140,7 @@ export function e2eSite(name: string, options: E2eSiteOptions = {}): E2eSite {
       options.foreign ? foreignPage(options.foreign).then((f) => (foreign = f)) : undefined,
       options.prepare?.(),
     ]);
-    if (options.connector || options.lab) {
+    if ((options.connector || options.lab) && options.startConnector !== false) {
       current = await site.startConnector();
       if (options.waitForVms) await site.api.waitForVms(name);
     }

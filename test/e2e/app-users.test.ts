@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
-import { appSite, go, makeUser, shot, signIn, textOf, vmRow } from "../harness/app-page.ts";
+import { appSite, go, makeUser, reopen, shot, signIn, textOf, vmRow } from "../harness/app-page.ts";
 import { waitFor } from "../harness/processes.ts";
 
 const app = appSite("e2e-app-users");
@@ -77,7 +77,7 @@ describe("the Users screen", () => {
   it("changes a user's role and disables them; the user's next request is refused", async () => {
     const { page } = app;
     await makeUser(site, "e2e-promoted", "viewer", password);
-    await go(page, "Users");
+    await reopen(page, "Users");
     const row = page.getByRole("row").filter({ hasText: "e2e-promoted" });
     await row.getByRole("combobox", { name: "Role of e2e-promoted" }).selectOption("operator");
     await waitFor("role saved", async () => {
@@ -100,7 +100,7 @@ describe("the Users screen", () => {
   it("Set password: the old password no longer signs in, the new one does", async () => {
     const { page } = app;
     await makeUser(site, "e2e-repassword", "operator", password);
-    await go(page, "Users");
+    await reopen(page, "Users");
     const row = page.getByRole("row").filter({ hasText: "e2e-repassword" });
     await row.getByRole("button", { name: "Set password" }).click();
     const dialog = page.getByRole("dialog", { name: "New password for e2e-repassword" });

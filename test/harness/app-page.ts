@@ -28,6 +28,12 @@ export async function go(p: Page, name: string): Promise<void> {
   await p.getByRole("heading", { level: 1, name }).waitFor();
 }
 
+/** Opens a screen afresh, so it reads its list again (going to the screen already shown does not). */
+export async function reopen(p: Page, name: string): Promise<void> {
+  await go(p, name === "Consoles" ? "Sessions" : "Consoles");
+  await go(p, name);
+}
+
 /** Waits until the locator's text matches (Playwright-core has no expect of its own). */
 export async function textOf(locator: Locator, pattern: RegExp, timeout = 20_000): Promise<string> {
   return waitFor(`text ${pattern}`, async () => {

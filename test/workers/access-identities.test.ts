@@ -4,25 +4,12 @@
  * block an Access identity outright (PATCH /api/users/:email {disabled:true}), seen or not, and
  * lowering one ends what it may no longer do.
  */
-import { env } from "cloudflare:test";
-import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
+import { accessHeader } from "./access-jwt.ts";
 import { call, createSite, openBrowser, signIn, type TestConnector, welcomedConnector } from "./helpers.ts";
 
-async function accessHeader(email: string): Promise<Record<string, string>> {
-  const key = await importJWK(JSON.parse(env.TEST_ACCESS_PRIVATE_JWK), "RS256");
-  const now = Math.floor(Date.now() / 1000);
-  const jwt = await new SignJWT({ email })
-    .setProtectedHeader({ alg: "RS256", kid: "test-key" })
-    .setIssuer(env.ACCESS_TEAM_DOMAIN!)
-    .setAudience(env.ACCESS_AUD!)
-    .setIssuedAt(now - 10)
-    .setExpirationTime(now + 300)
-    .sign(key);
-  return { "Cf-Access-Jwt-Assertion": jwt };
-}
 
 let n = 0;
 async function setup() {

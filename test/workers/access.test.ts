@@ -17,6 +17,7 @@ import {
   userSession,
   welcomedConnector,
 } from "./helpers.ts";
+import { accessHeader } from "./access-jwt.ts";
 
 let n = 0;
 
@@ -292,19 +293,9 @@ describe("requests authenticated just before access was taken away", () => {
   });
 
   it("disabling the account of an Access user's email ends the consoles they opened through Access", async () => {
-    const { importJWK, SignJWT } = await import("jose");
     const { admin, site, connector } = await setup();
     const email = `ext${n}@example.com`;
-    const key = await importJWK(JSON.parse(env.TEST_ACCESS_PRIVATE_JWK), "RS256");
-    const now = Math.floor(Date.now() / 1000);
-    const jwt = await new SignJWT({ email })
-      .setProtectedHeader({ alg: "RS256", kid: "test-key" })
-      .setIssuer(env.ACCESS_TEAM_DOMAIN!)
-      .setAudience(env.ACCESS_AUD!)
-      .setIssuedAt(now - 10)
-      .setExpirationTime(now + 300)
-      .sign(key);
-    const access = { "Cf-Access-Jwt-Assertion": jwt };
+    const access = await accessHeader(email);
     const res = await call("POST", "/api/consoles", { site, hypervisor: "lab", vm: "desk" }, access);
     expect(res.status).toBe(201);
     const typing = await joined(((await res.json()) as { wsUrl: string }).wsUrl, connector);

@@ -1,7 +1,6 @@
 /** Accounts, roles on every route, throttling, API tokens and Cloudflare Access. */
-import { env } from "cloudflare:test";
-import { importJWK, SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
+import { accessToken } from "./access-jwt.ts";
 import { auditUntil, call, createSite, signIn, userSession, welcomedConnector } from "./helpers.ts";
 
 let admin = "";
@@ -170,18 +169,6 @@ describe("API tokens", () => {
 });
 
 describe("Cloudflare Access", () => {
-  async function accessToken(claims: { aud?: string; exp?: number; iss?: string; email?: string }): Promise<string> {
-    const key = await importJWK(JSON.parse(env.TEST_ACCESS_PRIVATE_JWK), "RS256");
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ email: claims.email ?? "ada@example.com" })
-      .setProtectedHeader({ alg: "RS256", kid: "test-key" })
-      .setIssuer(claims.iss ?? env.ACCESS_TEAM_DOMAIN!)
-      .setAudience(claims.aud ?? env.ACCESS_AUD!)
-      .setIssuedAt(now - 10)
-      .setExpirationTime(claims.exp ?? now + 300)
-      .sign(key);
-  }
-
   it("signs in a valid Access user with the default role", async () => {
     const res = await call("POST", "/api/links", { site: "authsite", hypervisor: "lab", vm: "desk" }, {
       "Cf-Access-Jwt-Assertion": await accessToken({}),

@@ -130,7 +130,8 @@ export function e2eSite(name: string, options: E2eSiteOptions = {}): E2eSite {
   };
 
   beforeAll(async () => {
-    await Promise.all([
+    // All settled before failing, so that whatever did start is known to the teardown.
+    const started = await Promise.allSettled([
       (async () => {
         if (options.edge) own = await startEdge(options.edge);
         await site.api.signIn(site.edge.username, site.edge.password);
@@ -140,6 +141,8 @@ export function e2eSite(name: string, options: E2eSiteOptions = {}): E2eSite {
       options.foreign ? foreignPage(options.foreign).then((f) => (foreign = f)) : undefined,
       options.prepare?.(),
     ]);
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
     if ((options.connector || options.lab) && options.startConnector !== false) {
       current = await site.startConnector();
       if (options.waitForVms) await site.api.waitForVms(name);

@@ -19,7 +19,7 @@ import { startConnector } from "../test/harness/connector.ts";
 import { startEdge } from "../test/harness/edge.ts";
 import { freePort, portAnswers, start, waitFor } from "../test/harness/processes.ts";
 import { type Desktop, startDesktop } from "../test/harness/xvnc.ts";
-import { type ClientKind, KIND, type Target } from "./client.ts";
+import { type ClientKind, KIND, type Target } from "./rfb-conn.ts";
 import { cmdline, comm, cpuSeconds, descendants, environ, listeningPorts, rss, runQueueSeconds, treeCpuSeconds, treeMemory } from "./procs.ts";
 
 export type PathId = "direct" | "websockify" | "porthole" | "porthole-dev" | "porthole-defaults" | "porthole-deflate";

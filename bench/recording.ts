@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { join } from "node:path";
 import { start } from "../test/harness/processes.ts";
 import { startDesktop } from "../test/harness/xvnc.ts";
-import { open } from "./client.ts";
+import { open } from "./rfb-conn.ts";
 
 export const RECORDING_DIR = new URL("../.build/bench-recording/", import.meta.url).pathname;
 export const SEGMENTS = ["scroll", "region", "idle"] as const;

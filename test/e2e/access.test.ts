@@ -4,45 +4,31 @@
  * cross-site form cannot sign the browser into someone's account (login CSRF), and a console
  * whose user is removed closes at once with a reason the console page shows.
  */
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
-import { foreignPage, launchBrowser } from "../harness/browser.ts";
-import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
+import { e2eSite } from "../harness/e2e-site.ts";
 
-const edge = inject("edge");
-const desktop = inject("desktop");
-const SITE = "e2e-access";
-const admin = new ApiClient(edge.url);
-let connector: RunningConnector;
-let browser: Browser;
-let foreign: Awaited<ReturnType<typeof foreignPage>> | undefined;
-
-beforeAll(async () => {
-  await admin.signIn(edge.username, edge.password);
-  const token = await admin.createSite(SITE);
-  browser = await launchBrowser();
-  connector = await startConnector(labConfig(edge.url, token, [{ id: "desk", name: "Desktop", port: desktop.port }]));
+const site = e2eSite("e2e-access", {
+  lab: () => [{ id: "desk", name: "Desktop", port: site.desktop.port }],
+  browser: true,
   // The attacker's page on another origin: a form that posts the attacker's credentials to the edge.
-  foreign = await foreignPage(
-    () => `<!doctype html><title>hello</title>
-<form id="f" method="POST" action="${edge.url}/api/session" enctype="text/plain">
+  foreign: () => `<!doctype html><title>hello</title>
+<form id="f" method="POST" action="${site.edge.url}/api/session" enctype="text/plain">
 <input name='{"username":"mallory","password":"mallory password 1","x":"' value='"}'></form>
 <script>document.getElementById("f").submit()</script>`,
-  );
-  expect((await admin.call("POST", "/api/users", { username: "mallory", password: "mallory password 1", role: "operator" })).status).toBe(201);
 });
+const { edge, api: admin, name: SITE } = site;
 
-afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), browser?.close(), foreign?.close()]);
+beforeAll(async () => {
+  expect((await admin.call("POST", "/api/users", { username: "mallory", password: "mallory password 1", role: "operator" })).status).toBe(201);
 });
 
 describe("browsers", () => {
   it("a cross-site form cannot sign the browser into the attacker's account; the app's own form can sign in", async () => {
-    const context = await browser.newContext();
+    const context = await site.browser.newContext();
     const page = await context.newPage();
     const answer = page.waitForResponse((r) => r.url() === `${edge.url}/api/session`);
-    await page.goto(foreign!.url);
+    await page.goto(site.foreign.url);
     expect((await answer).status()).toBe(415);
     expect((await context.cookies(edge.url)).map((c) => c.name)).not.toContain("porthole_session");
 
@@ -60,7 +46,7 @@ describe("browsers", () => {
     const leaver = new ApiClient(edge.url);
     await leaver.signIn("leaver", "leaver password 1");
     const { pageUrl } = await leaver.openConsole(SITE, "lab", "desk");
-    const context = await browser.newContext();
+    const context = await site.browser.newContext();
     const page = await context.newPage();
     await page.goto(pageUrl);
     await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });

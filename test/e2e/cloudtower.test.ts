@@ -3,30 +3,31 @@
  * Xvnc, plus the seed's LAN URLs from POST /api/vnc-urls.
  */
 import { mkdirSync } from "node:fs";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { ApiClient } from "../harness/api.ts";
-import { launchBrowser } from "../harness/browser.ts";
 import { type RunningConnector, startConnector } from "../harness/connector.ts";
 import { openAndReadNotice, openAndReadRed } from "../harness/console-page.ts";
+import { e2eSite } from "../harness/e2e-site.ts";
 import { waitFor } from "../harness/processes.ts";
 import { RfbClient } from "../harness/rfb-client.ts";
 import { CloudTower } from "../simulators/cloudtower/tower.ts";
 
-const edge = inject("edge");
-const desktop = inject("desktop");
-const SITE = "e2e-tower";
-const api = new ApiClient(edge.url);
 let tower: CloudTower;
-let browser: Browser;
-let token = "";
+const site = e2eSite("e2e-tower", {
+  browser: true,
+  prepare: async () => {
+    tower = await CloudTower.start({ tower: "127.0.20.1", cluster: "127.0.20.2", vncPort: site.desktop.port });
+    site.onTeardown(() => tower.stop());
+  },
+});
+const { edge, desktop, api, name: SITE } = site;
+/** Each describe's connectors (each with its own TLS settings), stopped after it. */
 const connectors: RunningConnector[] = [];
 
 async function connectorWith(tls: unknown, extra: Record<string, unknown> = {}): Promise<RunningConnector> {
   const c = await startConnector({
     edge: edge.url,
-    token,
+    token: site.token,
     hypervisors: [{ name: "tower", type: "cloudtower", url: tower.url, username: "admin", password: "secret", tls, ...extra }],
   });
   connectors.push(c);
@@ -44,19 +45,7 @@ async function vmsListed(count: number) {
   });
 }
 
-beforeAll(async () => {
-  await api.signIn(edge.username, edge.password);
-  token = await api.createSite(SITE);
-  [tower, browser] = await Promise.all([
-    CloudTower.start({ tower: "127.0.20.1", cluster: "127.0.20.2", vncPort: desktop.port }),
-    launchBrowser(),
-  ]);
-});
-
-afterAll(async () => {
-  await stopConnectors();
-  await Promise.allSettled([tower?.stop(), browser?.close()]);
-});
+afterAll(stopConnectors);
 
 describe("CloudTower, certificate pinned on the tower", () => {
   beforeAll(async () => {
@@ -79,7 +68,7 @@ describe("CloudTower, certificate pinned on the tower", () => {
     const web = tower.vms.find((v) => v.name === "web-01")!;
     const { pageUrl } = await api.openConsole(SITE, "tower", web.id);
     mkdirSync("test-results", { recursive: true });
-    const seen = await openAndReadRed(browser, pageUrl, "test-results/cloudtower.png");
+    const seen = await openAndReadRed(site.browser, pageUrl, "test-results/cloudtower.png");
     expect(seen).toMatchObject({ width: desktop.width, height: desktop.height });
     const last = tower.stats.websockify.at(-1)!;
     expect(last).toMatchObject({ accepted: true, form: "proxy" });
@@ -149,7 +138,7 @@ describe("CloudTower, certificate pinned on the tower", () => {
     tower.refuseWebsockify = true;
     try {
       const { pageUrl } = await api.openConsole(SITE, "tower", web.id);
-      expect(await openAndReadNotice(browser, pageUrl)).toMatch(/refused the session \(HTTP 403\)/);
+      expect(await openAndReadNotice(site.browser, pageUrl)).toMatch(/refused the session \(HTTP 403\)/);
     } finally {
       tower.refuseWebsockify = false;
     }

@@ -1,41 +1,33 @@
 /** The connector as an operator meets it: config errors, --check, refusals, reconnects, shutdown. */
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { ApiClient } from "../harness/api.ts";
-import { runConnector, startConnector, writeConfig } from "../harness/connector.ts";
+import { runConnector, writeConfig } from "../harness/connector.ts";
+import { e2eSite } from "../harness/e2e-site.ts";
 import { freePort, waitFor } from "../harness/processes.ts";
 import { RfbClient } from "../harness/rfb-client.ts";
 import { startProxy, type TcpProxy } from "../harness/tcp-proxy.ts";
 
-const edge = inject("edge");
-const desktop = inject("desktop");
-const SITE = "e2e-connector";
-const api = new ApiClient(edge.url);
-let token = "";
 let proxy: TcpProxy;
+const site = e2eSite("e2e-connector", {
+  prepare: async () => {
+    proxy = await startProxy(Number(new URL(site.edge.url).port));
+    site.onTeardown(() => proxy.stop());
+  },
+});
+const { edge, desktop, api, name: SITE } = site;
 
 const lab = () => ({ name: "lab", type: "vnc", vms: [{ id: "desk", address: `127.0.0.1:${desktop.port}` }] });
 
-beforeAll(async () => {
-  await api.signIn(edge.username, edge.password);
-  token = await api.createSite(SITE);
-  proxy = await startProxy(Number(new URL(edge.url).port));
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-});
-
 describe("connector command line", () => {
   it("rejects a bad config naming the key, before dialing anything", async () => {
-    const file = writeConfig({ edge: edge.url, token, hypervisors: [{ name: "lab", type: "vnc", vms: [{ id: "a", address: "10.0.0.9" }] }] });
+    const file = writeConfig({ edge: edge.url, token: site.token, hypervisors: [{ name: "lab", type: "vnc", vms: [{ id: "a", address: "10.0.0.9" }] }] });
     const proc = runConnector(["--config", file]);
     expect(await proc.exited).toBe(2);
     expect(proc.output()).toMatch(/hypervisors\[0\]\.vms\[0\]\.address: host:port/);
   });
 
   it("--check reports each hypervisor and exits 0 when all answer, 1 otherwise", async () => {
-    const ok = runConnector(["--check", "--config", writeConfig({ edge: edge.url, token, hypervisors: [lab()] })]);
+    const ok = runConnector(["--check", "--config", writeConfig({ edge: edge.url, token: site.token, hypervisors: [lab()] })]);
     expect(await ok.exited).toBe(0);
     expect(ok.output()).toMatch(/^ok +lab \(vnc\)$/m);
     expect(ok.output()).toMatch(/desk .*reachable, RFB 003\.008/);
@@ -44,7 +36,7 @@ describe("connector command line", () => {
     const bad = runConnector([
       "--check",
       "--config",
-      writeConfig({ edge: edge.url, token, hypervisors: [{ name: "lab", type: "vnc", vms: [{ id: "gone", address: `127.0.0.1:${closed}` }] }] }),
+      writeConfig({ edge: edge.url, token: site.token, hypervisors: [{ name: "lab", type: "vnc", vms: [{ id: "gone", address: `127.0.0.1:${closed}` }] }] }),
     ]);
     expect(await bad.exited).toBe(1);
     expect(bad.output()).toMatch(/FAIL lab \(vnc\)/);
@@ -53,7 +45,7 @@ describe("connector command line", () => {
 
   it("says clearly when the edge refuses its token, never logs the token, and keeps retrying", async () => {
     const wrong = `pht1.${SITE}.${"A".repeat(43)}`;
-    const c = await startConnector({ edge: edge.url, token: wrong, hypervisors: [lab()] }, { waitReady: false });
+    const c = await site.startConnector({ edge: edge.url, token: wrong, hypervisors: [lab()] }, { waitReady: false });
     await waitFor("refusal logged", async () => (/"event":"edge.refused"/.test(c.proc.output()) ? true : undefined), 20_000);
     expect(c.proc.output()).toMatch(/"status":401.*connector token was refused/);
     expect(c.proc.output()).not.toContain(wrong);
@@ -64,7 +56,7 @@ describe("connector command line", () => {
 
 describe("connector resilience", () => {
   it("reconnects after the tunnel is cut, and new consoles work", async () => {
-    const c = await startConnector({ edge: proxy.url, token, hypervisors: [lab()] });
+    const c = await site.startConnector({ edge: proxy.url, token: site.token, hypervisors: [lab()] });
     expect((await c.metrics()).porthole_connector_connects_total).toBe(1);
     const rfb = await RfbClient.open((await api.openConsole(SITE, "lab", "desk")).wsUrl);
     await rfb.handshake();
@@ -79,7 +71,7 @@ describe("connector resilience", () => {
   });
 
   it("detects a half-open tunnel through heartbeats and redials", async () => {
-    const configFile = writeConfig({ edge: proxy.url, token, hypervisors: [lab()] });
+    const configFile = writeConfig({ edge: proxy.url, token: site.token, hypervisors: [lab()] });
     const port = await freePort();
     const proc = runConnector(["--config", configFile, "--metrics", `127.0.0.1:${port}`], { PORTHOLE_HEARTBEAT_MS: "300" });
     const metrics = async () => (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).match(/connects_total (\d+)/)?.[1];
@@ -93,7 +85,7 @@ describe("connector resilience", () => {
   });
 
   it("on SIGTERM stops taking consoles, closes open ones with a reason, and exits 0", async () => {
-    const c = await startConnector({ edge: edge.url, token, hypervisors: [lab()] });
+    const c = await site.startConnector({ edge: edge.url, token: site.token, hypervisors: [lab()] });
     const rfb = await RfbClient.open((await api.openConsole(SITE, "lab", "desk")).wsUrl);
     await rfb.handshake();
     const exit = c.stop("SIGTERM");

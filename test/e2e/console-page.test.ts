@@ -9,22 +9,14 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { BrowserContext, Page, WebSocketRoute } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { ApiClient } from "../harness/api.ts";
-import { launchBrowser } from "../harness/browser.ts";
-import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
+import { e2eSite } from "../harness/e2e-site.ts";
 import { type Proc, start, waitFor } from "../harness/processes.ts";
 import { type RecordingVnc, startRecordingVnc } from "../harness/recording-vnc.ts";
 import { type Desktop, startDesktop } from "../harness/xvnc.ts";
 
-const edge = inject("edge");
-const desktop = inject("desktop");
-const SITE = "e2e-console-page";
-const admin = new ApiClient(edge.url);
-let connector: RunningConnector;
-let browser: Browser;
 let recorder: RecordingVnc;
 /** The test's own X desktop with an xterm that writes what is typed into `typedFile`. */
 let termDesktop: Desktop;
@@ -34,36 +26,32 @@ const typedFile = join(work, "typed.txt");
 
 type Link = { id: string; url: string; wsUrl: string };
 
-function connectorConfig(token: string) {
-  return labConfig(edge.url, token, [
-    { id: "desk", name: "Desktop", port: desktop.port },
+const site = e2eSite("e2e-console-page", {
+  browser: true,
+  prepare: async () => {
+    site.onTeardown(async () => {
+      await Promise.allSettled([recorder?.stop(), xterm?.stop()]);
+      await termDesktop?.stop();
+      rmSync(work, { recursive: true, force: true });
+    });
+    mkdirSync(work, { recursive: true });
+    writeFileSync(typedFile, "");
+    [recorder, termDesktop] = await Promise.all([startRecordingVnc(), startDesktop(640, 480)]);
+    // No window manager: xterm covers the screen and takes the keyboard focus with xdotool.
+    xterm = start("xterm", ["-display", `:${termDesktop.display}`, "-geometry", "80x24+0+0", "-e", "sh", "-c", `exec cat > ${typedFile}`]);
+    await waitFor("xterm focused", async () => {
+      // Until xterm's window is mapped, focusing it fails (BadMatch): try again.
+      const focus = start("xdotool", ["search", "--sync", "--onlyvisible", "--class", "XTerm", "windowfocus", "--sync"], { DISPLAY: `:${termDesktop.display}` });
+      return (await focus.exited) === 0 ? true : undefined;
+    }, 20_000, xterm);
+  },
+  lab: () => [
+    { id: "desk", name: "Desktop", port: site.desktop.port },
     { id: "term", name: "Terminal", port: termDesktop.port },
     { id: "recorder", name: "Recorder", port: recorder.port },
-  ]);
-}
-let token = "";
-
-beforeAll(async () => {
-  mkdirSync(work, { recursive: true });
-  writeFileSync(typedFile, "");
-  await admin.signIn(edge.username, edge.password);
-  token = await admin.createSite(SITE);
-  [recorder, browser, termDesktop] = await Promise.all([startRecordingVnc(), launchBrowser(), startDesktop(640, 480)]);
-  // No window manager: xterm covers the screen and takes the keyboard focus with xdotool.
-  xterm = start("xterm", ["-display", `:${termDesktop.display}`, "-geometry", "80x24+0+0", "-e", "sh", "-c", `exec cat > ${typedFile}`]);
-  await waitFor("xterm focused", async () => {
-    // Until xterm's window is mapped, focusing it fails (BadMatch): try again.
-    const focus = start("xdotool", ["search", "--sync", "--onlyvisible", "--class", "XTerm", "windowfocus", "--sync"], { DISPLAY: `:${termDesktop.display}` });
-    return (await focus.exited) === 0 ? true : undefined;
-  }, 20_000, xterm);
-  connector = await startConnector(connectorConfig(token));
+  ],
 });
-
-afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), browser?.close(), recorder?.stop(), xterm?.stop()]);
-  await termDesktop?.stop();
-  rmSync(work, { recursive: true, force: true });
-});
+const { edge, desktop, api: admin, name: SITE } = site;
 
 async function makeLink(vm: string, viewOnly = false): Promise<Link> {
   const made = await admin.call<Link>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm, ttlSeconds: 600, viewOnly });
@@ -91,7 +79,7 @@ async function waitForColour(page: Page, colour: "red" | "green"): Promise<void>
 }
 
 async function openPage(url: string, context?: BrowserContext): Promise<Page> {
-  const page = await (context ?? browser).newPage({ viewport: { width: 1024, height: 768 } });
+  const page = await (context ?? site.browser).newPage({ viewport: { width: 1024, height: 768 } });
   await page.goto(url);
   await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
   return page;
@@ -108,12 +96,12 @@ describe("reconnecting", () => {
       c.getContext("2d")!.fillRect(0, 0, c.width, c.height);
     });
 
-    await connector.stop("SIGKILL");
+    await site.connector.stop("SIGKILL");
     await page.waitForSelector("body[data-state=reconnecting]", { timeout: 30_000 });
     await page.getByRole("button", { name: "Reconnect now" }).waitFor({ state: "visible" });
     expect(await page.textContent("#reconnect-text")).toMatch(/connector went offline.*Reconnecting in \d+ s\./);
 
-    connector = await startConnector(connectorConfig(token));
+    await site.restartConnector();
     // No click: the backoff (at most 30 s) brings it back.
     await page.waitForSelector("body[data-state=connected]", { timeout: 45_000 });
     await waitForColour(page, "red");
@@ -122,7 +110,7 @@ describe("reconnecting", () => {
   });
 
   it("a signed-in console gets a fresh ticket through the session when it reconnects", async () => {
-    const context = await browser.newContext();
+    const context = await site.browser.newContext();
     // Sign in as the browser would: the session cookie lands in this context.
     const signIn = await context.request.post(`${edge.url}/api/session`, { data: { username: edge.username, password: edge.password } });
     expect(signIn.ok()).toBe(true);
@@ -132,9 +120,9 @@ describe("reconnecting", () => {
     const page = await openPage(`${pageUrl}&hypervisor=lab&vm=desk`, context);
     expect(page.url()).not.toContain("ticket=");
 
-    await connector.stop("SIGKILL");
+    await site.connector.stop("SIGKILL");
     await page.waitForSelector("body[data-state=reconnecting]", { timeout: 30_000 });
-    connector = await startConnector(connectorConfig(token));
+    await site.restartConnector();
     await page.getByRole("button", { name: "Reconnect now" }).click();
     await page.waitForSelector("body[data-state=connected]", { timeout: 45_000 });
     await waitForColour(page, "red");
@@ -160,7 +148,7 @@ describe("reconnecting", () => {
 describe("clipboard and keys", () => {
   it("types text from the local clipboard into an xterm on a real X desktop, and offers what the VM copies", async () => {
     const link = await makeLink("term");
-    const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+    const context = await site.browser.newContext({ viewport: { width: 1024, height: 768 } });
     await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(edge.url).origin });
     const page = await openPage(link.url, context);
     // The person's own clipboard holds the text.
@@ -261,7 +249,7 @@ describe("clipboard and keys", () => {
 describe("idle warning", () => {
   it("shows the edge's warning with a countdown, hides it on input, and stops for good on 4440", async () => {
     const link = await makeLink("desk");
-    const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+    const page = await site.browser.newPage({ viewport: { width: 1024, height: 768 } });
     let route: WebSocketRoute | undefined;
     // The real edge behind a route this test controls: it can add the edge's text notices.
     await page.routeWebSocket(/\/ws\/link\//, (ws) => {
@@ -300,7 +288,7 @@ describe("idle warning", () => {
 describe("view", () => {
   it("shows 1:1 with scrollbars, goes fullscreen and back, downloads a PNG screenshot, and reads out the round trip", async () => {
     const link = await makeLink("desk");
-    const context = await browser.newContext({ viewport: { width: 640, height: 480 }, acceptDownloads: true });
+    const context = await site.browser.newContext({ viewport: { width: 640, height: 480 }, acceptDownloads: true });
     const page = await context.newPage();
     await page.goto(link.url);
     await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
@@ -334,7 +322,7 @@ describe("view", () => {
 
   it("takes the README's screenshot of the console page", async () => {
     const link = await makeLink("desk");
-    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    const page = await site.browser.newPage({ viewport: { width: 1280, height: 860 } });
     await page.goto(link.url);
     await waitForColour(page, "red");
     await page.waitForFunction(() => /^RTT \d+ ms$/.test(document.getElementById("rtt")!.textContent ?? ""), undefined, { timeout: 15_000 });

@@ -12,19 +12,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { ApiClient } from "../harness/api.ts";
-import { foreignPage, launchBrowser } from "../harness/browser.ts";
-import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
+import type { BrowserContext, Page, WebSocketRoute } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { readRed } from "../harness/console-page.ts";
+import { e2eSite } from "../harness/e2e-site.ts";
 import { type Desktop, startDesktop } from "../harness/xvnc.ts";
 
-const edge = inject("edge");
-const SITE = "e2e-console-resilience";
-const admin = new ApiClient(edge.url);
-let connector: RunningConnector;
-let browser: Browser;
 let desktop: Desktop;
 /** A desktop that also takes VNC passwords, so failed logins can get this host blacklisted. */
 let guarded: Desktop;
@@ -33,40 +26,36 @@ const work = mkdtempSync(join(tmpdir(), "porthole-resilience-"));
 const LONG_NAME = "Сервер-базы-данных-производственного-кластера-東京データセンター第二号機";
 /** Where the foreign page sends the top window. */
 let foreignTarget = "";
-let foreign: { url: string; close(): Promise<void> };
 
-beforeAll(async () => {
-  await admin.signIn(edge.username, edge.password);
-  const token = await admin.createSite(SITE);
-  const passwordFile = join(work, "passwd");
-  writeFileSync(passwordFile, execFileSync("vncpasswd", ["-f"], { input: "secret12\n" }));
-  [browser, desktop, guarded] = await Promise.all([
-    launchBrowser(),
-    startDesktop(640, 480, { name: "flaky" }),
-    // None first: the console page takes it; a failed VncAuth login counts towards the blacklist.
-    startDesktop(640, 480, { name: "guarded", extraArgs: ["-SecurityTypes", "None,VncAuth", "-PasswordFile", passwordFile, "-BlacklistThreshold", "3", "-BlacklistTimeout", "10"] }),
-  ]);
-  connector = await startConnector(
-    labConfig(edge.url, token, [
-      { id: "flaky", name: "Flaky", port: desktop.port },
-      { id: "guarded", name: "Guarded", port: guarded.port },
-      // The sessions list names a console's VM by its id (a XenServer UUID, here a long name).
-      { id: LONG_NAME, name: LONG_NAME, port: desktop.port },
-    ]),
-  );
+const site = e2eSite("e2e-console-resilience", {
+  browser: true,
+  prepare: async () => {
+    site.onTeardown(async () => {
+      await Promise.allSettled([desktop?.stop(), guarded?.stop()]);
+      rmSync(work, { recursive: true, force: true });
+    });
+    const passwordFile = join(work, "passwd");
+    writeFileSync(passwordFile, execFileSync("vncpasswd", ["-f"], { input: "secret12\n" }));
+    [desktop, guarded] = await Promise.all([
+      startDesktop(640, 480, { name: "flaky" }),
+      // None first: the console page takes it; a failed VncAuth login counts towards the blacklist.
+      startDesktop(640, 480, { name: "guarded", extraArgs: ["-SecurityTypes", "None,VncAuth", "-PasswordFile", passwordFile, "-BlacklistThreshold", "3", "-BlacklistTimeout", "10"] }),
+    ]);
+  },
+  lab: () => [
+    { id: "flaky", name: "Flaky", port: desktop.port },
+    { id: "guarded", name: "Guarded", port: guarded.port },
+    // The sessions list names a console's VM by its id (a XenServer UUID, here a long name).
+    { id: LONG_NAME, name: LONG_NAME, port: desktop.port },
+  ],
   // 127.0.0.2 is another site than the edge's 127.0.0.1 (an IP address is its own site).
-  foreign = await foreignPage(() => `<!doctype html><script>top.location.href = ${JSON.stringify(foreignTarget)};</script>`);
+  foreign: () => `<!doctype html><script>top.location.href = ${JSON.stringify(foreignTarget)};</script>`,
 });
-
-afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), browser?.close(), foreign?.close()]);
-  await Promise.allSettled([desktop?.stop(), guarded?.stop()]);
-  rmSync(work, { recursive: true, force: true });
-});
+const { edge, api: admin, name: SITE } = site;
 
 /** A browser context signed in as the admin (the session cookie is in it). */
 async function signedIn(width = 1024): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport: { width, height: 768 } });
+  const context = await site.browser.newContext({ viewport: { width, height: 768 } });
   const res = await context.request.post(`${edge.url}/api/session`, { data: { username: edge.username, password: edge.password } });
   expect(res.ok()).toBe(true);
   return context;
@@ -96,7 +85,7 @@ describe("a console opened by another site", () => {
         if (req.isNavigationRequest() && new URL(req.url()).origin === edge.url) fetchSite.push(req.allHeaders().then((h) => h["sec-fetch-site"] ?? "absent"));
       });
       foreignTarget = `${edge.url}${path}`;
-      await page.goto(foreign.url);
+      await page.goto(site.foreign.url);
       const confirm = page.getByRole("button", { name: "Open console" });
       await confirm.waitFor({ state: "visible", timeout: 20_000 });
       expect(await page.getByRole("heading", { name: `Open the console of flaky on ${SITE}?` }).isVisible()).toBe(true);
@@ -157,7 +146,7 @@ describe("a VNC server that stops answering or restarts", () => {
   it("comes back by itself after the VNC server restarts on the same port", async () => {
     const made = await admin.call<{ url: string }>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "flaky", ttlSeconds: 600, viewOnly: false });
     expect(made.status).toBe(201);
-    const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+    const page = await site.browser.newPage({ viewport: { width: 1024, height: 768 } });
     await page.goto(made.body.url);
     await readRed(page);
 
@@ -223,7 +212,7 @@ describe("a VNC server that blacklists this host for a while", () => {
     // Until the server turns this host away (the connector's own dials may count towards it too).
     for (let i = 0; i < 10 && (await failedLogin(guarded.port)) === "failed"; i++);
     const made = await admin.call<{ url: string }>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "guarded", ttlSeconds: 600, viewOnly: false });
-    const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+    const page = await site.browser.newPage({ viewport: { width: 1024, height: 768 } });
     await page.goto(made.body.url);
     await page.waitForSelector("body[data-state=reconnecting]", { timeout: 30_000 });
     // What the page hears depends on who reads the refusal first: noVNC ("Too many security
@@ -266,7 +255,7 @@ describe("an edge that cannot be reached", () => {
 describe("the End session dialog", () => {
   it("keeps a long non-ASCII VM name inside its box, at phone and desktop widths", async () => {
     const made = await admin.call<{ url: string }>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: LONG_NAME, ttlSeconds: 600, viewOnly: false });
-    const viewer = await browser.newPage();
+    const viewer = await site.browser.newPage();
     await viewer.goto(made.body.url);
     await readRed(viewer);
     mkdirSync("test-results", { recursive: true });

@@ -3,41 +3,15 @@
  * site Durable Object → the connector process → Xvnc.
  */
 import { mkdirSync } from "node:fs";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { ApiClient } from "../harness/api.ts";
-import { launchBrowser } from "../harness/browser.ts";
-import { type RunningConnector, startConnector } from "../harness/connector.ts";
 import { openAndReadRed } from "../harness/console-page.ts";
+import { e2eSite } from "../harness/e2e-site.ts";
 import { RfbClient, shareOfColour } from "../harness/rfb-client.ts";
 import { DESKTOP_BACKGROUND } from "../harness/xvnc.ts";
 
-const edge = inject("edge");
-const desktop = inject("desktop");
-const SITE = "e2e-console";
-const api = new ApiClient(edge.url);
-let token = "";
-let connector: RunningConnector;
-let browser: Browser;
-
-function connectorConfig() {
-  return {
-    edge: edge.url,
-    token,
-    hypervisors: [{ name: "lab", type: "vnc", vms: [{ id: "desk", name: "Test desktop", address: `127.0.0.1:${desktop.port}` }] }],
-  };
-}
-
-beforeAll(async () => {
-  await api.signIn(edge.username, edge.password);
-  token = await api.createSite(SITE);
-  [connector, browser] = await Promise.all([startConnector(connectorConfig()), launchBrowser()]);
-});
-
-afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), browser?.close()]);
-});
+const site = e2eSite("e2e-console", { lab: () => [{ id: "desk", name: "Test desktop", port: site.desktop.port }], browser: true });
+const { desktop, api, name: SITE } = site;
 
 describe("a console through the edge", () => {
   it("lists the connector's VM", async () => {
@@ -79,7 +53,7 @@ describe("a console through the edge", () => {
   it("shows the live desktop in headless Chromium through the console page", async () => {
     const { pageUrl } = await api.openConsole(SITE, "lab", "desk");
     mkdirSync("test-results", { recursive: true });
-    const seen = await openAndReadRed(browser, pageUrl, "test-results/console.png");
+    const seen = await openAndReadRed(site.browser, pageUrl, "test-results/console.png");
     // noVNC's canvas has the desktop's real geometry, and mostly xlogo's red background.
     expect(seen).toMatchObject({ width: desktop.width, height: desktop.height });
     expect(seen.share).toBeGreaterThan(0.4);
@@ -87,7 +61,7 @@ describe("a console through the edge", () => {
 
   it("takes the single-use ticket out of the address bar", async () => {
     const { pageUrl } = await api.openConsole(SITE, "lab", "desk");
-    const page = await browser.newPage();
+    const page = await site.browser.newPage();
     await page.goto(pageUrl);
     await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
     expect(page.url()).not.toContain("ticket=");
@@ -98,14 +72,14 @@ describe("a console through the edge", () => {
 describe("when the connector goes away", () => {
   it("closes the console with a reason the page shows, and works again after the connector returns", async () => {
     const { pageUrl, wsUrl: _unused } = await api.openConsole(SITE, "lab", "desk");
-    const page = await browser.newPage();
+    const page = await site.browser.newPage();
     await page.goto(pageUrl);
     await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
     const { wsUrl } = await api.openConsole(SITE, "lab", "desk");
     const rfb = await RfbClient.open(wsUrl);
     await rfb.handshake();
 
-    await connector.stop("SIGKILL");
+    await site.connector.stop("SIGKILL");
     const closed = await rfb.closed(30_000);
     expect(closed.code).toBe(CloseCode.connectorOffline);
     expect(closed.reason).toMatch(/connector went offline/);
@@ -119,7 +93,7 @@ describe("when the connector goes away", () => {
     expect(offline.status).toBe(503);
     expect(offline.body.error.code).toBe("connector_offline");
 
-    connector = await startConnector(connectorConfig());
+    await site.restartConnector();
     const again = await RfbClient.open((await api.openConsole(SITE, "lab", "desk")).wsUrl);
     expect((await again.handshake()).width).toBe(desktop.width);
     again.close();

@@ -2,43 +2,24 @@
  * A viewer that stops reading must not make the connector (or anything between) buffer more than
  * one window for its stream, and must not stall other consoles on the same connector.
  */
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CREDIT_SUBPROTOCOL, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
-import { ApiClient } from "../harness/api.ts";
-import { type RunningConnector, startConnector } from "../harness/connector.ts";
+import { e2eSite } from "../harness/e2e-site.ts";
 import { type Firehose, startFirehose } from "../harness/firehose.ts";
 import { RfbClient } from "../harness/rfb-client.ts";
 
-const edge = inject("edge");
-const desktop = inject("desktop");
-const SITE = "e2e-flow";
-const api = new ApiClient(edge.url);
-let connector: RunningConnector;
 let firehose: Firehose;
-
-beforeAll(async () => {
-  await api.signIn(edge.username, edge.password);
-  const token = await api.createSite(SITE);
-  firehose = await startFirehose();
-  connector = await startConnector({
-    edge: edge.url,
-    token,
-    hypervisors: [
-      {
-        name: "lab",
-        type: "vnc",
-        vms: [
-          { id: "firehose", address: `127.0.0.1:${firehose.port}` },
-          { id: "desk", address: `127.0.0.1:${desktop.port}` },
-        ],
-      },
-    ],
-  });
+const site = e2eSite("e2e-flow", {
+  prepare: async () => {
+    firehose = await startFirehose();
+    site.onTeardown(() => firehose.stop());
+  },
+  lab: () => [
+    { id: "firehose", name: "firehose", port: firehose.port },
+    { id: "desk", name: "desk", port: site.desktop.port },
+  ],
 });
-
-afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), firehose?.stop()]);
-});
+const { desktop, api, name: SITE } = site;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -47,7 +28,7 @@ async function peakBuffered(ms: number): Promise<number> {
   let peak = 0;
   const until = Date.now() + ms;
   while (Date.now() < until) {
-    peak = Math.max(peak, (await connector.metrics()).porthole_connector_buffered_bytes ?? 0);
+    peak = Math.max(peak, (await site.connector.metrics()).porthole_connector_buffered_bytes ?? 0);
     await sleep(50);
   }
   return peak;
@@ -81,7 +62,7 @@ describe("a viewer that stops reading", () => {
     expect(peak).toBeLessThanOrEqual(STREAM_WINDOW_BYTES);
     // The upstream is paused: only what kernel buffers absorb, nothing like the 100+ MB/s it can push.
     expect(grewBy).toBeLessThan(4 * 1024 * 1024);
-    expect((await connector.metrics()).porthole_connector_streams).toBe(1);
+    expect((await site.connector.metrics()).porthole_connector_streams).toBe(1);
 
     // Another console on the same connector still works meanwhile.
     const other = await RfbClient.open((await api.openConsole(SITE, "lab", "desk")).wsUrl);
@@ -89,7 +70,7 @@ describe("a viewer that stops reading", () => {
     expect((await other.readFramebuffer()).length).toBe(desktop.width * desktop.height * 4);
     other.close();
     viewer.ws.terminate();
-    while ((await connector.metrics()).porthole_connector_streams !== 0) await sleep(50);
+    while ((await site.connector.metrics()).porthole_connector_streams !== 0) await sleep(50);
   });
 
   it("a plain client (no credit subprotocol) is cut once it falls too far behind, and its close reaches it behind at most its bound", async () => {
@@ -99,15 +80,15 @@ describe("a viewer that stops reading", () => {
     viewer.ws.on("message", (d: Buffer) => (received += d.length));
     const socket = (viewer.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
     socket.pause();
-    expect((await connector.metrics()).porthole_connector_streams).toBe(1);
+    expect((await site.connector.metrics()).porthole_connector_streams).toBe(1);
     const peak = await peakBuffered(3000);
     expect(peak).toBeLessThanOrEqual(STREAM_WINDOW_BYTES);
     // The edge cannot see a plain client read; one that proves nothing (no fences) is cut at PLAIN_UNPROVEN_LIMIT_BYTES
     // with no word back; the connector then drops the upstream.
     const deadline = Date.now() + 15_000;
-    while ((await connector.metrics()).porthole_connector_streams !== 0 && Date.now() < deadline) await sleep(100);
-    expect((await connector.metrics()).porthole_connector_streams).toBe(0);
-    expect(connector.proc.output()).toMatch(/"event":"console.closed".*"code":4408/);
+    while ((await site.connector.metrics()).porthole_connector_streams !== 0 && Date.now() < deadline) await sleep(100);
+    expect((await site.connector.metrics()).porthole_connector_streams).toBe(0);
+    expect(site.connector.proc.output()).toMatch(/"event":"console.closed".*"code":4408/);
     // The edge's close was queued behind what it had sent: reading again, the client gets all of
     // it and then the close with its reason. What it was sent unproven is the stated bound
     // (PLAIN_UNPROVEN_LIMIT_BYTES, 16 MiB; issue #23 item 10: it was 64 MiB and the close never came).

@@ -4,30 +4,24 @@
  * those first offered to the frozen one move once their OPEN goes unacknowledged (OPEN_ACK), and
  * the frozen one, woken, drops them rather than opening them a second time.
  */
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { ApiClient } from "../harness/api.ts";
-import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { e2eSite } from "../harness/e2e-site.ts";
+import type { RunningConnector } from "../harness/connector.ts";
 import { waitFor } from "../harness/processes.ts";
 import { RfbClient } from "../harness/rfb-client.ts";
 
-const edge = inject("edge");
-const desktop = inject("desktop");
-const SITE = "e2e-frozen";
-const api = new ApiClient(edge.url);
+const site = e2eSite("e2e-frozen", { lab: () => [{ id: "desk", name: "Desktop", port: site.desktop.port }] });
+const { desktop, api, name: SITE } = site;
 let live: RunningConnector;
 let frozen: RunningConnector;
 
 beforeAll(async () => {
-  await api.signIn(edge.username, edge.password);
-  const token = await api.createSite(SITE);
-  const config = labConfig(edge.url, token, [{ id: "desk", name: "Desktop", port: desktop.port }]);
-  live = await startConnector(config);
-  frozen = await startConnector(config);
+  live = site.connector;
+  frozen = await site.startConnector();
 });
 
-afterAll(async () => {
+afterAll(() => {
   frozen?.proc.child.kill("SIGCONT");
-  await Promise.allSettled([live?.stop(), frozen?.stop()]);
 });
 
 describe("a frozen connector", () => {

@@ -5,31 +5,25 @@
  * `wrangler dev`, connector, Xvnc and Chromium. The edge here is this file's own, so its log can be
  * read to see the object wake.
  */
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiClient } from "../harness/api.ts";
-import { launchBrowser } from "../harness/browser.ts";
-import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
-import { type Edge, startEdge } from "../harness/edge.ts";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { e2eSite } from "../harness/e2e-site.ts";
 import { type Proc, start, waitFor } from "../harness/processes.ts";
 import { type Desktop, startDesktop } from "../harness/xvnc.ts";
 
-let edge: Edge;
 let desktop: Desktop;
-let connector: RunningConnector;
-let browser: Browser;
 const stopLater: Proc[] = [];
-
-beforeAll(async () => {
-  [edge, desktop, browser] = await Promise.all([startEdge(), startDesktop(400, 300), launchBrowser()]);
-  const api = new ApiClient(edge.url);
-  await api.signIn(edge.username, edge.password);
-  const token = await api.createSite("idle");
-  connector = await startConnector(labConfig(edge.url, token, [{ id: "desk", name: "Desk", port: desktop.port }]));
-}, 120_000);
-
-afterAll(async () => {
-  await Promise.allSettled([...stopLater.map((p) => p.stop()), connector?.stop(), browser?.close(), desktop?.stop(), edge?.stop()]);
+const site = e2eSite("idle", {
+  edge: {},
+  browser: true,
+  prepare: async () => {
+    desktop = await startDesktop(400, 300);
+    site.onTeardown(async () => {
+      await Promise.allSettled(stopLater.map((p) => p.stop()));
+      await desktop.stop();
+    });
+  },
+  lab: () => [{ id: "desk", name: "Desk", port: desktop.port }],
 });
 
 /** The colour noVNC shows at (x, y). */
@@ -43,14 +37,12 @@ function pixel(page: Page, x: number, y: number): Promise<number[]> {
 /** Longer than the runtime waits before evicting an idle object (workerd: 10 s of no events). */
 const IDLE_MS = 25_000;
 
-const wakes = () => edge.proc.output().split("\n").filter((l) => l.includes('"event":"site.woke"') && l.includes('"consoles":1')).length;
+const wakes = () => site.ownEdge.proc.output().split("\n").filter((l) => l.includes('"event":"site.woke"') && l.includes('"consoles":1')).length;
 
 describe("an idle console", () => {
   it("shows the next screen change after the site object hibernated and woke, twice", async () => {
-    const api = new ApiClient(edge.url);
-    await api.signIn(edge.username, edge.password);
-    const { pageUrl } = await api.openConsole("idle", "lab", "desk");
-    const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+    const { pageUrl } = await site.api.openConsole(site.name, "lab", "desk");
+    const page = await site.browser.newPage({ viewport: { width: 800, height: 600 } });
     await page.goto(pageUrl);
     await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
     await waitFor("the red desktop", async () => ((await pixel(page, 20, 20))[0]! > 200 ? true : undefined), 20_000);

@@ -11,19 +11,13 @@ import { crc32, deflateSync } from "node:zlib";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { ApiClient } from "../harness/api.ts";
-import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
+import { describe, expect, it } from "vitest";
+import { e2eSite } from "../harness/e2e-site.ts";
 import { freePort, type Proc, start, waitFor } from "../harness/processes.ts";
 import { type Firehose, startFirehose } from "../harness/firehose.ts";
 import { type RecordingVnc, startRecordingVnc } from "../harness/recording-vnc.ts";
 import { STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
 
-const edge = inject("edge");
-const desktop = inject("desktop");
-const SITE = "e2e-listen";
-const admin = new ApiClient(edge.url);
-let connector: RunningConnector;
 let recorder: RecordingVnc;
 let firehose: Firehose;
 let xvfb: Proc;
@@ -47,43 +41,43 @@ function freeDisplay(): number {
 
 const systemNode = ["/usr/local/bin/node", "/usr/bin/node"].find(existsSync) ?? process.execPath;
 
-beforeAll(async () => {
-  requirePrograms();
-  mkdirSync(work, { recursive: true });
-  // Only the CLI, into the test's own directory: rebuilding the assets would reload wrangler dev.
-  execFileSync(process.execPath, ["scripts/build-cli.ts", join(work, "porthole.mjs")], { stdio: "pipe" });
-  await admin.signIn(edge.username, edge.password);
-  const token = await admin.createSite(SITE);
-  [recorder, firehose] = await Promise.all([startRecordingVnc(), startFirehose()]);
-  display = freeDisplay();
-  // -br: a black root window, so the desktop's red in a screenshot can only be the viewer's.
-  xvfb = start("Xvfb", [`:${display}`, "-screen", "0", "1024x768x24", "-br", "-nolisten", "tcp"]);
-  // Ready when a client can talk to it, not merely when its socket file exists.
-  await waitFor(
-    "Xvfb",
-    async () => {
-      if (!existsSync(`/tmp/.X11-unix/X${display}`)) return undefined;
-      try {
-        execFileSync("xdotool", ["getdisplaygeometry"], { env: { ...process.env, DISPLAY: `:${display}` }, stdio: "ignore" });
-        return true;
-      } catch {
-        return undefined;
-      }
-    },
-    20_000,
-    xvfb,
-  );
-  connector = await startConnector(labConfig(edge.url, token, [
-    { id: "desk", name: "Desktop", port: desktop.port },
+const site = e2eSite("e2e-listen", {
+  prepare: async () => {
+    site.onTeardown(async () => {
+      await Promise.allSettled([recorder?.stop(), firehose?.stop(), xvfb?.stop()]);
+      rmSync(work, { recursive: true, force: true });
+    });
+    requirePrograms();
+    mkdirSync(work, { recursive: true });
+    // Only the CLI, into the test's own directory: rebuilding the assets would reload wrangler dev.
+    execFileSync(process.execPath, ["scripts/build-cli.ts", join(work, "porthole.mjs")], { stdio: "pipe" });
+    [recorder, firehose] = await Promise.all([startRecordingVnc(), startFirehose()]);
+    display = freeDisplay();
+    // -br: a black root window, so the desktop's red in a screenshot can only be the viewer's.
+    xvfb = start("Xvfb", [`:${display}`, "-screen", "0", "1024x768x24", "-br", "-nolisten", "tcp"]);
+    // Ready when a client can talk to it, not merely when its socket file exists.
+    await waitFor(
+      "Xvfb",
+      async () => {
+        if (!existsSync(`/tmp/.X11-unix/X${display}`)) return undefined;
+        try {
+          execFileSync("xdotool", ["getdisplaygeometry"], { env: { ...process.env, DISPLAY: `:${display}` }, stdio: "ignore" });
+          return true;
+        } catch {
+          return undefined;
+        }
+      },
+      20_000,
+      xvfb,
+    );
+  },
+  lab: () => [
+    { id: "desk", name: "Desktop", port: site.desktop.port },
     { id: "recorder", name: "Recorder", port: recorder.port },
     { id: "firehose", name: "Firehose", port: firehose.port },
-  ]));
+  ],
 });
-
-afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), recorder?.stop(), firehose?.stop(), xvfb?.stop()]);
-  rmSync(work, { recursive: true, force: true });
-});
+const { edge, api: admin, name: SITE } = site;
 
 async function makeLink(vm: string, viewOnly = false): Promise<Link> {
   const made = await admin.call<Link>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm, ttlSeconds: 600, viewOnly });

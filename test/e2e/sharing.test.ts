@@ -4,45 +4,38 @@
  * watches in Chromium but cannot type, the operator revokes it and the viewer's console closes,
  * and the audit trail tells the whole story.
  */
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { CREDIT_SUBPROTOCOL } from "../../shared/protocol/limits.ts";
 import { ApiClient } from "../harness/api.ts";
-import { launchBrowser } from "../harness/browser.ts";
-import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
 import { openAndReadRed } from "../harness/console-page.ts";
+import { e2eSite } from "../harness/e2e-site.ts";
 import { waitFor } from "../harness/processes.ts";
 import { type RecordingVnc, startRecordingVnc } from "../harness/recording-vnc.ts";
 import { RfbClient } from "../harness/rfb-client.ts";
 
-const edge = inject("edge");
-const desktop = inject("desktop");
-const SITE = "e2e-share";
-const admin = new ApiClient(edge.url);
-const operator = new ApiClient(edge.url);
-let connector: RunningConnector;
 let recorder: RecordingVnc;
-let browser: Browser;
+const site = e2eSite("e2e-share", {
+  browser: true,
+  prepare: async () => {
+    recorder = await startRecordingVnc();
+    site.onTeardown(() => recorder.stop());
+  },
+  lab: () => [
+    { id: "recorder", name: "Recorder", port: recorder.port },
+    { id: "desk", name: "Desktop", port: site.desktop.port },
+  ],
+});
+const { edge, desktop, api: admin, name: SITE } = site;
+const operator = new ApiClient(edge.url);
 
 type Link = { id: string; url: string; wsUrl: string; expiresAt: string; viewOnly: boolean };
 type AuditRow = { type: string; actor: string; site?: string; detail?: Record<string, unknown> };
 
 beforeAll(async () => {
-  await admin.signIn(edge.username, edge.password);
   const created = await admin.call("POST", "/api/users", { username: "ops", password: "operator password 1", role: "operator" });
   expect(created.status).toBe(201);
   await operator.signIn("ops", "operator password 1");
-  const token = await admin.createSite(SITE);
-  [recorder, browser] = await Promise.all([startRecordingVnc(), launchBrowser()]);
-  connector = await startConnector(labConfig(edge.url, token, [
-    { id: "recorder", name: "Recorder", port: recorder.port },
-    { id: "desk", name: "Desktop", port: desktop.port },
-  ]));
-});
-
-afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), browser?.close(), recorder?.stop()]);
 });
 
 describe("a 10-minute view-only link", () => {
@@ -52,7 +45,7 @@ describe("a 10-minute view-only link", () => {
     const link = made.body;
 
     // The outsider has no account: a fresh browser context, no cookie.
-    const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
+    const context = await site.browser.newContext({ viewport: { width: 900, height: 700 } });
     const page = await context.newPage();
     await page.goto(link.url);
     await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
@@ -125,7 +118,7 @@ describe("a 10-minute view-only link", () => {
     /** What reaches the VNC server while a person types and clicks in a link's console page. */
     async function inputReaching(viewOnly: boolean): Promise<number[]> {
       const made = await operator.call<Link>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "recorder", viewOnly });
-      const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
+      const context = await site.browser.newContext({ viewport: { width: 900, height: 700 } });
       const page = await context.newPage();
       await page.goto(made.body.url);
       await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
@@ -146,7 +139,7 @@ describe("a 10-minute view-only link", () => {
 
   it("a view-only viewer of a real Xvnc desktop keeps watching after trying to type", async () => {
     const made = await operator.call<Link>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "desk", viewOnly: true });
-    const context = await browser.newContext();
+    const context = await site.browser.newContext();
     const page = await context.newPage();
     await page.goto(made.body.url);
     await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
@@ -157,7 +150,7 @@ describe("a 10-minute view-only link", () => {
     await page.close();
     await context.close();
     // The Xvnc session was never broken by a framing error, and the desktop still renders.
-    const seen = await openAndReadRed(browser, made.body.url);
+    const seen = await openAndReadRed(site.browser, made.body.url);
     expect(seen).toMatchObject({ width: desktop.width, height: desktop.height });
     const rows = (await admin.call<AuditRow[]>("GET", `/api/audit?type=console.closed&site=${SITE}&limit=50`)).body;
     const mine = rows.filter((r) => r.actor === `link:${made.body.id}`);

@@ -3,25 +3,27 @@
  * non-master host) → Xvnc, and every failure as a message the person sees.
  */
 import { mkdirSync } from "node:fs";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { ApiClient } from "../harness/api.ts";
-import { launchBrowser } from "../harness/browser.ts";
-import { runConnector, type RunningConnector, startConnector, writeConfig } from "../harness/connector.ts";
+import { runConnector, startConnector, writeConfig } from "../harness/connector.ts";
 import { openAndReadNotice, openAndReadRed } from "../harness/console-page.ts";
+import { e2eSite } from "../harness/e2e-site.ts";
 import { waitFor } from "../harness/processes.ts";
 import { RfbClient } from "../harness/rfb-client.ts";
 import { XapiPool } from "../simulators/xapi/pool.ts";
 
-const edge = inject("edge");
-const desktop = inject("desktop");
-const SITE = "e2e-xen";
-const api = new ApiClient(edge.url);
 let pool: XapiPool;
-let browser: Browser;
-let token = "";
-let connector: RunningConnector;
+const xen = e2eSite("e2e-xen", {
+  browser: true,
+  prepare: async () => {
+    pool = await XapiPool.start({ hosts: ["127.0.10.1", "127.0.10.2"], vncPort: xen.desktop.port });
+    xen.onTeardown(() => pool.stop());
+    process.env.XS_PASSWORD = "secret";
+  },
+  connector: (token) => ({ edge: xen.edge.url, token, hypervisors: [poolConfig()] }),
+  waitForVms: true,
+});
+const { edge, desktop, api, name: SITE } = xen;
 
 function poolConfig(extra: Record<string, unknown> = {}) {
   return {
@@ -47,26 +49,6 @@ async function hypervisorState(site: string) {
 
 const vm = (name: string) => pool.vms.find((v) => v.name === name)!;
 
-beforeAll(async () => {
-  await api.signIn(edge.username, edge.password);
-  token = await api.createSite(SITE);
-  [pool, browser] = await Promise.all([
-    XapiPool.start({ hosts: ["127.0.10.1", "127.0.10.2"], vncPort: desktop.port }),
-    launchBrowser(),
-  ]);
-  process.env.XS_PASSWORD = "secret";
-  connector = await startConnector({ edge: edge.url, token, hypervisors: [poolConfig()] });
-  await waitFor("pool inventory", async () => {
-    const res = await api.call<unknown[]>("GET", `/api/sites/${SITE}/vms`);
-    return res.body.length > 0 ? true : undefined;
-  });
-});
-
-afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), browser?.close()]);
-  await pool?.stop();
-});
-
 describe("a XenServer pool, pinned on the master", () => {
   it("lists the pool's VMs with their power state, without templates or control domains", async () => {
     const vms = await api.call<{ hypervisor: string; id: string; name: string; powerState: string }[]>("GET", `/api/sites/${SITE}/vms`);
@@ -81,7 +63,7 @@ describe("a XenServer pool, pinned on the master", () => {
   it("shows the desktop of a VM on the non-master host in Chromium", async () => {
     const { pageUrl } = await api.openConsole(SITE, "pool1", vm("web-1").uuid);
     mkdirSync("test-results", { recursive: true });
-    const seen = await openAndReadRed(browser, pageUrl, "test-results/xenserver.png");
+    const seen = await openAndReadRed(xen.browser, pageUrl, "test-results/xenserver.png");
     expect(seen).toMatchObject({ width: desktop.width, height: desktop.height });
     // The tunnel went to the member the VM runs on, verified through the master's word for its certificate.
     expect(pool.stats.connects.at(-1)!.host).toBe("127.0.10.2");
@@ -106,7 +88,7 @@ describe("a XenServer pool, pinned on the master", () => {
     pool.setConsoleFault(vm("web-1").uuid, fault);
     try {
       const { pageUrl } = await api.openConsole(SITE, "pool1", vm("web-1").uuid);
-      expect(await openAndReadNotice(browser, pageUrl)).toMatch(message);
+      expect(await openAndReadNotice(xen.browser, pageUrl)).toMatch(message);
     } finally {
       pool.setConsoleFault(vm("web-1").uuid, null);
     }
@@ -120,7 +102,7 @@ describe("a XenServer pool, pinned on the master", () => {
   });
 
   it("--check reports reachability, the verified fingerprint, sign-in and the VM count", async () => {
-    const file = writeConfig({ edge: edge.url, token, hypervisors: [poolConfig()] });
+    const file = writeConfig({ edge: edge.url, token: xen.token, hypervisors: [poolConfig()] });
     const check = runConnector(["--check", "--config", file], { XS_PASSWORD: "secret" });
     expect(await check.exited).toBe(0);
     const out = check.output();
@@ -131,7 +113,7 @@ describe("a XenServer pool, pinned on the master", () => {
   });
 
   it("logs out of the pool when it shuts down", async () => {
-    const c = await startConnector({ edge: edge.url, token, hypervisors: [poolConfig()] });
+    const c = await startConnector({ edge: edge.url, token: xen.token, hypervisors: [poolConfig()] });
     await waitFor("second connector signed in", async () => (/"event":"hypervisor.ready"/.test(c.proc.output()) ? true : undefined));
     const logouts = pool.stats.logouts;
     expect(await c.stop("SIGTERM")).toBe(0);

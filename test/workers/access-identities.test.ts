@@ -4,10 +4,10 @@
  * block an Access identity outright (PATCH /api/users/:email {disabled:true}), seen or not, and
  * lowering one ends what it may no longer do.
  */
-import { accessHeader } from "./access-jwt.ts";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
+import { accessHeader } from "./access-jwt.ts";
 import { call, createSite, openBrowser, signIn, type TestConnector, welcomedConnector } from "./helpers.ts";
 
 

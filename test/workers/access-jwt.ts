@@ -1,16 +1,12 @@
-/** Cloudflare Access JWTs signed by the test team's key (vitest.workers.config.ts serves its key set). */
+/**
+ * Cloudflare Access assertions for tests in the Workers pool, signed with the test key whose
+ * public half the edge trusts (vitest.workers.config.ts).
+ */
 import { env } from "cloudflare:test";
 import { importJWK, SignJWT } from "jose";
 
-export interface AccessClaims {
-  aud?: string;
-  exp?: number;
-  iss?: string;
-  email?: string;
-}
-
-/** A JWT as Access would send it, valid for five minutes unless `claims` say otherwise. */
-export async function accessToken(claims: AccessClaims = {}): Promise<string> {
+/** A signed Access JWT; each claim defaults to a valid one for this test edge. */
+export async function accessToken(claims: { aud?: string; exp?: number; iss?: string; email?: string } = {}): Promise<string> {
   const key = await importJWK(JSON.parse(env.TEST_ACCESS_PRIVATE_JWK), "RS256");
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ email: claims.email ?? "ada@example.com" })
@@ -22,7 +18,7 @@ export async function accessToken(claims: AccessClaims = {}): Promise<string> {
     .sign(key);
 }
 
-/** The header Access adds to a signed-in person's requests. */
+/** The header Access puts on a request of this person's. */
 export async function accessHeader(email: string): Promise<Record<string, string>> {
   return { "Cf-Access-Jwt-Assertion": await accessToken({ email }) };
 }

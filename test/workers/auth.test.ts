@@ -1,6 +1,6 @@
 /** Accounts, roles on every route, throttling, API tokens and Cloudflare Access. */
-import { accessToken } from "./access-jwt.ts";
 import { beforeAll, describe, expect, it } from "vitest";
+import { accessToken } from "./access-jwt.ts";
 import { auditUntil, call, createSite, signIn, userSession, welcomedConnector } from "./helpers.ts";
 
 let admin = "";

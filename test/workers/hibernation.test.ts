@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { auditUntil, call, createSite, openBrowser, openConsole, rfbHandshake, signIn, type TestConnector, welcomedConnector } from "./helpers.ts";
-import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
+import { flushStreams, hibernate } from "./hibernate.ts";
 import { HEARTBEAT_INTERVAL_MS } from "../../shared/protocol/limits.ts";
 import { later } from "./clock.ts";
 
@@ -23,9 +23,8 @@ describe("hibernation", () => {
     const open = await connector.nextFrame();
     connector.send(encodeOpenOk(open.stream));
     await rfbHandshake(connector, open.stream, browser);
-    // Idle long enough for the object to have written its state, as it would before sleeping.
-    await new Promise((r) => setTimeout(r, PERSIST_DELAY_MS + 150));
-    await evictDurableObject(siteStub("sleepy"), { webSockets: "hibernate" });
+    // The object writes its state, as it would before sleeping, and sleeps.
+    await hibernate(siteStub("sleepy"));
 
     connector.send(encodeData(open.stream, new Uint8Array([1, 2, 3])));
     expect(new Uint8Array((await browser.next()) as ArrayBuffer)).toEqual(new Uint8Array([1, 2, 3]));
@@ -94,7 +93,7 @@ describe("hibernation", () => {
       const open = await connector.nextFrame();
       connector.send(encodeOpenOk(open.stream));
       await rfbHandshake(connector, open.stream, browser);
-      await new Promise((r) => setTimeout(r, PERSIST_DELAY_MS + 150));
+      await flushStreams(siteStub(site));
       await runInDurableObject(siteStub(site), (_o, state) => {
         for (const ws of state.getWebSockets()) {
           const a = ws.deserializeAttachment() as Record<string, unknown>;

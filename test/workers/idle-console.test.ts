@@ -1,14 +1,14 @@
 /**
  * A console left idle while the site object hibernates must go on exactly where it was: credit
  * in both directions, what was owed to the connector, and queued input all survive any number of
- * wakes. The object only hibernates once nothing is pending, so each test waits that long (the
- * stream book's deferred write) before evicting, as the runtime would.
+ * wakes. The object only hibernates once nothing is pending, so each test writes the stream book's
+ * deferred state first (`hibernate`), as the runtime would wait for it, before evicting.
  */
-import { env, evictDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { encodeCredit, encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, MAX_DATA_BYTES, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
-import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
+import { hibernate } from "./hibernate.ts";
 import { createSite, creditFrames, openBrowser, openConsole, signIn, type TestConnector, type TestSocket, welcomedConnector } from "./helpers.ts";
 
 let n = 0;
@@ -21,12 +21,6 @@ async function console_(protocols?: string) {
   connector.send(encodeOpenOk(open.stream));
   const stub = env.SITE.get(env.SITE.idFromName(site));
   return { connector, browser, stream: open.stream, stub };
-}
-
-/** Idle long enough for the object to have written everything, then hibernate it. */
-async function hibernate(stub: DurableObjectStub): Promise<void> {
-  await new Promise((r) => setTimeout(r, PERSIST_DELAY_MS + 150));
-  await evictDurableObject(stub, { webSockets: "hibernate" });
 }
 
 async function sendDown(connector: TestConnector, stream: number, bytes: number): Promise<void> {

@@ -4,14 +4,14 @@
  * behind that: what the edge sends them unproven is what the object may hold. The bounds are
  * asserted on bytes (what the viewers were sent, the edge's own ledger), never on time.
  */
-import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
 import type { UnprovenLedger } from "../../worker/relay/unproven-ledger.ts";
-import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
 import { call, createSite, openBrowser, rfbHandshake, signIn, type TestConnector, TestSocket, upgrade, welcomedConnector } from "./helpers.ts";
+import { flushStreams, hibernate } from "./hibernate.ts";
 
 /** The stated bounds (docs/protocol.md), written out: the test must not follow the code's constants. */
 const PER_VIEWER = 16 * 1024 * 1024;
@@ -179,10 +179,11 @@ describe("what plain viewers without fences may make one site object hold", () =
     expect(held.lingering).toBe(1);
     expect(held.total).toBeLessThanOrEqual(PER_VIEWER);
     expect(held.total).toBeGreaterThan(PER_VIEWER - STREAM_WINDOW_BYTES);
-    // Still counted a while later. (The object cannot hibernate meanwhile: while the runtime holds
-    // unsent data for one of its sockets, the pool refuses to evict it, "it still has active
-    // references"; should it sleep once the data is in the kernel, the attachment's `cut` counts it.)
-    await new Promise((r) => setTimeout(r, PERSIST_DELAY_MS + 150));
+    // Still counted after the stream book wrote its state (what it would do before sleeping). (The
+    // object cannot hibernate meanwhile: while the runtime holds unsent data for one of its
+    // sockets, the pool refuses to evict it, "it still has active references"; should it sleep
+    // once the data is in the kernel, the attachment's `cut` counts it.)
+    await flushStreams(stub);
     expect(await ledger(stub)).toEqual(held);
     // The client reads at last: all it was sent, then the close with its reason; once it answers,
     // the runtime lets go of the socket and nothing stays counted.
@@ -206,8 +207,7 @@ describe("what plain viewers without fences may make one site object hold", () =
     const v = viewers[0]!;
     await pump(connector, [v], PER_VIEWER / 2, stub);
     expect(v.socket.closed).toBeNull();
-    await new Promise((r) => setTimeout(r, PERSIST_DELAY_MS + 150));
-    await evictDurableObject(stub, { webSockets: "hibernate" });
+    await hibernate(stub);
     await pump(connector, [v], 2 * PER_VIEWER, stub);
     expect(v.received).toBeLessThanOrEqual(PER_VIEWER);
     expect((await v.socket.closedWith()).code).toBe(CloseCode.tooSlow);

@@ -3,12 +3,12 @@
  * they prove with the RFB fences it inserts, whatever they send, and a view-only filter resumes
  * mid-message after hibernation.
  */
-import { env, evictDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, type Frame, FrameType } from "../../shared/protocol/frames.ts";
 import { PLAIN_UNPROVEN_LIMIT_BYTES, STREAM_WINDOW_BYTES } from "../../shared/protocol/limits.ts";
-import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
+import { hibernate } from "./hibernate.ts";
 import { FENCE_TAG } from "../../worker/relay/rfb/tracker.ts";
 import { call, createSite, openBrowser, rfbHandshake, signIn, type TestConnector, type TestSocket, welcomedConnector } from "./helpers.ts";
 
@@ -170,8 +170,7 @@ describe("plain viewers are held to what they prove", () => {
     const { connector, viewer, stub } = await linkConsole(true);
     const key = [4, 1, 0, 0, 0, 0, 0, 0x61];
     viewer.ws.send(Uint8Array.from(key.slice(0, 3))); // half a KeyEvent
-    await new Promise((r) => setTimeout(r, PERSIST_DELAY_MS + 150));
-    await evictDurableObject(stub, { webSockets: "hibernate" });
+    await hibernate(stub);
     viewer.ws.send(Uint8Array.from([...key.slice(3), ...fbur])); // its rest, then an update request
     const forwarded: number[] = [];
     for (;;) {

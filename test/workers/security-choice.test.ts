@@ -5,11 +5,11 @@
  * ClientInit with shared = 0 and a KeyEvent. Nothing of it may reach the server, for any viewer,
  * also when the object hibernated between the offer and the choice.
  */
-import { env, evictDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeData, encodeOpenOk, type Frame, FrameType } from "../../shared/protocol/frames.ts";
-import { PERSIST_DELAY_MS } from "../../worker/site/stream-book.ts";
+import { hibernate } from "./hibernate.ts";
 import { call, createSite, openBrowser, signIn, type TestConnector, welcomedConnector } from "./helpers.ts";
 
 const enc = new TextEncoder();
@@ -54,8 +54,7 @@ describe("a viewer may only choose a security type the server offered", () => {
       }
       viewer.ws.send(enc.encode("RFB 003.008\n"));
       // The object sleeps between the offer and the choice: the offer must survive it.
-      await new Promise((r) => setTimeout(r, PERSIST_DELAY_MS + 150));
-      await evictDurableObject(stub, { webSockets: "hibernate" });
+      await hibernate(stub);
       // VNC auth (2), then its "response": ClientInit shared = 0, a KeyEvent, padding.
       viewer.ws.send(Uint8Array.from([2, 0, ...KEY_EVENT, 0, 0, 0, 0, 0, 0, 0]));
       const closed = await viewer.closedWith();

@@ -1,5 +1,6 @@
 /** What the site object answers the Worker over RPC (worker/site/site-rpc.ts). */
 import type { HypervisorInventory, Vm } from "../../shared/protocol/messages.ts";
+import type { LiveConsole } from "../../shared/api/types.ts";
 
 /** Why the object refused: the HTTP status and error code the API answers with, and a sentence for the person. */
 export interface Refusal<S extends number = number, C extends string = string> {
@@ -69,22 +70,5 @@ export type ConsoleEnded = SiteResult<object, 404>;
 
 export type VncUrlsResult = SiteResult<{ type: HypervisorInventory["type"]; direct?: string; proxied?: string }, 404 | 502 | 503 | 504>;
 
-/** A live console, as GET /api/sessions lists it. */
-export interface SessionInfo {
-  /** `<site>.<stream>`: unique across sites. */
-  id: string;
-  site: string;
-  hypervisor: string;
-  vm: string;
-  /** Who opened it (consoles from tickets), by name and stable id. */
-  user?: string;
-  userId?: string | null;
-  /** The share link it was opened through, and who made that link. */
-  linkId?: string;
-  linkCreatedBy?: string;
-  linkCreatedById?: string | null;
-  viewOnly: boolean;
-  openedAt: string;
-  bytesDown: number;
-  bytesUp: number;
-}
+/** A live console, as GET /api/sessions lists it: the API's own type (shared/api/types.ts). */
+export type SessionInfo = LiveConsole;

@@ -26,7 +26,7 @@ import { UnprovenLedger } from "./unproven-ledger.ts";
 export type ViewerMode =
   /** subprotocol porthole.credit.v1: text messages with byte counts it has consumed. */
   | "credit"
-  /** a plain RFB-over-WebSocket client: consumption is proven by RFB fences (see rfb/tracker.ts). */
+  /** a plain RFB-over-WebSocket client: consumption is proven by RFB fences (see rfb/fences.ts). */
   | "plain";
 
 export interface FlowState {
@@ -82,7 +82,7 @@ export interface ViewerAttachment {
   /** When the idle warning was sent for the current quiet spell (null: not yet). */
   idleWarnedAt: number | null;
   flow: FlowState;
-  /** The RFB tracker's state (< 1 KiB: see worker/relay/rfb/tracker.ts). */
+  /** The RFB tracker's state (< 1 KiB: see worker/relay/rfb/snapshot.ts). */
   rfb: RfbTrackerState | null;
   /**
    * Set when the edge closed this plain viewer while it held this many unproven bytes: the socket

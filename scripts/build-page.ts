@@ -12,7 +12,7 @@ const out = `${root}.build/assets`;
 mkdirSync(out, { recursive: true });
 
 await build({
-  entryPoints: { console: `${root}worker/page/console.ts`, app: `${root}worker/page/app.tsx` },
+  entryPoints: { console: `${root}worker/page/console.tsx`, app: `${root}worker/page/app.tsx` },
   // The operator app is JSX for Hono's DOM renderer (hono/jsx/dom).
   jsx: "automatic",
   jsxImportSource: "hono/jsx/dom",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { describeClose, describeFetchError, isPassingClose, reconnectDelay } from "./close-reasons.ts";
+import { CloseRecord, describeClose, describeFetchError, isPassingClose, reconnectDelay } from "./close-reasons.ts";
 
 describe("which closes the page reconnects after", () => {
   it("retries drops of the network, edge, connector and VNC server", () => {
@@ -47,5 +47,22 @@ describe("when the page may use the person's session at once", () => {
     expect(sessionTrusted("same-origin", "1")).toBe(false);
     expect(sessionTrusted("cross-site", null)).toBe(false);
     expect(sessionTrusted(undefined, null)).toBe(false);
+  });
+});
+
+describe("why one socket closed", () => {
+  it("takes the socket's close, described", () => {
+    const r = new CloseRecord();
+    expect([r.code, r.text]).toEqual([1006, null]);
+    r.socketClosed(CloseCode.terminated, "");
+    expect(r).toMatchObject({ code: CloseCode.terminated, reason: "", text: "This console was ended by someone." });
+  });
+
+  it("keeps a security failure over noVNC's own close after it", () => {
+    const r = new CloseRecord();
+    r.securityFailure("Too many security failures");
+    r.socketClosed(1000, "");
+    expect(r).toMatchObject({ code: CloseCode.forbidden, reason: "Too many security failures", text: "The console refused the connection: Too many security failures." });
+    expect(isPassingClose(r.code, r.reason)).toBe(true);
   });
 });

@@ -90,3 +90,27 @@ export function describeClose(code: number, reason: string): string {
       return `The console closed (code ${code}).`;
   }
 }
+
+/**
+ * Why one console socket closed, from the two places that know: the socket's close event and
+ * noVNC's security failure. noVNC closes the socket itself after a security failure (code 1000 or
+ * 1006 on the page's side), which must not hide the server's reason: the failure wins.
+ */
+export class CloseRecord {
+  code = 1006;
+  reason = "";
+  text: string | null = null;
+
+  socketClosed(code: number, reason: string): void {
+    if (this.code === CloseCode.forbidden && this.text) return; // noVNC's own close after a security failure
+    this.code = code;
+    this.reason = reason;
+    this.text = describeClose(code, reason);
+  }
+
+  securityFailure(reason: string | undefined): void {
+    this.code = CloseCode.forbidden;
+    this.reason = reason ?? "";
+    this.text = `The console refused the connection: ${reason ?? "security failure"}.`;
+  }
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it, vi } from "vitest";
+import { apiClient } from "../../shared/api/client.ts";
+import { ConsentGate } from "./console-consent.ts";
+import { firstTarget, type TargetDeps } from "./console-target.ts";
+
+type Reply = { status: number; body?: unknown } | Error;
+
+/** The page's lookups against a fake edge: each request takes the next reply. */
+function page(pathname: string, hash: string, replies: Reply[], trusted = true) {
+  const requests: { url: string; init: RequestInit }[] = [];
+  const api = apiClient({
+    fetch: async (url, init) => {
+      requests.push({ url: String(url), init: init ?? {} });
+      const r = replies.shift() ?? { status: 500 };
+      if (r instanceof Error) throw r;
+      return new Response(r.body === undefined ? null : JSON.stringify(r.body), { status: r.status, headers: { "Content-Type": "application/json" } });
+    },
+  });
+  const ask = vi.fn(async () => {});
+  const replaceUrl = vi.fn();
+  const deps: TargetDeps = { api, consent: new ConsentGate(trusted, ask), pathname, hash, replaceUrl };
+  return { first: firstTarget(deps), requests, ask, replaceUrl };
+}
+
+const refused = (message: string, status = 410) => ({ status, body: { error: { code: "gone", message } } });
+
+describe("where the console page's socket comes from", () => {
+  it("uses a ticket URL at once and drops the ticket from the address bar", async () => {
+    const p = page("/console", "site=dc1&hypervisor=lab&vm=web-1&ticket=t1", []);
+    const t = await p.first();
+    expect(t).toMatchObject({ site: "dc1", socketPath: "/ws/console/dc1?ticket=t1", viewOnly: false, vmName: "web-1" });
+    expect(p.replaceUrl).toHaveBeenCalledWith("/console#site=dc1&hypervisor=lab&vm=web-1");
+    expect(p.requests).toHaveLength(0);
+  });
+
+  it("asks the session for a fresh ticket on a reload or reconnect, after consent when not trusted", async () => {
+    const opened = { status: 201, body: { pageUrl: "https://edge.example/console#site=dc1&ticket=t2&view=1" } };
+    const p = page("/console", "site=dc1&hypervisor=lab&vm=web-1", [opened, opened], false);
+    const t = await p.first();
+    expect(p.ask).toHaveBeenCalledWith("dc1", "web-1");
+    expect(t).toMatchObject({ socketPath: "/ws/console/dc1?ticket=t2", viewOnly: true, vmName: "web-1" });
+    expect(p.requests[0]!.url).toBe("/api/consoles");
+    expect(JSON.parse(String(p.requests[0]!.init.body))).toEqual({ site: "dc1", hypervisor: "lab", vm: "web-1" });
+    // Consent is asked once: the reconnect goes ahead.
+    await (t as Exclude<typeof t, string>).again();
+    expect(p.ask).toHaveBeenCalledTimes(1);
+    expect(p.requests).toHaveLength(2);
+  });
+
+  it("says why it cannot, in words, and throws what should be retried", async () => {
+    expect(await page("/console", "site=dc1", []).first()).toBe("This console link is incomplete. Open the console again from Porthole.");
+    expect(await page("/l/dc1", "", []).first()).toBe("This console link is incomplete. Check that you copied all of it.");
+    const ticketOnly = await page("/console", "site=dc1&ticket=t1", []).first();
+    expect(await (ticketOnly as Exclude<typeof ticketOnly, string>).again()).toBe("The connection was lost. Open the console again from Porthole.");
+    expect(await page("/console", "site=dc1&hypervisor=lab&vm=web-1", [{ status: 401, body: { error: { code: "unauthorized", message: "Sign in." } } }]).first()).toBe(
+      "You are signed out of Porthole. Sign in and open the console again.",
+    );
+    expect(await page("/console", "site=dc1&hypervisor=lab&vm=web-1", [refused("You may not open this console.", 403)]).first()).toBe("You may not open this console.");
+    expect(await page("/console", "site=dc1&hypervisor=lab&vm=web-1", [{ status: 201, body: { pageUrl: "https://edge.example/console#site=dc1" } }]).first()).toBe(
+      "Porthole answered without a console ticket.",
+    );
+    // The edge's trouble or silence: thrown, so the page counts down and tries again.
+    await expect(page("/console", "site=dc1&hypervisor=lab&vm=web-1", [{ status: 503 }]).first()).rejects.toThrow();
+    await expect(page("/console", "site=dc1&hypervisor=lab&vm=web-1", [new TypeError("Failed to fetch")]).first()).rejects.toThrow();
+  });
+
+  it("reuses a share link while it lives, its secret in a header", async () => {
+    const status = { status: 200, body: { expiresAt: "2026-12-07T07:00:00Z", viewOnly: true, vm: "web-1" } };
+    const p = page("/l/dc1", "s3cret", [status, refused("This link was revoked.")]);
+    const t = await p.first();
+    expect(t).toMatchObject({ site: "dc1", socketPath: "/ws/link/dc1?link=s3cret", viewOnly: true, vmName: "web-1", expiresAt: Date.parse("2026-12-07T07:00:00Z") });
+    expect(p.requests[0]!.url).toBe("/l/dc1/status");
+    expect(new Headers(p.requests[0]!.init.headers).get("X-Porthole-Link")).toBe("s3cret");
+    expect(await (t as Exclude<typeof t, string>).again()).toBe("This link was revoked.");
+  });
+});

@@ -1,0 +1,105 @@
+/**
+ * Where the page's console comes from: a share link (reused while it lives), a ticket in the
+ * fragment (single use, dropped from the address bar once read), or the person's session (a fresh
+ * ticket for each reconnect, after their consent when another site sent them: console-consent.ts).
+ * A string is the edge's final word, shown as the page's notice; a throw is the edge's trouble or
+ * silence, retried with the countdown (console-session.ts). Nothing happens at import.
+ */
+import { ApiFailure, type ApiClient } from "../../shared/api/client.ts";
+import type { ConsoleOpened, LinkStatus } from "../../shared/api/types.ts";
+import { consoleSocketPath, linkSocketPath } from "../../shared/urls/console.ts";
+import type { ConsentGate } from "./console-consent.ts";
+import type { Target } from "./console-session.ts";
+
+export interface TargetDeps {
+  api: Pick<ApiClient, "call">;
+  consent: Pick<ConsentGate, "confirm">;
+  /** The page's address: `/console` or `/l/<site>`, and the fragment without "#". */
+  pathname: string;
+  hash: string;
+  /** history.replaceState with this path (the ticket dropped from it). */
+  replaceUrl(url: string): void;
+}
+
+/** A refusal is the edge's final word, said as it said it; its trouble (5xx) or silence is thrown, to retry. */
+function refusal(err: unknown, otherwise: string): string {
+  if (!(err instanceof ApiFailure) || err.status === 0 || err.status >= 500) throw err;
+  return err.fromEdge ? err.message : otherwise;
+}
+
+/** The page's first target; each target's `again` gives the next. */
+export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
+  const { api, consent } = deps;
+
+  /** A share link: reusable while it lives; the status request says whether it still does. */
+  async function linkTarget(site: string, secret: string): Promise<Target | string> {
+    // The secret travels in a header, never in a URL that a server or proxy would log.
+    let body: LinkStatus;
+    try {
+      body = await api.call("GET /l/:site/status", { params: { site }, headers: { "X-Porthole-Link": secret } });
+    } catch (err) {
+      return refusal(err, "This link no longer works.");
+    }
+    return {
+      site,
+      socketPath: linkSocketPath(site, secret),
+      viewOnly: body.viewOnly === true,
+      expiresAt: Date.parse(body.expiresAt!),
+      vmName: body.vm,
+      again: () => linkTarget(site, secret),
+    };
+  }
+
+  /**
+   * A signed-in console: its ticket is single use, so a reconnect asks the session for a new one
+   * (POST /api/consoles with the cookie), which needs the hypervisor and VM from the fragment.
+   */
+  async function freshTicket(site: string, hypervisor: string | null, vm: string | null, viewOnly: boolean): Promise<Target | string> {
+    if (!hypervisor || !vm) return "The connection was lost. Open the console again from Porthole.";
+    await consent.confirm(site, vm);
+    let body: ConsoleOpened;
+    try {
+      body = await api.call("POST /api/consoles", { body: { site, hypervisor, vm } });
+    } catch (err) {
+      // The connector may still be on its way back: keep trying (thrown). Anything else is a final answer.
+      if (err instanceof ApiFailure && err.status === 401) return "You are signed out of Porthole. Sign in and open the console again.";
+      return refusal(err, "Porthole refused a new console.");
+    }
+    if (!body?.pageUrl) return "Porthole refused a new console.";
+    const fragment = new URLSearchParams(new URL(body.pageUrl).hash.slice(1));
+    const ticket = fragment.get("ticket");
+    if (!ticket) return "Porthole answered without a console ticket.";
+    return {
+      site,
+      socketPath: consoleSocketPath(site, ticket),
+      viewOnly: viewOnly || fragment.get("view") === "1",
+      vmName: vm,
+      again: () => freshTicket(site, hypervisor, vm, viewOnly),
+    };
+  }
+
+  /** A share link page (/l/<site>#<secret>) or a one-off console (/console#site=…&ticket=…). */
+  return async function target(): Promise<Target | string> {
+    const link = /^\/l\/([^/]+)$/.exec(deps.pathname);
+    if (link) {
+      const site = decodeURIComponent(link[1]!);
+      const secret = decodeURIComponent(deps.hash);
+      if (!secret) return "This console link is incomplete. Check that you copied all of it.";
+      return linkTarget(site, secret);
+    }
+    const params = new URLSearchParams(deps.hash);
+    const site = params.get("site");
+    const ticket = params.get("ticket");
+    const hypervisor = params.get("hypervisor");
+    const vm = params.get("vm");
+    const viewOnly = params.get("view") === "1";
+    // A reload after the ticket was spent: the session can give a fresh one.
+    if (site && !ticket && hypervisor && vm) return freshTicket(site, hypervisor, vm, viewOnly);
+    if (!site || !ticket) return "This console link is incomplete. Open the console again from Porthole.";
+    // The ticket is single use: drop it from the address bar so a reload does not look like a replay.
+    // What names the console (no secret) stays, so the page can ask for a fresh ticket.
+    params.delete("ticket");
+    deps.replaceUrl(`${deps.pathname}${hypervisor && vm ? `#${params}` : ""}`);
+    return { site, socketPath: consoleSocketPath(site, ticket), viewOnly, vmName: vm ?? undefined, again: () => freshTicket(site, hypervisor, vm, viewOnly) };
+  };
+}

@@ -11,6 +11,8 @@ const ROLES: { value: Role; label: string }[] = [
   { value: "viewer", label: "Viewer: watches consoles" },
   { value: "operator", label: "Operator: uses consoles, makes share links" },
   { value: "admin", label: "Administrator: everything" },
+  { value: "member", label: "Member: only what is granted" },
+  { value: "auditor", label: "Auditor: audit trail and live sessions, no consoles" },
 ];
 
 function NewUserForm({ onCreated, onCancel }: { onCreated: () => void; onCancel: () => void }) {

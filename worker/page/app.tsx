@@ -23,16 +23,18 @@ interface Screen {
   View: FC<{ me: Me }>;
 }
 
-const EVERYONE: Role[] = ["admin", "operator", "viewer"];
+const EVERYONE: Role[] = ["admin", "operator", "viewer", "member", "auditor"];
+/** Everyone who may open a console (auditors never do). */
+const CONSOLE_ROLES: Role[] = ["admin", "operator", "viewer", "member"];
 /** What each role may use mirrors what the API allows it; the edge enforces it regardless. */
 const SCREENS: Screen[] = [
-  { path: "consoles", name: "Consoles", roles: EVERYONE, View: ConsolesScreen },
+  { path: "consoles", name: "Consoles", roles: CONSOLE_ROLES, View: ConsolesScreen },
   { path: "sites", name: "Sites", roles: ["admin"], View: SitesScreen },
   { path: "sessions", name: "Sessions", roles: EVERYONE, View: SessionsScreen },
-  { path: "links", name: "Share links", roles: ["admin", "operator"], View: LinksScreen },
+  { path: "links", name: "Share links", roles: CONSOLE_ROLES, View: LinksScreen },
   { path: "users", name: "Users", roles: ["admin"], View: UsersScreen },
   { path: "tokens", name: "API tokens", roles: EVERYONE, View: TokensScreen },
-  { path: "audit", name: "Audit", roles: ["admin"], View: AuditScreen },
+  { path: "audit", name: "Audit", roles: ["admin", "auditor"], View: AuditScreen },
 ];
 
 function currentPath(): string {
@@ -50,7 +52,7 @@ function continueToNext(): boolean {
   return true;
 }
 
-const ROLE_WORDS: Record<Role, string> = { admin: "administrator", operator: "operator", viewer: "viewer" };
+const ROLE_WORDS: Record<Role, string> = { admin: "administrator", operator: "operator", viewer: "viewer", member: "member", auditor: "auditor" };
 
 function Shell({ me, onSignOut }: { me: Me; onSignOut: () => Promise<void> }) {
   const [path, setPath] = useState(currentPath());

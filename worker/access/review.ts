@@ -18,7 +18,7 @@ export interface VersionedReach extends Reach {
 }
 
 function short(name: string): string {
-  return name.length > 40 ? `${name.slice(0, 39)}…` : name;
+  return name.length > 30 ? `${name.slice(0, 29)}…` : name;
 }
 
 /** "18:00 UTC": the page shows it as it comes, and the edge has no idea of the person's time zone. */

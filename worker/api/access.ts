@@ -127,7 +127,7 @@ export const grants = new Hono<AppEnv>()
   });
 
 export const accessRequests = new Hono<AppEnv>()
-  .post("/", requireRole("viewer", "member", "operator"), validBody<NewAccessRequestBody>()(NewRequest), async (c) => {
+  .post("/", requireRole("admin", "operator", "viewer", "member"), validBody<NewAccessRequestBody>()(NewRequest), async (c) => {
     const body = c.req.valid("json");
     const user = c.get("user");
     await requireSite(c.env, body.site);

@@ -86,6 +86,21 @@ export function decide(role: Role, grants: readonly GrantScope[], vm: VmRef, now
   return level;
 }
 
+/**
+ * When `level` (what decide() gave) stops coming from a grant, if it ends at all: undefined when the
+ * role gives it, or a grant without an end does. The app shows it beside an expiring VM.
+ */
+export function levelEnds(role: Role, grants: readonly GrantScope[], vm: VmRef, now: number, level: AccessLevel | null): number | undefined {
+  if (level === null || atLeast(roleLevel(role), level)) return undefined;
+  let end = -Infinity;
+  for (const g of grants) {
+    if (!grantActive(g, now) || !grantCovers(g, vm) || !atLeast(g.level, level)) continue;
+    if (g.until == null) return undefined;
+    end = Math.max(end, g.until);
+  }
+  return end === -Infinity ? undefined : end;
+}
+
 /** The level a console or link needs: share links need `share`, full control `control`. */
 export function needed(kind: { viewOnly: boolean; link?: boolean }): AccessLevel {
   return kind.link ? "share" : kind.viewOnly ? "view" : "control";

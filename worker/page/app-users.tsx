@@ -5,6 +5,7 @@
 import { useRef, useState } from "hono/jsx/dom";
 import type { Role, UserEntry as User } from "../../shared/api/types.ts";
 import { api, type Me, when } from "./app-api.ts";
+import { AccessButton } from "./app-access.tsx";
 import { ConfirmButton, Dialog, ErrorText, FormEnd, ScreenTitle, Table, useAction, useInitialFocus, useLoad, useMounted } from "./app-ui.tsx";
 
 const ROLES: { value: Role; label: string }[] = [
@@ -131,6 +132,7 @@ function UserRow({ u, me, reload }: { u: User; me: Me; reload: () => Promise<voi
               {u.disabled ? "Enable" : "Disable"}
             </button>
             {!u.access && <SetPassword username={u.username} />}
+            {u.role !== "admin" && u.role !== "auditor" && <AccessButton username={u.username} />}
             <ConfirmButton
               label="Delete"
               danger

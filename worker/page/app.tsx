@@ -15,12 +15,14 @@ import { SitesScreen } from "./app-sites.tsx";
 import { TokensScreen } from "./app-tokens.tsx";
 import { ErrorText } from "./app-ui.tsx";
 import { UsersScreen } from "./app-users.tsx";
+import { AccessRequestsScreen, GroupsScreen } from "./app-access.tsx";
+import { useLoad } from "./app-ui.tsx";
 
 interface Screen {
   path: string;
   name: string;
   roles: Role[];
-  View: FC<{ me: Me }>;
+  View: FC<{ me: Me; refreshCounts: () => void }>;
 }
 
 const EVERYONE: Role[] = ["admin", "operator", "viewer", "member", "auditor"];
@@ -33,6 +35,8 @@ const SCREENS: Screen[] = [
   { path: "sessions", name: "Sessions", roles: EVERYONE, View: SessionsScreen },
   { path: "links", name: "Share links", roles: CONSOLE_ROLES, View: LinksScreen },
   { path: "users", name: "Users", roles: ["admin"], View: UsersScreen },
+  { path: "groups", name: "Groups", roles: ["admin"], View: GroupsScreen },
+  { path: "access-requests", name: "Access requests", roles: ["admin"], View: ({ refreshCounts }) => <AccessRequestsScreen onChange={refreshCounts} /> },
   { path: "tokens", name: "API tokens", roles: EVERYONE, View: TokensScreen },
   { path: "audit", name: "Audit", roles: ["admin", "auditor"], View: AuditScreen },
 ];
@@ -63,6 +67,8 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => Promise<void> }) {
     return () => removeEventListener("hashchange", onHash);
   }, []);
   const mine = SCREENS.filter((s) => s.roles.includes(me.role));
+  // Pending access requests, counted in the navigation for admins (polled while the tab is visible).
+  const pending = useLoad(async () => (me.role === "admin" ? (await api("GET /api/access-requests", { query: { status: "pending" } })).length : 0), [me.role], 20_000);
   const screen = mine.find((s) => s.path === path) ?? mine[0]!;
   return (
     <>
@@ -76,6 +82,12 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => Promise<void> }) {
               <li key={s.path}>
                 <a href={`#/${s.path}`} aria-current={s === screen ? "page" : undefined}>
                   {s.name}
+                  {s.path === "access-requests" && (pending.data ?? 0) > 0 && (
+                    <span class="badge" data-testid="pending-requests">
+                      {" "}
+                      {pending.data}
+                    </span>
+                  )}
                 </a>
               </li>
             ))}
@@ -100,7 +112,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => Promise<void> }) {
         </div>
       </header>
       <main class="app-main">
-        <screen.View key={screen.path} me={me} />
+        <screen.View key={screen.path} me={me} refreshCounts={() => void pending.reload()} />
       </main>
     </>
   );

@@ -35,9 +35,10 @@ import type { SiteConfig } from "./site-config.ts";
 import type { StreamBook } from "./stream-book.ts";
 import type { ConsoleGrant, TicketBook } from "./tickets.ts";
 import type { TunnelRequests } from "./tunnel-requests.ts";
-import { atLeast, needed } from "../access/decide.ts";
+import { atLeast, levelEnds, needed } from "../access/decide.ts";
+import type { AccessLevel } from "../../shared/api/types.ts";
 import { endedReason, type ReviewWhy, type VersionedReach } from "../access/review.ts";
-import { levelOn, type ReachBook } from "./reach-book.ts";
+import { levelOn, type ReachBook, vmRef } from "./reach-book.ts";
 
 /** Whether `owner` made a link: by id; by name only for links made before ids existed. */
 export function owns(owner: Owner, createdById: string | null, createdBy: string): boolean {
@@ -147,14 +148,17 @@ export abstract class SiteRpc extends DurableObject<Env> {
   }
 
   /** What `reach` may see of the site's VMs, each with its level (GET /api/sites/:site/vms). */
-  visibleVms(userId: string, reach: VersionedReach): (SiteVm & { level: NonNullable<ReturnType<typeof levelOn>> })[] {
+  visibleVms(userId: string, reach: VersionedReach): (SiteVm & { level: AccessLevel; until?: string })[] {
     this.connectors.check();
     const site = this.config.site ?? "";
-    const now = this.reach.current(userId, reach);
+    const current = this.reach.current(userId, reach);
     const vms = this.connectors.vms();
+    const now = Date.now();
     return vms.flatMap((v) => {
-      const level = levelOn(now, site, vms, v.hypervisor, v.id);
-      return level ? [{ ...v, level }] : [];
+      const level = levelOn(current, site, vms, v.hypervisor, v.id, now);
+      if (!level) return [];
+      const ends = levelEnds(current.role, current.grants, vmRef(site, vms, v.hypervisor, v.id), now, level);
+      return [{ ...v, level, ...(ends !== undefined ? { until: new Date(ends).toISOString() } : {}) }];
     });
   }
 

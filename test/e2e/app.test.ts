@@ -107,7 +107,7 @@ describe("the operator app", () => {
     await page.getByRole("button", { name: "Sign out" }).waitFor();
     expect(await page.getByTestId("who").innerText()).toBe(`${edge.username} · administrator`);
     const links = await page.getByRole("navigation", { name: "Main" }).getByRole("link").allInnerTexts();
-    expect(links).toEqual(["Consoles", "Sites", "Sessions", "Share links", "Users", "API tokens", "Audit"]);
+    expect(links).toEqual(["Consoles", "Sites", "Sessions", "Share links", "Users", "Groups", "Access requests", "API tokens", "Audit"]);
   });
 
   it("a session that already answers (a cookie, or Cloudflare Access) skips the form; Sign out returns to it", async () => {
@@ -309,7 +309,7 @@ describe("the operator app", () => {
     const expected = {
       viewer: ["Consoles", "Sessions", "API tokens"],
       operator: ["Consoles", "Sessions", "Share links", "API tokens"],
-      admin: ["Consoles", "Sites", "Sessions", "Share links", "Users", "API tokens", "Audit"],
+      admin: ["Consoles", "Sites", "Sessions", "Share links", "Users", "Groups", "Access requests", "API tokens", "Audit"],
     };
     for (const role of ["viewer", "operator", "admin"] as const) {
       const context = await browser.newContext();

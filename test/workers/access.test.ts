@@ -111,7 +111,7 @@ describe("PATCH /api/users/:username", () => {
     const { admin, name, cookie } = await setup();
     const bad: [unknown, RegExp][] = [
       [{}, /role, password or disabled/],
-      [{ role: "root" }, /role is admin, operator or viewer/],
+      [{ role: "root" }, /role is admin, operator, viewer, member or auditor/],
       [{ password: "short" }, /at least 12/],
       [{ disabled: "yes" }, /disabled/],
       [{ nickname: "x" }, /nickname|unrecognized/i],

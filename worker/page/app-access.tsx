@@ -122,7 +122,7 @@ function GrantForm({ target, onDone, onCancel }: { target: { user: string } | { 
         ))}
       </select>
       <label for="grant-until">Until</label>
-      <input id="grant-until" name="until" type="datetime-local" aria-describedby="grant-until-hint" />
+      <input id="grant-until" name="until" type="datetime-local" step={1} aria-describedby="grant-until-hint" />
       <span class="hint" id="grant-until-hint">
         Empty: until removed. Your local time.
       </span>

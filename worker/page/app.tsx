@@ -33,7 +33,8 @@ const SCREENS: Screen[] = [
   { path: "consoles", name: "Consoles", roles: CONSOLE_ROLES, View: ConsolesScreen },
   { path: "sites", name: "Sites", roles: ["admin"], View: SitesScreen },
   { path: "sessions", name: "Sessions", roles: EVERYONE, View: SessionsScreen },
-  { path: "links", name: "Share links", roles: CONSOLE_ROLES, View: LinksScreen },
+  // Viewers and members share only through a grant; members see the screen, viewers keep what they had.
+  { path: "links", name: "Share links", roles: ["admin", "operator", "member"], View: LinksScreen },
   { path: "users", name: "Users", roles: ["admin"], View: UsersScreen },
   { path: "groups", name: "Groups", roles: ["admin"], View: GroupsScreen },
   { path: "access-requests", name: "Access requests", roles: ["admin"], View: ({ refreshCounts }) => <AccessRequestsScreen onChange={refreshCounts} /> },

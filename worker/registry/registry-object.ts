@@ -10,10 +10,8 @@ import { type AccessIdentity, accessId, IdentitiesStore } from "./identities-sto
 import { type ThrottleBlock, ThrottleStore } from "./throttle-store.ts";
 import { assignNameKeys, migrate, REGISTRY_MIGRATIONS } from "../storage/migrations.ts";
 import { GrantsStore, type NewGrant } from "./grants-store.ts";
-import type { AccessRequest, Grant, Group } from "../../shared/api/types.ts";
-import type { GrantScope } from "../access/decide.ts";
+import { AccessOwner } from "./access-owner.ts";
 import type { ReviewWhy } from "../access/review.ts";
-import { accessDefaultRole } from "../auth/access.ts";
 
 export type { SignInRecord } from "./accounts-store.ts";
 
@@ -34,6 +32,7 @@ export class Registry extends DurableObject<Env> {
   private readonly auditLog: AuditStore;
   private readonly identities: IdentitiesStore;
   private readonly grants: GrantsStore;
+  private readonly access: AccessOwner;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -46,6 +45,17 @@ export class Registry extends DurableObject<Env> {
     this.auditLog = new AuditStore(this.sql);
     this.identities = new IdentitiesStore(this.sql);
     this.grants = new GrantsStore(this.sql);
+    this.access = new AccessOwner({
+      sql: this.sql,
+      env,
+      grants: this.grants,
+      auditLog: this.auditLog,
+      accounts: this.accounts,
+      identities: this.identities,
+      resolve: (id) => this.resolve(id),
+      listSites: () => this.listSites(),
+      scheduleAlarm: () => this.scheduleAlarm(),
+    });
     // Housekeeping runs on a schedule from the first time the object starts.
     ctx.blockConcurrencyWhile(async () => {
       if ((await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now() + HOUSEKEEPING_MS);
@@ -63,14 +73,14 @@ export class Registry extends DurableObject<Env> {
       this.auditLog.prune();
       this.sql.exec("INSERT OR REPLACE INTO access_meta (key, value) VALUES ('housekeeping_at', ?)", now + HOUSEKEEPING_MS);
     }
-    await this.expireGrants(now);
+    await this.access.expireGrants(now);
     const pending = this.sql
       .exec<{ site: string; user_id: string; scope: AccessScope; reason: string }>("SELECT * FROM pending_revocations")
       .toArray();
     for (const p of pending) {
       this.sql.exec("DELETE FROM pending_revocations WHERE site = ? AND user_id = ?", p.site, p.user_id);
       if (!this.hasSite(p.site)) continue;
-      if (p.scope === "review") await this.reviewUsers([p.user_id], JSON.parse(p.reason) as ReviewWhy, [p.site]);
+      if (p.scope === "review") await this.access.reviewUsers([p.user_id], JSON.parse(p.reason) as ReviewWhy, [p.site]);
       else await this.tellSites([p.site], p.user_id, p.scope, p.reason);
     }
     await this.scheduleAlarm();
@@ -99,6 +109,8 @@ export class Registry extends DurableObject<Env> {
   deleteSite(name: string): void {
     this.sql.exec("DELETE FROM sites WHERE name = ?", name);
     this.sql.exec("DELETE FROM pending_revocations WHERE site = ?", name);
+    // A new site of the same name starts with no grants: access to the old one does not carry over.
+    this.sql.exec("DELETE FROM grants WHERE site = ?", name);
   }
 
   listSites(): string[] {
@@ -162,7 +174,7 @@ export class Registry extends DurableObject<Env> {
       // Whatever the new role and the grants no longer allow ends; a viewer keeps view-only consoles.
       const message = after.role === "viewer" ? `Your role was changed to viewer by ${actor}: full control ended.` : `Your role was changed to ${after.role} by ${actor}.`;
       this.grants.bump();
-      await this.reviewUsers(ids, { kind: "role", message });
+      await this.access.reviewUsers(ids, { kind: "role", message });
     }
   }
 
@@ -221,168 +233,62 @@ export class Registry extends DurableObject<Env> {
     return id;
   }
 
-  // ---- groups, grants, access requests (worker/registry/grants-store.ts; the rule: worker/access/decide.ts) ----
+  // ---- groups, grants, access requests (worker/registry/access-owner.ts) ------------------------------
 
-  /** Who a name is, for grants and groups: an account, or a Cloudflare Access identity seen or set. */
-  userRef(name: string): { id: string; name: string } | null {
-    const account = this.accounts.getUser(name);
-    if (account) return { id: account.id, name: account.username };
-    const identity = this.identities.getAccess(name);
-    return identity ? { id: accessId(identity.email), name: identity.email } : null;
+  userRef(name: string) {
+    return this.access.userRef(name);
   }
 
-  /** Every grant that applies to a user now (theirs and their groups'), and the access version. */
-  reachOf(userId: string): { grants: GrantScope[]; version: number } {
-    return { grants: this.grants.scopesFor(userId), version: this.grants.version() };
+  reachOf(userId: string) {
+    return this.access.reachOf(userId);
   }
 
-  listGroups(): Group[] {
-    return this.grants.listGroups();
+  listGroups() {
+    return this.access.listGroups();
   }
 
-  describeGroup(name: string): Group | null {
-    return this.grants.describeGroup(name);
+  describeGroup(name: string) {
+    return this.access.describeGroup(name);
   }
 
-  createGroup(name: string, actor: string): Group | null {
-    if (!this.grants.createGroup(name, actor)) return null;
-    this.auditLog.record({ type: "group.created", actor, detail: { group: name } });
-    return this.grants.describeGroup(name);
+  createGroup(name: string, actor: string) {
+    return this.access.createGroup(name, actor);
   }
 
-  async deleteGroup(name: string, actor: string): Promise<boolean> {
-    const members = this.grants.deleteGroup(name);
-    if (members === null) return false;
-    this.grants.bump();
-    this.auditLog.record({ type: "group.deleted", actor, detail: { group: name, members: members.length } });
-    await this.reviewUsers(members, { kind: "removed", actor });
-    return true;
+  deleteGroup(name: string, actor: string) {
+    return this.access.deleteGroup(name, actor);
   }
 
-  /** Adds or removes a member; a removal ends at once what only the group's grants allowed. */
-  async setMember(group: string, username: string, member: boolean, actor: string): Promise<Group | "unknown_group" | "unknown_user"> {
-    if (!this.grants.hasGroup(group)) return "unknown_group";
-    const user = this.userRef(username);
-    if (!user) return "unknown_user";
-    const changed = member ? this.grants.addMember(group, user.id, user.name) : this.grants.removeMember(group, user.id);
-    if (changed) {
-      this.grants.bump();
-      this.auditLog.record({ type: member ? "group.member_added" : "group.member_removed", actor, detail: { group, user: user.name } });
-      if (!member) await this.reviewUsers([user.id], { kind: "removed", actor });
-    }
-    return this.grants.describeGroup(group)!;
+  setMember(group: string, username: string, member: boolean, actor: string) {
+    return this.access.setMember(group, username, member, actor);
   }
 
-  async createGrant(grant: NewGrant, why?: string): Promise<Grant> {
-    const created = this.grants.createGrant(grant);
-    this.grants.bump();
-    this.auditLog.record({ type: "grant.created", actor: grant.createdBy, site: grant.site, detail: { ...created, ...(why ? { why } : {}) } });
-    if (grant.until !== undefined) await this.scheduleAlarm();
-    return created;
+  createGrant(grant: NewGrant) {
+    return this.access.createGrant(grant);
   }
 
-  listGrants(filter: { userId?: string; group?: string }): Grant[] {
-    return this.grants.listGrants(filter);
+  listGrants(filter: { userId?: string; group?: string }) {
+    return this.access.listGrants(filter);
   }
 
-  grantsFor(userId: string): Grant[] {
-    return this.grants.grantsFor(userId);
+  grantsFor(userId: string) {
+    return this.access.grantsFor(userId);
   }
 
-  /** Removes a grant; what only it allowed ends at once, in every site. */
-  async deleteGrant(id: string, actor: string): Promise<Grant | null> {
-    const gone = this.grants.deleteGrant(id);
-    if (!gone) return null;
-    this.grants.bump();
-    this.auditLog.record({ type: "grant.removed", actor, site: gone.grant.site, detail: { ...gone.grant } });
-    await this.reviewUsers(gone.users, { kind: "removed", actor }, [gone.grant.site]);
-    return gone.grant;
+  deleteGrant(id: string, actor: string) {
+    return this.access.deleteGrant(id, actor);
   }
 
-  /** Grants whose `until` has passed: gone, audited, and their consoles and links reviewed. */
-  private async expireGrants(now: number): Promise<void> {
-    const expired = this.grants.takeExpired(now);
-    if (expired.length === 0) return;
-    this.grants.bump();
-    for (const e of expired) {
-      this.auditLog.record({ type: "grant.expired", actor: "system", site: e.grant.site, detail: { ...e.grant } });
-      await this.reviewUsers(e.users, { kind: "ended", at: e.until }, [e.grant.site]);
-    }
+  createAccessRequest(r: Parameters<AccessOwner["createAccessRequest"]>[0]) {
+    return this.access.createAccessRequest(r);
   }
 
-  createAccessRequest(r: { userId: string; username: string; site: string; hypervisor: string; vm: string; level: Grant["level"]; minutes: number; reason: string }): AccessRequest {
-    const created = this.grants.createRequest(r);
-    this.auditLog.record({ type: "access_request.created", actor: r.username, site: r.site, detail: { ...created } });
-    return created;
+  listAccessRequests(filter: Parameters<AccessOwner["listAccessRequests"]>[0]) {
+    return this.access.listAccessRequests(filter);
   }
 
-  listAccessRequests(filter: { userId?: string; status?: AccessRequest["status"] }): AccessRequest[] {
-    return this.grants.listRequests(filter);
-  }
-
-  /** Approves (a grant from now for its minutes) or denies a pending request; never one's own. */
-  async decideAccessRequest(
-    id: string,
-    approve: boolean,
-    actor: { id: string; name: string },
-    comment: string | undefined,
-  ): Promise<{ ok: true; request: AccessRequest } | { ok: false; status: 403 | 404 | 409; code: string; message: string }> {
-    const found = this.grants.request(id);
-    if (!found) return { ok: false, status: 404, code: "unknown_request", message: `There is no access request ${id}.` };
-    if (found.userId === actor.id) return { ok: false, status: 403, code: "own_request", message: "Nobody approves or denies their own access request." };
-    const r = found.info;
-    if (r.status !== "pending") return { ok: false, status: 409, code: "already_decided", message: `This request was already ${r.status}.` };
-    let grantId: string | null = null;
-    if (approve) {
-      const now = Date.now();
-      const grant = await this.createGrant(
-        { userId: found.userId, username: r.user, site: r.site, hypervisor: r.hypervisor, vm: r.vm, level: r.level, from: now, until: now + r.minutes * 60_000, createdBy: actor.name, requestId: id },
-        `access request ${id}`,
-      );
-      grantId = grant.id;
-    }
-    this.grants.decide(id, approve ? "approved" : "denied", actor.name, comment, grantId);
-    const request = this.grants.request(id)!.info;
-    this.auditLog.record({ type: approve ? "access_request.approved" : "access_request.denied", actor: actor.name, site: r.site, detail: { ...request } });
-    return { ok: true, request };
-  }
-
-  /** A user's role now, whoever they are; null when they are gone or disabled (already ended). */
-  private roleOf(userId: string): Role | null {
-    const known = this.resolve(userId);
-    if (known) return known.role;
-    if (!userId.startsWith("access:")) return null;
-    const identity = this.identities.getAccess(userId.slice("access:".length));
-    if (identity?.disabled) return null;
-    return identity?.role ?? accessDefaultRole(this.env);
-  }
-
-  /**
-   * Tells sites what each user may reach now (role and grants) so they end what it no longer
-   * allows: consoles close with the reason, tickets are dropped, share links revoked.
-   */
-  private async reviewUsers(userIds: string[], why: ReviewWhy, sites = this.listSites()): Promise<void> {
-    const version = this.grants.version();
-    await Promise.all(
-      [...new Set(userIds)].map(async (userId) => {
-        const role = this.roleOf(userId);
-        if (role === null) return;
-        const reach = { role, grants: this.grants.scopesFor(userId), version };
-        const results = await Promise.allSettled(sites.map((site) => this.env.SITE.get(this.env.SITE.idFromName(site)).reviewUserAccess(userId, reach, why)));
-        results.forEach((r, i) => {
-          if (r.status === "fulfilled") return;
-          console.error("access review not delivered to site", sites[i], r.reason);
-          // An "all" already waiting for this site says more: it stays.
-          this.sql.exec(
-            "INSERT INTO pending_revocations (site, user_id, scope, reason) VALUES (?, ?, 'review', ?) ON CONFLICT (site, user_id) DO UPDATE SET reason = excluded.reason WHERE scope = 'review'",
-            sites[i]!,
-            userId,
-            JSON.stringify(why),
-          );
-        });
-      }),
-    );
-    if (this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending_revocations").one().n > 0) await this.scheduleAlarm();
+  decideAccessRequest(id: string, approve: boolean, actor: { id: string; name: string }, comment: string | undefined) {
+    return this.access.decideAccessRequest(id, approve, actor, comment);
   }
 
   /** Tells each site object; one that cannot be reached is retried from the alarm until it hears. */

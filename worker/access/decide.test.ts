@@ -63,6 +63,15 @@ describe("globs", () => {
     expect(globMatches("a.b", "axb")).toBe(false);
     expect(globMatches("(x|y)+[", "(x|y)+[")).toBe(true);
     expect(globMatches("*", "anything at all")).toBe(true);
+    expect(globMatches("*-1", "web-1")).toBe(true);
+    expect(globMatches("w*x*1", "web-1")).toBe(false);
+    expect(globMatches("w*-*", "web-1")).toBe(true);
+    expect(globMatches("", "")).toBe(true);
+  });
+  it("a hostile pattern costs time linear in its length times the name's", () => {
+    const started = performance.now();
+    expect(globMatches(`${"*a".repeat(60)}b`, "a".repeat(128))).toBe(false);
+    expect(performance.now() - started).toBeLessThan(50);
   });
 });
 

@@ -145,6 +145,25 @@ describe("groups", () => {
   });
 });
 
+describe("every site", () => {
+  it("leaving a group ends its consoles in each site it reached", async () => {
+    const { admin, name, cookie, site, connector } = await setup();
+    const other = `${site}-b`;
+    const otherConnector = await welcomedConnector(await createSite(admin, other));
+    const group = `both${n}`;
+    expect((await call("POST", "/api/groups", { name: group }, admin)).status).toBe(201);
+    expect((await call("PUT", `/api/groups/${group}/members/${name}`, undefined, admin)).status).toBe(200);
+    await grant(admin, { group, site, level: "control" });
+    await grant(admin, { group, site: other, level: "view" });
+    const here = await joined((await ticket(cookie, site)).wsUrl, connector);
+    const there = await joined((await ticket(cookie, other)).wsUrl, otherConnector);
+    await evictDurableObject(env.SITE.get(env.SITE.idFromName(other)), { webSockets: "hibernate" });
+    expect((await call("DELETE", `/api/groups/${group}/members/${name}`, undefined, admin)).status).toBe(200);
+    expect((await here.closedWith(2000)).reason).toBe("Your access to Desktop was removed by admin.");
+    expect((await there.closedWith(2000)).reason).toBe("Your access to Desktop was removed by admin.");
+  });
+});
+
 describe("hostile input", () => {
   it("gets a clear 400 and changes nothing", async () => {
     const { admin, name, site } = await setup();

@@ -180,6 +180,29 @@ describe("least privilege", () => {
     expect(await listedVms(member)).toEqual(["web-2"]);
   });
 
+  it("an admin makes a group in the app, adds the member, grants the group, and deletes it", async () => {
+    await go(adminPage, "Groups");
+    await adminPage.getByRole("button", { name: "New group" }).click();
+    const form = adminPage.getByRole("form", { name: "New group" });
+    await form.getByLabel("Group name").fill("oncall");
+    await form.getByRole("button", { name: "Create", exact: true }).click();
+    const card = adminPage.getByRole("article", { name: "Group oncall" });
+    await card.getByLabel("Member", { exact: true }).fill(MEMBER.username);
+    await card.getByRole("button", { name: "Add member" }).click();
+    await card.getByText(`Members: ${MEMBER.username}`).waitFor();
+    await card.getByRole("button", { name: "Grant access" }).click();
+    const grant = card.getByRole("form", { name: "Grant access" });
+    await grant.getByLabel("Site").selectOption(SITE);
+    await grant.getByLabel("VM").fill("db-1");
+    await grant.getByRole("button", { name: "Grant", exact: true }).click();
+    await card.getByText(/View only · e2e-least: VM db-1 on lab · no end/).waitFor();
+    expect(await listedVms(member)).toEqual(["db-1", "web-2"]);
+    await card.getByRole("button", { name: "Delete group" }).click();
+    await adminPage.getByRole("dialog", { name: "Delete oncall?" }).getByRole("button", { name: "Delete group" }).click();
+    await waitFor("the group gone", async () => ((await card.count()) === 0 ? true : undefined));
+    expect(await listedVms(member)).toEqual(["web-2"]);
+  });
+
   it("an auditor reads the audit trail and the live sessions but cannot open a console", async () => {
     const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
     const page = await context.newPage();

@@ -29,6 +29,16 @@ describe("the access webhook", () => {
     expect(init.signal).toBeInstanceOf(AbortSignal);
   });
 
+  it("escapes what Slack would read as mentions or links", async () => {
+    const f = vi.fn(async () => new Response("ok"));
+    vi.stubGlobal("fetch", f);
+    const waited: Promise<unknown>[] = [];
+    notify({ NOTIFY_WEBHOOK_URL: "https://hooks.example/x" } as Env, (p) => waited.push(p), "please <!channel> & <http://evil|click>");
+    await Promise.all(waited);
+    const init = (f.mock.calls[0] as unknown as [string, RequestInit])[1];
+    expect(JSON.parse(init.body as string).text).toBe("please &lt;!channel&gt; &amp; &lt;http://evil|click&gt;");
+  });
+
   it("logs a failure (a refusal or no answer), never throws, never retries", async () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const refused = vi.fn(async () => new Response("no", { status: 500 }));

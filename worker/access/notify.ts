@@ -7,11 +7,16 @@ import type { Env } from "../env.ts";
 
 const TIMEOUT_MS = 5000;
 
+/** Slack's escaping: a reason typed by a requester must not become `<!channel>` or a link. */
+export function slackText(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
 export function notify(env: Env, waitUntil: (p: Promise<unknown>) => void, text: string): void {
   const url = env.NOTIFY_WEBHOOK_URL;
   if (!url) return;
   waitUntil(
-    fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }), signal: AbortSignal.timeout(TIMEOUT_MS) })
+    fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text: slackText(text) }), signal: AbortSignal.timeout(TIMEOUT_MS) })
       .then((res) => {
         if (!res.ok) console.error(JSON.stringify({ event: "notify.failed", status: res.status }));
       })

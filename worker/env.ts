@@ -23,6 +23,8 @@ export interface Env extends Bindings {
   /** permessage-deflate on console sockets and on connector tunnels: "on" or "off" (default off). */
   VIEWER_WS_COMPRESSION?: string;
   CONNECTOR_WS_COMPRESSION?: string;
+  /** Where to POST `{text}` for each new access request and decision (Slack-compatible); default none. */
+  NOTIFY_WEBHOOK_URL?: string;
 }
 
 /** Hono's environment for this app: bindings, and what the auth middleware sets. */

@@ -5,6 +5,7 @@
 import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { consoles } from "./api/consoles.ts";
+import { accessRequests, grants, groups } from "./api/access.ts";
 import { auditApi } from "./api/audit.ts";
 import { signInBlocks } from "./api/signin-blocks.ts";
 import { links } from "./api/links.ts";
@@ -65,6 +66,9 @@ app.route("/api/links", links);
 app.route("/api/sessions", sessions);
 app.route("/api/audit", auditApi);
 app.route("/api/signin-blocks", signInBlocks);
+app.route("/api/groups", groups);
+app.route("/api/grants", grants);
+app.route("/api/access-requests", accessRequests);
 /**
  * /open: a fresh console for the person, unless another site sent them here (or the app passes on
  * an address it was given: `ask=1`). Then no ticket: the console page asks the person first. Signed

@@ -13,8 +13,12 @@ import type { PowerState } from "../protocol/messages.ts";
 
 // ---- people ---------------------------------------------------------------------------------------
 
-export const ROLES = ["admin", "operator", "viewer"] as const;
+/** `member`: nothing but its grants; `auditor`: the audit trail and live sessions, never a console. */
+export const ROLES = ["admin", "operator", "viewer", "member", "auditor"] as const;
 export type Role = (typeof ROLES)[number];
+
+/** What a grant gives on a VM: `view` (view-only), `control` (full control), `share` (and share links). */
+export type AccessLevel = "view" | "control" | "share";
 
 /** How a request was authenticated: a sign-in's cookie, an API token, or Cloudflare Access. */
 export type Via = "session" | "token" | "access";
@@ -149,6 +153,10 @@ export interface SiteVm {
   id: string;
   name: string;
   powerState: PowerState;
+  /** What the caller may do on it (the most their role and grants give). */
+  level?: AccessLevel;
+  /** When the grant that gives `level` ends, if it does. */
+  until?: string;
 }
 
 // ---- consoles, links, live consoles ---------------------------------------------------------------
@@ -232,6 +240,73 @@ export interface VncUrls {
   proxied?: string;
 }
 
+// ---- access: groups, grants, access requests (issue 19) -------------------------------------------
+
+/** `GET /api/groups`. */
+export interface Group {
+  name: string;
+  members: string[];
+  createdAt: string;
+}
+
+export interface NewGrantBody {
+  user?: string;
+  group?: string;
+  site: string;
+  hypervisor?: string;
+  vm?: string;
+  vmPattern?: string;
+  level: AccessLevel;
+  /** ISO times; outside them the grant gives nothing. */
+  from?: string;
+  until?: string;
+}
+
+/** `GET /api/grants`, `POST /api/grants`. */
+export interface Grant {
+  id: string;
+  user?: string;
+  group?: string;
+  site: string;
+  hypervisor?: string;
+  vm?: string;
+  vmPattern?: string;
+  level: AccessLevel;
+  from?: string;
+  until?: string;
+  createdBy: string;
+  createdAt: string;
+  /** The access request it came from, if any. */
+  requestId?: string;
+}
+
+export interface NewAccessRequestBody {
+  site: string;
+  hypervisor: string;
+  vm: string;
+  level: AccessLevel;
+  minutes: number;
+  reason: string;
+}
+
+/** `GET /api/access-requests`. */
+export interface AccessRequest {
+  id: string;
+  user: string;
+  site: string;
+  hypervisor: string;
+  vm: string;
+  level: AccessLevel;
+  minutes: number;
+  reason: string;
+  status: "pending" | "approved" | "denied";
+  createdAt: string;
+  decidedBy?: string;
+  decidedAt?: string;
+  comment?: string;
+  grantId?: string;
+}
+
 // ---- audit ----------------------------------------------------------------------------------------
 
 /** An audit event, as the registry stores it. */
@@ -294,6 +369,18 @@ export interface Routes {
   "GET /l/:site/status": { reply: LinkStatus };
   "GET /api/sessions": { reply: LiveConsole[] };
   "DELETE /api/sessions/:id": { reply: null };
+  "GET /api/groups": { reply: Group[] };
+  "POST /api/groups": { body: { name: string }; reply: Group };
+  "DELETE /api/groups/:group": { reply: null };
+  "PUT /api/groups/:group/members/:username": { reply: Group };
+  "DELETE /api/groups/:group/members/:username": { reply: Group };
+  "GET /api/grants": { query: { user?: string; group?: string }; reply: Grant[] };
+  "POST /api/grants": { body: NewGrantBody; reply: Grant };
+  "DELETE /api/grants/:id": { reply: null };
+  "GET /api/access-requests": { query: { status?: AccessRequest["status"] }; reply: AccessRequest[] };
+  "POST /api/access-requests": { body: NewAccessRequestBody; reply: AccessRequest };
+  "POST /api/access-requests/:id/approve": { body: { comment?: string }; reply: AccessRequest };
+  "POST /api/access-requests/:id/deny": { body: { comment?: string }; reply: AccessRequest };
   "GET /api/audit": { query: AuditQuery; reply: AuditRow[] };
   "GET /api/signin-blocks": { reply: SignInBlock[] };
   "DELETE /api/signin-blocks": { query: { account?: string; address?: string }; reply: { cleared: number } };

@@ -111,7 +111,7 @@ describe("PATCH /api/users/:username", () => {
     const { admin, name, cookie } = await setup();
     const bad: [unknown, RegExp][] = [
       [{}, /role, password or disabled/],
-      [{ role: "root" }, /role is admin, operator or viewer/],
+      [{ role: "root" }, /role is admin, operator, viewer, member or auditor/],
       [{ password: "short" }, /at least 12/],
       [{ disabled: "yes" }, /disabled/],
       [{ nickname: "x" }, /nickname|unrecognized/i],
@@ -285,11 +285,11 @@ describe("requests authenticated just before access was taken away", () => {
     expect((await call("PATCH", `/api/users/${name}`, { disabled: true }, admin)).status).toBe(200);
     // What the Worker would do for a request that passed authentication a moment earlier.
     const stub = env.SITE.get(env.SITE.idFromName(site));
-    expect(await stub.createTicket({ hypervisor: "lab", vm: "desk", user: name, userId, viewOnly: false })).toMatchObject({ ok: false, status: 403 });
-    expect(await stub.createLink({ hypervisor: "lab", vm: "desk", viewOnly: true, ttlMs: 60_000, user: name, userId })).toMatchObject({ ok: false, status: 403 });
+    expect(await stub.createTicket({ hypervisor: "lab", vm: "desk", user: name, userId, viewOnly: false, reach: { role: "operator", grants: [], version: 0 } })).toMatchObject({ ok: false, status: 403 });
+    expect(await stub.createLink({ hypervisor: "lab", vm: "desk", viewOnly: true, ttlMs: 60_000, user: name, userId, reach: { role: "operator", grants: [], version: 0 } })).toMatchObject({ ok: false, status: 403 });
     // Given back: consoles again.
     expect((await call("PATCH", `/api/users/${name}`, { disabled: false }, admin)).status).toBe(200);
-    expect((await stub.createTicket({ hypervisor: "lab", vm: "desk", user: name, userId, viewOnly: false })).ok).toBe(true);
+    expect((await stub.createTicket({ hypervisor: "lab", vm: "desk", user: name, userId, viewOnly: false, reach: { role: "operator", grants: [], version: 0 } })).ok).toBe(true);
   });
 
   it("disabling the account of an Access user's email ends the consoles they opened through Access", async () => {

@@ -57,7 +57,7 @@ describe("edge API", () => {
     const token = await createSite(cookie, "beta");
     const connector = await welcomedConnector(token);
     const vms = await (await call("GET", "/api/sites/beta/vms", undefined, cookie)).json();
-    expect(vms).toEqual([{ hypervisor: "lab", id: "desk", name: "Desktop", powerState: "running" }]);
+    expect(vms).toEqual([{ hypervisor: "lab", id: "desk", name: "Desktop", powerState: "running", level: "share" }]);
     const sites = (await (await call("GET", "/api/sites", undefined, cookie)).json()) as {
       connectors: { id: string; hypervisors: { name: string }[]; connectedAt: string }[];
     }[];

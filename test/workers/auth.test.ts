@@ -22,8 +22,9 @@ describe("roles on every route", () => {
     ["GET", "/api/sites/authsite/vms", undefined, { admin: 200, operator: 200, viewer: 200 }],
     ["POST", "/api/consoles", { site: "authsite", hypervisor: "lab", vm: "desk" }, { admin: 201, operator: 201, viewer: 201 }],
     ["POST", "/api/links", { site: "authsite", hypervisor: "lab", vm: "desk" }, { admin: 201, operator: 201, viewer: 403 }],
-    ["GET", "/api/links", undefined, { admin: 200, operator: 200, viewer: 403 }],
-    ["DELETE", "/api/links/nope", undefined, { admin: 404, operator: 404, viewer: 403 }],
+    // Since issue 19 a viewer may share through a grant, so lists (their own, none here) and revokes theirs.
+    ["GET", "/api/links", undefined, { admin: 200, operator: 200, viewer: 200 }],
+    ["DELETE", "/api/links/nope", undefined, { admin: 404, operator: 404, viewer: 404 }],
     ["POST", "/api/vnc-urls", { site: "authsite", hypervisor: "lab", vm: "desk" }, { admin: 200, operator: 200, viewer: 403 }],
     ["GET", "/api/users", undefined, { admin: 200, operator: 403, viewer: 403 }],
     ["POST", "/api/users", { username: "zed", password: "long enough password", role: "viewer" }, { admin: 201, operator: 403, viewer: 403 }],

@@ -80,6 +80,41 @@ function rewriteAs010(storage: DurableObjectStorage, statements: string[]): void
   expect(schemaVersion(storage)).toBe(0);
 }
 
+/** Takes an object's storage back to what 0.3.0 left: schema version 3, none of migration 4's tables. */
+function rewindTo030(storage: DurableObjectStorage, added: string[]): void {
+  for (const t of added) storage.sql.exec(`DROP TABLE IF EXISTS ${t}`);
+  storage.sql.exec("DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES (3)");
+}
+
+describe("storage written by 0.3.0 (before groups and grants)", () => {
+  it("operators and viewers keep exactly what they had; the new tables are added", async () => {
+    const admin = await signIn();
+    const operator = await userSession(admin, "op-030", "operator");
+    const viewer = await userSession(admin, "viewer-030", "viewer");
+    const token = await createSite(admin, "site-030");
+    const before = await welcomedConnector(token);
+    before.ws.close(1000, "upgrade");
+    await runInDurableObject(registryStub(), (_i, state) => rewindTo030(state.storage, ["groups", "group_members", "grants", "access_requests", "access_meta"]));
+    await runInDurableObject(siteStub("site-030"), (_i, state) => rewindTo030(state.storage, ["user_reach"]));
+    await evictDurableObject(registryStub());
+    await evictDurableObject(siteStub("site-030"), { webSockets: "close" });
+
+    await welcomedConnector(token);
+    // 0.3.0's sign-ins still work (they carry user ids since migration 2).
+    const vms = (await (await call("GET", "/api/sites/site-030/vms", undefined, viewer)).json()) as { level: string }[];
+    expect(vms.map((v) => v.level)).toEqual(["view"]);
+    const watch = await call("POST", "/api/consoles", { site: "site-030", hypervisor: "lab", vm: "desk" }, viewer);
+    expect(((await watch.json()) as { viewOnly: boolean }).viewOnly).toBe(true);
+    expect((await call("POST", "/api/links", { site: "site-030", hypervisor: "lab", vm: "desk" }, viewer)).status).toBe(403);
+    const full = await call("POST", "/api/consoles", { site: "site-030", hypervisor: "lab", vm: "desk" }, operator);
+    expect(((await full.json()) as { viewOnly: boolean }).viewOnly).toBe(false);
+    expect((await call("POST", "/api/links", { site: "site-030", hypervisor: "lab", vm: "desk" }, operator)).status).toBe(201);
+    expect(await (await call("GET", "/api/grants", undefined, admin)).json()).toEqual([]);
+    await runInDurableObject(registryStub(), (_i, state) => expect(schemaVersion(state.storage)).toBe(REGISTRY_MIGRATIONS.length));
+    await runInDurableObject(siteStub("site-030"), (_i, state) => expect(schemaVersion(state.storage)).toBe(SITE_MIGRATIONS.length));
+  });
+});
+
 describe("storage written by 0.1.0", () => {
   it("site: the connector token, share links and an unused console ticket still work", async () => {
     const admin = await signIn();

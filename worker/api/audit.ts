@@ -20,7 +20,7 @@ const Query = z.object({
  * GET /api/audit: newest first. Filters: type (e.g. `console` or `console.closed`), actor, site,
  * since / until (ISO times); paging: `limit` (≤ 1000) and `before` (the `id` of the last row seen).
  */
-export const auditApi = new Hono<AppEnv>().use(requireRole("admin")).get("/", valid("query", Query), async (c) => {
+export const auditApi = new Hono<AppEnv>().use(requireRole("admin", "auditor")).get("/", valid("query", Query), async (c) => {
   const q = c.req.valid("query");
   // (The RPC stub's type cannot express `unknown` details; the rows are AuditRow as stored.)
   const rows = (await registryOf(c.env).auditQuery({

@@ -9,6 +9,7 @@ import type { Link, LinkCreated, NewLinkBody } from "../../shared/api/types.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import type { Owner } from "../site/site-object.ts";
 import { requireSite, siteOf } from "./sites.ts";
+import { reachOf } from "../access/reach.ts";
 
 export const DEFAULT_LINK_TTL_SECONDS = 15 * 60;
 const DEFAULT_MAX_TTL_SECONDS = 24 * 3600;
@@ -33,10 +34,12 @@ async function allLinks(c: Context<AppEnv>, owner: Owner | null): Promise<Link[]
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 
-/** Share links: operators and admins make them; operators see and revoke their own, admins all. */
+/**
+ * Share links: whoever may share that VM (the `share` level: operators and admins by role, others
+ * by a grant) makes them; people see and revoke their own, admins all.
+ */
 export const links = new Hono<AppEnv>()
-  .use(requireRole("admin", "operator"))
-  .post("/", validBody<NewLinkBody>()(NewLink), async (c) => {
+  .post("/", requireRole("admin", "operator", "viewer", "member"), validBody<NewLinkBody>()(NewLink), async (c) => {
     const body = c.req.valid("json");
     const ttlSeconds = body.ttlSeconds ?? DEFAULT_LINK_TTL_SECONDS;
     if (ttlSeconds > maxTtl(c.env)) {
@@ -51,6 +54,7 @@ export const links = new Hono<AppEnv>()
       ttlMs: ttlSeconds * 1000,
       user: user.name,
       userId: user.id,
+      reach: await reachOf(c.env, user),
     });
     if (!created.ok) throw new ApiError(created.status, created.code, created.message);
     const origin = new URL(c.req.url).origin;

@@ -9,6 +9,7 @@ import { ApiError } from "../http/errors.ts";
 import { SiteName, validBody } from "../http/validate.ts";
 import type { Body, Site, SiteCreated, SiteVm, TokenRotated } from "../../shared/api/types.ts";
 import { registryOf } from "../registry/registry-object.ts";
+import { reachOf } from "../access/reach.ts";
 
 const NewSite = z.object({ name: SiteName });
 
@@ -88,5 +89,7 @@ export const sites = new Hono<AppEnv>()
   })
   .get("/:site/vms", async (c) => {
     const site = await requireSite(c.env, c.req.param("site"));
-    return c.json((await site.listVms()) satisfies SiteVm[]);
+    const user = c.get("user");
+    // Only what the caller may reach, each with what they may do there (worker/access/decide.ts).
+    return c.json((await site.visibleVms(user.id, await reachOf(c.env, user))) satisfies SiteVm[]);
   });

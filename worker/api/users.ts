@@ -14,7 +14,7 @@ import { registryOf } from "../registry/registry-object.ts";
 import { siteOf } from "./sites.ts";
 
 const Password = z.string().min(12, "use at least 12 characters").max(1024);
-const RoleField = z.enum(ROLES, { error: "role is admin, operator or viewer" });
+const RoleField = z.enum(ROLES, { error: "role is admin, operator, viewer, member or auditor" });
 
 const NewUser = z.object({
   username: z.string().regex(/^[A-Za-z0-9._@+-]{1,128}$/, "use letters, digits and . _ @ + - (an email address works)"),

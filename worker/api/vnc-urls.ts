@@ -6,6 +6,7 @@ import { ApiError } from "../http/errors.ts";
 import { ConsoleTarget, validBody } from "../http/validate.ts";
 import type { ConsoleTarget as Target, VncUrls } from "../../shared/api/types.ts";
 import { requireSite } from "./sites.ts";
+import { reachOf } from "../access/reach.ts";
 
 /** A stable Porthole address of a VM's console: opening it signs in if needed, then shows the console. */
 export function edgeConsoleUrl(origin: string, site: string, hypervisor: string, vm: string): string {
@@ -36,7 +37,8 @@ export async function openConsolePage(c: Context<AppEnv>): Promise<Response> {
   const user = await currentUser(c);
   if (!user) return c.redirect(`/?next=${encodeURIComponent(`${c.req.path}?${new URL(c.req.url).searchParams}`)}`, 302);
   const { site, hypervisor, vm } = parsed.data;
-  const result = await (await requireSite(c.env, site)).createTicket({ hypervisor, vm, user: user.name, userId: user.id, viewOnly: user.role === "viewer" });
+  if (user.role === "auditor") throw new ApiError(403, "forbidden", "Auditors read the audit trail and live sessions; they open no consoles.");
+  const result = await (await requireSite(c.env, site)).createTicket({ hypervisor, vm, user: user.name, userId: user.id, reach: await reachOf(c.env, user) });
   if (!result.ok) throw new ApiError(result.status, result.code, result.message);
-  return c.redirect(consolePageUrl(new URL(c.req.url).origin, site, result.ticket, user.role === "viewer", { hypervisor, vm }), 302);
+  return c.redirect(consolePageUrl(new URL(c.req.url).origin, site, result.ticket, result.viewOnly, { hypervisor, vm }), 302);
 }

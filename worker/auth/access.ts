@@ -5,6 +5,7 @@
  */
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import type { Env, Role } from "../env.ts";
+import { ROLES } from "../../shared/api/types.ts";
 
 const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
@@ -38,5 +39,5 @@ export async function verifyAccess(env: Env, token: string): Promise<AccessIdent
 /** The role of an Access user with no Porthole account (ACCESS_DEFAULT_ROLE, default viewer). */
 export function accessDefaultRole(env: Env): Role {
   const role = env.ACCESS_DEFAULT_ROLE;
-  return role === "admin" || role === "operator" || role === "viewer" ? role : "viewer";
+  return (ROLES as readonly string[]).includes(role ?? "") ? (role as Role) : "viewer";
 }

@@ -3,6 +3,9 @@ import { useState } from "hono/jsx/dom";
 import type { LinkCreated, SiteVm } from "../../shared/api/types.ts";
 import { api, ApiFailure, type Me, when } from "./app-api.ts";
 import { CopyField, Dialog, ErrorText, FormEnd, ScreenTitle, Table, useAction, useLoad, useMounted } from "./app-ui.tsx";
+import { LEVEL_WORDS, RequestAccessDialog } from "./app-access.tsx";
+
+type Asking = { site: string; hypervisor: string; vm: string; name: string } | null;
 
 interface SiteVms {
   site: string;
@@ -32,6 +35,9 @@ export function ConsolesScreen({ me }: { me: Me }) {
   const [query, setQuery] = useState("");
   const [siteFilter, setSiteFilter] = useState("");
   const [sharing, setSharing] = useState<{ site: string; vm: SiteVm } | null>(null);
+  const [asking, setAsking] = useState<Asking | undefined>(undefined);
+  // Anyone who opens consoles may ask for more; admins have everything already.
+  const mayAsk = me.role !== "admin" && me.role !== "auditor";
   const sites = all.data ?? [];
   const q = query.trim().toLowerCase();
   const rows = sites
@@ -45,6 +51,14 @@ export function ConsolesScreen({ me }: { me: Me }) {
       <ScreenTitle reloads={all}>
         <span id="consoles-title">Consoles</span>
       </ScreenTitle>
+      {mayAsk && (
+        <p class="actions">
+          <button type="button" onClick={() => setAsking(null)}>
+            Request access
+          </button>
+          <span class="hint"> to a VM not listed here.</span>
+        </p>
+      )}
       <form class="filters" role="search" aria-label="Filter VMs" onSubmit={(e: Event) => e.preventDefault()}>
         <div class="field">
           <label for="vm-search">Search</label>
@@ -75,18 +89,26 @@ export function ConsolesScreen({ me }: { me: Me }) {
         </p>
       )}
       {rows.length > 0 && (
-        <Table columns={["VM", "Site", "Hypervisor", "Power state"]}>
+        <Table columns={["VM", "Site", "Hypervisor", "Power state", "Access"]}>
           {rows.map(({ site, vm }) => (
-            <VmRow key={`${site}/${vm.hypervisor}/${vm.id}`} me={me} site={site} vm={vm} onShare={() => setSharing({ site, vm })} />
+            <VmRow
+              key={`${site}/${vm.hypervisor}/${vm.id}`}
+              me={me}
+              site={site}
+              vm={vm}
+              onShare={() => setSharing({ site, vm })}
+              onAsk={mayAsk && vm.level !== "share" ? () => setAsking({ site, hypervisor: vm.hypervisor, vm: vm.id, name: vm.name || vm.id }) : undefined}
+            />
           ))}
         </Table>
       )}
       {sharing && <ShareDialog site={sharing.site} vm={sharing.vm} onClose={() => setSharing(null)} />}
+      {asking !== undefined && <RequestAccessDialog target={asking} onClose={() => setAsking(undefined)} />}
     </section>
   );
 }
 
-function VmRow({ me, site, vm, onShare }: { me: Me; site: string; vm: SiteVm; onShare: () => void }) {
+function VmRow({ me, site, vm, onShare, onAsk }: { me: Me; site: string; vm: SiteVm; onShare: () => void; onAsk: (() => void) | undefined }) {
   const [run, busy, error] = useAction();
   const [fallback, setFallback] = useState<string | null>(null);
   const mounted = useMounted();
@@ -116,13 +138,26 @@ function VmRow({ me, site, vm, onShare }: { me: Me; site: string; vm: SiteVm; on
       <td data-label="Power state">
         <span class={`power power-${vm.powerState}`}>{POWER_WORDS[vm.powerState] ?? vm.powerState}</span>
       </td>
+      <td data-label="Access">
+        {vm.level ? LEVEL_WORDS[vm.level] : ""}
+        {vm.until && (
+          <div class="hint">
+            until <time dateTime={vm.until}>{when(vm.until)}</time>
+          </div>
+        )}
+      </td>
       <td class="actions">
         <button type="button" class="primary" onClick={open} disabled={busy}>
           Open console
         </button>
-        {me.role !== "viewer" && (
+        {(vm.level ? vm.level === "share" : me.role !== "viewer") && (
           <button type="button" onClick={onShare}>
             Share
+          </button>
+        )}
+        {onAsk && (
+          <button type="button" onClick={onAsk}>
+            Request access
           </button>
         )}
         <ErrorText error={error} />

@@ -5,12 +5,15 @@
 import { useRef, useState } from "hono/jsx/dom";
 import type { Role, UserEntry as User } from "../../shared/api/types.ts";
 import { api, type Me, when } from "./app-api.ts";
+import { AccessButton } from "./app-access.tsx";
 import { ConfirmButton, Dialog, ErrorText, FormEnd, ScreenTitle, Table, useAction, useInitialFocus, useLoad, useMounted } from "./app-ui.tsx";
 
 const ROLES: { value: Role; label: string }[] = [
   { value: "viewer", label: "Viewer: watches consoles" },
   { value: "operator", label: "Operator: uses consoles, makes share links" },
   { value: "admin", label: "Administrator: everything" },
+  { value: "member", label: "Member: only what is granted" },
+  { value: "auditor", label: "Auditor: audit trail and live sessions, no consoles" },
 ];
 
 function NewUserForm({ onCreated, onCancel }: { onCreated: () => void; onCancel: () => void }) {
@@ -129,6 +132,7 @@ function UserRow({ u, me, reload }: { u: User; me: Me; reload: () => Promise<voi
               {u.disabled ? "Enable" : "Disable"}
             </button>
             {!u.access && <SetPassword username={u.username} />}
+            {u.role !== "admin" && u.role !== "auditor" && <AccessButton username={u.username} />}
             <ConfirmButton
               label="Delete"
               danger

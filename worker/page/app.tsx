@@ -15,24 +15,31 @@ import { SitesScreen } from "./app-sites.tsx";
 import { TokensScreen } from "./app-tokens.tsx";
 import { ErrorText } from "./app-ui.tsx";
 import { UsersScreen } from "./app-users.tsx";
+import { AccessRequestsScreen, GroupsScreen } from "./app-access.tsx";
+import { useLoad } from "./app-ui.tsx";
 
 interface Screen {
   path: string;
   name: string;
   roles: Role[];
-  View: FC<{ me: Me }>;
+  View: FC<{ me: Me; refreshCounts: () => void }>;
 }
 
-const EVERYONE: Role[] = ["admin", "operator", "viewer"];
+const EVERYONE: Role[] = ["admin", "operator", "viewer", "member", "auditor"];
+/** Everyone who may open a console (auditors never do). */
+const CONSOLE_ROLES: Role[] = ["admin", "operator", "viewer", "member"];
 /** What each role may use mirrors what the API allows it; the edge enforces it regardless. */
 const SCREENS: Screen[] = [
-  { path: "consoles", name: "Consoles", roles: EVERYONE, View: ConsolesScreen },
+  { path: "consoles", name: "Consoles", roles: CONSOLE_ROLES, View: ConsolesScreen },
   { path: "sites", name: "Sites", roles: ["admin"], View: SitesScreen },
   { path: "sessions", name: "Sessions", roles: EVERYONE, View: SessionsScreen },
-  { path: "links", name: "Share links", roles: ["admin", "operator"], View: LinksScreen },
+  // Viewers and members share only through a grant; members see the screen, viewers keep what they had.
+  { path: "links", name: "Share links", roles: ["admin", "operator", "member"], View: LinksScreen },
   { path: "users", name: "Users", roles: ["admin"], View: UsersScreen },
+  { path: "groups", name: "Groups", roles: ["admin"], View: GroupsScreen },
+  { path: "access-requests", name: "Access requests", roles: ["admin"], View: ({ refreshCounts }) => <AccessRequestsScreen onChange={refreshCounts} /> },
   { path: "tokens", name: "API tokens", roles: EVERYONE, View: TokensScreen },
-  { path: "audit", name: "Audit", roles: ["admin"], View: AuditScreen },
+  { path: "audit", name: "Audit", roles: ["admin", "auditor"], View: AuditScreen },
 ];
 
 function currentPath(): string {
@@ -50,7 +57,7 @@ function continueToNext(): boolean {
   return true;
 }
 
-const ROLE_WORDS: Record<Role, string> = { admin: "administrator", operator: "operator", viewer: "viewer" };
+const ROLE_WORDS: Record<Role, string> = { admin: "administrator", operator: "operator", viewer: "viewer", member: "member", auditor: "auditor" };
 
 function Shell({ me, onSignOut }: { me: Me; onSignOut: () => Promise<void> }) {
   const [path, setPath] = useState(currentPath());
@@ -61,6 +68,8 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => Promise<void> }) {
     return () => removeEventListener("hashchange", onHash);
   }, []);
   const mine = SCREENS.filter((s) => s.roles.includes(me.role));
+  // Pending access requests, counted in the navigation for admins (polled while the tab is visible).
+  const pending = useLoad(async () => (me.role === "admin" ? (await api("GET /api/access-requests", { query: { status: "pending" } })).length : 0), [me.role], 20_000);
   const screen = mine.find((s) => s.path === path) ?? mine[0]!;
   return (
     <>
@@ -74,6 +83,12 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => Promise<void> }) {
               <li key={s.path}>
                 <a href={`#/${s.path}`} aria-current={s === screen ? "page" : undefined}>
                   {s.name}
+                  {s.path === "access-requests" && (pending.data ?? 0) > 0 && (
+                    <span class="badge" data-testid="pending-requests">
+                      {" "}
+                      {pending.data}
+                    </span>
+                  )}
                 </a>
               </li>
             ))}
@@ -98,7 +113,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => Promise<void> }) {
         </div>
       </header>
       <main class="app-main">
-        <screen.View key={screen.path} me={me} />
+        <screen.View key={screen.path} me={me} refreshCounts={() => void pending.reload()} />
       </main>
     </>
   );

@@ -9,11 +9,17 @@ import { type AuditEvent, type AuditQuery, type AuditRow, AuditStore } from "./a
 import { type AccessIdentity, accessId, IdentitiesStore } from "./identities-store.ts";
 import { type ThrottleBlock, ThrottleStore } from "./throttle-store.ts";
 import { assignNameKeys, migrate, REGISTRY_MIGRATIONS } from "../storage/migrations.ts";
+import { GrantsStore, type NewGrant } from "./grants-store.ts";
+import { AccessOwner } from "./access-owner.ts";
+import type { ReviewWhy } from "../access/review.ts";
 
 export type { SignInRecord } from "./accounts-store.ts";
 
-/** What a site must end for a user: everything (deleted, disabled) or full control (now a viewer). */
-export type AccessScope = "all" | "control";
+/**
+ * What a site must end for a user: everything (deleted, disabled), full control (now a viewer), or
+ * whatever the decision no longer allows under their current role and grants ("review").
+ */
+export type AccessScope = "all" | "control" | "review";
 
 /** The registry's alarm: audit retention, and retrying site objects that missed a revocation. */
 const HOUSEKEEPING_MS = 3600_000;
@@ -25,6 +31,8 @@ export class Registry extends DurableObject<Env> {
   private readonly throttle: ThrottleStore;
   private readonly auditLog: AuditStore;
   private readonly identities: IdentitiesStore;
+  private readonly grants: GrantsStore;
+  private readonly access: AccessOwner;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -36,23 +44,57 @@ export class Registry extends DurableObject<Env> {
     this.throttle = new ThrottleStore(this.sql);
     this.auditLog = new AuditStore(this.sql);
     this.identities = new IdentitiesStore(this.sql);
+    this.grants = new GrantsStore(this.sql);
+    this.access = new AccessOwner({
+      sql: this.sql,
+      env,
+      grants: this.grants,
+      auditLog: this.auditLog,
+      accounts: this.accounts,
+      identities: this.identities,
+      resolve: (id) => this.resolve(id),
+      listSites: () => this.listSites(),
+      scheduleAlarm: () => this.scheduleAlarm(),
+    });
     // Housekeeping runs on a schedule from the first time the object starts.
     ctx.blockConcurrencyWhile(async () => {
       if ((await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now() + HOUSEKEEPING_MS);
     });
   }
 
+  /**
+   * One alarm, three jobs: hourly housekeeping, retrying sites that missed a revocation, and the
+   * exact moment the next grant ends (each alarm is a billed wake: only real deadlines are set).
+   */
   override async alarm(): Promise<void> {
-    this.auditLog.prune();
+    const now = Date.now();
+    const housekeepingAt = this.sql.exec<{ value: number }>("SELECT value FROM access_meta WHERE key = 'housekeeping_at'").toArray()[0]?.value ?? 0;
+    if (housekeepingAt <= now) {
+      this.auditLog.prune();
+      this.sql.exec("INSERT OR REPLACE INTO access_meta (key, value) VALUES ('housekeeping_at', ?)", now + HOUSEKEEPING_MS);
+    }
+    await this.access.expireGrants(now);
     const pending = this.sql
       .exec<{ site: string; user_id: string; scope: AccessScope; reason: string }>("SELECT * FROM pending_revocations")
       .toArray();
     for (const p of pending) {
       this.sql.exec("DELETE FROM pending_revocations WHERE site = ? AND user_id = ?", p.site, p.user_id);
-      if (this.hasSite(p.site)) await this.tellSites([p.site], p.user_id, p.scope, p.reason);
+      if (!this.hasSite(p.site)) continue;
+      if (p.scope === "review") await this.access.reviewUsers([p.user_id], JSON.parse(p.reason) as ReviewWhy, [p.site]);
+      else await this.tellSites([p.site], p.user_id, p.scope, p.reason);
     }
+    await this.scheduleAlarm();
+  }
+
+  /** The earliest of: housekeeping, a retry (if any site missed a change), the next grant's end. */
+  private async scheduleAlarm(): Promise<void> {
+    const now = Date.now();
+    const housekeepingAt = this.sql.exec<{ value: number }>("SELECT value FROM access_meta WHERE key = 'housekeeping_at'").toArray()[0]?.value ?? now + HOUSEKEEPING_MS;
     const retry = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending_revocations").one().n > 0;
-    await this.ctx.storage.setAlarm(Date.now() + (retry ? RETRY_MS : HOUSEKEEPING_MS));
+    const expiry = this.grants.nextExpiry();
+    const at = Math.min(Math.max(housekeepingAt, now), retry ? now + RETRY_MS : Infinity, expiry ?? Infinity);
+    const current = await this.ctx.storage.getAlarm();
+    if (current !== at) await this.ctx.storage.setAlarm(at);
   }
 
   // ---- sites -----------------------------------------------------------------------------------
@@ -67,6 +109,8 @@ export class Registry extends DurableObject<Env> {
   deleteSite(name: string): void {
     this.sql.exec("DELETE FROM sites WHERE name = ?", name);
     this.sql.exec("DELETE FROM pending_revocations WHERE site = ?", name);
+    // A new site of the same name starts with no grants: access to the old one does not carry over.
+    this.sql.exec("DELETE FROM grants WHERE site = ?", name);
   }
 
   listSites(): string[] {
@@ -107,6 +151,7 @@ export class Registry extends DurableObject<Env> {
     // the default role, so it is remembered as a blocked Access identity with its last role
     // (PATCH {disabled:false} lets it in again, at that role, never higher).
     if (gone.username.includes("@")) this.identities.setAccess(gone.username, { disabled: true, role: gone.role });
+    this.grants.forgetUser(gone.id);
     await this.endAccess([gone.id, accessId(gone.username)], "all", `Your access was removed by ${actor}.`);
     return gone;
   }
@@ -125,12 +170,15 @@ export class Registry extends DurableObject<Env> {
   private async accessChanged(before: { role: Role | null; disabled: boolean } | null, after: { role: Role | null; disabled: boolean }, ids: string[], actor: string): Promise<void> {
     if (after.disabled && !before?.disabled) {
       await this.endAccess(ids, "all", `Your access was removed by ${actor}.`);
-    } else if (after.role === "viewer" && before?.role !== "viewer") {
-      await this.endAccess(ids, "control", `Your role was changed to viewer by ${actor}: full control ended.`);
+    } else if (after.role !== before?.role && after.role !== null) {
+      // Whatever the new role and the grants no longer allow ends; a viewer keeps view-only consoles.
+      const message = after.role === "viewer" ? `Your role was changed to viewer by ${actor}: full control ended.` : `Your role was changed to ${after.role} by ${actor}.`;
+      this.grants.bump();
+      await this.access.reviewUsers(ids, { kind: "role", message });
     }
   }
 
-  private async endAccess(ids: string[], scope: AccessScope, reason: string): Promise<void> {
+  private async endAccess(ids: string[], scope: "all" | "control", reason: string): Promise<void> {
     const sites = this.listSites();
     await Promise.all(ids.map((id) => this.tellSites(sites, id, scope, reason)));
   }
@@ -185,8 +233,66 @@ export class Registry extends DurableObject<Env> {
     return id;
   }
 
+  // ---- groups, grants, access requests (worker/registry/access-owner.ts) ------------------------------
+
+  userRef(name: string) {
+    return this.access.userRef(name);
+  }
+
+  reachOf(userId: string) {
+    return this.access.reachOf(userId);
+  }
+
+  listGroups() {
+    return this.access.listGroups();
+  }
+
+  describeGroup(name: string) {
+    return this.access.describeGroup(name);
+  }
+
+  createGroup(name: string, actor: string) {
+    return this.access.createGroup(name, actor);
+  }
+
+  deleteGroup(name: string, actor: string) {
+    return this.access.deleteGroup(name, actor);
+  }
+
+  setMember(group: string, username: string, member: boolean, actor: string) {
+    return this.access.setMember(group, username, member, actor);
+  }
+
+  createGrant(grant: NewGrant) {
+    return this.access.createGrant(grant);
+  }
+
+  listGrants(filter: { userId?: string; group?: string }) {
+    return this.access.listGrants(filter);
+  }
+
+  grantsFor(userId: string) {
+    return this.access.grantsFor(userId);
+  }
+
+  deleteGrant(id: string, actor: string) {
+    return this.access.deleteGrant(id, actor);
+  }
+
+  createAccessRequest(r: Parameters<AccessOwner["createAccessRequest"]>[0]) {
+    return this.access.createAccessRequest(r);
+  }
+
+  listAccessRequests(filter: Parameters<AccessOwner["listAccessRequests"]>[0]) {
+    return this.access.listAccessRequests(filter);
+  }
+
+  decideAccessRequest(id: string, approve: boolean, actor: { id: string; name: string }, comment: string | undefined) {
+    return this.access.decideAccessRequest(id, approve, actor, comment);
+  }
+
   /** Tells each site object; one that cannot be reached is retried from the alarm until it hears. */
-  private async tellSites(sites: string[], userId: string, scope: AccessScope, reason: string): Promise<void> {
+  private async tellSites(sites: string[], userId: string, scope: "all" | "control", reason: string): Promise<void> {
     const results = await Promise.allSettled(
       sites.map((site) => this.env.SITE.get(this.env.SITE.idFromName(site)).endUserAccess(userId, scope, reason)),
     );
@@ -203,7 +309,7 @@ export class Registry extends DurableObject<Env> {
         reason,
       );
     });
-    if (failed) await this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
+    if (failed) await this.scheduleAlarm();
   }
 
   /**

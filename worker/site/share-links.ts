@@ -67,6 +67,11 @@ export class ShareLinkBook {
     return rows;
   }
 
+  /** A user's links that still work (a review checks each against what the user may still do). */
+  activeByCreator(userId: string, now = Date.now()): ShareLinkRecord[] {
+    return this.sql.exec<Row>("SELECT * FROM links WHERE created_by_id = ? AND revoked_at IS NULL AND expires_at > ?", userId, now).toArray().map(record);
+  }
+
   async create(link: Omit<ShareLinkRecord, "id" | "createdAt" | "revokedAt">): Promise<{ id: string; secret: string }> {
     // A user whose access was just taken away (see TicketBook.block) shares nothing more.
     if (link.createdById && this.sql.exec("SELECT 1 FROM blocked_users WHERE user_id = ?", link.createdById).toArray().length > 0) {

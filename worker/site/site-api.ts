@@ -19,7 +19,7 @@ export interface Owner {
   name: string;
 }
 
-export type TicketResult = SiteResult<{ ticket: string; expiresAt: number }, 403 | 404 | 502 | 503>;
+export type TicketResult = SiteResult<{ ticket: string; expiresAt: number; viewOnly: boolean }, 403 | 404 | 502 | 503>;
 
 export interface ConnectorInfo {
   id: string;

@@ -22,6 +22,7 @@ import { SiteConfig } from "./site-config.ts";
 import { SiteRpc } from "./site-rpc.ts";
 import { StreamBook } from "./stream-book.ts";
 import { TicketBook } from "./tickets.ts";
+import { ReachBook } from "./reach-book.ts";
 import { TunnelMessages } from "./tunnel-messages.ts";
 import { TunnelRequests } from "./tunnel-requests.ts";
 import { limit, Upgrades } from "./upgrades.ts";
@@ -38,6 +39,7 @@ export class SiteObject extends SiteRpc {
   protected readonly requests = new TunnelRequests();
   protected readonly audit: SiteAudit;
   protected readonly alarms: SiteAlarm;
+  protected readonly reach: ReachBook;
   private readonly tunnel: TunnelMessages;
   private readonly upgrades: Upgrades;
 
@@ -48,6 +50,7 @@ export class SiteObject extends SiteRpc {
     this.audit = new SiteAudit(ctx, env, this.config);
     this.tickets = new TicketBook(ctx.storage.sql);
     this.links = new ShareLinkBook(ctx.storage.sql);
+    this.reach = new ReachBook(ctx.storage.sql);
     this.connectors = new ConnectorBook(ctx, () => this.config.site ?? "this site", (gone) => this.connectorGone(gone));
     const idle = limit(env.IDLE_TIMEOUT_SECONDS, 0);
     this.streams = new StreamBook(ctx, idle > 0 ? idle * 1000 : null, (end) => this.audit.consoleClosed(end));

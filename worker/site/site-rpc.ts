@@ -35,6 +35,10 @@ import type { SiteConfig } from "./site-config.ts";
 import type { StreamBook } from "./stream-book.ts";
 import type { ConsoleGrant, TicketBook } from "./tickets.ts";
 import type { TunnelRequests } from "./tunnel-requests.ts";
+import { atLeast, levelEnds, needed } from "../access/decide.ts";
+import type { AccessLevel } from "../../shared/api/types.ts";
+import { endedReason, type ReviewWhy, type VersionedReach } from "../access/review.ts";
+import { levelOn, type ReachBook, vmRef } from "./reach-book.ts";
 
 /** Whether `owner` made a link: by id; by name only for links made before ids existed. */
 export function owns(owner: Owner, createdById: string | null, createdBy: string): boolean {
@@ -52,6 +56,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
   protected abstract readonly requests: TunnelRequests;
   protected abstract readonly audit: SiteAudit;
   protected abstract readonly alarms: SiteAlarm;
+  protected abstract readonly reach: ReachBook;
 
   // ---- the site ------------------------------------------------------------------------------
 
@@ -137,13 +142,41 @@ export abstract class SiteRpc extends DurableObject<Env> {
 
   // ---- consoles ------------------------------------------------------------------------------
 
-  async createTicket(grant: ConsoleGrant): Promise<TicketResult> {
-    if (!this.tickets.allowed(grant.userId, grant.viewOnly)) return ACCESS_REMOVED;
-    const found = this.connectors.find(grant.hypervisor, grant.vm);
+  /** The most `reach` gives on a VM of this site (worker/access/decide.ts), with the newest reach this site knows. */
+  protected levelFor(userId: string | undefined, reach: VersionedReach, hypervisor: string, vm: string) {
+    return levelOn(this.reach.current(userId, reach), this.config.site ?? "", this.connectors.vms(), hypervisor, vm);
+  }
+
+  /** What `reach` may see of the site's VMs, each with its level (GET /api/sites/:site/vms). */
+  visibleVms(userId: string, reach: VersionedReach): (SiteVm & { level: AccessLevel; until?: string })[] {
+    this.connectors.check();
+    const site = this.config.site ?? "";
+    const current = this.reach.current(userId, reach);
+    const vms = this.connectors.vms();
+    const now = Date.now();
+    return vms.flatMap((v) => {
+      const level = levelOn(current, site, vms, v.hypervisor, v.id, now);
+      if (!level) return [];
+      const ends = levelEnds(current.role, current.grants, vmRef(site, vms, v.hypervisor, v.id), now, level);
+      return [{ ...v, level, ...(ends !== undefined ? { until: new Date(ends).toISOString() } : {}) }];
+    });
+  }
+
+  /**
+   * A console ticket for what the user may do on the VM: view-only when that is all their role and
+   * grants give (or when asked for). 404 for a VM they may not see, as for one that does not exist.
+   */
+  async createTicket(req: Omit<ConsoleGrant, "viewOnly"> & { viewOnly?: boolean; reach: VersionedReach }): Promise<TicketResult> {
+    const level = this.levelFor(req.userId, req.reach, req.hypervisor, req.vm);
+    if (level === null) return { ok: false, status: 404, code: "unknown_vm", message: `There is no VM ${req.vm} on ${req.hypervisor} for you.` };
+    const viewOnly = req.viewOnly === true || !atLeast(level, "control");
+    if (!this.tickets.allowed(req.userId, viewOnly)) return ACCESS_REMOVED;
+    const found = this.connectors.find(req.hypervisor, req.vm);
     if (!found.ok) return found;
-    const { ticket, expiresAt } = await this.tickets.issue(grant);
+    const { reach: _, ...grant } = req;
+    const { ticket, expiresAt } = await this.tickets.issue({ ...grant, viewOnly });
     await this.alarms.schedule();
-    return { ok: true, ticket, expiresAt };
+    return { ok: true, ticket, expiresAt, viewOnly };
   }
 
   /** Live consoles (GET /api/sessions). */
@@ -183,7 +216,10 @@ export abstract class SiteRpc extends DurableObject<Env> {
 
   // ---- share links ---------------------------------------------------------------------------
 
-  async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string; userId?: string }): Promise<LinkCreated> {
+  async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string; userId?: string; reach: VersionedReach }): Promise<LinkCreated> {
+    const level = this.levelFor(req.userId, req.reach, req.hypervisor, req.vm);
+    if (level === null) return { ok: false, status: 404, code: "unknown_vm", message: `There is no VM ${req.vm} on ${req.hypervisor} for you.` };
+    if (!atLeast(level, "share")) return { ok: false, status: 403, code: "forbidden", message: `Sharing ${req.vm} needs the share level; you have ${level}.` };
     if (!this.tickets.allowed(req.userId, false)) return ACCESS_REMOVED;
     const found = this.connectors.find(req.hypervisor, req.vm);
     if (!found.ok) return found;
@@ -273,6 +309,46 @@ export abstract class SiteRpc extends DurableObject<Env> {
     }
     this.connectors.flushAll();
     return { consoles, tickets, links: revoked.length };
+  }
+
+  /**
+   * The registry says what a user may reach now (a grant removed or ended, a group left, a role
+   * changed). Whatever `decide` no longer allows ends: full-control consoles where only view-only
+   * remains (view-only ones stay), every console of a VM they lost, their tickets likewise, and
+   * share links where they may no longer share. The answer is remembered for later requests.
+   */
+  reviewUserAccess(userId: string, reach: VersionedReach, why: ReviewWhy): { consoles: number; tickets: number; links: number } {
+    this.reach.remember(userId, reach);
+    const now = this.reach.current(userId, reach);
+    const site = this.config.site ?? "";
+    const vms = this.connectors.vms();
+    const level = (hypervisor: string, vm: string) => levelOn(now, site, vms, hypervisor, vm);
+    const name = (hypervisor: string, vm: string) => vms.find((v) => v.hypervisor === hypervisor && v.id === vm)?.name ?? vm;
+    let consoles = 0;
+    for (const s of this.streams.where((a) => a.userId === userId && a.linkId === undefined)) {
+      const a = s.attachment;
+      const have = level(a.hypervisor, a.vm);
+      if (atLeast(have, needed({ viewOnly: a.viewOnly }))) continue;
+      this.streams.close(s, CloseCode.gone, endedReason(why, name(a.hypervisor, a.vm), have !== null));
+      consoles++;
+    }
+    let tickets = 0;
+    for (const t of this.tickets.unredeemedOf(userId)) {
+      if (atLeast(level(t.hypervisor, t.vm), needed({ viewOnly: t.viewOnly }))) continue;
+      this.tickets.drop(t.hash);
+      tickets++;
+    }
+    let links = 0;
+    for (const link of this.links.activeByCreator(userId)) {
+      if (atLeast(level(link.hypervisor, link.vm), "share")) continue;
+      this.links.revoke(link.id);
+      links++;
+      const closed = this.closeLinkConsoles(link.id, "This share link was revoked: its creator's access ended.");
+      this.audit.send({ type: "link.revoked", actor: "system", detail: { id: link.id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed, why } });
+    }
+    if (consoles || tickets || links) this.audit.send({ type: "access.ended", actor: "system", detail: { userId, why, consoles, tickets, links } });
+    this.connectors.flushAll();
+    return { consoles, tickets, links };
   }
 
   /** The user may have consoles again (re-enabled, or promoted from viewer). */

@@ -57,6 +57,18 @@ export class TicketBook {
     return n;
   }
 
+  /** A user's unredeemed tickets (a review drops those the user may no longer redeem). */
+  unredeemedOf(userId: string): { hash: string; hypervisor: string; vm: string; viewOnly: boolean }[] {
+    return this.sql
+      .exec<{ hash: string; hypervisor: string; vm: string; view_only: number }>("SELECT hash, hypervisor, vm, view_only FROM tickets WHERE user_id = ? AND used_at IS NULL", userId)
+      .toArray()
+      .map((t) => ({ hash: t.hash, hypervisor: t.hypervisor, vm: t.vm, viewOnly: t.view_only === 1 }));
+  }
+
+  drop(hash: string): void {
+    this.sql.exec("DELETE FROM tickets WHERE hash = ?", hash);
+  }
+
   async issue(grant: ConsoleGrant): Promise<{ ticket: string; expiresAt: number }> {
     if (!this.allowed(grant.userId, grant.viewOnly)) throw new Error("this user's access was taken away");
     const ticket = randomToken();

@@ -57,6 +57,13 @@ export const SITE_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    what: "least privilege: the newest access each user was reviewed with (a request that read older grants uses it)",
+    up(sql) {
+      sql.exec("CREATE TABLE IF NOT EXISTS user_reach (user_id TEXT PRIMARY KEY, version INTEGER NOT NULL, json TEXT NOT NULL)");
+    },
+  },
 ];
 
 /** The registry object (worker/registry/): sites, accounts, sessions, API tokens, audit, sign-in throttling. */
@@ -124,6 +131,34 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
           fingerprint TEXT PRIMARY KEY, username TEXT NOT NULL, id TEXT NOT NULL, since INTEGER NOT NULL, retired_at INTEGER);
         CREATE TABLE IF NOT EXISTS access_identities (
           email TEXT PRIMARY KEY, role TEXT, disabled INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL);
+      `);
+    },
+  },
+  {
+    version: 4,
+    what: "least privilege: groups, grants, access requests; existing roles keep their meaning",
+    up(sql) {
+      // Additive only: 0.3.0's users keep their roles (operator, viewer) and nothing else changes.
+      sql.exec(`
+        CREATE TABLE IF NOT EXISTS groups (
+          name_key TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL, created_by TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS group_members (
+          group_key TEXT NOT NULL, user_id TEXT NOT NULL, username TEXT NOT NULL, added_at INTEGER NOT NULL,
+          PRIMARY KEY (group_key, user_id));
+        CREATE INDEX IF NOT EXISTS group_members_user ON group_members (user_id);
+        CREATE TABLE IF NOT EXISTS grants (
+          id TEXT PRIMARY KEY, user_id TEXT, username TEXT, group_key TEXT, site TEXT NOT NULL,
+          hypervisor TEXT, vm TEXT, vm_pattern TEXT, level TEXT NOT NULL, from_at INTEGER, until_at INTEGER,
+          created_at INTEGER NOT NULL, created_by TEXT NOT NULL, request_id TEXT);
+        CREATE INDEX IF NOT EXISTS grants_user ON grants (user_id);
+        CREATE INDEX IF NOT EXISTS grants_group ON grants (group_key);
+        CREATE INDEX IF NOT EXISTS grants_until ON grants (until_at);
+        CREATE TABLE IF NOT EXISTS access_requests (
+          id TEXT PRIMARY KEY, user_id TEXT NOT NULL, username TEXT NOT NULL, site TEXT NOT NULL, hypervisor TEXT NOT NULL,
+          vm TEXT NOT NULL, level TEXT NOT NULL, minutes INTEGER NOT NULL, reason TEXT NOT NULL, status TEXT NOT NULL,
+          created_at INTEGER NOT NULL, decided_by TEXT, decided_at INTEGER, comment TEXT, grant_id TEXT);
+        CREATE INDEX IF NOT EXISTS access_requests_status ON access_requests (status, created_at);
+        CREATE TABLE IF NOT EXISTS access_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
       `);
     },
   },

@@ -6,20 +6,20 @@
  * `control` on a VM; the admin approves in the app; the member opens it with full control; a
  * denied request gives nothing. An auditor reads the audit trail and sessions and opens nothing.
  */
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { BrowserContext, Locator, Page } from "playwright-core";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../harness/api.ts";
-import { launchBrowser } from "../harness/browser.ts";
-import { type RunningConnector, startConnector } from "../harness/connector.ts";
+import { e2eSite } from "../harness/e2e-site.ts";
 import { waitFor } from "../harness/processes.ts";
 
-const edge = inject("edge");
-const desktop = inject("desktop");
-const SITE = "e2e-least";
 const WINDOW_S = 40;
-const admin = new ApiClient(edge.url);
-let browser: Browser;
-let connector: RunningConnector;
+const site = e2eSite("e2e-least", {
+  lab: () => ["web-1", "web-2", "db-1"].map((id) => ({ id, name: id, port: site.desktop.port })),
+  waitForVms: true,
+  browser: true,
+});
+const SITE = site.name;
+const edge = site.edge;
 let adminPage: Page;
 let member: Page;
 let memberContext: BrowserContext;
@@ -64,26 +64,16 @@ async function listedVms(p: Page): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  await admin.signIn(edge.username, edge.password);
-  const token = await admin.createSite(SITE);
-  const vm = (id: string) => ({ id, name: id, address: `127.0.0.1:${desktop.port}` });
-  connector = await startConnector({ edge: edge.url, token, hypervisors: [{ name: "lab", type: "vnc", vms: [vm("web-1"), vm("web-2"), vm("db-1")] }] });
-  await admin.waitForVms(SITE);
   for (const [who, role] of [
     [MEMBER, "member"],
     [AUDITOR, "auditor"],
   ] as const) {
-    expect((await admin.call("POST", "/api/users", { ...who, role })).status).toBe(201);
+    expect((await site.api.call("POST", "/api/users", { ...who, role })).status).toBe(201);
   }
-  browser = await launchBrowser();
-  adminPage = await (await browser.newContext({ viewport: { width: 1200, height: 900 } })).newPage();
-  memberContext = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  adminPage = await (await site.browser.newContext({ viewport: { width: 1200, height: 900 } })).newPage();
+  memberContext = await site.browser.newContext({ viewport: { width: 1200, height: 900 } });
   member = await memberContext.newPage();
   await signIn(adminPage, { username: edge.username, password: edge.password });
-});
-
-afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), browser?.close()]);
 });
 
 describe("least privilege", () => {
@@ -204,7 +194,7 @@ describe("least privilege", () => {
   });
 
   it("an auditor reads the audit trail and the live sessions but cannot open a console", async () => {
-    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    const context = await site.browser.newContext({ viewport: { width: 1200, height: 900 } });
     const page = await context.newPage();
     await signIn(page, AUDITOR);
     const links = await page.getByRole("navigation", { name: "Main" }).getByRole("link").allInnerTexts();

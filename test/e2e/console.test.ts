@@ -16,7 +16,7 @@ const { desktop, api, name: SITE } = site;
 describe("a console through the edge", () => {
   it("lists the connector's VM", async () => {
     const vms = await api.call("GET", `/api/sites/${SITE}/vms`);
-    expect(vms.body).toEqual([{ hypervisor: "lab", id: "desk", name: "Test desktop", powerState: "unknown" }]);
+    expect(vms.body).toEqual([{ hypervisor: "lab", id: "desk", name: "Test desktop", powerState: "unknown", level: "share" }]);
   });
 
   it("completes the RFB handshake and reads the desktop's real framebuffer", async () => {

@@ -8,6 +8,7 @@ import { consoles } from "./api/consoles.ts";
 import { auditApi } from "./api/audit.ts";
 import { signInBlocks } from "./api/signin-blocks.ts";
 import { links } from "./api/links.ts";
+import { recordings } from "./api/recordings.ts";
 import { sessions } from "./api/sessions.ts";
 import { tokens } from "./api/tokens.ts";
 import { users } from "./api/users.ts";
@@ -64,6 +65,7 @@ app.route("/api/tokens", tokens);
 app.route("/api/links", links);
 app.route("/api/sessions", sessions);
 app.route("/api/audit", auditApi);
+app.route("/api/recordings", recordings);
 app.route("/api/signin-blocks", signInBlocks);
 /**
  * /open: a fresh console for the person, unless another site sent them here (or the app passes on

@@ -186,6 +186,11 @@ export class ViewerStream<T extends TunnelOutbox = TunnelOutbox> {
     return this.rfb.handshakeDone || this.rfb.framing === "lost";
   }
 
+  /** Where ServerInit begins in the console's bytes (see RfbTracker.serverInitAt), once known. */
+  get serverInitAt(): number | undefined {
+    return this.rfb.serverInitAt;
+  }
+
   /** Writes what must survive hibernation into the attachment (called by the stream book). */
   persist(): void {
     if (this.rfb.dirty) {

@@ -20,6 +20,7 @@ import { SiteAlarm } from "./site-alarm.ts";
 import { SiteAudit } from "./site-audit.ts";
 import { SiteConfig } from "./site-config.ts";
 import { SiteRpc } from "./site-rpc.ts";
+import { RecordingBook } from "./recording-book.ts";
 import { StreamBook } from "./stream-book.ts";
 import { TicketBook } from "./tickets.ts";
 import { TunnelMessages } from "./tunnel-messages.ts";
@@ -35,6 +36,7 @@ export class SiteObject extends SiteRpc {
   protected readonly links: ShareLinkBook;
   protected readonly connectors: ConnectorBook;
   protected readonly streams: StreamBook;
+  protected readonly recordings: RecordingBook;
   protected readonly requests = new TunnelRequests();
   protected readonly audit: SiteAudit;
   protected readonly alarms: SiteAlarm;
@@ -51,6 +53,8 @@ export class SiteObject extends SiteRpc {
     this.connectors = new ConnectorBook(ctx, () => this.config.site ?? "this site", (gone) => this.connectorGone(gone));
     const idle = limit(env.IDLE_TIMEOUT_SECONDS, 0);
     this.streams = new StreamBook(ctx, idle > 0 ? idle * 1000 : null, (end) => this.audit.consoleClosed(end));
+    this.recordings = new RecordingBook(ctx, env.RECORDINGS, this.config);
+    this.streams.tap = this.recordings;
     this.alarms = new SiteAlarm(ctx.storage, { tickets: this.tickets, links: this.links, streams: this.streams, connectors: this.connectors });
     this.tunnel = new TunnelMessages({
       connectors: this.connectors,
@@ -77,6 +81,7 @@ export class SiteObject extends SiteRpc {
   private restore(): void {
     this.connectors.restore();
     for (const lost of this.streams.restore((id) => this.connectors.get(id))) this.audit.consoleLost(lost);
+    this.recordings.restore((id) => this.streams.get(id));
     // CLOSE for consoles that could not be rebuilt: no event may follow to flush it.
     this.connectors.flushAll();
     // A wake with live sockets: worth a line for whoever runs `wrangler tail` (and the idle test).

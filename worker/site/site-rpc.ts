@@ -33,6 +33,8 @@ import type {
 import type { SiteAudit } from "./site-audit.ts";
 import type { SiteConfig } from "./site-config.ts";
 import type { StreamBook } from "./stream-book.ts";
+import type { RecordingBook } from "./recording-book.ts";
+import type { Recording, RecordingPolicy, RecordingQuery } from "../../shared/api/types.ts";
 import type { ConsoleGrant, TicketBook } from "./tickets.ts";
 import type { TunnelRequests } from "./tunnel-requests.ts";
 
@@ -52,6 +54,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
   protected abstract readonly requests: TunnelRequests;
   protected abstract readonly audit: SiteAudit;
   protected abstract readonly alarms: SiteAlarm;
+  protected abstract readonly recordings: RecordingBook;
 
   // ---- the site ------------------------------------------------------------------------------
 
@@ -109,6 +112,43 @@ export abstract class SiteRpc extends DurableObject<Env> {
   /** Connectors with what an operator needs to spot an impostor: host, version, address, time. */
   describeConnectors(): (ConnectorInfo & { address: string | null })[] {
     return this.describe().map((info) => ({ ...info, address: this.connectors.get(info.id)?.attachment.address ?? null }));
+  }
+
+  // ---- recordings (docs/recording.md) ---------------------------------------------------------
+
+  recordingPolicy(): { recording: RecordingPolicy; recordInput: boolean } {
+    return { recording: this.config.recording, recordInput: this.config.recordInput };
+  }
+
+  /** Changes which consoles are recorded from the next one opened on; consoles open now keep theirs. */
+  setRecordingPolicy(change: { recording?: RecordingPolicy; recordInput?: boolean }, actor: string): { recording: RecordingPolicy; recordInput: boolean } {
+    if (change.recording !== undefined) this.config.recording = change.recording;
+    if (change.recordInput !== undefined) this.config.recordInput = change.recordInput;
+    const now = this.recordingPolicy();
+    this.audit.send({ type: "site.recording_changed", actor, detail: now });
+    return now;
+  }
+
+  listRecordings(q: RecordingQuery & { limit?: number }): Recording[] {
+    return this.recordings.list(q);
+  }
+
+  getRecording(id: string): Recording | null {
+    return this.recordings.get(id);
+  }
+
+  recordingFiles(id: string): { keys: string[] } | null {
+    const f = this.recordings.files(id);
+    return f ? { keys: f.keys } : null;
+  }
+
+  async deleteRecording(id: string, actor: string): Promise<boolean | "open"> {
+    const rec = this.recordings.get(id);
+    const done = await this.recordings.delete(id);
+    if (done === true && rec) {
+      this.audit.send({ type: "recording.deleted", actor, detail: { id, hypervisor: rec.hypervisor, vm: rec.vm, startedAt: rec.startedAt, bytes: rec.bytes } });
+    }
+    return done;
   }
 
   listVms(): SiteVm[] {

@@ -48,6 +48,18 @@ export interface OpenRequest {
   linkId?: string;
 }
 
+/**
+ * What else sees a stream's life and bytes (the site's recordings): called after the stream took
+ * them, and never waited on.
+ */
+export interface StreamTap {
+  opened(stream: ViewerStream<ConnectorSocket>): void;
+  down(stream: ViewerStream<ConnectorSocket>, bytes: Uint8Array): void;
+  /** `handshakeWasDone`: ServerInit had passed before this viewer message. */
+  up(stream: ViewerStream<ConnectorSocket>, bytes: Uint8Array, handshakeWasDone: boolean): void;
+  ended(stream: ViewerStream<ConnectorSocket>, code: number, reason: string): void;
+}
+
 /** What the audit trail needs of a console that was open when the edge restarted. */
 export interface LostConsole {
   stream: number;
@@ -75,6 +87,8 @@ export class StreamBook {
   private readonly idleMs: number | null;
   /** What the site's plain viewers hold unproven, live and closed-but-not-gone (see the module). */
   readonly unproven = new UnprovenLedger();
+  /** Set by the site object: the recordings. */
+  tap: StreamTap | null = null;
 
   constructor(ctx: DurableObjectState, idleMs: number | null, onEnd: (end: StreamEnd) => void) {
     this.ctx = ctx;
@@ -144,6 +158,8 @@ export class StreamBook {
     };
     this.sql.exec("INSERT OR REPLACE INTO open_consoles (stream, json) VALUES (?, ?)", attachment.stream, JSON.stringify(lost));
     this.add(stream);
+    // Before the connector is asked: a recorded console's viewer hears so before any console byte.
+    this.tap?.opened(stream);
     req.connector.queue(encodeJson(FrameType.open, stream.id, { hypervisor: req.hypervisor, vm: req.vm }));
     return { client: pair[0], stream };
   }
@@ -197,7 +213,10 @@ export class StreamBook {
     if (!stream || stream.connector !== connector) return false;
     switch (frame.type) {
       case FrameType.data:
-        this.apply(stream, (s) => s.down(frame.bytes));
+        this.apply(stream, (s) => {
+          s.down(frame.bytes);
+          this.tap?.down(s, frame.bytes);
+        });
         return false;
       case FrameType.credit:
         this.apply(stream, (s) => s.credit(frame.bytes));
@@ -224,7 +243,13 @@ export class StreamBook {
    */
   fromViewer(stream: ViewerStream<ConnectorSocket>, message: string | ArrayBuffer): boolean {
     const warned = stream.attachment.idleWarnedAt !== null;
-    this.apply(stream, (s) => (typeof message === "string" ? s.viewerText(message) : s.viewerBytes(new Uint8Array(message))));
+    this.apply(stream, (s) => {
+      if (typeof message === "string") return s.viewerText(message);
+      const handshakeWasDone = s.handshakeDone;
+      const bytes = new Uint8Array(message);
+      s.viewerBytes(bytes);
+      this.tap?.up(s, bytes, handshakeWasDone);
+    });
     return warned && stream.attachment.idleWarnedAt === null;
   }
 
@@ -281,6 +306,7 @@ export class StreamBook {
     // Closing answers a viewer's own close frame too, so its client does not wait for a timeout.
     closeQuietly(stream.socket, code, reason);
     this.sql.exec("DELETE FROM open_consoles WHERE stream = ?", stream.id);
+    this.tap?.ended(stream, code, reason);
     this.onEnd({ stream, code, reason });
   }
 

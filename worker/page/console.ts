@@ -12,7 +12,7 @@ import RFB from "@novnc/novnc";
 import { ApiFailure, apiClient } from "../../shared/api/client.ts";
 import type { ConsoleOpened, LinkStatus } from "../../shared/api/types.ts";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
-import { CREDIT_SUBPROTOCOL, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
+import { CREDIT_SUBPROTOCOL, VIEWER_NOTICE_IDLE_WARNING, VIEWER_NOTICE_RECORDED } from "../../shared/protocol/limits.ts";
 import { consoleSocketPath, linkSocketPath } from "../../shared/urls/console.ts";
 import { describeClose, describeFetchError, isPassingClose, RECONNECT_STABLE_MS, reconnectDelay } from "./close-reasons.ts";
 import { CreditChannel } from "./console-channel.ts";
@@ -170,6 +170,8 @@ function onNotice(text: string): void {
     return;
   }
   if (msg.type === VIEWER_NOTICE_IDLE_WARNING && typeof msg.closesAt === "string") showIdleWarning(Date.parse(msg.closesAt));
+  // The edge's first message, before any console byte: stays shown for as long as the page does.
+  if (msg.type === VIEWER_NOTICE_RECORDED) $("recorded").hidden = false;
 }
 
 let idleTimer: ReturnType<typeof setInterval> | undefined;

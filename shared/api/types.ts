@@ -168,6 +168,11 @@ export interface Recording {
   chain: string;
 }
 
+/** `GET /api/recordings/:id`: also each segment's size, in order, so a player can check the chain. */
+export interface RecordingDetail extends Recording {
+  segmentBytes: number[];
+}
+
 /** `GET /api/recordings` filters; times are ISO. */
 export interface RecordingQuery {
   site?: string;
@@ -332,7 +337,7 @@ export interface Routes {
   "PATCH /api/sites/:site": { body: SiteChangeBody; reply: { name: string; recording: RecordingPolicy; recordInput: boolean } };
   "GET /api/sites/:site/vms": { reply: SiteVm[] };
   "GET /api/recordings": { query: RecordingQuery; reply: Recording[] };
-  "GET /api/recordings/:id": { reply: Recording };
+  "GET /api/recordings/:id": { reply: RecordingDetail };
   "DELETE /api/recordings/:id": { reply: null };
   "POST /api/consoles": { body: ConsoleTarget; reply: ConsoleOpened };
   "POST /api/vnc-urls": { body: ConsoleTarget; reply: VncUrls };

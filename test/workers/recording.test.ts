@@ -107,6 +107,10 @@ describe("recorded consoles", () => {
     expect([...chain].map((x) => x.toString(16).padStart(2, "0")).join("")).toBe(rec.chain);
     expect(rec.segments).toBe(1);
     expect(rec.bytes).toBe(bytes.length - headerLen);
+    // The audit trail's console.closed row names its recording; the detail gives each segment's size.
+    await auditUntil(cookie, "?type=console.closed&site=rec-basic", (rows) => rows.find((r) => r.detail?.recording === rec.id));
+    const detail = (await api(cookie).answer("GET /api/recordings/:id", { params: { id: rec.id } })).body;
+    expect(detail.segmentBytes).toEqual([rec.bytes]);
   });
 
   it("carries on across hibernation in the middle of a recording", async () => {

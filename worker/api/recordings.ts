@@ -6,7 +6,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
-import type { Recording } from "../../shared/api/types.ts";
+import type { Recording, RecordingDetail } from "../../shared/api/types.ts";
 import type { AppEnv, Env, Role } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { valid } from "../http/validate.ts";
@@ -83,7 +83,7 @@ export const recordings = new Hono<AppEnv>()
     const { id } = c.req.valid("param");
     const rec = await (await siteOfRecording(c.env, id)).getRecording(id);
     if (!rec) throw notFound(id);
-    return c.json(rec satisfies Recording);
+    return c.json(rec satisfies RecordingDetail);
   })
   .get("/:id/file", valid("param", Id), async (c) => {
     const { id } = c.req.valid("param");

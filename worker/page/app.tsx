@@ -9,6 +9,7 @@ import { api, ApiFailure, describeError, type Me, type Role, whenSignedOut } fro
 import { AuditScreen } from "./app-audit.tsx";
 import { ConsolesScreen } from "./app-consoles.tsx";
 import { LinksScreen } from "./app-links.tsx";
+import { RecordingsScreen } from "./app-recordings.tsx";
 import { SessionsScreen } from "./app-sessions.tsx";
 import { SignIn } from "./app-signin.tsx";
 import { SitesScreen } from "./app-sites.tsx";
@@ -33,6 +34,8 @@ const SCREENS: Screen[] = [
   { path: "users", name: "Users", roles: ["admin"], View: UsersScreen },
   { path: "tokens", name: "API tokens", roles: EVERYONE, View: TokensScreen },
   { path: "audit", name: "Audit", roles: ["admin"], View: AuditScreen },
+  // TODO(#19): add "auditor" here once the role exists (the edge already lets it read recordings).
+  { path: "recordings", name: "Recordings", roles: ["admin"], View: RecordingsScreen },
 ];
 
 function currentPath(): string {

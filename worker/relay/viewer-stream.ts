@@ -71,6 +71,8 @@ export interface ViewerAttachment {
   viewOnly: boolean;
   /** Set when opened through a share link. */
   linkId?: string;
+  /** The recording of this console, if it is recorded (worker/site/recording-book.ts): its audit rows name it. */
+  recording?: string;
   /** The connector answered OPEN_OK. */
   upstreamOpen: boolean;
   /** Until then the connector must answer OPEN; then the RFB handshake must finish. */

@@ -143,6 +143,8 @@ export class RecordingBook {
       live.chain = chain;
       this.sql.exec("UPDATE recordings SET chain = ? WHERE id = ?", hex(chain), id);
     });
+    a.recording = id;
+    stream.persist();
     stream.notify({ type: VIEWER_NOTICE_RECORDED, input: recordInput });
   }
 

@@ -45,6 +45,7 @@ export class SiteAudit {
         seconds: Math.round((Date.now() - a.openedAt) / 1000),
         code,
         reason,
+        ...(a.recording ? { recording: a.recording } : {}),
       },
     });
   }

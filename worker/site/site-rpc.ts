@@ -34,7 +34,7 @@ import type { SiteAudit } from "./site-audit.ts";
 import type { SiteConfig } from "./site-config.ts";
 import type { StreamBook } from "./stream-book.ts";
 import type { RecordingBook } from "./recording-book.ts";
-import type { Recording, RecordingPolicy, RecordingQuery } from "../../shared/api/types.ts";
+import type { Recording, RecordingDetail, RecordingPolicy, RecordingQuery } from "../../shared/api/types.ts";
 import type { ConsoleGrant, TicketBook } from "./tickets.ts";
 import type { TunnelRequests } from "./tunnel-requests.ts";
 
@@ -133,8 +133,10 @@ export abstract class SiteRpc extends DurableObject<Env> {
     return this.recordings.list(q);
   }
 
-  getRecording(id: string): Recording | null {
-    return this.recordings.get(id);
+  getRecording(id: string): RecordingDetail | null {
+    const rec = this.recordings.get(id);
+    const files = rec && this.recordings.files(id);
+    return rec && files ? { ...rec, segmentBytes: files.segments.map((s) => s.bytes) } : null;
   }
 
   recordingFiles(id: string): { keys: string[] } | null {

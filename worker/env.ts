@@ -23,6 +23,8 @@ export interface Env extends Bindings {
   /** permessage-deflate on console sockets and on connector tunnels: "on" or "off" (default off). */
   VIEWER_WS_COMPRESSION?: string;
   CONNECTOR_WS_COMPRESSION?: string;
+  /** Finished recordings are deleted this many days after they ended (default 30; docs/recording.md). */
+  RECORDING_RETENTION_DAYS?: string;
 }
 
 /** Hono's environment for this app: bindings, and what the auth middleware sets. */

@@ -4,7 +4,8 @@
  * restart (interrupted), storage that fails (the console carries on, the recording is incomplete),
  * storage that is slow (memory stays within HELD_LIMIT_BYTES), and the routes' roles.
  */
-import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { later } from "./clock.ts";
 import { describe, expect, it } from "vitest";
 import type { Recording } from "../../shared/api/types.ts";
 import { encodeData, encodeOpenOk } from "../../shared/protocol/frames.ts";
@@ -224,5 +225,24 @@ describe("recorded consoles", () => {
     expect((await call("GET", `/api/recordings/${rec.id}`, undefined, cookie)).status).toBe(404);
     expect(await env.RECORDINGS.get(`rec-roles/${rec.id}/header`)).toBeNull();
     await auditUntil(cookie, "?type=recording.deleted", (rows) => rows.find((r) => r.detail?.id === rec.id));
+  });
+
+  it("retention: the object's alarm deletes a recording RECORDING_RETENTION_DAYS (30) after it ended, audited", async () => {
+    const { cookie, connector } = await recordedSite("rec-old");
+    const { browser, stream } = await recordedConsole(cookie, "rec-old", connector);
+    await toViewer(connector, browser, stream, new Uint8Array([1]));
+    browser.ws.close(1000, "done");
+    await browser.closedWith();
+    await settle("rec-old");
+    const rec = await onlyRecording(cookie, "rec-old");
+    const alarm = await runInDurableObject(stubOf("rec-old"), (_o, state) => state.storage.getAlarm());
+    expect(alarm).not.toBeNull();
+    // 29 days on: kept.
+    await later(29 * 86_400_000, () => runDurableObjectAlarm(stubOf("rec-old")));
+    expect((await call("GET", `/api/recordings/${rec.id}`, undefined, cookie)).status).toBe(200);
+    expect(await later(31 * 86_400_000, () => runDurableObjectAlarm(stubOf("rec-old")))).toBe(true);
+    expect((await call("GET", `/api/recordings/${rec.id}`, undefined, cookie)).status).toBe(404);
+    expect(await env.RECORDINGS.get(`rec-old/${rec.id}/header`)).toBeNull();
+    await auditUntil(cookie, "?type=recording.expired", (rows) => rows.find((r) => r.detail?.id === rec.id));
   });
 });

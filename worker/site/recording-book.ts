@@ -26,6 +26,8 @@ export const SEGMENT_BYTES = 256 * 1024;
 export const FLUSH_MS = 3000;
 /** Per recorded stream: buffered plus in-flight bytes never pass this. */
 export const HELD_LIMIT_BYTES = 1024 * 1024;
+/** Recordings that expire within this much of the earliest are deleted by the same alarm. */
+export const EXPIRY_BATCH_MS = 60 * 60 * 1000;
 
 type Stream = ViewerStream<ConnectorSocket>;
 
@@ -94,12 +96,17 @@ export class RecordingBook {
   private readonly config: SiteConfig;
   private readonly live = new Map<number, Live>();
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** How long a finished recording is kept (RECORDING_RETENTION_DAYS). */
+  private readonly retentionMs: number;
+  /** A recording ended since the alarm was last set: its expiry may be the earliest. */
+  private expiryMoved = false;
 
-  constructor(ctx: DurableObjectState, bucket: R2Bucket, config: SiteConfig) {
+  constructor(ctx: DurableObjectState, bucket: R2Bucket, config: SiteConfig, retentionDays = 30) {
     this.ctx = ctx;
     this.sql = ctx.storage.sql;
     this.bucket = bucket;
     this.config = config;
+    this.retentionMs = retentionDays * 24 * 60 * 60 * 1000;
   }
 
   private get site(): string {
@@ -194,6 +201,7 @@ export class RecordingBook {
     this.append(live, encodeMark(now - live.t0, { mark: "end", code, reason }), true);
     this.cut(live);
     this.sql.exec("UPDATE recordings SET ended_at = ?, end_reason = ?, state = ? WHERE id = ?", now, reason, live.incomplete ? "incomplete" : "complete", live.id);
+    this.expiryMoved = true;
     // A failure of the last puts is only known later.
     this.enqueue(live, async () => {
       if (live.incomplete) this.sql.exec("UPDATE recordings SET state = 'incomplete', incomplete = 1 WHERE id = ?", live.id);
@@ -213,6 +221,7 @@ export class RecordingBook {
           "The edge restarted (a deploy or a crash) while the console was open.",
           row.id,
         );
+        this.expiryMoved = true;
         continue;
       }
       this.track({
@@ -317,6 +326,34 @@ export class RecordingBook {
       live.gap = true;
     });
     this.ctx.waitUntil(live.tail);
+  }
+
+  // ---- retention ------------------------------------------------------------------------------
+
+  /** True once after a recording ended: the caller reschedules the alarm (its expiry may be the earliest). */
+  takeExpiryMoved(): boolean {
+    const moved = this.expiryMoved;
+    this.expiryMoved = false;
+    return moved;
+  }
+
+  /**
+   * When the alarm must delete the next recordings: the earliest expiry, moved to the end of its
+   * batch so that recordings expiring within EXPIRY_BATCH_MS of each other cost one alarm.
+   */
+  nextExpiry(): number | null {
+    const row = this.sql.exec<{ at: number | null }>("SELECT MIN(ended_at) AS at FROM recordings WHERE state != 'recording'").toArray()[0];
+    return row?.at == null ? null : row.at + this.retentionMs + EXPIRY_BATCH_MS;
+  }
+
+  /** Deletes finished recordings older than the retention (the alarm calls this); returns them for the audit trail. */
+  async expire(now: number): Promise<Recording[]> {
+    const old = this.sql
+      .exec<Row>("SELECT * FROM recordings WHERE state != 'recording' AND ended_at <= ? ORDER BY ended_at LIMIT 100", now - this.retentionMs)
+      .toArray()
+      .map((r) => this.toApi(r));
+    for (const rec of old) await this.delete(rec.id);
+    return old;
   }
 
   // ---- the index --------------------------------------------------------------------------------

@@ -53,9 +53,9 @@ export class SiteObject extends SiteRpc {
     this.connectors = new ConnectorBook(ctx, () => this.config.site ?? "this site", (gone) => this.connectorGone(gone));
     const idle = limit(env.IDLE_TIMEOUT_SECONDS, 0);
     this.streams = new StreamBook(ctx, idle > 0 ? idle * 1000 : null, (end) => this.audit.consoleClosed(end));
-    this.recordings = new RecordingBook(ctx, env.RECORDINGS, this.config);
+    this.recordings = new RecordingBook(ctx, env.RECORDINGS, this.config, limit(env.RECORDING_RETENTION_DAYS, 30));
     this.streams.tap = this.recordings;
-    this.alarms = new SiteAlarm(ctx.storage, { tickets: this.tickets, links: this.links, streams: this.streams, connectors: this.connectors });
+    this.alarms = new SiteAlarm(ctx.storage, { tickets: this.tickets, links: this.links, streams: this.streams, connectors: this.connectors, recordings: this.recordings });
     this.tunnel = new TunnelMessages({
       connectors: this.connectors,
       streams: this.streams,
@@ -82,6 +82,8 @@ export class SiteObject extends SiteRpc {
     this.connectors.restore();
     for (const lost of this.streams.restore((id) => this.connectors.get(id))) this.audit.consoleLost(lost);
     this.recordings.restore((id) => this.streams.get(id));
+    // Recordings the restart interrupted now have an end, hence an expiry the alarm must serve.
+    if (this.recordings.takeExpiryMoved()) void this.ctx.blockConcurrencyWhile(() => this.alarms.schedule().then(() => undefined));
     // CLOSE for consoles that could not be rebuilt: no event may follow to flush it.
     this.connectors.flushAll();
     // A wake with live sockets: worth a line for whoever runs `wrangler tail` (and the idle test).
@@ -102,14 +104,14 @@ export class SiteObject extends SiteRpc {
     if (connector) {
       const deadlineMet = this.tunnel.receive(connector, message);
       this.connectors.flushAll();
-      if (deadlineMet) await this.alarms.schedule();
+      if (deadlineMet || this.recordings.takeExpiryMoved()) await this.alarms.schedule();
       return;
     }
     const stream = this.streams.forSocket(ws);
     if (!stream) return;
     const rearm = this.streams.fromViewer(stream, message);
     stream.connector.flush();
-    if (rearm) await this.alarms.schedule();
+    if (rearm || this.recordings.takeExpiryMoved()) await this.alarms.schedule();
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -134,6 +136,9 @@ export class SiteObject extends SiteRpc {
     reofferUnacknowledged(this.streams, this.connectors, now);
     this.streams.overdue(now);
     this.connectors.flushAll();
+    for (const rec of await this.recordings.expire(now)) {
+      this.audit.send({ type: "recording.expired", actor: "system", detail: { id: rec.id, hypervisor: rec.hypervisor, vm: rec.vm, startedAt: rec.startedAt, bytes: rec.bytes } });
+    }
     const next = await this.alarms.schedule(true);
     // One line per alarm: each is a billed request and a wake (the benchmark counts them).
     console.log(

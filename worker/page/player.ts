@@ -63,12 +63,17 @@ class ReplayChannel {
   set binaryType(_: string) {
     // always arraybuffer
   }
-  /** noVNC's handshake, one message per step: version, security choice, ClientInit. */
+  /**
+   * noVNC's handshake, one message per step: version, security choice, ClientInit. Answered in a
+   * task of its own: noVNC sends from inside its message handler, which must not be re-entered.
+   */
   send(_: unknown): void {
-    this.#sent++;
-    if (this.#sent === 1) this.push(Uint8Array.from([1, 1])); // one security type: None
-    else if (this.#sent === 2) this.push(Uint8Array.from([0, 0, 0, 0])); // SecurityResult OK
-    else if (this.#sent === 3) this.#onReady();
+    const step = ++this.#sent;
+    setTimeout(() => {
+      if (step === 1) this.push(Uint8Array.from([1, 1])); // one security type: None
+      else if (step === 2) this.push(Uint8Array.from([0, 0, 0, 0])); // SecurityResult OK
+      else if (step === 3) this.#onReady();
+    });
   }
   close(): void {
     this.#state = WebSocket.CLOSED;

@@ -143,6 +143,20 @@ describe("recorded consoles", () => {
     expect(rec.state).toBe("interrupted");
     expect(rec.endedAt).toBeDefined();
     expect(server(decodeRecording(await file(cookie, rec.id)).records).at(-1)!.payload).toEqual(new Uint8Array([7, 7]));
+    // Its audit row (written at the wake) names the recording too.
+    await auditUntil(cookie, "?type=console.closed&site=rec-cut", (rows) => rows.find((r) => r.detail?.recording === rec.id));
+  });
+
+  it("deleting the site deletes its recordings' objects, once their last segments are written", async () => {
+    const { cookie, connector } = await recordedSite("rec-gone");
+    const { browser, stream } = await recordedConsole(cookie, "rec-gone", connector);
+    await toViewer(connector, browser, stream, new Uint8Array([1, 2]));
+    const rec = await onlyRecording(cookie, "rec-gone");
+    expect((await call("DELETE", "/api/sites/rec-gone", undefined, cookie)).status).toBe(204);
+    await browser.closedWith();
+    expect((await env.RECORDINGS.list({ prefix: "rec-gone/" })).objects).toEqual([]);
+    await auditUntil(cookie, "?type=recording.deleted", (rows) => rows.find((r) => r.site === "rec-gone" && r.detail?.recordings === 1));
+    expect(rec.id.startsWith("rec-gone.")).toBe(true);
   });
 
   it("storage errors: the console keeps working and the recording is marked incomplete", async () => {

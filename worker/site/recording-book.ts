@@ -96,6 +96,8 @@ export class RecordingBook {
   private readonly config: SiteConfig;
   private readonly live = new Map<number, Live>();
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** Storage work under way, of live and of just-ended recordings. */
+  private readonly pending = new Set<Promise<void>>();
   /** How long a finished recording is kept (RECORDING_RETENTION_DAYS). */
   private readonly retentionMs: number;
   /** A recording ended since the alarm was last set: its expiry may be the earliest. */
@@ -151,7 +153,6 @@ export class RecordingBook {
       this.sql.exec("UPDATE recordings SET chain = ? WHERE id = ?", hex(chain), id);
     });
     a.recording = id;
-    stream.persist();
     stream.notify({ type: VIEWER_NOTICE_RECORDED, input: recordInput });
   }
 
@@ -278,9 +279,26 @@ export class RecordingBook {
     for (const live of this.live.values()) this.cut(live);
   }
 
-  /** Waits for every segment under way (tests). */
+  /** Waits for every segment under way (tests; the site's deletion). */
   async settled(): Promise<void> {
-    await Promise.all([...this.live.values()].map((l) => l.tail));
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  /**
+   * The site is deleted (its consoles already closed): once their last segments are written, every
+   * object of the site's recordings goes too, since the index that finds them is about to.
+   * Returns how many recordings there were.
+   */
+  async destroy(): Promise<number> {
+    await this.settled();
+    const count = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM recordings").one().n;
+    let cursor: string | undefined;
+    do {
+      const page = await this.bucket.list({ prefix: `${this.site}/`, ...(cursor ? { cursor } : {}) });
+      if (page.objects.length > 0) await this.bucket.delete(page.objects.map((o) => o.key));
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor);
+    return count;
   }
 
   private cut(live: Live): void {
@@ -325,7 +343,10 @@ export class RecordingBook {
       live.incomplete = true;
       live.gap = true;
     });
-    this.ctx.waitUntil(live.tail);
+    const tail = live.tail;
+    this.pending.add(tail);
+    void tail.finally(() => this.pending.delete(tail));
+    this.ctx.waitUntil(tail);
   }
 
   // ---- retention ------------------------------------------------------------------------------

@@ -79,6 +79,8 @@ export abstract class SiteRpc extends DurableObject<Env> {
     this.streams.closeWhere(() => true, CloseCode.gone, "This site was deleted.");
     for (const connector of this.connectors.all()) this.connectors.drop(connector, CloseCode.unauthorized, "This site was deleted.");
     for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CloseCode.gone, "This site was deleted.");
+    const recordings = await this.recordings.destroy();
+    if (recordings > 0) this.audit.send({ type: "recording.deleted", actor, detail: { site: this.config.site, recordings, why: "site deleted" } });
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     // The object may live on in memory and be asked to initialize the name again: recreate the schema.

@@ -69,6 +69,8 @@ export interface LostConsole {
   viewOnly: boolean;
   openedAt: number;
   linkId?: string;
+  /** Its recording, if it was recorded. */
+  recording?: string;
   /** Filled in by `restore`: why it ended, and the close code its viewer got (none: 4503). */
   reason?: string;
   code?: number;
@@ -144,6 +146,8 @@ export class StreamBook {
     };
     this.ctx.acceptWebSocket(pair[1], [VIEWER_TAG]);
     const stream = new ViewerStream(pair[1], attachment, req.connector, this.idleMs !== null, this.unproven);
+    // Before any console byte: a recorded console's viewer hears so first (it sets `recording`).
+    this.tap?.opened(stream);
     stream.persist();
     // Remembered in storage too: if the edge restarts, the sockets are gone but the audit trail
     // must still close what was open (see `restore`).
@@ -155,11 +159,10 @@ export class StreamBook {
       viewOnly: attachment.viewOnly,
       openedAt: now,
       ...(attachment.linkId ? { linkId: attachment.linkId } : {}),
+      ...(attachment.recording ? { recording: attachment.recording } : {}),
     };
     this.sql.exec("INSERT OR REPLACE INTO open_consoles (stream, json) VALUES (?, ?)", attachment.stream, JSON.stringify(lost));
     this.add(stream);
-    // Before the connector is asked: a recorded console's viewer hears so before any console byte.
-    this.tap?.opened(stream);
     req.connector.queue(encodeJson(FrameType.open, stream.id, { hypervisor: req.hypervisor, vm: req.vm }));
     return { client: pair[0], stream };
   }

@@ -303,12 +303,15 @@ export class RecordingBook {
 
   private cut(live: Live): void {
     if (live.bufBytes === 0) return;
-    const segment = new Uint8Array(live.bufBytes);
-    let at = 0;
+    // One copy and one hash pass per segment: the records go in after 32 bytes kept for the
+    // previous chain value, so SHA-256(previous ‖ segment) needs no second buffer.
+    const withChain = new Uint8Array(32 + live.bufBytes);
+    let at = 32;
     for (const b of live.buf) {
-      segment.set(b, at);
+      withChain.set(b, at);
       at += b.length;
     }
+    const segment = withChain.subarray(32);
     live.buf = [];
     live.bufBytes = 0;
     live.inFlight += segment.length;
@@ -316,11 +319,11 @@ export class RecordingBook {
     const site = this.site;
     this.enqueue(live, async () => {
       try {
-        const sha = await sha256(segment);
-        const chain = await sha256(live.chain ?? new Uint8Array(32), segment);
-        await this.bucket.put(segmentKey(site, live.id, seq), segment, { customMetadata: { sha256: hex(sha), chain: hex(chain) } });
+        withChain.set(live.chain ?? new Uint8Array(32), 0);
+        const chain = new Uint8Array(await crypto.subtle.digest("SHA-256", withChain));
+        await this.bucket.put(segmentKey(site, live.id, seq), segment, { customMetadata: { chain: hex(chain) } });
         live.chain = chain;
-        this.sql.exec("INSERT OR REPLACE INTO recording_segments (recording, seq, bytes, sha256, chain) VALUES (?, ?, ?, ?, ?)", live.id, seq, segment.length, hex(sha), hex(chain));
+        this.sql.exec("INSERT OR REPLACE INTO recording_segments (recording, seq, bytes, chain) VALUES (?, ?, ?, ?)", live.id, seq, segment.length, hex(chain));
         this.sql.exec(
           "UPDATE recordings SET bytes = bytes + ?, segments = segments + 1, chain = ?, last_at = ?, next_seq = MAX(next_seq, ?) WHERE id = ?",
           segment.length, hex(chain), Date.now(), seq + 1, live.id,
@@ -395,11 +398,11 @@ export class RecordingBook {
     return row ? this.toApi(row) : null;
   }
 
-  /** The R2 keys of a recording's file, in order (header first), with each segment's digest. */
-  files(id: string): { keys: string[]; segments: { seq: number; bytes: number; sha256: string; chain: string }[] } | null {
+  /** The R2 keys of a recording's file, in order (header first), with each segment's chain value. */
+  files(id: string): { keys: string[]; segments: { seq: number; bytes: number; chain: string }[] } | null {
     if (!this.get(id)) return null;
-    const segments = this.sql.exec<{ seq: number; bytes: number; sha256: string; chain: string }>(
-      "SELECT seq, bytes, sha256, chain FROM recording_segments WHERE recording = ? ORDER BY seq", id,
+    const segments = this.sql.exec<{ seq: number; bytes: number; chain: string }>(
+      "SELECT seq, bytes, chain FROM recording_segments WHERE recording = ? ORDER BY seq", id,
     ).toArray();
     return { keys: [headerKey(this.site, id), ...segments.map((s) => segmentKey(this.site, id, s.seq))], segments };
   }

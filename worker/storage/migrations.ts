@@ -59,7 +59,7 @@ export const SITE_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
-    what: "recordings: the site's recorded consoles (the index) and each one's segments with their SHA-256 chain",
+    what: "recordings: the site's recorded consoles (the index) and each one's segments with their SHA-256 chain value",
     up(sql) {
       sql.exec(`
         CREATE TABLE IF NOT EXISTS recordings (
@@ -70,8 +70,8 @@ export const SITE_MIGRATIONS: readonly Migration[] = [
           chain TEXT NOT NULL, server_from INTEGER, end_reason TEXT);
         CREATE INDEX IF NOT EXISTS recordings_started ON recordings (started_at);
         CREATE TABLE IF NOT EXISTS recording_segments (
-          recording TEXT NOT NULL, seq INTEGER NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,
-          chain TEXT NOT NULL, PRIMARY KEY (recording, seq));
+          recording TEXT NOT NULL, seq INTEGER NOT NULL, bytes INTEGER NOT NULL, chain TEXT NOT NULL,
+          PRIMARY KEY (recording, seq));
       `);
     },
   },

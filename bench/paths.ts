@@ -253,7 +253,13 @@ export const dropExtras = (w: World) => dropPaths(w, "porthole-defaults", "porth
 export async function dropRecorded(w: World): Promise<void> {
   const site = w.sites["porthole-recorded"];
   delete w.sites["porthole-recorded"];
-  await site?.stop();
+  if (!site) return;
+  // Whether the bucket kept up: complete recordings, or incomplete ones (the memory bound dropped records).
+  const res = await site.edge.api.call<{ state: string; bytes: number }[]>("GET", "/api/recordings?site=bench-recorded");
+  const states: Record<string, number> = {};
+  for (const r of res.body) states[r.state] = (states[r.state] ?? 0) + 1;
+  console.log(`[bench] recordings of the recorded lanes: ${JSON.stringify(states)}, ${res.body.reduce((a, r) => a + r.bytes, 0)} bytes kept`);
+  await site.stop();
 }
 
 export async function stopWorld(w: World): Promise<void> {

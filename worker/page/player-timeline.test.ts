@@ -14,7 +14,7 @@ const seg2 = Uint8Array.from([
 const file = Uint8Array.from([...header, ...seg1, ...seg2]);
 
 async function chainOf(...parts: Uint8Array[]): Promise<string> {
-  let c = new Uint8Array(await crypto.subtle.digest("SHA-256", parts[0]!));
+  let c = new Uint8Array(await crypto.subtle.digest("SHA-256", Uint8Array.from(parts[0]!)));
   for (const p of parts.slice(1)) c = new Uint8Array(await crypto.subtle.digest("SHA-256", Uint8Array.from([...c, ...p])));
   return [...c].map((x) => x.toString(16).padStart(2, "0")).join("");
 }

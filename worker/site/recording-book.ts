@@ -45,7 +45,8 @@ interface Live {
   tail: Promise<void>;
   nextSeq: number;
   chain: Uint8Array | null;
-  gap: boolean;
+  /** Records were lost since the last record written: why (the next record is a gap mark saying so). */
+  gap: string | null;
   incomplete: boolean;
 }
 
@@ -239,25 +240,28 @@ export class RecordingBook {
   }
 
   private track(init: { id: string; stream: number; t0: number; serverFrom: number | null; recordInput: boolean; nextSeq: number; chain: Uint8Array | null; incomplete: boolean }): Live {
-    const live: Live = { ...init, viewer: new ViewerMessages(init.recordInput), buf: [], bufBytes: 0, inFlight: 0, tail: Promise.resolve(), gap: false };
+    const live: Live = { ...init, viewer: new ViewerMessages(init.recordInput), buf: [], bufBytes: 0, inFlight: 0, tail: Promise.resolve(), gap: null };
     this.live.set(init.stream, live);
     return live;
   }
 
-  /** Records what could not be kept: the recording ends incomplete, and the next segment says where. */
-  private lose(live: Live, what: string): void {
+  /**
+   * Records what could not be kept: the recording ends incomplete, and its next record is a gap
+   * mark saying why: "start" (ServerInit began in bytes already relayed), "handshake" (the console
+   * never reached ServerInit), "behind" (the memory bound), "storage" (a put failed).
+   */
+  private lose(live: Live, why: string): void {
     if (!live.incomplete) this.sql.exec("UPDATE recordings SET incomplete = 1 WHERE id = ?", live.id);
     live.incomplete = true;
-    live.gap = true;
-    void what;
+    live.gap ??= why;
   }
 
   /** `force`: the end mark goes in even over the bound (a few dozen bytes), so every recording says how it ended. */
   private append(live: Live, record: Uint8Array, force = false): void {
-    if (live.gap) {
-      const mark = encodeMark(Date.now() - live.t0, { mark: "gap" });
+    if (live.gap !== null) {
+      const mark = encodeMark(Date.now() - live.t0, { mark: "gap", why: live.gap });
       if (force || live.bufBytes + live.inFlight + mark.length + record.length <= HELD_LIMIT_BYTES) {
-        live.gap = false;
+        live.gap = null;
         live.buf.push(mark);
         live.bufBytes += mark.length;
       }
@@ -344,7 +348,7 @@ export class RecordingBook {
         // The site was deleted meanwhile.
       }
       live.incomplete = true;
-      live.gap = true;
+      live.gap ??= "storage";
     });
     const tail = live.tail;
     this.pending.add(tail);

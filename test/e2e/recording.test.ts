@@ -6,9 +6,10 @@
  * listed with its duration and size; the player shows red at ~25 % and blue at ~90 % and says the
  * chain verifies; deleting it is audited.
  */
+import { connect } from "node:net";
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import type { AuditRow, Recording, Site } from "../../shared/api/types.ts";
+import type { AuditRow, LinkCreated, Recording, Site } from "../../shared/api/types.ts";
 import { go, signIn, siteRegion, textOf } from "../harness/app-page.ts";
 import { e2eSite } from "../harness/e2e-site.ts";
 import { type Proc, start, waitFor } from "../harness/processes.ts";
@@ -110,4 +111,30 @@ describe("a recorded console", () => {
     }, 10_000);
     await context.close();
   }, 180_000);
+
+  it("policy links: porthole listen on a share link prints that the console is recorded, and the recording names the link", async () => {
+    expect((await site.api.call("PATCH", `/api/sites/${site.name}`, { recording: "links" })).status).toBe(200);
+    const link = (await site.api.call<LinkCreated>("POST", "/api/links", { site: site.name, hypervisor: "lab", vm: "desk", ttlSeconds: 600 })).body;
+    const proc = start(process.execPath, ["connector/cli/porthole.ts", "listen", link.url, "--listen", "127.0.0.1:0"]);
+    stopLater.push(proc);
+    const port = await waitFor("porthole listen", async () => {
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(proc.output());
+      return m ? Number(m[1]) : undefined;
+    }, 20_000, proc);
+    // A VNC client connects: listen opens the console, and the edge's notice comes first.
+    const socket = connect(port, "127.0.0.1");
+    const greeting = await new Promise<string>((resolve, reject) => {
+      socket.once("data", (d) => resolve(d.toString("latin1")));
+      socket.once("error", reject);
+    });
+    expect(greeting).toMatch(/^RFB 003\.00[38]\n/);
+    await waitFor("the notice", async () => (/this console is recorded/.test(proc.output()) ? true : undefined), 10_000, proc);
+    socket.destroy();
+    const rec = await waitFor("the link's recording", async () => {
+      const list = (await site.api.call<Recording[]>("GET", `/api/recordings?site=${site.name}`)).body;
+      return list.find((r) => r.linkId === link.id);
+    }, 20_000);
+    expect(rec.user).toBeUndefined();
+    await proc.stop();
+  }, 60_000);
 });

@@ -22,7 +22,7 @@ import { type Desktop, startDesktop } from "../test/harness/xvnc.ts";
 import { type ClientKind, KIND, type Target } from "./rfb-conn.ts";
 import { cmdline, comm, cpuSeconds, descendants, environ, listeningPorts, rss, runQueueSeconds, treeCpuSeconds, treeMemory } from "./procs.ts";
 
-export type PathId = "direct" | "websockify" | "porthole" | "porthole-dev" | "porthole-defaults" | "porthole-deflate";
+export type PathId = "direct" | "websockify" | "porthole" | "porthole-dev" | "porthole-defaults" | "porthole-deflate" | "porthole-recorded";
 export const MAIN: PathId[] = ["direct", "websockify", "porthole", "porthole-dev"];
 
 export const PATH_LABEL: Record<PathId, string> = {
@@ -32,6 +32,7 @@ export const PATH_LABEL: Record<PathId, string> = {
   "porthole-dev": "Porthole via wrangler dev",
   "porthole-defaults": "Porthole, wrangler defaults",
   "porthole-deflate": "Porthole, VIEWER_WS_COMPRESSION=on",
+  "porthole-recorded": "Porthole, site recording: all",
 };
 
 export const WEBSOCKIFY = "/usr/bin/websockify";
@@ -194,7 +195,7 @@ export interface World {
 }
 
 export async function startWorld(
-  { defaults, desktop, deflate }: { defaults: boolean; desktop: boolean; deflate: boolean },
+  { defaults, desktop, deflate, recorded = false }: { defaults: boolean; desktop: boolean; deflate: boolean; recorded?: boolean },
   log: (...parts: unknown[]) => void,
 ): Promise<World> {
   const upstream = await startUpstream();
@@ -214,6 +215,13 @@ export async function startWorld(
   const dp = w.desktop?.port ?? null;
   w.sites.porthole = await startPortholeSite(edge, "bench", upstream.port, dp, true);
   w.sites["porthole-dev"] = await startPortholeSite(edge, "bench-dev", upstream.port, dp, false);
+  if (recorded) {
+    // The same edge and path as "porthole", on a site whose consoles are all recorded (docs/recording.md):
+    // the throughput section measures what recording costs the edge and whether it slows the viewer.
+    w.sites["porthole-recorded"] = await startPortholeSite(edge, "bench-recorded", upstream.port, null, true);
+    const res = await edge.api.call("PATCH", "/api/sites/bench-recorded", { recording: "all" });
+    if (res.status !== 200) throw new Error(`recording policy: ${res.status}`);
+  }
   if (defaults) {
     const other = await startPortholeEdge({ observability: true });
     w.edges.push(["the wrangler-defaults edge", other]);
@@ -241,6 +249,18 @@ export async function dropPaths(w: World, ...paths: PathId[]): Promise<void> {
 }
 export const dropDefaults = (w: World) => dropPaths(w, "porthole-defaults");
 export const dropExtras = (w: World) => dropPaths(w, "porthole-defaults", "porthole-deflate");
+/** The recorded site shares the main edge: only its connector stops. */
+export async function dropRecorded(w: World): Promise<void> {
+  const site = w.sites["porthole-recorded"];
+  delete w.sites["porthole-recorded"];
+  if (!site) return;
+  // Whether the bucket kept up: complete recordings, or incomplete ones (the memory bound dropped records).
+  const res = await site.edge.api.call<{ state: string; bytes: number }[]>("GET", "/api/recordings?site=bench-recorded");
+  const states: Record<string, number> = {};
+  for (const r of res.body) states[r.state] = (states[r.state] ?? 0) + 1;
+  console.log(`[bench] recordings of the recorded lanes: ${JSON.stringify(states)}, ${res.body.reduce((a, r) => a + r.bytes, 0)} bytes kept`);
+  await site.stop();
+}
 
 export async function stopWorld(w: World): Promise<void> {
   await Promise.allSettled(Object.values(w.sites).map((s) => s.stop()));

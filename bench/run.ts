@@ -143,7 +143,7 @@ async function main(): Promise<void> {
       return [name, { bytes: seg.bytes.length, seconds: RECORD_SECONDS }];
     }));
   }
-  const w = await startWorld({ defaults: config.defaults, desktop: sections.includes("keys"), deflate: sections.includes("compression") }, log);
+  const w = await startWorld({ defaults: config.defaults, desktop: sections.includes("keys"), deflate: sections.includes("compression"), recorded: sections.includes("throughput") }, log);
   const main = w.sites.porthole!.edge;
   results.collector = { main: main.collector, defaults: w.sites["porthole-defaults"]?.edge.collector ?? null };
   if (main.collector) log("warning: wrangler's local observability collector is ON for the main Porthole path");

@@ -4,7 +4,7 @@
  */
 import { type BulkResult, ChildJob, type DownloadResult, type EchoResult, runJob } from "./client.ts";
 import type { Target } from "./rfb-conn.ts";
-import { cpuMeter, dropDefaults, type PathId, runQueueMeter, target, type World } from "./paths.ts";
+import { cpuMeter, dropDefaults, dropRecorded, type PathId, runQueueMeter, target, type World } from "./paths.ts";
 import { haveRecording, loadSegment } from "./recording.ts";
 import { type CompressionRow, type Config, type LatencyRow, type Percentiles, pct, perGiB, porthole, type Section, seconds, sleep, split, type ThroughputRow } from "./section-kit.ts";
 
@@ -17,6 +17,8 @@ export const throughput: Section<ThroughputRow> = {
     ...porthole(w).flatMap((p) => [`${p}:credit`, `${p}:plain`, `${p}:browser`]),
     // What a browser gets where an operator turned compression on (VIEWER_WS_COMPRESSION=on).
     ...(w.sites["porthole-deflate"] ? ["porthole-deflate:browser"] : []),
+    // The same as porthole:credit and porthole:browser with every console recorded to R2.
+    ...(w.sites["porthole-recorded"] ? ["porthole-recorded:credit", "porthole-recorded:browser"] : []),
   ],
   runs: (c) => c.runs,
   async measure(w, lane, c) {
@@ -56,6 +58,8 @@ async function besideBulk<T>(w: World, path: PathId, probe: () => Promise<T>): P
 export const latency: Section<LatencyRow> = {
   name: "latency",
   lanes: (w) => ["direct", "websockify", ...porthole(w)],
+  // The recorded site was throughput's only: its connector stops before the latency lanes.
+  setup: dropRecorded,
   runs: (c) => c.runs,
   async measure(w, lane, c) {
     const path = lane as PathId;

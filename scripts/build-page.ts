@@ -12,7 +12,7 @@ const out = `${root}.build/assets`;
 mkdirSync(out, { recursive: true });
 
 await build({
-  entryPoints: { console: `${root}worker/page/console.tsx`, app: `${root}worker/page/app.tsx` },
+  entryPoints: { console: `${root}worker/page/console.tsx`, app: `${root}worker/page/app.tsx`, player: `${root}worker/page/player.ts` },
   // The operator app is JSX for Hono's DOM renderer (hono/jsx/dom).
   jsx: "automatic",
   jsxImportSource: "hono/jsx/dom",
@@ -26,7 +26,7 @@ await build({
   sourcemap: "external",
   logLevel: "warning",
 });
-for (const file of ["console.html", "index.html", "porthole.css"]) {
+for (const file of ["console.html", "index.html", "player.html", "porthole.css"]) {
   cpSync(`${root}worker/page/${file}`, `${out}/${file}`);
 }
 writeFileSync(`${out}/.assetsignore`, "*.map\n");

@@ -25,6 +25,8 @@ export interface Env extends Bindings {
   CONNECTOR_WS_COMPRESSION?: string;
   /** Where to POST `{text}` for each new access request and decision (Slack-compatible); default none. */
   NOTIFY_WEBHOOK_URL?: string;
+  /** Finished recordings are deleted this many days after they ended (default 30; docs/recording.md). */
+  RECORDING_RETENTION_DAYS?: string;
 }
 
 /** Hono's environment for this app: bindings, and what the auth middleware sets. */

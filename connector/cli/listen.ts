@@ -13,7 +13,7 @@
 import { createServer, isIP, type Server, type Socket } from "node:net";
 import WebSocket from "ws";
 import { ApiFailure, apiClient } from "../../shared/api/client.ts";
-import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, MAX_MESSAGE_BYTES, VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
+import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, MAX_MESSAGE_BYTES, VIEWER_NOTICE_IDLE_WARNING, VIEWER_NOTICE_RECORDED } from "../../shared/protocol/limits.ts";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { consoleSocketUrl, linkSocketUrl } from "../../shared/urls/console.ts";
@@ -290,7 +290,7 @@ function closeFallback(code: number): string {
   return "the edge closed the console";
 }
 
-/** The edge's text notices (idle warnings): printed, never written to the viewer's TCP socket. */
+/** The edge's text notices (recorded, idle warnings): printed, never written to the viewer's TCP socket. */
 function notice(label: string, text: string): void {
   let msg: { type?: unknown; closesAt?: unknown } = {};
   try {
@@ -298,7 +298,9 @@ function notice(label: string, text: string): void {
   } catch {
     // not JSON: printed as it came, cut short
   }
-  if (msg.type === VIEWER_NOTICE_IDLE_WARNING && typeof msg.closesAt === "string") {
+  if (msg.type === VIEWER_NOTICE_RECORDED) {
+    say(`${label}: this console is recorded${(msg as { input?: unknown }).input === true ? ", input included" : ""}`);
+  } else if (msg.type === VIEWER_NOTICE_IDLE_WARNING && typeof msg.closesAt === "string") {
     say(`${label}: no input for a while: the console closes at ${msg.closesAt} unless you type or move the mouse`);
   } else {
     say(`${label}: the edge says: ${text.slice(0, 500)}`);

@@ -132,9 +132,58 @@ export interface ConnectorHealth {
 }
 
 /** `GET /api/sites`. */
+/** Which of a site's consoles are recorded: none, all, or those opened through share links. */
+export const RECORDING_POLICIES = ["off", "all", "links"] as const;
+export type RecordingPolicy = (typeof RECORDING_POLICIES)[number];
+
 export interface Site {
   name: string;
+  recording: RecordingPolicy;
+  /** Whether recorded consoles keep the viewer's input (keys, pointer, clipboard). */
+  recordInput: boolean;
   connectors: ConnectorHealth[];
+}
+
+/** `PATCH /api/sites/:site` (admin). */
+export interface SiteChangeBody {
+  recording?: RecordingPolicy;
+  recordInput?: boolean;
+}
+
+/** One recorded console (the index: docs/recording.md). */
+export interface Recording {
+  /** `<site>.<32 hex>`. */
+  id: string;
+  site: string;
+  hypervisor: string;
+  vm: string;
+  /** Who opened it (absent for share links). */
+  user?: string;
+  linkId?: string;
+  startedAt: string;
+  /** Absent while the console is still open. */
+  endedAt?: string;
+  /** `recording` (open), `complete`, `incomplete` (storage failed or fell behind: a gap), `interrupted` (the edge restarted). */
+  state: "recording" | "complete" | "incomplete" | "interrupted";
+  bytes: number;
+  segments: number;
+  recordInput: boolean;
+  /** SHA-256 chain head over the segments, hex (docs/recording.md). */
+  chain: string;
+}
+
+/** `GET /api/recordings/:id`: also each segment's size, in order, so a player can check the chain. */
+export interface RecordingDetail extends Recording {
+  segmentBytes: number[];
+}
+
+/** `GET /api/recordings` filters; times are ISO. */
+export interface RecordingQuery {
+  site?: string;
+  vm?: string;
+  user?: string;
+  since?: string;
+  until?: string;
 }
 
 export interface SiteCreated {
@@ -360,7 +409,11 @@ export interface Routes {
   "POST /api/sites": { body: { name: string }; reply: SiteCreated };
   "POST /api/sites/:site/token": { reply: TokenRotated };
   "DELETE /api/sites/:site": { reply: null };
+  "PATCH /api/sites/:site": { body: SiteChangeBody; reply: { name: string; recording: RecordingPolicy; recordInput: boolean } };
   "GET /api/sites/:site/vms": { reply: SiteVm[] };
+  "GET /api/recordings": { query: RecordingQuery; reply: Recording[] };
+  "GET /api/recordings/:id": { reply: RecordingDetail };
+  "DELETE /api/recordings/:id": { reply: null };
   "POST /api/consoles": { body: ConsoleTarget; reply: ConsoleOpened };
   "POST /api/vnc-urls": { body: ConsoleTarget; reply: VncUrls };
   "GET /api/links": { reply: Link[] };

@@ -110,6 +110,10 @@ export const BINARY_SUBPROTOCOL = "binary";
  * Text messages the edge sends to a credit viewer (porthole.credit.v1), JSON with a `type`:
  * - `{"type":"idle-warning","closesAt":"<ISO time>"}`: no input for a while; the console closes
  *   at that time (code 4440) unless the person types or moves the mouse.
+ * - `{"type":"recorded","input":<boolean>}`: this console is recorded (and whether its input is);
+ *   sent as the console opens, before any console byte (docs/recording.md).
  * Plain viewers get none: they speak only RFB.
  */
 export const VIEWER_NOTICE_IDLE_WARNING = "idle-warning";
+/** The edge's notice, before any console byte, that this console is recorded (docs/recording.md). */
+export const VIEWER_NOTICE_RECORDED = "recorded";

@@ -48,7 +48,7 @@ describe("edge API", () => {
     expect(token).toMatch(/^pht1\.alpha\.[A-Za-z0-9_-]{43}$/);
     expect((await call("POST", "/api/sites", { name: "alpha" }, cookie)).status).toBe(409);
     const sites = (await (await call("GET", "/api/sites", undefined, cookie)).json()) as { name: string }[];
-    expect(sites).toEqual([{ name: "alpha", connectors: [] }]);
+    expect(sites).toEqual([{ name: "alpha", recording: "off", recordInput: false, connectors: [] }]);
     expect(JSON.stringify(sites)).not.toContain(token);
   });
 

@@ -80,7 +80,11 @@ function rewriteAs010(storage: DurableObjectStorage, statements: string[]): void
   expect(schemaVersion(storage)).toBe(0);
 }
 
-/** Takes an object's storage back to what 0.3.0 left: schema version 3, none of migration 4's tables. */
+/**
+ * Takes an object's storage back to schema version 3, without the tables of the migrations after it:
+ * for a site object exactly what 0.3.0 left; for the registry 0.3.0's plus migration 3 (case-insensitive
+ * names, Access identities: tested on its own in usernames.test.ts).
+ */
 function rewindTo030(storage: DurableObjectStorage, added: string[]): void {
   for (const t of added) storage.sql.exec(`DROP TABLE IF EXISTS ${t}`);
   storage.sql.exec("DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES (3)");
@@ -95,7 +99,7 @@ describe("storage written by 0.3.0 (before groups and grants)", () => {
     const before = await welcomedConnector(token);
     before.ws.close(1000, "upgrade");
     await runInDurableObject(registryStub(), (_i, state) => rewindTo030(state.storage, ["groups", "group_members", "grants", "access_requests", "access_meta"]));
-    await runInDurableObject(siteStub("site-030"), (_i, state) => rewindTo030(state.storage, ["user_reach"]));
+    await runInDurableObject(siteStub("site-030"), (_i, state) => rewindTo030(state.storage, ["user_reach", "recordings", "recording_segments"]));
     await evictDurableObject(registryStub());
     await evictDurableObject(siteStub("site-030"), { webSockets: "close" });
 

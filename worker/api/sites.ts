@@ -7,11 +7,12 @@ import { randomToken, sha256Hex } from "../auth/secrets.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { SiteName, validBody } from "../http/validate.ts";
-import type { Body, Site, SiteCreated, SiteVm, TokenRotated } from "../../shared/api/types.ts";
+import { RECORDING_POLICIES, type Body, type Reply, type Site, type SiteCreated, type SiteVm, type TokenRotated } from "../../shared/api/types.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import { reachOf } from "../access/reach.ts";
 
 const NewSite = z.object({ name: SiteName });
+const SiteChange = z.strictObject({ recording: z.enum(RECORDING_POLICIES).optional(), recordInput: z.boolean().optional() });
 
 /** Connector tokens name their site, so /connect can route before any lookup: `pht1.<site>.<secret>`. */
 export function parseConnectorToken(token: string): string | null {
@@ -64,11 +65,20 @@ export const sites = new Hono<AppEnv>()
     const admin = c.get("user").role === "admin";
     const described = await Promise.all(
       names.map(async (name) => {
-        const connectors = (await siteOf(c.env, name).describeConnectors()).map(withVersion);
-        return { name, connectors: admin ? connectors : connectors.map(({ address: _, ...rest }) => rest) };
+        const site = siteOf(c.env, name);
+        const [described, policy] = await Promise.all([site.describeConnectors(), site.recordingPolicy()]);
+        const connectors = described.map(withVersion);
+        return { name, ...policy, connectors: admin ? connectors : connectors.map(({ address: _, ...rest }) => rest) };
       }),
     );
     return c.json(described satisfies Site[]);
+  })
+  /** Which of the site's consoles are recorded (docs/recording.md). */
+  .patch("/:site", requireRole("admin"), validBody<Body<"PATCH /api/sites/:site">>()(SiteChange), async (c) => {
+    const name = c.req.param("site");
+    const site = await requireSite(c.env, name);
+    const now = await site.setRecordingPolicy(c.req.valid("json"), c.get("user").name);
+    return c.json({ name, ...now } satisfies Reply<"PATCH /api/sites/:site">);
   })
   /** A new connector token, shown once; connectors that joined with the old one are dropped at once. */
   .post("/:site/token", requireRole("admin"), async (c) => {

@@ -185,6 +185,14 @@ export function AuditScreen(_: { me: Me }) {
                 <td data-label="Site">{r.site ?? ""}</td>
                 <td data-label="Details" class="detail">
                   {detailText(r.detail)}
+                  {typeof r.detail?.recording === "string" && (
+                    <>
+                      {" "}
+                      <a href={`/player#${encodeURIComponent(r.detail.recording)}`} target="_blank" rel="noopener">
+                        Recording
+                      </a>
+                    </>
+                  )}
                 </td>
               </tr>
             ))}

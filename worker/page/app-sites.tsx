@@ -3,7 +3,7 @@
  * see each connector and hypervisor's health; rotate the token; delete the site.
  */
 import { useRef, useState } from "hono/jsx/dom";
-import type { ConnectorHealth as Connector, Site, SiteCreated } from "../../shared/api/types.ts";
+import { RECORDING_POLICIES, type ConnectorHealth as Connector, type RecordingPolicy, type Site, type SiteCreated } from "../../shared/api/types.ts";
 import { api, type Me, since, when } from "./app-api.ts";
 import { ConfirmButton, CopyField, ErrorText, FormEnd, ScreenTitle, useAction, useInitialFocus, useLoad } from "./app-ui.tsx";
 
@@ -150,6 +150,7 @@ function SiteCard({ site, onRotated, onDeleted }: { site: Site; onRotated: (toke
       {site.connectors.map((c) => (
         <ConnectorView key={c.id} c={c} />
       ))}
+      <RecordingChoice site={site} />
       <div class="actions">
         <ConfirmButton
           label="Rotate token"
@@ -171,6 +172,39 @@ function SiteCard({ site, onRotated, onDeleted }: { site: Site; onRotated: (toke
         />
       </div>
     </section>
+  );
+}
+
+const POLICY_WORDS: Record<RecordingPolicy, string> = { off: "Off", all: "All consoles", links: "Consoles opened through share links" };
+
+/** Which consoles of the site are recorded (docs/recording.md); applies to consoles opened from now on. */
+function RecordingChoice({ site }: { site: Site }) {
+  const [policy, setPolicy] = useState(site.recording);
+  const [input, setInput] = useState(site.recordInput);
+  const [run, busy, error] = useAction();
+  const id = `recording-${site.name}`;
+  const save = (change: { recording?: RecordingPolicy; recordInput?: boolean }) =>
+    void run(async () => {
+      const now = await api("PATCH /api/sites/:site", { params: { site: site.name }, body: change });
+      setPolicy(now.recording);
+      setInput(now.recordInput);
+    });
+  return (
+    <div class="recording-choice">
+      <label for={id}>Recording</label>{" "}
+      <select id={id} value={policy} disabled={busy} onChange={(e: Event) => save({ recording: (e.target as HTMLSelectElement).value as RecordingPolicy })}>
+        {RECORDING_POLICIES.map((p) => (
+          <option key={p} value={p} selected={p === policy}>
+            {POLICY_WORDS[p]}
+          </option>
+        ))}
+      </select>{" "}
+      <label>
+        <input type="checkbox" checked={input} disabled={busy || policy === "off"} onChange={(e: Event) => save({ recordInput: (e.target as HTMLInputElement).checked })} /> Record
+        input too
+      </label>
+      <ErrorText error={error} />
+    </div>
   );
 }
 

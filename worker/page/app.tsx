@@ -9,6 +9,7 @@ import { api, ApiFailure, describeError, type Me, type Role, whenSignedOut } fro
 import { AuditScreen } from "./app-audit.tsx";
 import { ConsolesScreen } from "./app-consoles.tsx";
 import { LinksScreen } from "./app-links.tsx";
+import { RecordingsScreen } from "./app-recordings.tsx";
 import { SessionsScreen } from "./app-sessions.tsx";
 import { SignIn } from "./app-signin.tsx";
 import { SitesScreen } from "./app-sites.tsx";
@@ -40,6 +41,7 @@ const SCREENS: Screen[] = [
   { path: "access-requests", name: "Access requests", roles: ["admin"], View: ({ refreshCounts }) => <AccessRequestsScreen onChange={refreshCounts} /> },
   { path: "tokens", name: "API tokens", roles: EVERYONE, View: TokensScreen },
   { path: "audit", name: "Audit", roles: ["admin", "auditor"], View: AuditScreen },
+  { path: "recordings", name: "Recordings", roles: ["admin", "auditor"], View: RecordingsScreen },
 ];
 
 function currentPath(): string {

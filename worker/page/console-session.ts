@@ -6,7 +6,7 @@
  * behind `SessionDeps.open` (console-rfb.ts), so tests drive it with a fake connection and
  * vitest's fake clock. Nothing happens at import.
  */
-import { VIEWER_NOTICE_IDLE_WARNING } from "../../shared/protocol/limits.ts";
+import { VIEWER_NOTICE_IDLE_WARNING, VIEWER_NOTICE_RECORDED } from "../../shared/protocol/limits.ts";
 import { describeFetchError, isPassingClose, RECONNECT_STABLE_MS, reconnectDelay } from "./close-reasons.ts";
 import { PROBE_MESSAGE, StallWatch } from "./console-stall.ts";
 
@@ -62,6 +62,8 @@ export interface ConsoleView {
   reconnect: string | null;
   idle: string | null;
   stalled: string | null;
+  /** The edge said this console is recorded (its first message, before any console byte). */
+  recorded: boolean;
   /** The consent prompt's question, while the page waits for Open console. */
   confirm: string | null;
   title: string;
@@ -85,6 +87,7 @@ export const INITIAL_VIEW: ConsoleView = {
   reconnect: null,
   idle: null,
   stalled: null,
+  recorded: false,
   confirm: null,
   title: "",
   badge: "",
@@ -106,17 +109,25 @@ export function rateText(bytesPerSecond: number): string {
   return rate >= 1024 * 1024 ? `${(rate / 1024 / 1024).toFixed(1)} MB/s` : rate >= 1024 ? `${Math.round(rate / 1024)} KB/s` : `${rate} B/s`;
 }
 
-/** An idle warning's end from the edge's text notice, or null for any other message. */
-export function idleWarningEnd(text: string): number | null {
-  let msg: { type?: unknown; closesAt?: unknown };
+function parseNotice(text: string): { type?: unknown; closesAt?: unknown } | null {
   try {
-    msg = JSON.parse(text) as typeof msg;
+    return JSON.parse(text) as { type?: unknown; closesAt?: unknown };
   } catch {
     return null;
   }
+}
+
+/** An idle warning's end from the edge's text notice, or null for any other message. */
+export function idleWarningEnd(text: string): number | null {
+  const msg = parseNotice(text);
   if (msg?.type !== VIEWER_NOTICE_IDLE_WARNING || typeof msg.closesAt !== "string") return null;
   const at = Date.parse(msg.closesAt);
   return Number.isFinite(at) ? at : null;
+}
+
+/** Whether the edge's text notice says the console is recorded. */
+export function isRecordedNotice(text: string): boolean {
+  return parseNotice(text)?.type === VIEWER_NOTICE_RECORDED;
 }
 
 type Timer = ReturnType<typeof setInterval>;
@@ -280,6 +291,8 @@ export class ConsoleSession<C extends Connection = Connection> {
         this.#stall.received(Date.now());
       },
       notice: (text) => {
+        // Sent before the first console byte; stays shown for as long as the page does.
+        if (isRecordedNotice(text)) this.#set({ recorded: true });
         const at = idleWarningEnd(text);
         if (at !== null) {
           this.#idleAt = at;

@@ -54,6 +54,9 @@ export function ConsolePage({ session }: { session: Session }) {
         >
           <span id="rtt">{view.rtt}</span> · <span id="rate">{view.rate}</span>
         </span>
+        <span id="recorded" role="status" hidden={!view.recorded}>
+          This console is recorded
+        </span>
         <span id="status" role="status">
           {view.status}
         </span>

@@ -71,6 +71,8 @@ export interface ViewerAttachment {
   viewOnly: boolean;
   /** Set when opened through a share link. */
   linkId?: string;
+  /** The recording of this console, if it is recorded (worker/site/recording-book.ts): its audit rows name it. */
+  recording?: string;
   /** The connector answered OPEN_OK. */
   upstreamOpen: boolean;
   /** Until then the connector must answer OPEN; then the RFB handshake must finish. */
@@ -184,6 +186,11 @@ export class ViewerStream<T extends TunnelOutbox = TunnelOutbox> {
   /** ServerInit has passed, or the tracker can no longer tell (a security type it cannot follow). */
   get handshakeDone(): boolean {
     return this.rfb.handshakeDone || this.rfb.framing === "lost";
+  }
+
+  /** Where ServerInit begins in the console's bytes (see RfbTracker.serverInitAt), once known. */
+  get serverInitAt(): number | undefined {
+    return this.rfb.serverInitAt;
   }
 
   /** Writes what must survive hibernation into the attachment (called by the stream book). */

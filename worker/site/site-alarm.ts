@@ -5,9 +5,11 @@
  * while a connector carries consoles, the moment it would have been silent for the heartbeat
  * timeout (its viewers must learn that it is gone). A site with only idle connectors needs none: a
  * dead one is noticed when the object next wakes (`ConnectorBook.check`). Expired tickets are
- * swept here too, as a side effect of whatever woke the object.
+ * swept here too, as a side effect of whatever woke the object. Recordings past their retention are
+ * deleted by it, in batches an hour wide (recording-book.ts).
  */
 import type { ConnectorBook } from "./connector-book.ts";
+import type { RecordingBook } from "./recording-book.ts";
 import type { ShareLinkBook } from "./share-links.ts";
 import type { StreamBook } from "./stream-book.ts";
 import type { TicketBook } from "./tickets.ts";
@@ -18,6 +20,7 @@ export interface Deadlines {
   links: ShareLinkBook;
   streams: StreamBook;
   connectors: ConnectorBook;
+  recordings: RecordingBook;
 }
 
 export class SiteAlarm {
@@ -36,9 +39,10 @@ export class SiteAlarm {
    */
   async schedule(fromAlarm = false): Promise<number | null> {
     const now = Date.now();
-    const { tickets, links, streams, connectors } = this.books;
+    const { tickets, links, streams, connectors, recordings } = this.books;
     tickets.sweep();
-    const times = [links.nextExpiry(), streams.nextDeadline(), connectors.nextDeadline()].filter((t): t is number => t !== null);
+    recordings.takeExpiryMoved();
+    const times = [links.nextExpiry(), streams.nextDeadline(), connectors.nextDeadline(), recordings.nextExpiry()].filter((t): t is number => t !== null);
     const next = times.length === 0 ? null : Math.max(now, Math.min(...times));
     const current = fromAlarm ? null : await this.storage.getAlarm();
     if (next === current) return next;

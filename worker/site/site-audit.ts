@@ -45,6 +45,7 @@ export class SiteAudit {
         seconds: Math.round((Date.now() - a.openedAt) / 1000),
         code,
         reason,
+        ...(a.recording ? { recording: a.recording } : {}),
       },
     });
   }
@@ -62,6 +63,7 @@ export class SiteAudit {
         seconds: Math.round((Date.now() - lost.openedAt) / 1000),
         code: lost.code ?? CloseCode.connectorOffline,
         reason: lost.reason ?? "The edge restarted.",
+        ...(lost.recording ? { recording: lost.recording } : {}),
       },
     });
   }

@@ -1,4 +1,9 @@
-/** The site object's own settings, in its SQLite `config` table: the site's name and its connector token's digest. */
+import type { RecordingPolicy } from "../../shared/api/types.ts";
+
+/**
+ * The site object's own settings, in its SQLite `config` table: the site's name, its connector
+ * token's digest, and which consoles are recorded.
+ */
 export class SiteConfig {
   private readonly sql: SqlStorage;
 
@@ -22,6 +27,25 @@ export class SiteConfig {
 
   set tokenHash(hash: string) {
     this.set("token_hash", hash);
+  }
+
+  /** Which consoles are recorded (docs/recording.md); off unless an admin said otherwise. */
+  get recording(): RecordingPolicy {
+    const v = this.get("recording");
+    return v === "all" || v === "links" ? v : "off";
+  }
+
+  set recording(policy: RecordingPolicy) {
+    this.set("recording", policy);
+  }
+
+  /** Recorded consoles keep the viewer's input too (off unless an admin said otherwise). */
+  get recordInput(): boolean {
+    return this.get("record_input") === "1";
+  }
+
+  set recordInput(on: boolean) {
+    this.set("record_input", on ? "1" : "0");
   }
 
   private get(key: string): string | null {

@@ -20,6 +20,7 @@ import { SiteAlarm } from "./site-alarm.ts";
 import { SiteAudit } from "./site-audit.ts";
 import { SiteConfig } from "./site-config.ts";
 import { SiteRpc } from "./site-rpc.ts";
+import { RecordingBook } from "./recording-book.ts";
 import { StreamBook } from "./stream-book.ts";
 import { TicketBook } from "./tickets.ts";
 import { ReachBook } from "./reach-book.ts";
@@ -36,6 +37,7 @@ export class SiteObject extends SiteRpc {
   protected readonly links: ShareLinkBook;
   protected readonly connectors: ConnectorBook;
   protected readonly streams: StreamBook;
+  protected readonly recordings: RecordingBook;
   protected readonly requests = new TunnelRequests();
   protected readonly audit: SiteAudit;
   protected readonly alarms: SiteAlarm;
@@ -54,7 +56,9 @@ export class SiteObject extends SiteRpc {
     this.connectors = new ConnectorBook(ctx, () => this.config.site ?? "this site", (gone) => this.connectorGone(gone));
     const idle = limit(env.IDLE_TIMEOUT_SECONDS, 0);
     this.streams = new StreamBook(ctx, idle > 0 ? idle * 1000 : null, (end) => this.audit.consoleClosed(end));
-    this.alarms = new SiteAlarm(ctx.storage, { tickets: this.tickets, links: this.links, streams: this.streams, connectors: this.connectors });
+    this.recordings = new RecordingBook(ctx, env.RECORDINGS, this.config, limit(env.RECORDING_RETENTION_DAYS, 30));
+    this.streams.tap = this.recordings;
+    this.alarms = new SiteAlarm(ctx.storage, { tickets: this.tickets, links: this.links, streams: this.streams, connectors: this.connectors, recordings: this.recordings });
     this.tunnel = new TunnelMessages({
       connectors: this.connectors,
       streams: this.streams,
@@ -80,6 +84,9 @@ export class SiteObject extends SiteRpc {
   private restore(): void {
     this.connectors.restore();
     for (const lost of this.streams.restore((id) => this.connectors.get(id))) this.audit.consoleLost(lost);
+    this.recordings.restore((id) => this.streams.get(id));
+    // Recordings the restart interrupted now have an end, hence an expiry the alarm must serve.
+    if (this.recordings.takeExpiryMoved()) void this.ctx.blockConcurrencyWhile(() => this.alarms.schedule().then(() => undefined));
     // CLOSE for consoles that could not be rebuilt: no event may follow to flush it.
     this.connectors.flushAll();
     // A wake with live sockets: worth a line for whoever runs `wrangler tail` (and the idle test).
@@ -100,14 +107,14 @@ export class SiteObject extends SiteRpc {
     if (connector) {
       const deadlineMet = this.tunnel.receive(connector, message);
       this.connectors.flushAll();
-      if (deadlineMet) await this.alarms.schedule();
+      if (deadlineMet || this.recordings.takeExpiryMoved()) await this.alarms.schedule();
       return;
     }
     const stream = this.streams.forSocket(ws);
     if (!stream) return;
     const rearm = this.streams.fromViewer(stream, message);
     stream.connector.flush();
-    if (rearm) await this.alarms.schedule();
+    if (rearm || this.recordings.takeExpiryMoved()) await this.alarms.schedule();
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -132,6 +139,9 @@ export class SiteObject extends SiteRpc {
     reofferUnacknowledged(this.streams, this.connectors, now);
     this.streams.overdue(now);
     this.connectors.flushAll();
+    for (const rec of await this.recordings.expire(now)) {
+      this.audit.send({ type: "recording.expired", actor: "system", detail: { id: rec.id, hypervisor: rec.hypervisor, vm: rec.vm, startedAt: rec.startedAt, bytes: rec.bytes } });
+    }
     const next = await this.alarms.schedule(true);
     // One line per alarm: each is a billed request and a wake (the benchmark counts them).
     console.log(

@@ -33,6 +33,8 @@ import type {
 import type { SiteAudit } from "./site-audit.ts";
 import type { SiteConfig } from "./site-config.ts";
 import type { StreamBook } from "./stream-book.ts";
+import type { RecordingBook } from "./recording-book.ts";
+import type { Recording, RecordingDetail, RecordingPolicy, RecordingQuery } from "../../shared/api/types.ts";
 import type { ConsoleGrant, TicketBook } from "./tickets.ts";
 import type { TunnelRequests } from "./tunnel-requests.ts";
 import { atLeast, levelEnds, needed } from "../access/decide.ts";
@@ -57,6 +59,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
   protected abstract readonly audit: SiteAudit;
   protected abstract readonly alarms: SiteAlarm;
   protected abstract readonly reach: ReachBook;
+  protected abstract readonly recordings: RecordingBook;
 
   // ---- the site ------------------------------------------------------------------------------
 
@@ -81,6 +84,8 @@ export abstract class SiteRpc extends DurableObject<Env> {
     this.streams.closeWhere(() => true, CloseCode.gone, "This site was deleted.");
     for (const connector of this.connectors.all()) this.connectors.drop(connector, CloseCode.unauthorized, "This site was deleted.");
     for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CloseCode.gone, "This site was deleted.");
+    const recordings = await this.recordings.destroy();
+    if (recordings > 0) this.audit.send({ type: "recording.deleted", actor, detail: { site: this.config.site, recordings, why: "site deleted" } });
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     // The object may live on in memory and be asked to initialize the name again: recreate the schema.
@@ -114,6 +119,45 @@ export abstract class SiteRpc extends DurableObject<Env> {
   /** Connectors with what an operator needs to spot an impostor: host, version, address, time. */
   describeConnectors(): (ConnectorInfo & { address: string | null })[] {
     return this.describe().map((info) => ({ ...info, address: this.connectors.get(info.id)?.attachment.address ?? null }));
+  }
+
+  // ---- recordings (docs/recording.md) ---------------------------------------------------------
+
+  recordingPolicy(): { recording: RecordingPolicy; recordInput: boolean } {
+    return { recording: this.config.recording, recordInput: this.config.recordInput };
+  }
+
+  /** Changes which consoles are recorded from the next one opened on; consoles open now keep theirs. */
+  setRecordingPolicy(change: { recording?: RecordingPolicy; recordInput?: boolean }, actor: string): { recording: RecordingPolicy; recordInput: boolean } {
+    if (change.recording !== undefined) this.config.recording = change.recording;
+    if (change.recordInput !== undefined) this.config.recordInput = change.recordInput;
+    const now = this.recordingPolicy();
+    this.audit.send({ type: "site.recording_changed", actor, detail: now });
+    return now;
+  }
+
+  listRecordings(q: RecordingQuery & { limit?: number }): Recording[] {
+    return this.recordings.list(q);
+  }
+
+  getRecording(id: string): RecordingDetail | null {
+    const rec = this.recordings.get(id);
+    const files = rec && this.recordings.files(id);
+    return rec && files ? { ...rec, segmentBytes: files.segments.map((s) => s.bytes) } : null;
+  }
+
+  recordingFiles(id: string): { keys: string[] } | null {
+    const f = this.recordings.files(id);
+    return f ? { keys: f.keys } : null;
+  }
+
+  async deleteRecording(id: string, actor: string): Promise<boolean | "open"> {
+    const rec = this.recordings.get(id);
+    const done = await this.recordings.delete(id);
+    if (done === true && rec) {
+      this.audit.send({ type: "recording.deleted", actor, detail: { id, hypervisor: rec.hypervisor, vm: rec.vm, startedAt: rec.startedAt, bytes: rec.bytes } });
+    }
+    return done;
   }
 
   listVms(): SiteVm[] {

@@ -48,6 +48,18 @@ export interface OpenRequest {
   linkId?: string;
 }
 
+/**
+ * What else sees a stream's life and bytes (the site's recordings): called after the stream took
+ * them, and never waited on.
+ */
+export interface StreamTap {
+  opened(stream: ViewerStream<ConnectorSocket>): void;
+  down(stream: ViewerStream<ConnectorSocket>, bytes: Uint8Array): void;
+  /** `handshakeWasDone`: ServerInit had passed before this viewer message. */
+  up(stream: ViewerStream<ConnectorSocket>, bytes: Uint8Array, handshakeWasDone: boolean): void;
+  ended(stream: ViewerStream<ConnectorSocket>, code: number, reason: string): void;
+}
+
 /** What the audit trail needs of a console that was open when the edge restarted. */
 export interface LostConsole {
   stream: number;
@@ -57,6 +69,8 @@ export interface LostConsole {
   viewOnly: boolean;
   openedAt: number;
   linkId?: string;
+  /** Its recording, if it was recorded. */
+  recording?: string;
   /** Filled in by `restore`: why it ended, and the close code its viewer got (none: 4503). */
   reason?: string;
   code?: number;
@@ -75,6 +89,8 @@ export class StreamBook {
   private readonly idleMs: number | null;
   /** What the site's plain viewers hold unproven, live and closed-but-not-gone (see the module). */
   readonly unproven = new UnprovenLedger();
+  /** Set by the site object: the recordings. */
+  tap: StreamTap | null = null;
 
   constructor(ctx: DurableObjectState, idleMs: number | null, onEnd: (end: StreamEnd) => void) {
     this.ctx = ctx;
@@ -130,6 +146,8 @@ export class StreamBook {
     };
     this.ctx.acceptWebSocket(pair[1], [VIEWER_TAG]);
     const stream = new ViewerStream(pair[1], attachment, req.connector, this.idleMs !== null, this.unproven);
+    // Before any console byte: a recorded console's viewer hears so first (it sets `recording`).
+    this.tap?.opened(stream);
     stream.persist();
     // Remembered in storage too: if the edge restarts, the sockets are gone but the audit trail
     // must still close what was open (see `restore`).
@@ -141,6 +159,7 @@ export class StreamBook {
       viewOnly: attachment.viewOnly,
       openedAt: now,
       ...(attachment.linkId ? { linkId: attachment.linkId } : {}),
+      ...(attachment.recording ? { recording: attachment.recording } : {}),
     };
     this.sql.exec("INSERT OR REPLACE INTO open_consoles (stream, json) VALUES (?, ?)", attachment.stream, JSON.stringify(lost));
     this.add(stream);
@@ -197,7 +216,10 @@ export class StreamBook {
     if (!stream || stream.connector !== connector) return false;
     switch (frame.type) {
       case FrameType.data:
-        this.apply(stream, (s) => s.down(frame.bytes));
+        this.apply(stream, (s) => {
+          s.down(frame.bytes);
+          this.tap?.down(s, frame.bytes);
+        });
         return false;
       case FrameType.credit:
         this.apply(stream, (s) => s.credit(frame.bytes));
@@ -224,7 +246,13 @@ export class StreamBook {
    */
   fromViewer(stream: ViewerStream<ConnectorSocket>, message: string | ArrayBuffer): boolean {
     const warned = stream.attachment.idleWarnedAt !== null;
-    this.apply(stream, (s) => (typeof message === "string" ? s.viewerText(message) : s.viewerBytes(new Uint8Array(message))));
+    this.apply(stream, (s) => {
+      if (typeof message === "string") return s.viewerText(message);
+      const handshakeWasDone = s.handshakeDone;
+      const bytes = new Uint8Array(message);
+      s.viewerBytes(bytes);
+      this.tap?.up(s, bytes, handshakeWasDone);
+    });
     return warned && stream.attachment.idleWarnedAt === null;
   }
 
@@ -281,6 +309,7 @@ export class StreamBook {
     // Closing answers a viewer's own close frame too, so its client does not wait for a timeout.
     closeQuietly(stream.socket, code, reason);
     this.sql.exec("DELETE FROM open_consoles WHERE stream = ?", stream.id);
+    this.tap?.ended(stream, code, reason);
     this.onEnd({ stream, code, reason });
   }
 

@@ -64,6 +64,24 @@ export const SITE_MIGRATIONS: readonly Migration[] = [
       sql.exec("CREATE TABLE IF NOT EXISTS user_reach (user_id TEXT PRIMARY KEY, version INTEGER NOT NULL, json TEXT NOT NULL)");
     },
   },
+  {
+    version: 5,
+    what: "recordings: the site's recorded consoles (the index) and each one's segments with their SHA-256 chain value",
+    up(sql) {
+      sql.exec(`
+        CREATE TABLE IF NOT EXISTS recordings (
+          id TEXT PRIMARY KEY, stream INTEGER NOT NULL, hypervisor TEXT NOT NULL, vm TEXT NOT NULL,
+          user TEXT, link_id TEXT, record_input INTEGER NOT NULL, started_at INTEGER NOT NULL,
+          ended_at INTEGER, last_at INTEGER NOT NULL, state TEXT NOT NULL, incomplete INTEGER NOT NULL DEFAULT 0,
+          bytes INTEGER NOT NULL DEFAULT 0, segments INTEGER NOT NULL DEFAULT 0, next_seq INTEGER NOT NULL DEFAULT 1,
+          chain TEXT NOT NULL, server_from INTEGER, end_reason TEXT);
+        CREATE INDEX IF NOT EXISTS recordings_started ON recordings (started_at);
+        CREATE TABLE IF NOT EXISTS recording_segments (
+          recording TEXT NOT NULL, seq INTEGER NOT NULL, bytes INTEGER NOT NULL, chain TEXT NOT NULL,
+          PRIMARY KEY (recording, seq));
+      `);
+    },
+  },
 ];
 
 /** The registry object (worker/registry/): sites, accounts, sessions, API tokens, audit, sign-in throttling. */

@@ -25,6 +25,8 @@ export class RfbParser {
   private wantMore = false;
   /** Where the last server message ended in the current fromServer input (-1: none). */
   private lastBoundary = -1;
+  /** Absolute console-direction offset of the parse cursor while a server chunk is parsed (null: outside). */
+  private serverCursor: number | null = null;
   /** Pieces being produced for the console by the current viewer input (or a release). */
   private toServer: Uint8Array[] = [];
 
@@ -36,7 +38,8 @@ export class RfbParser {
   /** Parses a console chunk; returns where its last message ended (-1: no message ended in it). */
   serverChunk(input: Uint8Array): number {
     this.lastBoundary = -1;
-    this.parseServer(input, 0);
+    // fromServer counts the chunk into st.received after parsing it: its first byte is at st.received.
+    this.parseServer(input, 0, this.st.received);
     return this.lastBoundary;
   }
 
@@ -51,7 +54,7 @@ export class RfbParser {
 
   // ---------------------------------------------------------------- console → viewer
 
-  private parseServer(input: Uint8Array, at: number): void {
+  private parseServer(input: Uint8Array, at: number, base: number): void {
     const st = this.st;
     const d = st.server;
     let i = at;
@@ -99,7 +102,12 @@ export class RfbParser {
         this.headLength = d.header.length;
         this.wantMore = false;
         // Before ServerInit has passed headers are always collected in d.header (headAt is 0).
-        if (st.handshakeDone ? serverMessageStep(this) : serverHandshakeStep(this)) this.lastBoundary = i;
+        this.serverCursor = base + i;
+        try {
+          if (st.handshakeDone ? serverMessageStep(this) : serverHandshakeStep(this)) this.lastBoundary = i;
+        } finally {
+          this.serverCursor = null;
+        }
       }
     } catch (e) {
       if (!(e instanceof Unframeable)) throw e;
@@ -119,13 +127,17 @@ export class RfbParser {
     if ((d.phase !== "awaitVersion" && d.phase !== "awaitChoice") || serverWaits(this.st)) return;
     const held = Uint8Array.from(d.held);
     d.held = [];
-    this.parseServer(held, 0);
+    // Held bytes are the last ones received.
+    this.parseServer(held, 0, this.st.received - held.length);
   }
 
   setServerPhase(phase: ServerPhase, need: number): void {
     const d = this.st.server;
     d.phase = phase;
     d.need = need;
+    // Outside a server parse (the viewer's choice advanced a waiting phase) the cursor is where
+    // the unparsed (held) server bytes begin.
+    if (phase === "serverInit") this.st.serverInitAt = this.serverCursor ?? this.st.received - d.held.length;
     if (d.header.length !== 0) d.header = [];
   }
 

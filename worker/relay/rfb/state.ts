@@ -102,6 +102,13 @@ export interface TrackerState {
   offeredToRead: number;
   /** ServerInit has passed. */
   handshakeDone: boolean;
+  /**
+   * The console-direction byte offset (since the stream opened) where ServerInit begins, once the
+   * tracker knows it. Everything before is the handshake, security included, which a recording
+   * must never hold (worker/site/recording-book.ts). Not in the snapshot: the stream book reads it
+   * in the same event that sets it.
+   */
+  serverInitAt?: number;
   /** Framing was lost (an unframeable message or security type), or is not needed at all. */
   lost: boolean;
   /** Console messages are not framed, by choice (only the viewer's input is watched). */

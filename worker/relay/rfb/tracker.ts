@@ -60,6 +60,11 @@ export class RfbTracker {
     return this.parser.st.handshakeDone;
   }
 
+  /** Where ServerInit begins in the console's bytes (offset since the stream opened), once known. */
+  get serverInitAt(): number | undefined {
+    return this.parser.st.serverInitAt;
+  }
+
   /**
    * "exact" while both directions are framed. "lost" after an unframeable message or security type
    * (only possible when not view-only: view-only throws instead), and also once the handshake is

@@ -219,13 +219,20 @@ describe("recorded consoles", () => {
     expect(sites.find((s) => s.name === "rec-links")).toMatchObject({ recording: "links", recordInput: false });
   });
 
-  it("roles: a viewer gets 403; bad ids 400, unknown 404; deleting is the admin's and audited", async () => {
+  it("roles: a viewer gets 403, an auditor reads; bad ids 400, unknown 404; deleting is the admin's and audited", async () => {
     const { cookie, connector } = await recordedSite("rec-roles");
     const { browser } = await recordedConsole(cookie, "rec-roles", connector);
     const viewer = await userSession(cookie, "rec-viewer", "viewer");
     const operator = await userSession(cookie, "rec-operator", "operator");
+    const auditor = await userSession(cookie, "rec-auditor", "auditor");
     for (const who of [viewer, operator]) expect((await call("GET", "/api/recordings", undefined, who)).status).toBe(403);
     expect((await call("PATCH", "/api/sites/rec-roles", { recording: "off" }, operator)).status).toBe(403);
+    // Auditors read recordings (the list and each one), but may neither delete one nor change the policy.
+    const listed = (await (await call("GET", "/api/recordings?site=rec-roles", undefined, auditor)).json()) as { id: string }[];
+    expect(listed.length).toBe(1);
+    expect((await call("GET", `/api/recordings/${listed[0]!.id}`, undefined, auditor)).status).toBe(200);
+    expect((await call("DELETE", `/api/recordings/${listed[0]!.id}`, undefined, auditor)).status).toBe(403);
+    expect((await call("PATCH", "/api/sites/rec-roles", { recording: "off" }, auditor)).status).toBe(403);
     expect((await call("GET", "/api/recordings/..%2F..", undefined, cookie)).status).toBe(400);
     expect((await call("GET", `/api/recordings/rec-roles.${"0".repeat(32)}`, undefined, cookie)).status).toBe(404);
     expect((await call("GET", `/api/recordings/nosite.${"0".repeat(32)}`, undefined, cookie)).status).toBe(404);

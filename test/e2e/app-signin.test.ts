@@ -30,7 +30,7 @@ describe("signing in", () => {
     await page.getByRole("button", { name: "Sign out" }).waitFor();
     expect(await page.getByTestId("who").innerText()).toBe(`${edge.username} · administrator`);
     const links = await page.getByRole("navigation", { name: "Main" }).getByRole("link").allInnerTexts();
-    expect(links).toEqual(["Consoles", "Sites", "Sessions", "Share links", "Users", "Groups", "Access requests", "API tokens", "Audit"]);
+    expect(links).toEqual(["Consoles", "Sites", "Sessions", "Share links", "Users", "Groups", "Access requests", "API tokens", "Audit", "Recordings"]);
     await context.close();
   });
 

@@ -48,7 +48,7 @@ describe("the Users screen", () => {
     const expected = {
       viewer: ["Consoles", "Sessions", "API tokens"],
       operator: ["Consoles", "Sessions", "Share links", "API tokens"],
-      admin: ["Consoles", "Sites", "Sessions", "Share links", "Users", "Groups", "Access requests", "API tokens", "Audit"],
+      admin: ["Consoles", "Sites", "Sessions", "Share links", "Users", "Groups", "Access requests", "API tokens", "Audit", "Recordings"],
     };
     for (const role of ["viewer", "operator", "admin"] as const) {
       const context = await site.browser.newContext();

@@ -200,6 +200,7 @@ describe("least privilege", () => {
     const links = await page.getByRole("navigation", { name: "Main" }).getByRole("link").allInnerTexts();
     expect(links).not.toContain("Consoles");
     expect(links).toContain("Audit");
+    expect(links).toContain("Recordings");
     await go(page, "Audit");
     await page.getByRole("cell", { name: /grant\.created/ }).first().waitFor();
     await go(page, "Sessions");

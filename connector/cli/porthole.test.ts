@@ -3,10 +3,10 @@
  * (no package.json, no node_modules) and run with the machine's own Node, as on a guest VM.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { WebSocketServer } from "ws";
 import { stringify } from "yaml";
 import { decodeMessage, FrameType } from "../../shared/protocol/frames.ts";
@@ -56,6 +56,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await vnc?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe(`dist/porthole.mjs on ${systemNode} (${execFileSync(systemNode, ["--version"], { encoding: "utf8" }).trim()})`, () => {
@@ -102,6 +103,7 @@ describe(`dist/porthole.mjs on ${systemNode} (${execFileSync(systemNode, ["--ver
 
   it("install refuses a broken config or account name, and changes nothing", async () => {
     const units = mkdtempSync(join(tmpdir(), "porthole-units-"));
+    onTestFinished(() => rmSync(units, { recursive: true, force: true }));
     const broken = await run(["install", "--config", config({ token: "" }), "--unit-dir", units]);
     expect(broken.status).toBe(2);
     expect(broken.stderr).toMatch(/^invalid config .*\n  token: /);
@@ -114,6 +116,7 @@ describe(`dist/porthole.mjs on ${systemNode} (${execFileSync(systemNode, ["--ver
   // Only where installing would fail anyway: on a machine with systemd this would install for real.
   it.skipIf(existsSync("/run/systemd/system"))("install says so on a machine without systemd, and changes nothing", async () => {
     const units = mkdtempSync(join(tmpdir(), "porthole-units-"));
+    onTestFinished(() => rmSync(units, { recursive: true, force: true }));
     const file = config();
     chmodSync(file, 0o600);
     const r = await run(["install", "--config", file, "--unit-dir", units]);

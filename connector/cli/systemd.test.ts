@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { DEFAULTS, renderUnit } from "./systemd.ts";
 
 /** `Key=value` lines of one section. */
@@ -68,6 +68,7 @@ describe("the connector's systemd unit", () => {
   const analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].find(existsSync);
   it.skipIf(!analyze && !process.env.CI)("passes systemd-analyze verify, and its security review rates it OK or better", () => {
     const dir = mkdtempSync(join(tmpdir(), "porthole-unit-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, "porthole-connector.service");
     // Paths that exist here, as verify checks ExecStart's program.
     writeFileSync(file, renderUnit({ ...DEFAULTS, node: process.execPath }));

@@ -1,7 +1,7 @@
 /** The real connector (`node connector/main.ts`) with a config written for the test. */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import { freePort, type Proc, start, type StartOptions, waitFor } from "./processes.ts";
 
@@ -33,6 +33,8 @@ export async function startConnector(
   { waitReady = true, configDir, echo }: { waitReady?: boolean; configDir?: string; echo?: string } = {},
 ): Promise<RunningConnector> {
   const configFile = writeConfig(config, configDir);
+  // A directory of its own (it holds the site's token) goes when the connector stops; a caller's stays.
+  const ownDir = configDir === undefined ? dirname(configFile) : null;
   const port = await freePort();
   const proc = runConnector(["--config", configFile, "--metrics", `127.0.0.1:${port}`, "--grace-period", "1"], {}, { echo });
   const metricsUrl = `http://127.0.0.1:${port}`;
@@ -55,7 +57,11 @@ export async function startConnector(
           }),
       );
     },
-    stop: (signal) => proc.stop(signal),
+    async stop(signal) {
+      const code = await proc.stop(signal);
+      if (ownDir) rmSync(ownDir, { recursive: true, force: true });
+      return code;
+    },
   };
 }
 

@@ -236,3 +236,42 @@ describe("auditors", () => {
     expect(await (await call("GET", `/api/sites/${site}/vms`, undefined, auditor)).json()).toEqual([]);
   });
 });
+
+describe("what the sites remember of a person never outranks the registry", () => {
+  it("an operator disabled and lowered in one change, then enabled again, is the lower role everywhere", async () => {
+    const { admin, name, site } = await setup("viewer");
+    const password = `pw-${name}-0123456789`;
+    // Promoted: the site is told (and remembers) the operator role.
+    expect((await call("PATCH", `/api/users/${name}`, { role: "operator" }, admin)).status).toBe(200);
+    // Off-boarded and lowered in one change, then let back in.
+    expect((await call("PATCH", `/api/users/${name}`, { role: "member", disabled: true }, admin)).status).toBe(200);
+    expect((await call("PATCH", `/api/users/${name}`, { disabled: false }, admin)).status).toBe(200);
+    const member = await signIn(name, password);
+    // A member with no grant reaches nothing: no console, no link (not the remembered operator's).
+    expect((await call("POST", "/api/consoles", { site, ...DESK }, member)).status).toBe(404);
+    expect((await call("POST", "/api/links", { site, ...DESK, viewOnly: false }, member)).status).toBe(404);
+  });
+
+  it("a viewer lowered in 0.3.0 (a stored 'control' block) may use a control grant", async () => {
+    const { admin, name, cookie, site } = await setup("viewer");
+    // What 0.3.0 left when it lowered someone to viewer (and what the registry may still replay).
+    const id = await runInDurableObject(registry(), (_o, state) => state.storage.sql.exec<{ id: string }>("SELECT id FROM users WHERE username = ?", name).one().id);
+    await runInDurableObject(env.SITE.get(env.SITE.idFromName(site)), (_o, state) => {
+      state.storage.sql.exec("INSERT OR REPLACE INTO blocked_users (user_id, scope) VALUES (?, 'control')", id);
+    });
+    await grant(admin, { user: name, site, level: "control" });
+    const res = await call("POST", "/api/consoles", { site, ...DESK }, cookie);
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { viewOnly: boolean }).viewOnly).toBe(false);
+  });
+
+  it("a member sees only the sites its grants name", async () => {
+    const { admin, name, cookie, site } = await setup();
+    const other = `grants-other${n}`;
+    await createSite(admin, other);
+    expect(((await (await call("GET", "/api/sites", undefined, cookie)).json()) as unknown[]).length).toBe(0);
+    await grant(admin, { user: name, site, level: "view" });
+    const listed = (await (await call("GET", "/api/sites", undefined, cookie)).json()) as { name: string }[];
+    expect(listed.map((s) => s.name)).toEqual([site]);
+  });
+});

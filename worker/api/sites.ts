@@ -59,7 +59,14 @@ export const sites = new Hono<AppEnv>()
     return c.json({ name, connectorToken } satisfies SiteCreated, 201);
   })
   .get("/", async (c) => {
-    const names = await registryOf(c.env).listSites();
+    const user = c.get("user");
+    let names = await registryOf(c.env).listSites();
+    // Members see only the sites their grants name (least privilege: not even that others exist);
+    // every other role reaches every site by its role, and auditors oversee them all.
+    if (user.role === "member") {
+      const mine = new Set((await reachOf(c.env, user)).grants.map((g) => g.site));
+      names = names.filter((name) => mine.has(name));
+    }
     // Each connector's host, version, address and time joined: an impostor with a leaked token stands out.
     // Where connectors connect from is for administrators only.
     const admin = c.get("user").role === "admin";

@@ -168,11 +168,15 @@ export class Registry extends DurableObject<Env> {
 
   /** The one rule for ending access when a user, account or Access identity, loses some. */
   private async accessChanged(before: { role: Role | null; disabled: boolean } | null, after: { role: Role | null; disabled: boolean }, ids: string[], actor: string): Promise<void> {
-    if (after.disabled && !before?.disabled) {
-      await this.endAccess(ids, "all", `Your access was removed by ${actor}.`);
-    } else if (after.role !== before?.role && after.role !== null) {
+    const roleChanged = after.role !== before?.role && after.role !== null;
+    const disabledChanged = after.disabled !== (before?.disabled ?? false);
+    if (after.disabled && !before?.disabled) await this.endAccess(ids, "all", `Your access was removed by ${actor}.`);
+    // Every change of role or of being enabled is a new access version that each site is told
+    // (a disable that also changes the role, a re-enable): a site compares the version a request
+    // read with the newest it was told, so an older role it remembers can never win over this one.
+    if (roleChanged || disabledChanged) {
       // Whatever the new role and the grants no longer allow ends; a viewer keeps view-only consoles.
-      const message = after.role === "viewer" ? `Your role was changed to viewer by ${actor}: full control ended.` : `Your role was changed to ${after.role} by ${actor}.`;
+      const message = after.role === "viewer" ? `Your role was changed to viewer by ${actor}: full control ended.` : `Your role was changed to ${after.role ?? "the default role"} by ${actor}.`;
       this.grants.bump();
       await this.access.reviewUsers(ids, { kind: "role", message });
     }

@@ -31,8 +31,11 @@ export class ReachBook {
   current(userId: string | undefined, reach: VersionedReach): Reach {
     if (!userId) return reach;
     const row = this.sql.exec<{ version: number; json: string }>("SELECT version, json FROM user_reach WHERE user_id = ?", userId).toArray()[0];
-    // Equal versions: the registry's answer was read no earlier than the request's role.
-    return row && row.version >= reach.version ? (JSON.parse(row.json) as Reach) : reach;
+    // Only a strictly newer answer wins: at an equal version the request's role, read afresh from
+    // the registry, is at least as new as the remembered one. (Admins' and auditors' requests carry
+    // version 0: a remembered review of them wins, which can only be one made after their last
+    // role change, since every role change is a new version told to every site.)
+    return row && row.version > reach.version ? (JSON.parse(row.json) as Reach) : reach;
   }
 }
 

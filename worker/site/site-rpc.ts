@@ -214,7 +214,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
     const level = this.levelFor(req.userId, req.reach, req.hypervisor, req.vm);
     if (level === null) return { ok: false, status: 404, code: "unknown_vm", message: `There is no VM ${req.vm} on ${req.hypervisor} for you.` };
     const viewOnly = req.viewOnly === true || !atLeast(level, "control");
-    if (!this.tickets.allowed(req.userId, viewOnly)) return ACCESS_REMOVED;
+    if (!this.tickets.allowed(req.userId)) return ACCESS_REMOVED;
     const found = this.connectors.find(req.hypervisor, req.vm);
     if (!found.ok) return found;
     const { reach: _, ...grant } = req;
@@ -264,7 +264,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
     const level = this.levelFor(req.userId, req.reach, req.hypervisor, req.vm);
     if (level === null) return { ok: false, status: 404, code: "unknown_vm", message: `There is no VM ${req.vm} on ${req.hypervisor} for you.` };
     if (!atLeast(level, "share")) return { ok: false, status: 403, code: "forbidden", message: `Sharing ${req.vm} needs the share level; you have ${level}.` };
-    if (!this.tickets.allowed(req.userId, false)) return ACCESS_REMOVED;
+    if (!this.tickets.allowed(req.userId)) return ACCESS_REMOVED;
     const found = this.connectors.find(req.hypervisor, req.vm);
     if (!found.ok) return found;
     const expiresAt = Date.now() + req.ttlMs;

@@ -42,11 +42,16 @@ export class TicketBook {
     this.sql.exec("DELETE FROM blocked_users WHERE user_id = ?", userId);
   }
 
-  /** Whether `userId` may be given a console of this kind. */
-  allowed(userId: string | undefined, viewOnly: boolean): boolean {
+  /**
+   * Whether `userId` may be given a console at all. Only "all" refuses: a "control" row (0.3.0
+   * wrote one when someone was lowered to viewer, and the registry may still replay one) says
+   * nothing any more, since what a person may do on a VM is decide()'s answer with the newest
+   * access this site was told (reach-book.ts); honouring it would refuse a viewer's grants.
+   */
+  allowed(userId: string | undefined): boolean {
     if (!userId) return true;
     const scope = this.sql.exec<{ scope: string }>("SELECT scope FROM blocked_users WHERE user_id = ?", userId).toArray()[0]?.scope;
-    return scope === undefined || (scope === "control" && viewOnly);
+    return scope !== "all";
   }
 
   /** Drops a user's unredeemed tickets (all, or only full-control ones); returns how many. */
@@ -70,7 +75,7 @@ export class TicketBook {
   }
 
   async issue(grant: ConsoleGrant): Promise<{ ticket: string; expiresAt: number }> {
-    if (!this.allowed(grant.userId, grant.viewOnly)) throw new Error("this user's access was taken away");
+    if (!this.allowed(grant.userId)) throw new Error("this user's access was taken away");
     const ticket = randomToken();
     const expiresAt = Date.now() + TICKET_TTL_MS;
     this.sql.exec(

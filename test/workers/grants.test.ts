@@ -275,3 +275,16 @@ describe("what the sites remember of a person never outranks the registry", () =
     expect(listed.map((s) => s.name)).toEqual([site]);
   });
 });
+
+describe("access requests have a bound", () => {
+  it("one person may have ten waiting; the eleventh is refused and changes nothing", async () => {
+    const { cookie, site } = await setup();
+    const ask = () => call("POST", "/api/access-requests", { site, ...DESK, level: "view", minutes: 5, reason: "on call" }, cookie);
+    for (let i = 0; i < 10; i++) expect((await ask()).status).toBe(201);
+    const refused = await ask();
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/10 access requests waiting/);
+    const mine = (await (await call("GET", "/api/access-requests?status=pending", undefined, cookie)).json()) as unknown[];
+    expect(mine.length).toBe(10);
+  });
+});

@@ -14,6 +14,7 @@ import { valid, validBody } from "../http/validate.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import { notify } from "../access/notify.ts";
 import { requireSite } from "./sites.ts";
+import { MAX_PENDING_REQUESTS } from "../registry/access-owner.ts";
 
 const Level = z.enum(["view", "control", "share"], { error: "level is view, control or share" });
 const GroupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._@+-]{0,63}$/, "use 1-64 letters, digits, spaces and . _ @ + -");
@@ -132,6 +133,7 @@ export const accessRequests = new Hono<AppEnv>()
     const user = c.get("user");
     await requireSite(c.env, body.site);
     const request = await registryOf(c.env).createAccessRequest({ userId: user.id, username: user.name, ...body });
+    if (!request) throw new ApiError(429, "too_many_requests", `You have ${MAX_PENDING_REQUESTS} access requests waiting already: wait for an answer, or ask an administrator.`);
     notify(c.env, (p) => c.executionCtx.waitUntil(p), `${user.name} asks for ${body.level} on ${body.vm} (${body.site}/${body.hypervisor}) for ${body.minutes} min: ${body.reason}`);
     return c.json(request satisfies AccessRequest, 201);
   })

@@ -14,6 +14,9 @@ import type { AuditStore } from "./audit-store.ts";
 import type { GrantsStore, NewGrant } from "./grants-store.ts";
 import { accessId, type IdentitiesStore } from "./identities-store.ts";
 
+/** Pending access requests one person may have at once. */
+export const MAX_PENDING_REQUESTS = 10;
+
 export interface AccessOwnerDeps {
   sql: SqlStorage;
   env: Env;
@@ -123,7 +126,12 @@ export class AccessOwner {
     }
   }
 
-  createAccessRequest(r: { userId: string; username: string; site: string; hypervisor: string; vm: string; level: Grant["level"]; minutes: number; reason: string }): AccessRequest {
+  /**
+   * A new pending request, or null when the person already has MAX_PENDING_REQUESTS waiting: each
+   * one is a row, an audit row and a webhook message, so one account cannot flood the admins.
+   */
+  createAccessRequest(r: { userId: string; username: string; site: string; hypervisor: string; vm: string; level: Grant["level"]; minutes: number; reason: string }): AccessRequest | null {
+    if (this.d.grants.listRequests({ userId: r.userId, status: "pending" }).length >= MAX_PENDING_REQUESTS) return null;
     const created = this.d.grants.createRequest(r);
     this.d.auditLog.record({ type: "access_request.created", actor: r.username, site: r.site, detail: { ...created } });
     return created;

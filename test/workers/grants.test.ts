@@ -288,3 +288,14 @@ describe("access requests have a bound", () => {
     expect(mine.length).toBe(10);
   });
 });
+
+describe("deleting a site", () => {
+  it("takes its pending access requests with it: a new site of the same name inherits none", async () => {
+    const { admin, cookie, site } = await setup();
+    const asked = (await (await call("POST", "/api/access-requests", { site, ...DESK, level: "control", minutes: 5, reason: "deploy" }, cookie)).json()) as { id: string };
+    expect((await call("DELETE", `/api/sites/${site}`, undefined, admin)).status).toBe(204);
+    await createSite(admin, site);
+    expect((await call("POST", `/api/access-requests/${asked.id}/approve`, {}, admin)).status).toBe(404);
+    expect(((await (await call("GET", "/api/access-requests?status=pending", undefined, cookie)).json()) as unknown[]).length).toBe(0);
+  });
+});

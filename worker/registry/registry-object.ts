@@ -109,8 +109,10 @@ export class Registry extends DurableObject<Env> {
   deleteSite(name: string): void {
     this.sql.exec("DELETE FROM sites WHERE name = ?", name);
     this.sql.exec("DELETE FROM pending_revocations WHERE site = ?", name);
-    // A new site of the same name starts with no grants: access to the old one does not carry over.
+    // A new site of the same name starts with no grants: access to the old one does not carry over,
+    // nor does a request still waiting for it (approving it later would grant the new site).
     this.sql.exec("DELETE FROM grants WHERE site = ?", name);
+    this.sql.exec("DELETE FROM access_requests WHERE site = ? AND status = 'pending'", name);
   }
 
   listSites(): string[] {

@@ -204,6 +204,38 @@ describe("recorded consoles", () => {
     expect(marks(decodeRecording(await file(cookie, rec.id)).records)).toContain("gap");
   });
 
+  it("deleting a recording whose last segment is still on its way leaves nothing behind", async () => {
+    const { cookie, connector } = await recordedSite("rec-race");
+    const { browser, stream } = await recordedConsole(cookie, "rec-race", connector);
+    await settle("rec-race");
+    let release!: () => void;
+    const stuck = new Promise<void>((r) => (release = r));
+    await runInDurableObject(stubOf("rec-race"), (o: SiteObject) => {
+      const real = o["recordings"]["bucket"];
+      bucketOf(o).bucket = {
+        put: async (...args: Parameters<R2Bucket["put"]>) => (await stuck, real.put(...args)),
+        delete: (...args: Parameters<R2Bucket["delete"]>) => real.delete(...args),
+        list: (...args: Parameters<R2Bucket["list"]>) => real.list(...args),
+      } as unknown as R2Bucket;
+    });
+    await toViewer(connector, browser, stream, new Uint8Array(1024).fill(7));
+    browser.ws.close(1000, "done");
+    await browser.closedWith();
+    const rec = await onlyRecording(cookie, "rec-race");
+    // The console ended, its last segment is held up in storage: the recording is deleted now, and
+    // only then does storage answer.
+    const deleted = await runInDurableObject(stubOf("rec-race"), async (o: SiteObject) => {
+      const deleting = o["recordings"].delete(rec.id);
+      release();
+      return deleting;
+    });
+    expect(deleted).toBe(true);
+    await settle("rec-race");
+    expect((await env.RECORDINGS.list({ prefix: `rec-race/${rec.id}/` })).objects).toEqual([]);
+    const rows = await runInDurableObject(stubOf("rec-race"), (_o, state) => state.storage.sql.exec("SELECT * FROM recording_segments WHERE recording = ?", rec.id).toArray());
+    expect(rows).toEqual([]);
+  });
+
   it("policy `links` records share-link consoles only; policy changes are validated", async () => {
     const { cookie, connector } = await recordedSite("rec-links", "links");
     const browser = await openBrowser((await openConsole(cookie, "rec-links")).wsUrl, CREDIT_SUBPROTOCOL);

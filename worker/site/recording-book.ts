@@ -99,6 +99,8 @@ export class RecordingBook {
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** Storage work under way, of live and of just-ended recordings. */
   private readonly pending = new Set<Promise<void>>();
+  /** Ended recordings whose last storage work is still under way: a delete waits for it. */
+  private readonly finishing = new Map<string, Promise<void>>();
   /** How long a finished recording is kept (RECORDING_RETENTION_DAYS). */
   private readonly retentionMs: number;
   /** A recording ended since the alarm was last set: its expiry may be the earliest. */
@@ -207,6 +209,11 @@ export class RecordingBook {
     // A failure of the last puts is only known later.
     this.enqueue(live, async () => {
       if (live.incomplete) this.sql.exec("UPDATE recordings SET state = 'incomplete', incomplete = 1 WHERE id = ?", live.id);
+    });
+    const last = live.tail;
+    this.finishing.set(live.id, last);
+    void last.finally(() => {
+      if (this.finishing.get(live.id) === last) this.finishing.delete(live.id);
     });
   }
 
@@ -416,6 +423,9 @@ export class RecordingBook {
     const rec = this.get(id);
     if (!rec) return false;
     if (rec.state === "recording") return "open";
+    // Its last segment may still be on its way to R2: deleting before it lands would leave that
+    // object (and its row) behind, where neither the index nor retention would find it again.
+    await this.finishing.get(id);
     const { keys } = this.files(id)!;
     for (let i = 0; i < keys.length; i += 1000) await this.bucket.delete(keys.slice(i, i + 1000));
     this.sql.exec("DELETE FROM recording_segments WHERE recording = ?", id);

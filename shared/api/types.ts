@@ -228,6 +228,8 @@ export interface ConsoleOpened {
 export interface NewLinkBody extends ConsoleTarget {
   ttlSeconds?: number;
   viewOnly?: boolean;
+  /** Require a PIN: the reply carries it, once. */
+  pin?: boolean;
 }
 
 /** `POST /api/links`: the link itself, shown once. */
@@ -237,6 +239,8 @@ export interface LinkCreated {
   wsUrl: string;
   expiresAt: string;
   viewOnly: boolean;
+  /** The link's six-digit PIN (when asked for), shown once: give it through another channel. */
+  pin?: string;
 }
 
 /** `GET /api/links`. */
@@ -249,7 +253,10 @@ export interface Link {
   createdBy: string;
   createdAt: string;
   expiresAt: string;
-  state: "active" | "expired" | "revoked";
+  /** `locked`: too many wrong PINs (pinFailures says how many); it opens nothing more. */
+  state: "active" | "expired" | "revoked" | "locked";
+  pin: boolean;
+  pinFailures: number;
   /** Consoles open on the link right now. */
   sessions: number;
 }
@@ -260,6 +267,19 @@ export interface LinkStatus {
   viewOnly: boolean;
   /** The VM's name. */
   vm: string;
+  /** It asks for a PIN first (`POST /l/:site/pin`). */
+  pin: boolean;
+}
+
+/** `POST /l/:site/pin` body (the secret in `X-Porthole-Link`; the PIN in the body, never a URL). */
+export interface LinkPinBody {
+  pin: string;
+}
+
+/** The right PIN's pass: add `&pass=<pass>` to the link's socket URL within 60 s; single use. */
+export interface LinkPass {
+  pass: string;
+  expiresAt: string;
 }
 
 /** `GET /api/sessions`: a live console (the API's "session"; see the glossary). */
@@ -420,6 +440,7 @@ export interface Routes {
   "POST /api/links": { body: NewLinkBody; reply: LinkCreated };
   "DELETE /api/links/:id": { reply: null };
   "GET /l/:site/status": { reply: LinkStatus };
+  "POST /l/:site/pin": { body: LinkPinBody; reply: LinkPass };
   "GET /api/sessions": { reply: LiveConsole[] };
   "DELETE /api/sessions/:id": { reply: null };
   "GET /api/groups": { reply: Group[] };

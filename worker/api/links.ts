@@ -22,6 +22,7 @@ function maxTtl(env: Env): number {
 const NewLink = ConsoleTarget.extend({
   ttlSeconds: z.number().int().positive().optional(),
   viewOnly: z.boolean().optional(),
+  pin: z.boolean().optional(),
 });
 
 /** Links by owner (null: all), newest first; ownership is the creator's id, never the name. */
@@ -55,6 +56,7 @@ export const links = new Hono<AppEnv>()
       user: user.name,
       userId: user.id,
       reach: await reachOf(c.env, user),
+      pin: body.pin === true,
     });
     if (!created.ok) throw new ApiError(created.status, created.code, created.message);
     const origin = new URL(c.req.url).origin;
@@ -65,6 +67,7 @@ export const links = new Hono<AppEnv>()
         wsUrl: linkSocketUrl(origin, body.site, created.secret),
         expiresAt: new Date(created.expiresAt).toISOString(),
         viewOnly,
+        ...(created.pin ? { pin: created.pin } : {}),
       } satisfies LinkCreated,
       201,
     );

@@ -190,6 +190,7 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
   const [choice, setChoice] = useState("900");
   const [customMinutes, setCustomMinutes] = useState("30");
   const [viewOnly, setViewOnly] = useState(true);
+  const [pin, setPin] = useState(false);
   const [created, setCreated] = useState<LinkCreated | null>(null);
   const [run, busy, error, setError] = useAction();
   const mounted = useMounted();
@@ -206,7 +207,7 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
     }
     void run(async () => {
       try {
-        const link = await api("POST /api/links", { body: { site, hypervisor: vm.hypervisor, vm: vm.id, ttlSeconds, viewOnly } });
+        const link = await api("POST /api/links", { body: { site, hypervisor: vm.hypervisor, vm: vm.id, ttlSeconds, viewOnly, ...(pin ? { pin: true } : {}) } });
         if (mounted.current) setCreated(link);
       } catch (err) {
         const max = err instanceof ApiFailure ? /at most (\d+)/.exec(err.message) : null;
@@ -265,11 +266,24 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
             <input type="checkbox" checked={viewOnly} onChange={(e: Event) => setViewOnly((e.target as HTMLInputElement).checked)} />
             View only
           </label>
+          <label class="check">
+            <input type="checkbox" checked={pin} onChange={(e: Event) => setPin((e.target as HTMLInputElement).checked)} />
+            Require a PIN
+          </label>
           <FormEnd error={error} busy={busy} submit="Create link" onCancel={onClose} />
         </form>
       ) : (
         <div class="stack">
           <CopyField label="Share link" value={created.url} />
+          {created.pin && (
+            <div class="stack">
+              <label for="share-pin">Link PIN</label>
+              <input id="share-pin" readOnly value={created.pin} class="mono" aria-describedby="share-pin-hint" />
+              <span class="hint" id="share-pin-hint">
+                Give the PIN through another channel (a call, a chat), not with the link. 10 wrong PINs lock the link for good.
+              </span>
+            </div>
+          )}
           <p>
             {created.viewOnly ? "View only" : "Full control"}. Ends <time dateTime={created.expiresAt}>{when(created.expiresAt)}</time>. Copy it now: it is not shown again.
           </p>

@@ -3,7 +3,7 @@ import type { Link } from "../../shared/api/types.ts";
 import { api, type Me, when } from "./app-api.ts";
 import { ConfirmButton, ErrorText, ScreenTitle, useLoad, Table } from "./app-ui.tsx";
 
-const STATE_WORDS = { active: "Active", expired: "Expired", revoked: "Revoked" };
+const STATE_WORDS = { active: "Active", expired: "Expired", revoked: "Revoked", locked: "Locked" };
 
 export function LinksScreen({ me }: { me: Me }) {
   const list = useLoad(() => api("GET /api/links"), [], 10000);
@@ -44,10 +44,14 @@ function LinkTable({ links, reload }: { links: Link[]; reload: () => Promise<voi
           <td data-label="Made">{when(l.createdAt)}</td>
           <td data-label="Ends">{when(l.expiresAt)}</td>
           <td data-label="Mode">{l.viewOnly ? "View only" : "Full control"}</td>
-          <td data-label="State">{STATE_WORDS[l.state]}</td>
+          <td data-label="State">
+            {STATE_WORDS[l.state]}
+            {l.state === "locked" && <div class="hint">{l.pinFailures} wrong PINs were tried: it opens nothing more.</div>}
+            {l.state === "active" && l.pin && <div class="hint">PIN{l.pinFailures > 0 ? `: ${l.pinFailures} wrong tried` : ""}</div>}
+          </td>
           <td data-label="Viewers now">{l.sessions}</td>
           <td class="actions">
-            {l.state === "active" && (
+            {(l.state === "active" || l.state === "locked") && (
               <ConfirmButton
                 label="Revoke"
                 danger

@@ -66,6 +66,8 @@ export interface ConsoleView {
   recorded: boolean;
   /** The consent prompt's question, while the page waits for Open console. */
   confirm: string | null;
+  /** A share link's PIN prompt: the VM, and why the last PIN failed. */
+  pin: { vm: string; problem: string | null } | null;
   title: string;
   badge: string;
   /** Seconds until a share link ends. */
@@ -89,6 +91,7 @@ export const INITIAL_VIEW: ConsoleView = {
   stalled: null,
   recorded: false,
   confirm: null,
+  pin: null,
   title: "",
   badge: "",
   timeLeft: null,
@@ -150,6 +153,7 @@ export class ConsoleSession<C extends Connection = Connection> {
   /** Why the console dropped, kept for the notice if reconnecting turns out to be impossible. */
   #droppedBecause = "";
   #consent: (() => void) | null = null;
+  #pin: ((pin: string) => void) | null = null;
   #stall = new StallWatch();
   #bytes = 0;
   #lastBytes = 0;
@@ -212,6 +216,20 @@ export class ConsoleSession<C extends Connection = Connection> {
   askConsent(site: string, vm: string): Promise<void> {
     this.#set({ state: "confirm", status: "Waiting for you", confirm: `Open the console of ${vm} on ${site}?`, notice: null, reconnect: null });
     return new Promise((resolve) => (this.#consent = resolve));
+  }
+
+  /** A share link's PIN, asked for before any socket (console-target.ts). */
+  askPin(vm: string, problem: string | null): Promise<string> {
+    this.#set({ state: "confirm", status: "Waiting for the PIN", pin: { vm, problem }, notice: null, reconnect: null });
+    return new Promise((resolve) => (this.#pin = resolve));
+  }
+
+  /** Join, on the PIN prompt. */
+  submitPin(pin: string): void {
+    const resolve = this.#pin;
+    this.#pin = null;
+    this.#set({ pin: null, status: "Checking the PIN" });
+    resolve?.(pin.trim());
   }
 
   /** Open console, on the consent prompt. */

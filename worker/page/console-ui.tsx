@@ -74,10 +74,47 @@ export function ConsolePage({ session }: { session: Session }) {
         {view.stalled ?? ""}
       </div>
       <ConsentPrompt question={view.confirm} onOpen={() => session.consent()} />
+      <PinPrompt ask={view.pin} onJoin={(pin) => session.submitPin(pin)} />
       <div id="notice" role="alert" hidden={view.notice === null}>
         {view.notice ?? ""}
       </div>
     </>
+  );
+}
+
+/** A share link's PIN (given apart from the link), before any socket is opened. */
+function PinPrompt({ ask, onJoin }: { ask: { vm: string; problem: string | null } | null; onJoin: (pin: string) => void }) {
+  const field = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (ask !== null && field.current) {
+      field.current.value = "";
+      field.current.focus();
+    }
+  }, [ask]);
+  return (
+    <form
+      id="pin-form"
+      class="confirm"
+      aria-labelledby="pin-title"
+      hidden={ask === null}
+      onSubmit={(e: Event) => {
+        e.preventDefault();
+        onJoin(field.current?.value ?? "");
+      }}
+    >
+      <h1 id="pin-title">{ask ? `This link to ${ask.vm} needs a PIN` : ""}</h1>
+      <p>Whoever shared the link gave you a six-digit PIN separately.</p>
+      {ask?.problem && (
+        <p id="pin-problem" role="alert">
+          {ask.problem}
+        </p>
+      )}
+      <label for="pin-field">PIN</label>
+      <input id="pin-field" ref={field} inputMode="numeric" autoComplete="off" maxLength={6} pattern="[0-9]{6}" required />
+      <button id="pin-join" type="submit">
+        Join
+      </button>
+    </form>
   );
 }
 

@@ -14,13 +14,15 @@ import type { Env } from "../env.ts";
 import { closeQuietly } from "../relay/sockets.ts";
 import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 import type { ConnectorBook } from "./connector-book.ts";
-import { linkState, type ShareLinkBook } from "./share-links.ts";
+import { linkState, MAX_PIN_FAILURES, type ShareLinkBook } from "./share-links.ts";
+import { LINK_ENDED } from "./upgrades.ts";
 import type { SiteAlarm } from "./site-alarm.ts";
 import type {
   ConnectorInfo,
   LinkCreated,
   LinkInfo,
   LinkRevoked,
+  LinkPass,
   LinkStatus,
   Owner,
   Refusal,
@@ -260,7 +262,16 @@ export abstract class SiteRpc extends DurableObject<Env> {
 
   // ---- share links ---------------------------------------------------------------------------
 
-  async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string; userId?: string; reach: VersionedReach }): Promise<LinkCreated> {
+  async createLink(req: {
+    hypervisor: string;
+    vm: string;
+    viewOnly: boolean;
+    ttlMs: number;
+    user: string;
+    userId?: string;
+    reach: VersionedReach;
+    pin?: boolean;
+  }): Promise<LinkCreated> {
     const level = this.levelFor(req.userId, req.reach, req.hypervisor, req.vm);
     if (level === null) return { ok: false, status: 404, code: "unknown_vm", message: `There is no VM ${req.vm} on ${req.hypervisor} for you.` };
     if (!atLeast(level, "share")) return { ok: false, status: 403, code: "forbidden", message: `Sharing ${req.vm} needs the share level; you have ${level}.` };
@@ -268,21 +279,24 @@ export abstract class SiteRpc extends DurableObject<Env> {
     const found = this.connectors.find(req.hypervisor, req.vm);
     if (!found.ok) return found;
     const expiresAt = Date.now() + req.ttlMs;
-    const { id, secret } = await this.links.create({
-      hypervisor: req.hypervisor,
-      vm: req.vm,
-      viewOnly: req.viewOnly,
-      createdBy: req.user,
-      createdById: req.userId ?? null,
-      expiresAt,
-    });
+    const { id, secret, pin } = await this.links.create(
+      {
+        hypervisor: req.hypervisor,
+        vm: req.vm,
+        viewOnly: req.viewOnly,
+        createdBy: req.user,
+        createdById: req.userId ?? null,
+        expiresAt,
+      },
+      { pin: req.pin === true },
+    );
     this.audit.send({
       type: "link.created",
       actor: req.user,
-      detail: { id, hypervisor: req.hypervisor, vm: req.vm, viewOnly: req.viewOnly, expiresAt: new Date(expiresAt).toISOString() },
+      detail: { id, hypervisor: req.hypervisor, vm: req.vm, viewOnly: req.viewOnly, expiresAt: new Date(expiresAt).toISOString(), pin: pin !== undefined },
     });
     await this.alarms.schedule();
-    return { ok: true, id, secret, expiresAt };
+    return { ok: true, id, secret, expiresAt, ...(pin ? { pin } : {}) };
   }
 
   listLinks(): LinkInfo[] {
@@ -297,6 +311,8 @@ export abstract class SiteRpc extends DurableObject<Env> {
       createdAt: new Date(l.createdAt).toISOString(),
       expiresAt: new Date(l.expiresAt).toISOString(),
       state: linkState(l),
+      pin: l.pin,
+      pinFailures: l.pinFailures,
       sessions: this.streams.where((a) => a.linkId === l.id).length,
     }));
   }
@@ -312,9 +328,34 @@ export abstract class SiteRpc extends DurableObject<Env> {
     const link = await this.links.bySecret(secret);
     if (!link) return { ok: false, status: 404, code: "unknown_link", message: "Unknown share link." };
     const state = linkState(link);
-    if (state !== "active") return { ok: false, status: 410, code: `link_${state}`, message: `This share link ${state === "revoked" ? "was revoked" : "expired"}.` };
+    if (state !== "active") return { ok: false, status: 410, code: `link_${state}`, message: LINK_ENDED[state] };
     const vmName = this.listVms().find((v) => v.hypervisor === link.hypervisor && v.id === link.vm)?.name ?? link.vm;
-    return { ok: true, expiresAt: link.expiresAt, viewOnly: link.viewOnly, vm: link.vm, vmName };
+    return { ok: true, expiresAt: link.expiresAt, viewOnly: link.viewOnly, vm: link.vm, vmName, pin: link.pin };
+  }
+
+  /**
+   * A link's PIN, checked (a wrong one counted; the tenth locks the link, audited): the right one
+   * gives a pass, a single-use 60-s ticket for the link's socket (`/ws/link/…&pass=`).
+   */
+  async linkPass(secret: string, pin: string): Promise<LinkPass> {
+    const link = await this.links.bySecret(secret);
+    if (!link) return { ok: false, status: 404, code: "unknown_link", message: "Unknown share link." };
+    const state = linkState(link);
+    if (state !== "active") return { ok: false, status: 410, code: `link_${state}`, message: LINK_ENDED[state] };
+    if (!link.pin) return { ok: false, status: 400, code: "no_pin", message: "This share link has no PIN: open it as it is." };
+    const check = await this.links.checkPin(link.id, pin);
+    if (!check.ok) {
+      const detail = { id: link.id, hypervisor: link.hypervisor, vm: link.vm };
+      this.audit.send({ type: "link.pin_failed", actor: `link:${link.id}`, detail });
+      if (check.why === "locked") {
+        this.audit.send({ type: "link.locked", actor: `link:${link.id}`, detail: { ...detail, pinFailures: MAX_PIN_FAILURES } });
+        return { ok: false, status: 410, code: "link_locked", message: LINK_ENDED.locked };
+      }
+      const tries = check.left === 1 ? "1 more wrong PIN locks" : `${check.left} more wrong PINs lock`;
+      return { ok: false, status: 403, code: "wrong_pin", message: `Wrong PIN: ${tries} this link.` };
+    }
+    const { ticket, expiresAt } = await this.tickets.issue({ hypervisor: link.hypervisor, vm: link.vm, user: `link:${link.id}`, viewOnly: link.viewOnly });
+    return { ok: true, pass: ticket, expiresAt };
   }
 
   /** Revokes a link if `owner` created it (null: an admin, any link), and closes its live consoles at once. */
@@ -323,7 +364,8 @@ export abstract class SiteRpc extends DurableObject<Env> {
     if (!link || (owner !== null && !owns(owner, link.createdById ?? null, link.createdBy))) {
       return { ok: false, status: 404, code: "unknown_link", message: `There is no link ${id} of yours.` };
     }
-    if (linkState(link) !== "active") return { ok: false, status: 410, code: "link_ended", message: `Link ${id} has already ended.` };
+    // A locked link may still be revoked (it ends for good, and its row says so).
+    if (linkState(link) !== "active" && linkState(link) !== "locked") return { ok: false, status: 410, code: "link_ended", message: `Link ${id} has already ended.` };
     this.links.revoke(id);
     const closed = this.closeLinkConsoles(id, "This share link was revoked.");
     this.audit.send({ type: "link.revoked", actor, detail: { id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed } });

@@ -87,7 +87,7 @@ export class Upgrades {
     };
 
     const admission = url.pathname.startsWith("/ws/link/")
-      ? await this.redeemLink(url.searchParams.get("link") ?? "")
+      ? await this.redeemLink(url.searchParams.get("link") ?? "", url.searchParams.get("pass") ?? "")
       : await this.redeemTicket(url.searchParams.get("ticket") ?? "");
     if (!admission.ok) return refuseUpgrade(admission.code, admission.reason, headers);
     const { hypervisor, vm, user, userId, viewOnly, linkId } = admission;
@@ -149,11 +149,29 @@ export class Upgrades {
     return { ok: false, code, reason };
   }
 
-  private async redeemLink(secret: string): Promise<Admission> {
+  /**
+   * A link with a PIN also needs `pass`: the single-use 60-s ticket `POST /l/:site/pin` gives for
+   * the right code (a plain RFB upgrade cannot carry the PIN itself, and a PIN never goes in a URL).
+   */
+  private async redeemLink(secret: string, pass: string): Promise<Admission> {
     const link = await this.to.links.bySecret(secret);
     if (!link) return { ok: false, code: CloseCode.unauthorized, reason: "Unknown share link." };
     const state = linkState(link);
-    if (state !== "active") return { ok: false, code: CloseCode.gone, reason: `This share link ${state === "revoked" ? "was revoked" : "expired"}.` };
-    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user: `link:${link.id}`, viewOnly: link.viewOnly, linkId: link.id };
+    if (state !== "active") return { ok: false, code: CloseCode.gone, reason: LINK_ENDED[state] };
+    const user = `link:${link.id}`;
+    if (link.pin) {
+      const check = pass ? await this.to.tickets.redeem(pass) : null;
+      if (!check?.ok || check.grant.user !== user || check.grant.hypervisor !== link.hypervisor || check.grant.vm !== link.vm) {
+        return { ok: false, code: CloseCode.unauthorized, reason: "This share link needs its PIN: enter it on the link's page, or give porthole listen --pin." };
+      }
+    }
+    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user, viewOnly: link.viewOnly, linkId: link.id };
   }
 }
+
+/** Why a link that is not active opens nothing, by its state. */
+export const LINK_ENDED = {
+  revoked: "This share link was revoked.",
+  expired: "This share link expired.",
+  locked: "This share link is locked: too many wrong PINs were tried. Ask whoever shared it for a new link.",
+} as const;

@@ -230,10 +230,26 @@ export interface NewLinkBody extends ConsoleTarget {
   viewOnly?: boolean;
   /** Require a PIN: the reply carries it, once. */
   pin?: boolean;
+  /** No console before this ISO time (not in the past, before the expiry). */
+  startsAt?: string;
+  /** Consoles the link may ever open (1: one-time). */
+  maxUses?: number;
+  /** Viewers at once (default and most: MAX_CONSOLES_PER_LINK). */
+  maxViewers?: number;
+  /** Shown with the link (≤ 200 characters, one line). */
+  note?: string;
+}
+
+/** What a link is limited to, as made (reply and list). */
+export interface LinkLimits {
+  startsAt: string | null;
+  maxUses: number | null;
+  maxViewers: number;
+  note: string | null;
 }
 
 /** `POST /api/links`: the link itself, shown once. */
-export interface LinkCreated {
+export interface LinkCreated extends LinkLimits {
   id: string;
   url: string;
   wsUrl: string;
@@ -244,7 +260,9 @@ export interface LinkCreated {
 }
 
 /** `GET /api/links`. */
-export interface Link {
+export interface Link extends LinkLimits {
+  /** Consoles it has opened (for maxUses). */
+  uses: number;
   id: string;
   site: string;
   hypervisor: string;

@@ -24,6 +24,7 @@ const ENDED = {
   link_revoked: { status: 410, title: "Link revoked", text: "Whoever shared this console has revoked the link. Ask them for a new one." },
   link_expired: { status: 410, title: "Link expired", text: "This console link has expired. Ask whoever shared it for a new one." },
   link_locked: { status: 410, title: "Link locked", text: "This console link is locked: too many wrong PINs were tried. Ask whoever shared it for a new one." },
+  link_used_up: { status: 410, title: "Link used", text: "This console link was already used as many times as it may be. Ask whoever shared it for a new one." },
 } as const;
 
 function gonePage(why: keyof typeof ENDED): Response {
@@ -61,14 +62,17 @@ export async function legacyLinkPage(c: Context<AppEnv>): Promise<Response> {
   const secret = c.req.param("secret") ?? "";
   const s = await status(c, secret);
   if (!s) return gonePage("unknown_link");
-  if (!s.ok) return gonePage(s.code);
+  // A link that has not started yet is live: its page says when.
+  if (!s.ok && s.code !== "link_not_started") return gonePage(s.code);
   return c.redirect(`/l/${encodeURIComponent(c.req.param("site")!)}#${encodeURIComponent(secret)}`, 302);
 }
 
 async function statusResponse(c: Context<AppEnv>, secret: string): Promise<Response> {
   const s = await status(c, secret);
+  // Not started yet: the site's words carry the time it opens.
+  if (s && !s.ok && s.code === "link_not_started") return c.json({ error: { code: s.code, message: s.message } }, 403);
   if (!s || !s.ok) {
-    const code = s && !s.ok ? s.code : "unknown_link";
+    const code = s && !s.ok && s.code !== "link_not_started" ? s.code : "unknown_link";
     return c.json({ error: { code, message: ENDED[code].text } }, ENDED[code].status);
   }
   return c.json({ expiresAt: new Date(s.expiresAt).toISOString(), viewOnly: s.viewOnly, vm: s.vmName, pin: s.pin } satisfies LinkStatus);

@@ -191,6 +191,10 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
   const [customMinutes, setCustomMinutes] = useState("30");
   const [viewOnly, setViewOnly] = useState(true);
   const [pin, setPin] = useState(false);
+  const [oneTime, setOneTime] = useState(false);
+  const [note, setNote] = useState("");
+  const [startIn, setStartIn] = useState("");
+  const [viewers, setViewers] = useState("");
   const [created, setCreated] = useState<LinkCreated | null>(null);
   const [run, busy, error, setError] = useAction();
   const mounted = useMounted();
@@ -205,9 +209,22 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
       }
       ttlSeconds = minutes * 60;
     }
+    const startMinutes = startIn.trim() === "" ? 0 : Number(startIn);
+    const maxViewers = viewers.trim() === "" ? undefined : Number(viewers);
+    if (!Number.isInteger(startMinutes) || startMinutes < 0) {
+      setError("Give the start as a whole number of minutes from now, or leave it empty.");
+      return;
+    }
+    const extra = {
+      ...(pin ? { pin: true } : {}),
+      ...(oneTime ? { maxUses: 1 } : {}),
+      ...(note.trim() ? { note: note.trim() } : {}),
+      ...(startMinutes > 0 ? { startsAt: new Date(Date.now() + startMinutes * 60_000).toISOString() } : {}),
+      ...(maxViewers !== undefined ? { maxViewers } : {}),
+    };
     void run(async () => {
       try {
-        const link = await api("POST /api/links", { body: { site, hypervisor: vm.hypervisor, vm: vm.id, ttlSeconds, viewOnly, ...(pin ? { pin: true } : {}) } });
+        const link = await api("POST /api/links", { body: { site, hypervisor: vm.hypervisor, vm: vm.id, ttlSeconds, viewOnly, ...extra } });
         if (mounted.current) setCreated(link);
       } catch (err) {
         const max = err instanceof ApiFailure ? /at most (\d+)/.exec(err.message) : null;
@@ -270,6 +287,16 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
             <input type="checkbox" checked={pin} onChange={(e: Event) => setPin((e.target as HTMLInputElement).checked)} />
             Require a PIN
           </label>
+          <label class="check">
+            <input type="checkbox" checked={oneTime} onChange={(e: Event) => setOneTime((e.target as HTMLInputElement).checked)} />
+            One-time link
+          </label>
+          <label for="share-start">Starts in minutes (empty: now)</label>
+          <input id="share-start" type="number" min={0} step={1} value={startIn} onInput={(e: Event) => setStartIn((e.target as HTMLInputElement).value)} />
+          <label for="share-viewers">Viewers at once (empty: the edge's most)</label>
+          <input id="share-viewers" type="number" min={1} step={1} value={viewers} onInput={(e: Event) => setViewers((e.target as HTMLInputElement).value)} />
+          <label for="share-note">Note</label>
+          <input id="share-note" maxLength={200} value={note} onInput={(e: Event) => setNote((e.target as HTMLInputElement).value)} />
           <FormEnd error={error} busy={busy} submit="Create link" onCancel={onClose} />
         </form>
       ) : (

@@ -39,17 +39,24 @@ function LinkTable({ links, reload }: { links: Link[]; reload: () => Promise<voi
             <div class="hint">
               {l.site} / {l.hypervisor} · link {l.id}
             </div>
+            {l.note && <div class="note">{l.note}</div>}
           </th>
           <td data-label="Made by">{l.createdBy}</td>
           <td data-label="Made">{when(l.createdAt)}</td>
-          <td data-label="Ends">{when(l.expiresAt)}</td>
+          <td data-label="Ends">
+            {when(l.expiresAt)}
+            {l.startsAt && <div class="hint">starts {when(l.startsAt)}</div>}
+          </td>
           <td data-label="Mode">{l.viewOnly ? "View only" : "Full control"}</td>
           <td data-label="State">
             {STATE_WORDS[l.state]}
             {l.state === "locked" && <div class="hint">{l.pinFailures} wrong PINs were tried: it opens nothing more.</div>}
             {l.state === "active" && l.pin && <div class="hint">PIN{l.pinFailures > 0 ? `: ${l.pinFailures} wrong tried` : ""}</div>}
           </td>
-          <td data-label="Viewers now">{l.sessions}</td>
+          <td data-label="Viewers now">
+            {l.sessions} of {l.maxViewers}
+            {l.maxUses !== null && <div class="hint">{l.maxUses === 1 ? "one-time" : "uses"}: {l.uses} of {l.maxUses} used</div>}
+          </td>
           <td class="actions">
             {(l.state === "active" || l.state === "locked") && (
               <ConfirmButton

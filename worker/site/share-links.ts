@@ -22,6 +22,26 @@ export interface ShareLinkRecord {
   /** Wrong PINs so far, and when the link locked (after MAX_PIN_FAILURES of them). */
   pinFailures: number;
   lockedAt: number | null;
+  /** No console before this time (null: at once). */
+  startsAt: number | null;
+  /** Consoles the link may ever open (null: no limit), and how many it has opened. */
+  maxUses: number | null;
+  uses: number;
+  /** Viewers at once (null: MAX_CONSOLES_PER_LINK). */
+  maxViewers: number | null;
+  /** The creator's words, shown in the Share links list (≤ NOTE_MAX characters). */
+  note: string | null;
+}
+
+export const NOTE_MAX = 200;
+
+/** What a creator chooses beyond the VM, mode and expiry. */
+export interface LinkOptions {
+  pin?: boolean;
+  startsAt?: number | null;
+  maxUses?: number | null;
+  maxViewers?: number | null;
+  note?: string | null;
 }
 
 /**
@@ -50,6 +70,11 @@ type Row = {
   pin_hash: string | null;
   pin_failures: number;
   locked_at: number | null;
+  starts_at: number | null;
+  max_uses: number | null;
+  uses: number;
+  max_viewers: number | null;
+  note: string | null;
 };
 
 /** The link's id salts the hash, so one table of the million codes' hashes does not fit every link. */
@@ -83,6 +108,11 @@ function record(r: Row): ShareLinkRecord {
     pin: r.pin_hash !== null,
     pinFailures: r.pin_failures,
     lockedAt: r.locked_at,
+    startsAt: r.starts_at,
+    maxUses: r.max_uses,
+    uses: r.uses,
+    maxViewers: r.max_viewers,
+    note: r.note,
   };
 }
 
@@ -110,8 +140,8 @@ export class ShareLinkBook {
   }
 
   async create(
-    link: Omit<ShareLinkRecord, "id" | "createdAt" | "revokedAt" | "pin" | "pinFailures" | "lockedAt">,
-    opts: { pin?: boolean } = {},
+    link: Pick<ShareLinkRecord, "hypervisor" | "vm" | "viewOnly" | "createdBy" | "createdById" | "expiresAt">,
+    opts: LinkOptions = {},
   ): Promise<{ id: string; secret: string; pin?: string }> {
     // A user whose access was just taken away (see TicketBook.block) shares nothing more.
     if (link.createdById && this.sql.exec("SELECT 1 FROM blocked_users WHERE user_id = ?", link.createdById).toArray().length > 0) {
@@ -122,7 +152,8 @@ export class ShareLinkBook {
     // The code itself is returned once and never stored.
     const pin = opts.pin ? newPin() : undefined;
     this.sql.exec(
-      "INSERT INTO links (id, secret_hash, hypervisor, vm, view_only, created_by, created_at, expires_at, created_by_id, pin_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      `INSERT INTO links (id, secret_hash, hypervisor, vm, view_only, created_by, created_at, expires_at, created_by_id, pin_hash,
+         starts_at, max_uses, max_viewers, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       id,
       await sha256Hex(secret),
       link.hypervisor,
@@ -133,6 +164,10 @@ export class ShareLinkBook {
       link.expiresAt,
       link.createdById ?? null,
       pin ? await pinHash(id, pin) : null,
+      opts.startsAt ?? null,
+      opts.maxUses ?? null,
+      opts.maxViewers ?? null,
+      opts.note ?? null,
     );
     return { id, secret, ...(pin ? { pin } : {}) };
   }
@@ -168,6 +203,11 @@ export class ShareLinkBook {
     return this.sql.exec<Row>("SELECT * FROM links ORDER BY created_at DESC").toArray().map(record);
   }
 
+  /** Counts a console the link opened (maxUses). */
+  used(id: string): void {
+    this.sql.exec("UPDATE links SET uses = uses + 1 WHERE id = ?", id);
+  }
+
   revoke(id: string): void {
     this.sql.exec("UPDATE links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", Date.now(), id);
   }
@@ -192,6 +232,17 @@ export class ShareLinkBook {
         .one().t ?? null
     );
   }
+}
+
+/** Why a link that is active opens no console right now, or null (it may). */
+export function linkClosed(link: ShareLinkRecord, now = Date.now()): { code: "link_not_started" | "link_used_up"; message: string } | null {
+  if (link.startsAt !== null && now < link.startsAt) {
+    return { code: "link_not_started", message: `This share link opens at ${new Date(link.startsAt).toISOString()} (UTC); come back then.` };
+  }
+  if (link.maxUses !== null && link.uses >= link.maxUses) {
+    return { code: "link_used_up", message: link.maxUses === 1 ? "This one-time share link was already used." : `This share link was already used ${link.maxUses} times (its most).` };
+  }
+  return null;
 }
 
 export function linkState(link: ShareLinkRecord, now = Date.now()): "active" | "expired" | "revoked" | "locked" {

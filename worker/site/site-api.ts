@@ -53,6 +53,11 @@ export interface LinkInfo {
   /** Whether it asks for a PIN, and the wrong ones tried so far (the creator sees why it locked). */
   pin: boolean;
   pinFailures: number;
+  startsAt: string | null;
+  maxUses: number | null;
+  uses: number;
+  maxViewers: number;
+  note: string | null;
   /** Consoles open on the link right now. */
   sessions: number;
 }
@@ -61,12 +66,12 @@ export type LinkCreated = SiteResult<{ id: string; secret: string; expiresAt: nu
 
 export type LinkStatus = SiteResult<
   { expiresAt: number; viewOnly: boolean; vm: string; vmName: string; pin: boolean },
-  404 | 410,
-  "unknown_link" | "link_expired" | "link_revoked" | "link_locked"
+  403 | 404 | 410,
+  "unknown_link" | "link_expired" | "link_revoked" | "link_locked" | "link_not_started" | "link_used_up"
 >;
 
 /** `POST /l/:site/pin`: the right PIN gives a pass (a single-use 60-s ticket for the link's socket). */
-export type LinkPass = SiteResult<{ pass: string; expiresAt: number }, 400 | 403 | 404 | 410, "unknown_link" | "link_expired" | "link_revoked" | "link_locked" | "wrong_pin" | "no_pin">;
+export type LinkPass = SiteResult<{ pass: string; expiresAt: number }, 400 | 403 | 404 | 410, "unknown_link" | "link_expired" | "link_revoked" | "link_locked" | "link_not_started" | "link_used_up" | "wrong_pin" | "no_pin">;
 
 /** Revoking a link: 404 for a link that is not the asker's, 410 for one that already ended. */
 export type LinkRevoked = SiteResult<object, 404 | 410>;

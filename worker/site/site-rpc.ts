@@ -14,8 +14,8 @@ import type { Env } from "../env.ts";
 import { closeQuietly } from "../relay/sockets.ts";
 import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 import type { ConnectorBook } from "./connector-book.ts";
-import { linkState, MAX_PIN_FAILURES, type ShareLinkBook } from "./share-links.ts";
-import { LINK_ENDED } from "./upgrades.ts";
+import { linkClosed, type LinkOptions, linkState, MAX_PIN_FAILURES, type ShareLinkBook } from "./share-links.ts";
+import { LINK_ENDED, limit } from "./upgrades.ts";
 import type { SiteAlarm } from "./site-alarm.ts";
 import type {
   ConnectorInfo,
@@ -270,8 +270,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
     user: string;
     userId?: string;
     reach: VersionedReach;
-    pin?: boolean;
-  }): Promise<LinkCreated> {
+  } & LinkOptions): Promise<LinkCreated> {
     const level = this.levelFor(req.userId, req.reach, req.hypervisor, req.vm);
     if (level === null) return { ok: false, status: 404, code: "unknown_vm", message: `There is no VM ${req.vm} on ${req.hypervisor} for you.` };
     if (!atLeast(level, "share")) return { ok: false, status: 403, code: "forbidden", message: `Sharing ${req.vm} needs the share level; you have ${level}.` };
@@ -288,12 +287,13 @@ export abstract class SiteRpc extends DurableObject<Env> {
         createdById: req.userId ?? null,
         expiresAt,
       },
-      { pin: req.pin === true },
+      { pin: req.pin === true, startsAt: req.startsAt ?? null, maxUses: req.maxUses ?? null, maxViewers: req.maxViewers ?? null, note: req.note ?? null },
     );
     this.audit.send({
       type: "link.created",
       actor: req.user,
-      detail: { id, hypervisor: req.hypervisor, vm: req.vm, viewOnly: req.viewOnly, expiresAt: new Date(expiresAt).toISOString(), pin: pin !== undefined },
+      detail: { id, hypervisor: req.hypervisor, vm: req.vm, viewOnly: req.viewOnly, expiresAt: new Date(expiresAt).toISOString(), pin: pin !== undefined,
+        ...(req.startsAt ? { startsAt: new Date(req.startsAt).toISOString() } : {}), ...(req.maxUses ? { maxUses: req.maxUses } : {}), ...(req.maxViewers ? { maxViewers: req.maxViewers } : {}) },
     });
     await this.alarms.schedule();
     return { ok: true, id, secret, expiresAt, ...(pin ? { pin } : {}) };
@@ -313,6 +313,11 @@ export abstract class SiteRpc extends DurableObject<Env> {
       state: linkState(l),
       pin: l.pin,
       pinFailures: l.pinFailures,
+      startsAt: l.startsAt === null ? null : new Date(l.startsAt).toISOString(),
+      maxUses: l.maxUses,
+      uses: l.uses,
+      maxViewers: l.maxViewers ?? limit(this.env.MAX_CONSOLES_PER_LINK, 10),
+      note: l.note,
       sessions: this.streams.where((a) => a.linkId === l.id).length,
     }));
   }
@@ -329,6 +334,8 @@ export abstract class SiteRpc extends DurableObject<Env> {
     if (!link) return { ok: false, status: 404, code: "unknown_link", message: "Unknown share link." };
     const state = linkState(link);
     if (state !== "active") return { ok: false, status: 410, code: `link_${state}`, message: LINK_ENDED[state] };
+    const closed = linkClosed(link);
+    if (closed) return { ok: false, status: closed.code === "link_used_up" ? 410 : 403, ...closed };
     const vmName = this.listVms().find((v) => v.hypervisor === link.hypervisor && v.id === link.vm)?.name ?? link.vm;
     return { ok: true, expiresAt: link.expiresAt, viewOnly: link.viewOnly, vm: link.vm, vmName, pin: link.pin };
   }
@@ -342,6 +349,9 @@ export abstract class SiteRpc extends DurableObject<Env> {
     if (!link) return { ok: false, status: 404, code: "unknown_link", message: "Unknown share link." };
     const state = linkState(link);
     if (state !== "active") return { ok: false, status: 410, code: `link_${state}`, message: LINK_ENDED[state] };
+    const closed = linkClosed(link);
+    // Before its start (or once used up) a PIN is not even checked: nothing to guess for.
+    if (closed) return { ok: false, status: closed.code === "link_used_up" ? 410 : 403, ...closed };
     if (!link.pin) return { ok: false, status: 400, code: "no_pin", message: "This share link has no PIN: open it as it is." };
     const check = await this.links.checkPin(link.id, pin);
     if (!check.ok) {

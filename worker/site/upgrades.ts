@@ -11,7 +11,7 @@ import { bearerToken, randomToken, secretsEqual, sha256Hex } from "../auth/secre
 import type { Env } from "../env.ts";
 import { compressionHeaders, compressionWanted, refuseUpgrade } from "../relay/sockets.ts";
 import type { ConnectorBook } from "./connector-book.ts";
-import { linkState, type ShareLinkBook } from "./share-links.ts";
+import { linkClosed, linkState, type ShareLinkBook } from "./share-links.ts";
 import type { SiteAlarm } from "./site-alarm.ts";
 import type { SiteAudit } from "./site-audit.ts";
 import type { SiteConfig } from "./site-config.ts";
@@ -19,7 +19,7 @@ import type { StreamBook } from "./stream-book.ts";
 import type { TicketBook } from "./tickets.ts";
 
 type Admission =
-  | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string }
+  | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string; maxViewers?: number | null }
   | { ok: false; code: number; reason: string };
 
 /** What the upgrades read and change in the site object. */
@@ -90,8 +90,8 @@ export class Upgrades {
       ? await this.redeemLink(url.searchParams.get("link") ?? "", url.searchParams.get("pass") ?? "")
       : await this.redeemTicket(url.searchParams.get("ticket") ?? "");
     if (!admission.ok) return refuseUpgrade(admission.code, admission.reason, headers);
-    const { hypervisor, vm, user, userId, viewOnly, linkId } = admission;
-    const busy = this.overLimit(user, linkId);
+    const { hypervisor, vm, user, userId, viewOnly, linkId, maxViewers } = admission;
+    const busy = this.overLimit(user, linkId, maxViewers);
     if (busy) return refuseUpgrade(CloseCode.tooMuchInput, busy, headers);
     const found = connectors.find(hypervisor, vm);
     if (!found.ok) {
@@ -111,6 +111,8 @@ export class Upgrades {
       ...(linkId ? { linkId } : {}),
     });
     connector.flush();
+    // A use is a console the link opened (refusals above count nothing).
+    if (linkId) this.to.links.used(linkId);
     this.to.audit.send({
       type: "console.opened",
       actor: user,
@@ -121,10 +123,11 @@ export class Upgrades {
   }
 
   /** Why another console may not open for this user or link, or null. */
-  private overLimit(user: string, linkId: string | undefined): string | null {
+  private overLimit(user: string, linkId: string | undefined, maxViewers?: number | null): string | null {
     const { env, streams } = this.to;
     if (linkId) {
-      const max = limit(env.MAX_CONSOLES_PER_LINK, 10);
+      // The link's own limit (never above the var: POST /api/links checks) or the var.
+      const max = maxViewers ?? limit(env.MAX_CONSOLES_PER_LINK, 10);
       if (streams.where((a) => a.linkId === linkId).length >= max) {
         return `This share link already has ${max} consoles open (the most allowed): close one first.`;
       }
@@ -158,6 +161,8 @@ export class Upgrades {
     if (!link) return { ok: false, code: CloseCode.unauthorized, reason: "Unknown share link." };
     const state = linkState(link);
     if (state !== "active") return { ok: false, code: CloseCode.gone, reason: LINK_ENDED[state] };
+    const closed = linkClosed(link);
+    if (closed) return { ok: false, code: closed.code === "link_used_up" ? CloseCode.gone : CloseCode.forbidden, reason: closed.message };
     const user = `link:${link.id}`;
     if (link.pin) {
       const check = pass ? await this.to.tickets.redeem(pass) : null;
@@ -165,7 +170,7 @@ export class Upgrades {
         return { ok: false, code: CloseCode.unauthorized, reason: "This share link needs its PIN: enter it on the link's page, or give porthole listen --pin." };
       }
     }
-    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user, viewOnly: link.viewOnly, linkId: link.id };
+    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user, viewOnly: link.viewOnly, linkId: link.id, maxViewers: link.maxViewers };
   }
 }
 

@@ -277,6 +277,8 @@ export interface Link extends LinkLimits {
   pinFailures: number;
   /** Consoles open on the link right now. */
   sessions: number;
+  /** Who is on this link's VM's console now (Watching now), by any way in. */
+  watchers: string[];
 }
 
 /** `GET /l/:site/status` (the secret in `X-Porthole-Link`): a share link that still works. */
@@ -315,6 +317,8 @@ export interface LiveConsole {
   linkCreatedBy?: string;
   linkCreatedById?: string | null;
   viewOnly: boolean;
+  /** How the others on this VM's console see this viewer (Watching now): a user name, or "link: <note or id>". */
+  watcher: string;
   openedAt: string;
   bytesDown: number;
   bytesUp: number;

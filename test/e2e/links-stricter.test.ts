@@ -110,4 +110,27 @@ describe("a share link with a PIN", () => {
     await greenScreen(page);
     await context.close();
   });
+
+  it("Watching now lists both people on the admin's console page, and says who joined", async () => {
+    const opened = await admin.call<{ pageUrl: string }>("POST", "/api/consoles", { site: SITE, hypervisor: "lab", vm: "recorder" });
+    expect(opened.status).toBe(201);
+    const made = await admin.call<Link>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "recorder", note: "for Ana" });
+    const context = await site.browser.newContext();
+    const mine = await context.newPage();
+    await mine.goto(opened.body.pageUrl);
+    await greenScreen(mine);
+    const list = mine.getByRole("list", { name: "Watching now" });
+    await list.getByRole("listitem").filter({ hasText: site.edge.username }).waitFor();
+    const theirs = await context.newPage();
+    await theirs.goto(made.body.url);
+    await greenScreen(theirs);
+    await list.getByRole("listitem").filter({ hasText: "link: for Ana (view only)" }).waitFor();
+    expect(await list.getByRole("listitem").count()).toBe(2);
+    await mine.getByRole("status").filter({ hasText: "link: for Ana joined." }).waitFor();
+    // The link's viewer sees the same two.
+    await theirs.getByRole("list", { name: "Watching now" }).getByRole("listitem").filter({ hasText: site.edge.username }).waitFor();
+    await theirs.close();
+    await mine.getByRole("status").filter({ hasText: "link: for Ana left." }).waitFor();
+    await context.close();
+  });
 });

@@ -55,6 +55,7 @@ function LinkTable({ links, reload }: { links: Link[]; reload: () => Promise<voi
           </td>
           <td data-label="Viewers now">
             {l.sessions} of {l.maxViewers}
+            {l.watchers.length > 0 && <div class="hint">Watching now: {l.watchers.join(", ")}</div>}
             {l.maxUses !== null && <div class="hint">{l.maxUses === 1 ? "one-time" : "uses"}: {l.uses} of {l.maxUses} used</div>}
           </td>
           <td class="actions">

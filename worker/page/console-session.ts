@@ -6,6 +6,7 @@
  * behind `SessionDeps.open` (console-rfb.ts), so tests drive it with a fake connection and
  * vitest's fake clock. Nothing happens at import.
  */
+import { type WatchingView, watchingFrom } from "./console-watching.ts";
 import { VIEWER_NOTICE_IDLE_WARNING, VIEWER_NOTICE_RECORDED } from "../../shared/protocol/limits.ts";
 import { describeFetchError, isPassingClose, RECONNECT_STABLE_MS, reconnectDelay } from "./close-reasons.ts";
 import { PROBE_MESSAGE, StallWatch } from "./console-stall.ts";
@@ -66,6 +67,8 @@ export interface ConsoleView {
   recorded: boolean;
   /** The consent prompt's question, while the page waits for Open console. */
   confirm: string | null;
+  /** Watching now: who is on this VM's console (the edge's notice), or null before it said. */
+  watching: WatchingView | null;
   /** A share link's PIN prompt: the VM, and why the last PIN failed. */
   pin: { vm: string; problem: string | null } | null;
   title: string;
@@ -91,6 +94,7 @@ export const INITIAL_VIEW: ConsoleView = {
   stalled: null,
   recorded: false,
   confirm: null,
+  watching: null,
   pin: null,
   title: "",
   badge: "",
@@ -311,6 +315,8 @@ export class ConsoleSession<C extends Connection = Connection> {
       notice: (text) => {
         // Sent before the first console byte; stays shown for as long as the page does.
         if (isRecordedNotice(text)) this.#set({ recorded: true });
+        const watching = watchingFrom(text);
+        if (watching) this.#set({ watching });
         const at = idleWarningEnd(text);
         if (at !== null) {
           this.#idleAt = at;

@@ -6,6 +6,7 @@
  * element (`#screen`) is the page's, outside this tree. Accessible names are the interface the e2e
  * tests find controls by: keep them as they are.
  */
+import type { WatchingView } from "./console-watching.ts";
 import type RFB from "@novnc/novnc";
 import { useEffect, useRef, useState } from "hono/jsx/dom";
 import { clipboardDecision, typingDecision } from "./console-clipboard.ts";
@@ -75,10 +76,33 @@ export function ConsolePage({ session }: { session: Session }) {
       </div>
       <ConsentPrompt question={view.confirm} onOpen={() => session.consent()} />
       <PinPrompt ask={view.pin} onJoin={(pin) => session.submitPin(pin)} />
+      <WatchingNow watching={view.watching} />
       <div id="notice" role="alert" hidden={view.notice === null}>
         {view.notice ?? ""}
       </div>
     </>
+  );
+}
+
+/** Who else is on this VM's console right now, and who just came or went (announced). */
+function WatchingNow({ watching }: { watching: WatchingView | null }) {
+  if (!watching) return null;
+  return (
+    <section id="watching" aria-labelledby="watching-title">
+      <h2 id="watching-title">Watching now</h2>
+      <ul aria-label="Watching now">
+        {watching.people.map((p, i) => (
+          <li key={i}>
+            {p.name}
+            {p.viewOnly ? " (view only)" : ""}
+          </li>
+        ))}
+        {watching.more > 0 && <li>and {watching.more} more</li>}
+      </ul>
+      <p id="watching-change" role="status">
+        {watching.change ?? ""}
+      </p>
+    </section>
   );
 }
 

@@ -60,6 +60,7 @@ export interface LinkInfo {
   note: string | null;
   /** Consoles open on the link right now. */
   sessions: number;
+  watchers: string[];
 }
 
 export type LinkCreated = SiteResult<{ id: string; secret: string; expiresAt: number; pin?: string }, 403 | 404 | 502 | 503>;

@@ -16,6 +16,7 @@ import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 import type { ConnectorBook } from "./connector-book.ts";
 import { linkClosed, type LinkOptions, linkState, MAX_PIN_FAILURES, type ShareLinkBook } from "./share-links.ts";
 import { LINK_ENDED, limit } from "./upgrades.ts";
+import type { Watching } from "./watching.ts";
 import type { SiteAlarm } from "./site-alarm.ts";
 import type {
   ConnectorInfo,
@@ -55,6 +56,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
   protected abstract readonly config: SiteConfig;
   protected abstract readonly tickets: TicketBook;
   protected abstract readonly links: ShareLinkBook;
+  protected abstract readonly watching: Watching;
   protected abstract readonly connectors: ConnectorBook;
   protected abstract readonly streams: StreamBook;
   protected abstract readonly requests: TunnelRequests;
@@ -238,6 +240,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
         vm: a.vm,
         ...(link ? { linkId: link.id, linkCreatedBy: link.createdBy, linkCreatedById: link.createdById ?? null } : { user: a.user, userId: a.userId ?? null }),
         viewOnly: a.viewOnly,
+        watcher: this.watching.label(a),
         openedAt: new Date(a.openedAt).toISOString(),
         bytesDown: s.bytesDown,
         bytesUp: s.bytesUp,
@@ -319,6 +322,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
       maxViewers: l.maxViewers ?? limit(this.env.MAX_CONSOLES_PER_LINK, 10),
       note: l.note,
       sessions: this.streams.where((a) => a.linkId === l.id).length,
+      watchers: this.watching.of(l.hypervisor, l.vm).map((w) => w.name),
     }));
   }
 

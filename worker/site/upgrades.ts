@@ -17,6 +17,7 @@ import type { SiteAudit } from "./site-audit.ts";
 import type { SiteConfig } from "./site-config.ts";
 import type { StreamBook } from "./stream-book.ts";
 import type { TicketBook } from "./tickets.ts";
+import type { Watching } from "./watching.ts";
 
 type Admission =
   | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string; maxViewers?: number | null }
@@ -32,6 +33,7 @@ export interface UpgradeParties {
   streams: StreamBook;
   audit: SiteAudit;
   alarms: SiteAlarm;
+  watching: Watching;
 }
 
 export function limit(value: string | undefined, fallback: number): number {
@@ -113,6 +115,8 @@ export class Upgrades {
     connector.flush();
     // A use is a console the link opened (refusals above count nothing).
     if (linkId) this.to.links.used(linkId);
+    // Everyone on this VM's console (the newcomer included) hears who is there now.
+    this.to.watching.changed(hypervisor, vm, { joined: this.to.watching.label(stream.attachment) });
     this.to.audit.send({
       type: "console.opened",
       actor: user,

@@ -171,7 +171,7 @@ export class Upgrades {
     if (link.pin) {
       const check = pass ? await this.to.tickets.redeem(pass) : null;
       if (!check?.ok || check.grant.user !== user || check.grant.hypervisor !== link.hypervisor || check.grant.vm !== link.vm) {
-        return { ok: false, code: CloseCode.unauthorized, reason: "This share link needs its PIN: enter it on the link's page, or give porthole listen --pin." };
+        return { ok: false, code: CloseCode.unauthorized, reason: "This share link needs its PIN: open the link's page in a browser and enter it there." };
       }
     }
     return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user, viewOnly: link.viewOnly, linkId: link.id, maxViewers: link.maxViewers };

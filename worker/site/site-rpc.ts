@@ -14,7 +14,8 @@ import type { Env } from "../env.ts";
 import { closeQuietly } from "../relay/sockets.ts";
 import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 import type { ConnectorBook } from "./connector-book.ts";
-import { linkClosed, type LinkOptions, linkState, MAX_PIN_FAILURES, type ShareLinkBook } from "./share-links.ts";
+import { linkPass } from "./link-pass.ts";
+import { linkClosed, type LinkOptions, linkState, type ShareLinkBook } from "./share-links.ts";
 import { LINK_ENDED, limit } from "./upgrades.ts";
 import type { Watching } from "./watching.ts";
 import type { SiteAlarm } from "./site-alarm.ts";
@@ -344,32 +345,9 @@ export abstract class SiteRpc extends DurableObject<Env> {
     return { ok: true, expiresAt: link.expiresAt, viewOnly: link.viewOnly, vm: link.vm, vmName, pin: link.pin };
   }
 
-  /**
-   * A link's PIN, checked (a wrong one counted; the tenth locks the link, audited): the right one
-   * gives a pass, a single-use 60-s ticket for the link's socket (`/ws/link/…&pass=`).
-   */
-  async linkPass(secret: string, pin: string): Promise<LinkPass> {
-    const link = await this.links.bySecret(secret);
-    if (!link) return { ok: false, status: 404, code: "unknown_link", message: "Unknown share link." };
-    const state = linkState(link);
-    if (state !== "active") return { ok: false, status: 410, code: `link_${state}`, message: LINK_ENDED[state] };
-    const closed = linkClosed(link);
-    // Before its start (or once used up) a PIN is not even checked: nothing to guess for.
-    if (closed) return { ok: false, status: closed.code === "link_used_up" ? 410 : 403, ...closed };
-    if (!link.pin) return { ok: false, status: 400, code: "no_pin", message: "This share link has no PIN: open it as it is." };
-    const check = await this.links.checkPin(link.id, pin);
-    if (!check.ok) {
-      const detail = { id: link.id, hypervisor: link.hypervisor, vm: link.vm };
-      this.audit.send({ type: "link.pin_failed", actor: `link:${link.id}`, detail });
-      if (check.why === "locked") {
-        this.audit.send({ type: "link.locked", actor: `link:${link.id}`, detail: { ...detail, pinFailures: MAX_PIN_FAILURES } });
-        return { ok: false, status: 410, code: "link_locked", message: LINK_ENDED.locked };
-      }
-      const tries = check.left === 1 ? "1 more wrong PIN locks" : `${check.left} more wrong PINs lock`;
-      return { ok: false, status: 403, code: "wrong_pin", message: `Wrong PIN: ${tries} this link.` };
-    }
-    const { ticket, expiresAt } = await this.tickets.issue({ hypervisor: link.hypervisor, vm: link.vm, user: `link:${link.id}`, viewOnly: link.viewOnly });
-    return { ok: true, pass: ticket, expiresAt };
+  /** A link's PIN for a pass to its socket (link-pass.ts). */
+  linkPass(secret: string, pin: string): Promise<LinkPass> {
+    return linkPass({ links: this.links, tickets: this.tickets, audit: this.audit }, secret, pin);
   }
 
   /** Revokes a link if `owner` created it (null: an admin, any link), and closes its live consoles at once. */

@@ -14,7 +14,7 @@ import { sessions } from "./api/sessions.ts";
 import { tokens } from "./api/tokens.ts";
 import { users } from "./api/users.ts";
 import { openConsolePage, vncUrls } from "./api/vnc-urls.ts";
-import { legacyLinkPage, legacyLinkStatus, linkPage, linkStatus } from "./http/link-page.ts";
+import { legacyLinkPage, legacyLinkStatus, linkPin, linkPinBody, linkPage, linkStatus } from "./http/link-page.ts";
 import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
 import { builtInAdminCheck } from "./auth/builtin-admin.ts";
 import { currentUser, requireUser, signIn, signOut } from "./auth/sign-in.ts";
@@ -85,6 +85,7 @@ app.get("/open", async (c): Promise<Response> => {
 });
 app.get("/l/:site", linkPage);
 app.get("/l/:site/status", linkStatus);
+app.post("/l/:site/pin", linkPinBody, linkPin);
 app.get("/l/:site/:secret", legacyLinkPage);
 app.get("/l/:site/:secret/status", legacyLinkStatus);
 

@@ -13,7 +13,7 @@
 import { createServer, isIP, type Server, type Socket } from "node:net";
 import WebSocket from "ws";
 import { ApiFailure, apiClient } from "../../shared/api/client.ts";
-import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, MAX_MESSAGE_BYTES, VIEWER_NOTICE_IDLE_WARNING, VIEWER_NOTICE_RECORDED } from "../../shared/protocol/limits.ts";
+import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, MAX_MESSAGE_BYTES, VIEWER_NOTICE_IDLE_WARNING, VIEWER_NOTICE_RECORDED, VIEWER_NOTICE_WATCHING } from "../../shared/protocol/limits.ts";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { consoleSocketUrl, linkSocketUrl } from "../../shared/urls/console.ts";
@@ -290,7 +290,7 @@ function closeFallback(code: number): string {
   return "the edge closed the console";
 }
 
-/** The edge's text notices (recorded, idle warnings): printed, never written to the viewer's TCP socket. */
+/** The edge's text notices (recorded, idle warnings, watching now): printed, never written to the viewer's TCP socket. */
 function notice(label: string, text: string): void {
   let msg: { type?: unknown; closesAt?: unknown } = {};
   try {
@@ -300,6 +300,12 @@ function notice(label: string, text: string): void {
   }
   if (msg.type === VIEWER_NOTICE_RECORDED) {
     say(`${label}: this console is recorded${(msg as { input?: unknown }).input === true ? ", input included" : ""}`);
+  } else if (msg.type === VIEWER_NOTICE_WATCHING) {
+    // Watching now: who is on this VM's console (names only, bounded like the page's list).
+    const w = msg as { people?: { name?: unknown }[]; joined?: unknown; left?: unknown };
+    const names = (Array.isArray(w.people) ? w.people : []).slice(0, 50).map((p) => String(p?.name ?? "someone").slice(0, 100));
+    const change = typeof w.joined === "string" ? ` (${w.joined.slice(0, 100)} joined)` : typeof w.left === "string" ? ` (${w.left.slice(0, 100)} left)` : "";
+    say(`${label}: watching now: ${names.join(", ") || "nobody else"}${change}`);
   } else if (msg.type === VIEWER_NOTICE_IDLE_WARNING && typeof msg.closesAt === "string") {
     say(`${label}: no input for a while: the console closes at ${msg.closesAt} unless you type or move the mouse`);
   } else {

@@ -228,19 +228,41 @@ export interface ConsoleOpened {
 export interface NewLinkBody extends ConsoleTarget {
   ttlSeconds?: number;
   viewOnly?: boolean;
+  /** Require a PIN: the reply carries it, once. */
+  pin?: boolean;
+  /** No console before this ISO time (not in the past, before the expiry). */
+  startsAt?: string;
+  /** Consoles the link may ever open (1: one-time). */
+  maxUses?: number;
+  /** Viewers at once (default and most: MAX_CONSOLES_PER_LINK). */
+  maxViewers?: number;
+  /** Shown with the link (≤ 200 characters, one line). */
+  note?: string;
+}
+
+/** What a link is limited to, as made (reply and list). */
+export interface LinkLimits {
+  startsAt: string | null;
+  maxUses: number | null;
+  maxViewers: number;
+  note: string | null;
 }
 
 /** `POST /api/links`: the link itself, shown once. */
-export interface LinkCreated {
+export interface LinkCreated extends LinkLimits {
   id: string;
   url: string;
   wsUrl: string;
   expiresAt: string;
   viewOnly: boolean;
+  /** The link's six-digit PIN (when asked for), shown once: give it through another channel. */
+  pin?: string;
 }
 
 /** `GET /api/links`. */
-export interface Link {
+export interface Link extends LinkLimits {
+  /** Consoles it has opened (for maxUses). */
+  uses: number;
   id: string;
   site: string;
   hypervisor: string;
@@ -249,9 +271,14 @@ export interface Link {
   createdBy: string;
   createdAt: string;
   expiresAt: string;
-  state: "active" | "expired" | "revoked";
+  /** `locked`: too many wrong PINs (pinFailures says how many); it opens nothing more. */
+  state: "active" | "expired" | "revoked" | "locked";
+  pin: boolean;
+  pinFailures: number;
   /** Consoles open on the link right now. */
   sessions: number;
+  /** Who is on this link's VM's console now (Watching now), by any way in. */
+  watchers: string[];
 }
 
 /** `GET /l/:site/status` (the secret in `X-Porthole-Link`): a share link that still works. */
@@ -260,6 +287,19 @@ export interface LinkStatus {
   viewOnly: boolean;
   /** The VM's name. */
   vm: string;
+  /** It asks for a PIN first (`POST /l/:site/pin`). */
+  pin: boolean;
+}
+
+/** `POST /l/:site/pin` body (the secret in `X-Porthole-Link`; the PIN in the body, never a URL). */
+export interface LinkPinBody {
+  pin: string;
+}
+
+/** The right PIN's pass: add `&pass=<pass>` to the link's socket URL within 60 s; single use. */
+export interface LinkPass {
+  pass: string;
+  expiresAt: string;
 }
 
 /** `GET /api/sessions`: a live console (the API's "session"; see the glossary). */
@@ -277,6 +317,8 @@ export interface LiveConsole {
   linkCreatedBy?: string;
   linkCreatedById?: string | null;
   viewOnly: boolean;
+  /** How the others on this VM's console see this viewer (Watching now): a user name, or "link: <note or id>". */
+  watcher: string;
   openedAt: string;
   bytesDown: number;
   bytesUp: number;
@@ -420,6 +462,7 @@ export interface Routes {
   "POST /api/links": { body: NewLinkBody; reply: LinkCreated };
   "DELETE /api/links/:id": { reply: null };
   "GET /l/:site/status": { reply: LinkStatus };
+  "POST /l/:site/pin": { body: LinkPinBody; reply: LinkPass };
   "GET /api/sessions": { reply: LiveConsole[] };
   "DELETE /api/sessions/:id": { reply: null };
   "GET /api/groups": { reply: Group[] };

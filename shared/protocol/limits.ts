@@ -112,8 +112,15 @@ export const BINARY_SUBPROTOCOL = "binary";
  *   at that time (code 4440) unless the person types or moves the mouse.
  * - `{"type":"recorded","input":<boolean>}`: this console is recorded (and whether its input is);
  *   sent as the console opens, before any console byte (docs/recording.md).
+ * - `{"type":"watching","people":[{name,viewOnly,since}],"more":<n>,"joined"|"left":<name>}`: who
+ *   is on the same VM's console now (a user name, or "link: <note or link id>"), sent to everyone
+ *   on it when a console of that VM opens (the new viewer included) or closes.
  * Plain viewers get none: they speak only RFB.
  */
 export const VIEWER_NOTICE_IDLE_WARNING = "idle-warning";
 /** The edge's notice, before any console byte, that this console is recorded (docs/recording.md). */
 export const VIEWER_NOTICE_RECORDED = "recorded";
+/** Who is on the same VM's console now (worker/site/watching.ts). */
+export const VIEWER_NOTICE_WATCHING = "watching";
+/** A watching notice names at most this many people (then says how many more). */
+export const WATCHING_MAX_PEOPLE = 50;

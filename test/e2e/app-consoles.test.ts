@@ -64,6 +64,29 @@ describe("the Consoles screen", () => {
     expect(await dialog.count()).toBe(0);
   });
 
+  it("makes a one-time link with a PIN and a note: the PIN shown once beside the link, the note and uses in Share links", async () => {
+    const { page } = app;
+    await go(page, "Consoles");
+    await vmRow(page, SITE).getByRole("button", { name: "Share" }).click();
+    const dialog = page.getByRole("dialog", { name: "Share Test desktop" });
+    await dialog.waitFor();
+    await dialog.getByRole("checkbox", { name: "Require a PIN" }).check();
+    await dialog.getByRole("checkbox", { name: "One-time link" }).check();
+    await dialog.getByRole("textbox", { name: "Note" }).fill("for Ana, ticket 42");
+    await dialog.getByRole("button", { name: "Create link" }).click();
+    const pin = dialog.getByRole("textbox", { name: "Link PIN" });
+    await pin.waitFor();
+    expect(await pin.inputValue()).toMatch(/^\d{6}$/);
+    const linkUrl = await dialog.getByRole("textbox", { name: "Share link", exact: true }).inputValue();
+    expect(linkUrl).not.toContain(await pin.inputValue());
+    await dialog.getByRole("button", { name: "Done" }).click();
+    await go(page, "Share links");
+    const row = page.getByRole("row").filter({ hasText: "for Ana, ticket 42" });
+    await row.waitFor();
+    expect(await row.innerText()).toMatch(/one-time: 0 of 1 used/);
+    expect(await row.innerText()).toMatch(/PIN/);
+  });
+
   it("the Share dialog works from the keyboard: focus moves into it, Escape closes it and focus returns", async () => {
     const { page } = app;
     await go(page, "Consoles");

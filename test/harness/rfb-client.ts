@@ -51,9 +51,15 @@ export class RfbClient {
   readonly reader = new ByteReader();
   private init: ServerInit | null = null;
 
+  /** The edge's text notices (credit mode: recorded, idle warnings, watching now), kept apart from the RFB bytes. */
+  readonly notices: string[] = [];
+
   private constructor(ws: WebSocket) {
     this.ws = ws;
-    ws.on("message", (d: Buffer) => this.reader.push(d));
+    ws.on("message", (d: Buffer, isBinary: boolean) => {
+      if (isBinary) this.reader.push(d);
+      else this.notices.push(d.toString());
+    });
     ws.on("close", (code, reason) => this.reader.end(code, reason.toString()));
   }
 

@@ -80,6 +80,11 @@ export class TestSocket {
   closed: { code: number; reason: string } | null = null;
   /** The subprotocol the edge chose (workerd's client does not expose ws.protocol). */
   protocol: string | null = null;
+  /**
+   * Watching-now notices (sent to every credit viewer as consoles of its VM open and close) are
+   * dropped unless a test asks for them: the relay's tests count console bytes, not who is watching.
+   */
+  keepWatching = false;
 
   constructor(ws: WebSocket) {
     this.ws = ws;
@@ -87,6 +92,7 @@ export class TestSocket {
     // workerd's client sockets default to Blob (standard binaryType); the relay deals in bytes.
     ws.binaryType = "arraybuffer";
     ws.addEventListener("message", (e) => {
+      if (!this.keepWatching && typeof e.data === "string" && e.data.startsWith('{"type":"watching"')) return;
       this.messages.push(e.data as string | ArrayBuffer);
       this.wake();
     });

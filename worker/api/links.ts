@@ -10,6 +10,8 @@ import { registryOf } from "../registry/registry-object.ts";
 import type { Owner } from "../site/site-object.ts";
 import { requireSite, siteOf } from "./sites.ts";
 import { reachOf } from "../access/reach.ts";
+import { NOTE_MAX } from "../site/share-links.ts";
+import { limit } from "../site/upgrades.ts";
 
 export const DEFAULT_LINK_TTL_SECONDS = 15 * 60;
 const DEFAULT_MAX_TTL_SECONDS = 24 * 3600;
@@ -22,7 +24,20 @@ function maxTtl(env: Env): number {
 const NewLink = ConsoleTarget.extend({
   ttlSeconds: z.number().int().positive().optional(),
   viewOnly: z.boolean().optional(),
+  pin: z.boolean().optional(),
+  startsAt: z.string().datetime({ offset: true, message: "an ISO time, e.g. 2030-01-01T09:00:00Z" }).optional(),
+  maxUses: z.number().int().min(1, "at least 1 (1: a one-time link)").max(1000).optional(),
+  maxViewers: z.number().int().min(1).optional(),
+  note: z
+    .string()
+    .max(NOTE_MAX, `at most ${NOTE_MAX} characters`)
+    // Shown in lists and the audit: one line of text, no control characters.
+    .regex(/^[^\u0000-\u001f\u007f]*$/, "no control characters or line breaks")
+    .optional(),
 });
+
+/** Allowed clock skew for a start time "now" from a client. */
+const START_SLACK_MS = 60_000;
 
 /** Links by owner (null: all), newest first; ownership is the creator's id, never the name. */
 async function allLinks(c: Context<AppEnv>, owner: Owner | null): Promise<Link[]> {
@@ -46,6 +61,15 @@ export const links = new Hono<AppEnv>()
       throw new ApiError(400, "invalid_request", `ttlSeconds: at most ${maxTtl(c.env)} (LINK_MAX_TTL_SECONDS).`);
     }
     const viewOnly = body.viewOnly ?? true;
+    const expiresAt = Date.now() + ttlSeconds * 1000;
+    const startsAt = body.startsAt === undefined ? null : Date.parse(body.startsAt);
+    if (startsAt !== null && startsAt < Date.now() - START_SLACK_MS) throw new ApiError(400, "invalid_request", "startsAt: in the past.");
+    if (startsAt !== null && startsAt >= expiresAt) throw new ApiError(400, "invalid_request", "startsAt: at or after the link's expiry (ttlSeconds counts from now).");
+    const maxPerLink = limit(c.env.MAX_CONSOLES_PER_LINK, 10);
+    if (body.maxViewers !== undefined && body.maxViewers > maxPerLink) {
+      throw new ApiError(400, "invalid_request", `maxViewers: at most ${maxPerLink} (MAX_CONSOLES_PER_LINK).`);
+    }
+    const note = body.note?.trim() || null;
     const user = c.get("user");
     const created = await (await requireSite(c.env, body.site)).createLink({
       hypervisor: body.hypervisor,
@@ -55,6 +79,11 @@ export const links = new Hono<AppEnv>()
       user: user.name,
       userId: user.id,
       reach: await reachOf(c.env, user),
+      pin: body.pin === true,
+      startsAt,
+      maxUses: body.maxUses ?? null,
+      maxViewers: body.maxViewers ?? null,
+      note,
     });
     if (!created.ok) throw new ApiError(created.status, created.code, created.message);
     const origin = new URL(c.req.url).origin;
@@ -65,6 +94,11 @@ export const links = new Hono<AppEnv>()
         wsUrl: linkSocketUrl(origin, body.site, created.secret),
         expiresAt: new Date(created.expiresAt).toISOString(),
         viewOnly,
+        ...(created.pin ? { pin: created.pin } : {}),
+        startsAt: startsAt === null ? null : new Date(startsAt).toISOString(),
+        maxUses: body.maxUses ?? null,
+        maxViewers: body.maxViewers ?? maxPerLink,
+        note,
       } satisfies LinkCreated,
       201,
     );

@@ -10,7 +10,10 @@ import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { siteOf } from "../api/sites.ts";
 import type { AppEnv } from "../env.ts";
 import { registryOf } from "../registry/registry-object.ts";
-import type { LinkStatus } from "../../shared/api/types.ts";
+import type { LinkPass, LinkPinBody, LinkStatus } from "../../shared/api/types.ts";
+import { z } from "zod";
+import { PIN_PATTERN } from "../site/share-links.ts";
+import { validBody } from "./validate.ts";
 
 /** The header the link page sends the secret in (headers are not logged; URLs are). */
 export const LINK_SECRET_HEADER = "X-Porthole-Link";
@@ -20,6 +23,8 @@ const ENDED = {
   unknown_link: { status: 404, title: "Unknown link", text: "This console link does not exist. Check that you copied all of it." },
   link_revoked: { status: 410, title: "Link revoked", text: "Whoever shared this console has revoked the link. Ask them for a new one." },
   link_expired: { status: 410, title: "Link expired", text: "This console link has expired. Ask whoever shared it for a new one." },
+  link_locked: { status: 410, title: "Link locked", text: "This console link is locked: too many wrong PINs were tried. Ask whoever shared it for a new one." },
+  link_used_up: { status: 410, title: "Link used", text: "This console link was already used as many times as it may be. Ask whoever shared it for a new one." },
 } as const;
 
 function gonePage(why: keyof typeof ENDED): Response {
@@ -57,17 +62,38 @@ export async function legacyLinkPage(c: Context<AppEnv>): Promise<Response> {
   const secret = c.req.param("secret") ?? "";
   const s = await status(c, secret);
   if (!s) return gonePage("unknown_link");
-  if (!s.ok) return gonePage(s.code);
+  // A link that has not started yet is live: its page says when.
+  if (!s.ok && s.code !== "link_not_started") return gonePage(s.code);
   return c.redirect(`/l/${encodeURIComponent(c.req.param("site")!)}#${encodeURIComponent(secret)}`, 302);
 }
 
 async function statusResponse(c: Context<AppEnv>, secret: string): Promise<Response> {
   const s = await status(c, secret);
+  // Not started yet: the site's words carry the time it opens.
+  if (s && !s.ok && s.code === "link_not_started") return c.json({ error: { code: s.code, message: s.message } }, 403);
   if (!s || !s.ok) {
-    const code = s && !s.ok ? s.code : "unknown_link";
+    const code = s && !s.ok && s.code !== "link_not_started" ? s.code : "unknown_link";
     return c.json({ error: { code, message: ENDED[code].text } }, ENDED[code].status);
   }
-  return c.json({ expiresAt: new Date(s.expiresAt).toISOString(), viewOnly: s.viewOnly, vm: s.vmName } satisfies LinkStatus);
+  return c.json({ expiresAt: new Date(s.expiresAt).toISOString(), viewOnly: s.viewOnly, vm: s.vmName, pin: s.pin } satisfies LinkStatus);
+}
+
+const PinBody = z.object({ pin: z.string().regex(PIN_PATTERN, "pin: six digits") });
+
+/**
+ * POST /l/:site/pin with the secret in X-Porthole-Link and `{pin}` in the body: the right PIN gives
+ * a pass for the link's socket; a wrong one is counted against the link (site-rpc.ts linkPass).
+ * A malformed PIN is a 400 and is not counted (it is not a guess).
+ */
+export const linkPinBody = validBody<LinkPinBody>()(PinBody);
+export async function linkPin(c: Context<AppEnv>): Promise<Response> {
+  const site = await siteExists(c);
+  const secret = c.req.header(LINK_SECRET_HEADER) ?? "";
+  if (!site || !secret) return c.json({ error: { code: "unknown_link", message: ENDED.unknown_link.text } }, 404);
+  const { pin } = (await c.req.json()) as LinkPinBody;
+  const r = await siteOf(c.env, site).linkPass(secret, pin);
+  if (!r.ok) return c.json({ error: { code: r.code, message: r.message } }, r.status);
+  return c.json({ pass: r.pass, expiresAt: new Date(r.expiresAt).toISOString() } satisfies LinkPass);
 }
 
 /** GET /l/:site/status with the secret in X-Porthole-Link: time left, view-only, the VM's name. */

@@ -190,6 +190,11 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
   const [choice, setChoice] = useState("900");
   const [customMinutes, setCustomMinutes] = useState("30");
   const [viewOnly, setViewOnly] = useState(true);
+  const [pin, setPin] = useState(false);
+  const [oneTime, setOneTime] = useState(false);
+  const [note, setNote] = useState("");
+  const [startIn, setStartIn] = useState("");
+  const [viewers, setViewers] = useState("");
   const [created, setCreated] = useState<LinkCreated | null>(null);
   const [run, busy, error, setError] = useAction();
   const mounted = useMounted();
@@ -204,9 +209,22 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
       }
       ttlSeconds = minutes * 60;
     }
+    const startMinutes = startIn.trim() === "" ? 0 : Number(startIn);
+    const maxViewers = viewers.trim() === "" ? undefined : Number(viewers);
+    if (!Number.isInteger(startMinutes) || startMinutes < 0) {
+      setError("Give the start as a whole number of minutes from now, or leave it empty.");
+      return;
+    }
+    const extra = {
+      ...(pin ? { pin: true } : {}),
+      ...(oneTime ? { maxUses: 1 } : {}),
+      ...(note.trim() ? { note: note.trim() } : {}),
+      ...(startMinutes > 0 ? { startsAt: new Date(Date.now() + startMinutes * 60_000).toISOString() } : {}),
+      ...(maxViewers !== undefined ? { maxViewers } : {}),
+    };
     void run(async () => {
       try {
-        const link = await api("POST /api/links", { body: { site, hypervisor: vm.hypervisor, vm: vm.id, ttlSeconds, viewOnly } });
+        const link = await api("POST /api/links", { body: { site, hypervisor: vm.hypervisor, vm: vm.id, ttlSeconds, viewOnly, ...extra } });
         if (mounted.current) setCreated(link);
       } catch (err) {
         const max = err instanceof ApiFailure ? /at most (\d+)/.exec(err.message) : null;
@@ -265,11 +283,34 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
             <input type="checkbox" checked={viewOnly} onChange={(e: Event) => setViewOnly((e.target as HTMLInputElement).checked)} />
             View only
           </label>
+          <label class="check">
+            <input type="checkbox" checked={pin} onChange={(e: Event) => setPin((e.target as HTMLInputElement).checked)} />
+            Require a PIN
+          </label>
+          <label class="check">
+            <input type="checkbox" checked={oneTime} onChange={(e: Event) => setOneTime((e.target as HTMLInputElement).checked)} />
+            One-time link
+          </label>
+          <label for="share-start">Starts in minutes (empty: now)</label>
+          <input id="share-start" type="number" min={0} step={1} value={startIn} onInput={(e: Event) => setStartIn((e.target as HTMLInputElement).value)} />
+          <label for="share-viewers">Viewers at once (empty: the edge's most)</label>
+          <input id="share-viewers" type="number" min={1} step={1} value={viewers} onInput={(e: Event) => setViewers((e.target as HTMLInputElement).value)} />
+          <label for="share-note">Note</label>
+          <input id="share-note" maxLength={200} value={note} onInput={(e: Event) => setNote((e.target as HTMLInputElement).value)} />
           <FormEnd error={error} busy={busy} submit="Create link" onCancel={onClose} />
         </form>
       ) : (
         <div class="stack">
           <CopyField label="Share link" value={created.url} />
+          {created.pin && (
+            <div class="stack">
+              <label for="share-pin">Link PIN</label>
+              <input id="share-pin" readOnly value={created.pin} class="mono" aria-describedby="share-pin-hint" />
+              <span class="hint" id="share-pin-hint">
+                Give the PIN through another channel (a call, a chat), not with the link. 10 wrong PINs lock the link for good.
+              </span>
+            </div>
+          )}
           <p>
             {created.viewOnly ? "View only" : "Full control"}. Ends <time dateTime={created.expiresAt}>{when(created.expiresAt)}</time>. Copy it now: it is not shown again.
           </p>

@@ -3,7 +3,7 @@ import type { Link } from "../../shared/api/types.ts";
 import { api, type Me, when } from "./app-api.ts";
 import { ConfirmButton, ErrorText, ScreenTitle, useLoad, Table } from "./app-ui.tsx";
 
-const STATE_WORDS = { active: "Active", expired: "Expired", revoked: "Revoked" };
+const STATE_WORDS = { active: "Active", expired: "Expired", revoked: "Revoked", locked: "Locked" };
 
 export function LinksScreen({ me }: { me: Me }) {
   const list = useLoad(() => api("GET /api/links"), [], 10000);
@@ -39,15 +39,27 @@ function LinkTable({ links, reload }: { links: Link[]; reload: () => Promise<voi
             <div class="hint">
               {l.site} / {l.hypervisor} · link {l.id}
             </div>
+            {l.note && <div class="note">{l.note}</div>}
           </th>
           <td data-label="Made by">{l.createdBy}</td>
           <td data-label="Made">{when(l.createdAt)}</td>
-          <td data-label="Ends">{when(l.expiresAt)}</td>
+          <td data-label="Ends">
+            {when(l.expiresAt)}
+            {l.startsAt && <div class="hint">starts {when(l.startsAt)}</div>}
+          </td>
           <td data-label="Mode">{l.viewOnly ? "View only" : "Full control"}</td>
-          <td data-label="State">{STATE_WORDS[l.state]}</td>
-          <td data-label="Viewers now">{l.sessions}</td>
+          <td data-label="State">
+            {STATE_WORDS[l.state]}
+            {l.state === "locked" && <div class="hint">{l.pinFailures} wrong PINs were tried: it opens nothing more.</div>}
+            {l.state === "active" && l.pin && <div class="hint">PIN{l.pinFailures > 0 ? `: ${l.pinFailures} wrong tried` : ""}</div>}
+          </td>
+          <td data-label="Viewers now">
+            {l.sessions} of {l.maxViewers}
+            {l.watchers.length > 0 && <div class="hint">Watching now: {l.watchers.join(", ")}</div>}
+            {l.maxUses !== null && <div class="hint">{l.maxUses === 1 ? "one-time" : "uses"}: {l.uses} of {l.maxUses} used</div>}
+          </td>
           <td class="actions">
-            {l.state === "active" && (
+            {(l.state === "active" || l.state === "locked") && (
               <ConfirmButton
                 label="Revoke"
                 danger

@@ -32,7 +32,11 @@ export function SessionsScreen({ me }: { me: Me }) {
                   {s.site} / {s.hypervisor}
                 </div>
               </th>
-              <td data-label="Who">{who(s)}</td>
+              <td data-label="Who">
+                {who(s)}
+                {/* The name the others on that console see in Watching now. */}
+                {s.linkId && <div class="hint">{s.watcher}</div>}
+              </td>
               <td data-label="Mode">{s.viewOnly ? "View only" : "Full control"}</td>
               <td data-label="Since">
                 <time dateTime={s.openedAt} title={when(s.openedAt)}>

@@ -6,6 +6,7 @@
  * behind `SessionDeps.open` (console-rfb.ts), so tests drive it with a fake connection and
  * vitest's fake clock. Nothing happens at import.
  */
+import { type WatchingView, watchingFrom } from "./console-watching.ts";
 import { VIEWER_NOTICE_IDLE_WARNING, VIEWER_NOTICE_RECORDED } from "../../shared/protocol/limits.ts";
 import { describeFetchError, isPassingClose, RECONNECT_STABLE_MS, reconnectDelay } from "./close-reasons.ts";
 import { PROBE_MESSAGE, StallWatch } from "./console-stall.ts";
@@ -66,6 +67,10 @@ export interface ConsoleView {
   recorded: boolean;
   /** The consent prompt's question, while the page waits for Open console. */
   confirm: string | null;
+  /** Watching now: who is on this VM's console (the edge's notice), or null before it said. */
+  watching: WatchingView | null;
+  /** A share link's PIN prompt: the VM, and why the last PIN failed. */
+  pin: { vm: string; problem: string | null } | null;
   title: string;
   badge: string;
   /** Seconds until a share link ends. */
@@ -89,6 +94,8 @@ export const INITIAL_VIEW: ConsoleView = {
   stalled: null,
   recorded: false,
   confirm: null,
+  watching: null,
+  pin: null,
   title: "",
   badge: "",
   timeLeft: null,
@@ -150,6 +157,7 @@ export class ConsoleSession<C extends Connection = Connection> {
   /** Why the console dropped, kept for the notice if reconnecting turns out to be impossible. */
   #droppedBecause = "";
   #consent: (() => void) | null = null;
+  #pin: ((pin: string) => void) | null = null;
   #stall = new StallWatch();
   #bytes = 0;
   #lastBytes = 0;
@@ -212,6 +220,20 @@ export class ConsoleSession<C extends Connection = Connection> {
   askConsent(site: string, vm: string): Promise<void> {
     this.#set({ state: "confirm", status: "Waiting for you", confirm: `Open the console of ${vm} on ${site}?`, notice: null, reconnect: null });
     return new Promise((resolve) => (this.#consent = resolve));
+  }
+
+  /** A share link's PIN, asked for before any socket (console-target.ts). */
+  askPin(vm: string, problem: string | null): Promise<string> {
+    this.#set({ state: "confirm", status: "Waiting for the PIN", pin: { vm, problem }, notice: null, reconnect: null });
+    return new Promise((resolve) => (this.#pin = resolve));
+  }
+
+  /** Join, on the PIN prompt. */
+  submitPin(pin: string): void {
+    const resolve = this.#pin;
+    this.#pin = null;
+    this.#set({ pin: null, status: "Checking the PIN" });
+    resolve?.(pin.trim());
   }
 
   /** Open console, on the consent prompt. */
@@ -293,6 +315,8 @@ export class ConsoleSession<C extends Connection = Connection> {
       notice: (text) => {
         // Sent before the first console byte; stays shown for as long as the page does.
         if (isRecordedNotice(text)) this.#set({ recorded: true });
+        const watching = watchingFrom(text);
+        if (watching) this.#set({ watching });
         const at = idleWarningEnd(text);
         if (at !== null) {
           this.#idleAt = at;

@@ -18,8 +18,13 @@ function page(pathname: string, hash: string, replies: Reply[], trusted = true) 
   });
   const ask = vi.fn(async () => {});
   const replaceUrl = vi.fn();
-  const deps: TargetDeps = { api, consent: new ConsentGate(trusted, ask), pathname, hash, replaceUrl };
-  return { first: firstTarget(deps), requests, ask, replaceUrl };
+  const pins: (string | null)[] = [];
+  const askPin = vi.fn(async (_vm: string, problem: string | null) => {
+    pins.push(problem);
+    return problem ? "123456" : "000000";
+  });
+  const deps: TargetDeps = { api, consent: new ConsentGate(trusted, ask), pathname, hash, replaceUrl, askPin };
+  return { first: firstTarget(deps), requests, ask, replaceUrl, askPin, pins };
 }
 
 const refused = (message: string, status = 410) => ({ status, body: { error: { code: "gone", message } } });
@@ -72,5 +77,29 @@ describe("where the console page's socket comes from", () => {
     expect(p.requests[0]!.url).toBe("/l/dc1/status");
     expect(new Headers(p.requests[0]!.init.headers).get("X-Porthole-Link")).toBe("s3cret");
     expect(await (t as Exclude<typeof t, string>).again()).toBe("This link was revoked.");
+  });
+
+  it("asks for a link's PIN, again after a wrong one with the edge's words, and puts only the pass in the socket URL", async () => {
+    const status = { status: 200, body: { expiresAt: "2030-01-01T00:00:00Z", viewOnly: true, vm: "Web", pin: true } };
+    const wrong = { status: 403, body: { error: { code: "wrong_pin", message: "Wrong PIN: 9 more wrong PINs lock this link." } } };
+    const pass = (p: string) => ({ status: 200, body: { pass: p, expiresAt: "2030-01-01T00:00:00Z" } });
+    const p = page("/l/dc1", "s3cret", [status, wrong, pass("p1"), status, pass("p2")]);
+    const t = await p.first();
+    if (typeof t === "string") throw new Error(t);
+    expect(p.pins).toEqual([null, "Wrong PIN: 9 more wrong PINs lock this link."]);
+    expect(t.socketPath).toBe("/ws/link/dc1?link=s3cret&pass=p1");
+    expect(p.requests.map((r) => r.url).join(" ")).not.toContain("123456");
+    expect(JSON.parse(String(p.requests[2]!.init.body))).toEqual({ pin: "123456" });
+    // A reconnect reuses the right PIN for a new pass, without asking.
+    const again = await t.again();
+    if (typeof again === "string") throw new Error(again);
+    expect(again.socketPath).toBe("/ws/link/dc1?link=s3cret&pass=p2");
+    expect(p.askPin).toHaveBeenCalledTimes(2);
+  });
+
+  it("says a locked link is locked, as the edge said it", async () => {
+    const status = { status: 200, body: { expiresAt: "2030-01-01T00:00:00Z", viewOnly: true, vm: "Web", pin: true } };
+    const p = page("/l/dc1", "s3cret", [status, refused("This share link is locked: too many wrong PINs were tried.")]);
+    expect(await p.first()).toBe("This share link is locked: too many wrong PINs were tried.");
   });
 });

@@ -19,6 +19,8 @@ export interface TargetDeps {
   hash: string;
   /** history.replaceState with this path (the ticket dropped from it). */
   replaceUrl(url: string): void;
+  /** Asks the person for a share link's PIN (`problem`: why the last one failed); resolves with it. */
+  askPin(vm: string, problem: string | null): Promise<string>;
 }
 
 /** A refusal is the edge's final word, said as it said it; its trouble (5xx) or silence is thrown, to retry. */
@@ -31,22 +33,48 @@ function refusal(err: unknown, otherwise: string): string {
 export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
   const { api, consent } = deps;
 
-  /** A share link: reusable while it lives; the status request says whether it still does. */
-  async function linkTarget(site: string, secret: string): Promise<Target | string> {
+  /**
+   * A share link: reusable while it lives; the status request says whether it still does. A link
+   * with a PIN asks the person for it, trades it for a single-use pass (`POST /l/:site/pin`), and
+   * remembers it for reconnects (each one needs a new pass); the PIN never goes in a URL.
+   */
+  async function linkTarget(site: string, secret: string, known: string | null = null): Promise<Target | string> {
     // The secret travels in a header, never in a URL that a server or proxy would log.
+    const headers = { "X-Porthole-Link": secret };
     let body: LinkStatus;
     try {
-      body = await api.call("GET /l/:site/status", { params: { site }, headers: { "X-Porthole-Link": secret } });
+      body = await api.call("GET /l/:site/status", { params: { site }, headers });
     } catch (err) {
       return refusal(err, "This link no longer works.");
     }
+    let socketPath = linkSocketPath(site, secret);
+    let pin = known;
+    if (body.pin) {
+      let problem: string | null = null;
+      for (;;) {
+        pin ??= await deps.askPin(body.vm, problem);
+        try {
+          const { pass } = await api.call("POST /l/:site/pin", { params: { site }, headers, body: { pin } });
+          socketPath += `&pass=${encodeURIComponent(pass)}`;
+          break;
+        } catch (err) {
+          // A wrong or malformed PIN: ask again with the edge's words (how many tries are left).
+          if (err instanceof ApiFailure && (err.status === 403 || err.status === 400)) {
+            problem = err.message;
+            pin = null;
+            continue;
+          }
+          return refusal(err, "This link no longer works.");
+        }
+      }
+    }
     return {
       site,
-      socketPath: linkSocketPath(site, secret),
+      socketPath,
       viewOnly: body.viewOnly === true,
-      expiresAt: Date.parse(body.expiresAt!),
+      expiresAt: Date.parse(body.expiresAt),
       vmName: body.vm,
-      again: () => linkTarget(site, secret),
+      again: () => linkTarget(site, secret, pin),
     };
   }
 

@@ -6,6 +6,7 @@
  * element (`#screen`) is the page's, outside this tree. Accessible names are the interface the e2e
  * tests find controls by: keep them as they are.
  */
+import type { WatchingView } from "./console-watching.ts";
 import type RFB from "@novnc/novnc";
 import { useEffect, useRef, useState } from "hono/jsx/dom";
 import { clipboardDecision, typingDecision } from "./console-clipboard.ts";
@@ -74,10 +75,70 @@ export function ConsolePage({ session }: { session: Session }) {
         {view.stalled ?? ""}
       </div>
       <ConsentPrompt question={view.confirm} onOpen={() => session.consent()} />
+      <PinPrompt ask={view.pin} onJoin={(pin) => session.submitPin(pin)} />
+      <WatchingNow watching={view.watching} />
       <div id="notice" role="alert" hidden={view.notice === null}>
         {view.notice ?? ""}
       </div>
     </>
+  );
+}
+
+/** Who else is on this VM's console right now, and who just came or went (announced). */
+function WatchingNow({ watching }: { watching: WatchingView | null }) {
+  if (!watching) return null;
+  return (
+    <section id="watching" aria-labelledby="watching-title">
+      <h2 id="watching-title">Watching now</h2>
+      <ul aria-label="Watching now">
+        {watching.people.map((p, i) => (
+          <li key={i}>
+            {p.name}
+            {p.viewOnly ? " (view only)" : ""}
+          </li>
+        ))}
+        {watching.more > 0 && <li>and {watching.more} more</li>}
+      </ul>
+      <p id="watching-change" role="status">
+        {watching.change ?? ""}
+      </p>
+    </section>
+  );
+}
+
+/** A share link's PIN (given apart from the link), before any socket is opened. */
+function PinPrompt({ ask, onJoin }: { ask: { vm: string; problem: string | null } | null; onJoin: (pin: string) => void }) {
+  const field = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (ask !== null && field.current) {
+      field.current.value = "";
+      field.current.focus();
+    }
+  }, [ask]);
+  return (
+    <form
+      id="pin-form"
+      class="confirm"
+      aria-labelledby="pin-title"
+      hidden={ask === null}
+      onSubmit={(e: Event) => {
+        e.preventDefault();
+        onJoin(field.current?.value ?? "");
+      }}
+    >
+      <h1 id="pin-title">{ask ? `This link to ${ask.vm} needs a PIN` : ""}</h1>
+      <p>Whoever shared the link gave you a six-digit PIN separately.</p>
+      {ask?.problem && (
+        <p id="pin-problem" role="alert">
+          {ask.problem}
+        </p>
+      )}
+      <label for="pin-field">PIN</label>
+      <input id="pin-field" ref={field} inputMode="numeric" autoComplete="off" maxLength={6} pattern="[0-9]{6}" required />
+      <button id="pin-join" type="submit">
+        Join
+      </button>
+    </form>
   );
 }
 

@@ -24,6 +24,7 @@ const session: ConsoleSession<LiveConsole> = new ConsoleSession({
     pathname: location.pathname,
     hash,
     replaceUrl: (url) => history.replaceState(null, "", url),
+    askPin: (vm, problem) => session.askPin(vm, problem),
   }),
   open: (target, events) => openConsole(screen, target, events),
   async ping() {

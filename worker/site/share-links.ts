@@ -1,9 +1,10 @@
 /**
- * Share links: a console anyone holding the URL may open until the link expires or is revoked.
+ * Share links: a console anyone holding the URL (and the link's PIN, if it has one) may open until
+ * the link expires, is revoked or locks after too many wrong PINs.
  * The URL carries a 256-bit secret; only its SHA-256 is stored. The public `id` names the link in
  * lists and revocations and grants nothing.
  */
-import { randomToken, sha256Hex } from "../auth/secrets.ts";
+import { randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
 
 export interface ShareLinkRecord {
   id: string;
@@ -16,7 +17,43 @@ export interface ShareLinkRecord {
   createdAt: number;
   expiresAt: number;
   revokedAt: number | null;
+  /** Whether the link asks for a PIN before any console. */
+  pin: boolean;
+  /** Wrong PINs so far, and when the link locked (after MAX_PIN_FAILURES of them). */
+  pinFailures: number;
+  lockedAt: number | null;
+  /** No console before this time (null: at once). */
+  startsAt: number | null;
+  /** Consoles the link may ever open (null: no limit), and how many it has opened. */
+  maxUses: number | null;
+  uses: number;
+  /** Viewers at once (null: MAX_CONSOLES_PER_LINK). */
+  maxViewers: number | null;
+  /** The creator's words, shown in the Share links list (≤ NOTE_MAX characters). */
+  note: string | null;
 }
+
+export const NOTE_MAX = 200;
+
+/** What a creator chooses beyond the VM, mode and expiry. */
+export interface LinkOptions {
+  pin?: boolean;
+  startsAt?: number | null;
+  maxUses?: number | null;
+  maxViewers?: number | null;
+  note?: string | null;
+}
+
+/**
+ * Wrong PINs a link takes over its whole life before it locks for good. Six digits are a million
+ * codes, and anyone who saw one SHA-256 could try them all offline in a second: the stored hash
+ * is not the defence, this count is (10 tries in a million). The right code after fewer than this
+ * many wrong ones still opens.
+ */
+export const MAX_PIN_FAILURES = 10;
+export const PIN_PATTERN = /^[0-9]{6}$/;
+
+export type PinCheck = { ok: true } | { ok: false; why: "wrong"; left: number } | { ok: false; why: "locked" };
 
 type Row = {
   id: string;
@@ -30,7 +67,29 @@ type Row = {
   expires_at: number;
   revoked_at: number | null;
   expiry_noted: number;
+  pin_hash: string | null;
+  pin_failures: number;
+  locked_at: number | null;
+  starts_at: number | null;
+  max_uses: number | null;
+  uses: number;
+  max_viewers: number | null;
+  note: string | null;
 };
+
+/** The link's id salts the hash, so one table of the million codes' hashes does not fit every link. */
+function pinHash(id: string, pin: string): Promise<string> {
+  return sha256Hex(`${id}:${pin}`);
+}
+
+/** A six-digit code from the platform's CSPRNG (rejection sampling: no modulo bias). */
+function newPin(): string {
+  const buf = new Uint32Array(1);
+  for (;;) {
+    crypto.getRandomValues(buf);
+    if (buf[0]! < 4_294_000_000) return String(buf[0]! % 1_000_000).padStart(6, "0");
+  }
+}
 
 /** Ended links are kept this long so their URLs answer "expired" or "revoked", not "unknown". */
 const KEEP_ENDED_MS = 30 * 24 * 3600_000;
@@ -46,6 +105,14 @@ function record(r: Row): ShareLinkRecord {
     createdAt: r.created_at,
     expiresAt: r.expires_at,
     revokedAt: r.revoked_at,
+    pin: r.pin_hash !== null,
+    pinFailures: r.pin_failures,
+    lockedAt: r.locked_at,
+    startsAt: r.starts_at,
+    maxUses: r.max_uses,
+    uses: r.uses,
+    maxViewers: r.max_viewers,
+    note: r.note,
   };
 }
 
@@ -72,15 +139,21 @@ export class ShareLinkBook {
     return this.sql.exec<Row>("SELECT * FROM links WHERE created_by_id = ? AND revoked_at IS NULL AND expires_at > ?", userId, now).toArray().map(record);
   }
 
-  async create(link: Omit<ShareLinkRecord, "id" | "createdAt" | "revokedAt">): Promise<{ id: string; secret: string }> {
+  async create(
+    link: Pick<ShareLinkRecord, "hypervisor" | "vm" | "viewOnly" | "createdBy" | "createdById" | "expiresAt">,
+    opts: LinkOptions = {},
+  ): Promise<{ id: string; secret: string; pin?: string }> {
     // A user whose access was just taken away (see TicketBook.block) shares nothing more.
     if (link.createdById && this.sql.exec("SELECT 1 FROM blocked_users WHERE user_id = ?", link.createdById).toArray().length > 0) {
       throw new Error("this user's access was taken away");
     }
     const id = randomToken(16);
     const secret = randomToken(32);
+    // The code itself is returned once and never stored.
+    const pin = opts.pin ? newPin() : undefined;
     this.sql.exec(
-      "INSERT INTO links (id, secret_hash, hypervisor, vm, view_only, created_by, created_at, expires_at, created_by_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      `INSERT INTO links (id, secret_hash, hypervisor, vm, view_only, created_by, created_at, expires_at, created_by_id, pin_hash,
+         starts_at, max_uses, max_viewers, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       id,
       await sha256Hex(secret),
       link.hypervisor,
@@ -90,8 +163,29 @@ export class ShareLinkBook {
       Date.now(),
       link.expiresAt,
       link.createdById ?? null,
+      pin ? await pinHash(id, pin) : null,
+      opts.startsAt ?? null,
+      opts.maxUses ?? null,
+      opts.maxViewers ?? null,
+      opts.note ?? null,
     );
-    return { id, secret };
+    return { id, secret, ...(pin ? { pin } : {}) };
+  }
+
+  /**
+   * Checks a PIN against a link and counts a wrong one; the MAX_PIN_FAILURES-th locks the link
+   * (for good: its creator makes a new one). The object runs one event at a time, so two guesses
+   * cannot both read the same count.
+   */
+  async checkPin(id: string, pin: string, now = Date.now()): Promise<PinCheck> {
+    const row = this.sql.exec<Row>("SELECT * FROM links WHERE id = ?", id).toArray()[0];
+    if (!row || row.pin_hash === null) return { ok: true };
+    if (row.locked_at !== null) return { ok: false, why: "locked" };
+    if (PIN_PATTERN.test(pin) && (await secretsEqual(await pinHash(id, pin), row.pin_hash))) return { ok: true };
+    const failures = row.pin_failures + 1;
+    const locked = failures >= MAX_PIN_FAILURES;
+    this.sql.exec("UPDATE links SET pin_failures = ?, locked_at = ? WHERE id = ?", failures, locked ? now : null, id);
+    return locked ? { ok: false, why: "locked" } : { ok: false, why: "wrong", left: MAX_PIN_FAILURES - failures };
   }
 
   async bySecret(secret: string): Promise<ShareLinkRecord | null> {
@@ -107,6 +201,11 @@ export class ShareLinkBook {
   list(): ShareLinkRecord[] {
     this.sql.exec("DELETE FROM links WHERE max(expires_at, coalesce(revoked_at, 0)) < ?", Date.now() - KEEP_ENDED_MS);
     return this.sql.exec<Row>("SELECT * FROM links ORDER BY created_at DESC").toArray().map(record);
+  }
+
+  /** Counts a console the link opened (maxUses). */
+  used(id: string): void {
+    this.sql.exec("UPDATE links SET uses = uses + 1 WHERE id = ?", id);
   }
 
   revoke(id: string): void {
@@ -135,7 +234,19 @@ export class ShareLinkBook {
   }
 }
 
-export function linkState(link: ShareLinkRecord, now = Date.now()): "active" | "expired" | "revoked" {
+/** Why a link that is active opens no console right now, or null (it may). */
+export function linkClosed(link: ShareLinkRecord, now = Date.now()): { code: "link_not_started" | "link_used_up"; message: string } | null {
+  if (link.startsAt !== null && now < link.startsAt) {
+    return { code: "link_not_started", message: `This share link opens at ${new Date(link.startsAt).toISOString()} (UTC); come back then.` };
+  }
+  if (link.maxUses !== null && link.uses >= link.maxUses) {
+    return { code: "link_used_up", message: link.maxUses === 1 ? "This one-time share link was already used." : `This share link was already used ${link.maxUses} times (its most).` };
+  }
+  return null;
+}
+
+export function linkState(link: ShareLinkRecord, now = Date.now()): "active" | "expired" | "revoked" | "locked" {
   if (link.revokedAt !== null) return "revoked";
+  if (link.lockedAt !== null) return "locked";
   return link.expiresAt <= now ? "expired" : "active";
 }

@@ -49,18 +49,30 @@ export interface LinkInfo {
   createdBy: string;
   createdAt: string;
   expiresAt: string;
-  state: "active" | "expired" | "revoked";
+  state: "active" | "expired" | "revoked" | "locked";
+  /** Whether it asks for a PIN, and the wrong ones tried so far (the creator sees why it locked). */
+  pin: boolean;
+  pinFailures: number;
+  startsAt: string | null;
+  maxUses: number | null;
+  uses: number;
+  maxViewers: number;
+  note: string | null;
   /** Consoles open on the link right now. */
   sessions: number;
+  watchers: string[];
 }
 
-export type LinkCreated = SiteResult<{ id: string; secret: string; expiresAt: number }, 403 | 404 | 502 | 503>;
+export type LinkCreated = SiteResult<{ id: string; secret: string; expiresAt: number; pin?: string }, 403 | 404 | 502 | 503>;
 
 export type LinkStatus = SiteResult<
-  { expiresAt: number; viewOnly: boolean; vm: string; vmName: string },
-  404 | 410,
-  "unknown_link" | "link_expired" | "link_revoked"
+  { expiresAt: number; viewOnly: boolean; vm: string; vmName: string; pin: boolean },
+  403 | 404 | 410,
+  "unknown_link" | "link_expired" | "link_revoked" | "link_locked" | "link_not_started" | "link_used_up"
 >;
+
+/** `POST /l/:site/pin`: the right PIN gives a pass (a single-use 60-s ticket for the link's socket). */
+export type LinkPass = SiteResult<{ pass: string; expiresAt: number }, 400 | 403 | 404 | 410, "unknown_link" | "link_expired" | "link_revoked" | "link_locked" | "link_not_started" | "link_used_up" | "wrong_pin" | "no_pin">;
 
 /** Revoking a link: 404 for a link that is not the asker's, 410 for one that already ended. */
 export type LinkRevoked = SiteResult<object, 404 | 410>;

@@ -16,6 +16,7 @@ import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 import { ConnectorBook, type ConnectorGone } from "./connector-book.ts";
 import { reofferUnacknowledged } from "./open-watch.ts";
 import { ShareLinkBook } from "./share-links.ts";
+import { Watching } from "./watching.ts";
 import { SiteAlarm } from "./site-alarm.ts";
 import { SiteAudit } from "./site-audit.ts";
 import { SiteConfig } from "./site-config.ts";
@@ -37,6 +38,7 @@ export class SiteObject extends SiteRpc {
   protected readonly links: ShareLinkBook;
   protected readonly connectors: ConnectorBook;
   protected readonly streams: StreamBook;
+  protected readonly watching: Watching;
   protected readonly recordings: RecordingBook;
   protected readonly requests = new TunnelRequests();
   protected readonly audit: SiteAudit;
@@ -55,9 +57,14 @@ export class SiteObject extends SiteRpc {
     this.reach = new ReachBook(ctx.storage.sql);
     this.connectors = new ConnectorBook(ctx, () => this.config.site ?? "this site", (gone) => this.connectorGone(gone));
     const idle = limit(env.IDLE_TIMEOUT_SECONDS, 0);
-    this.streams = new StreamBook(ctx, idle > 0 ? idle * 1000 : null, (end) => this.audit.consoleClosed(end));
+    this.streams = new StreamBook(ctx, idle > 0 ? idle * 1000 : null, (end) => {
+      this.audit.consoleClosed(end);
+      const a = end.stream.attachment;
+      this.watching.changed(a.hypervisor, a.vm, { left: this.watching.label(a) });
+    });
     this.recordings = new RecordingBook(ctx, env.RECORDINGS, this.config, limit(env.RECORDING_RETENTION_DAYS, 30));
     this.streams.tap = this.recordings;
+    this.watching = new Watching(this.streams, this.links);
     this.alarms = new SiteAlarm(ctx.storage, { tickets: this.tickets, links: this.links, streams: this.streams, connectors: this.connectors, recordings: this.recordings });
     this.tunnel = new TunnelMessages({
       connectors: this.connectors,
@@ -68,6 +75,7 @@ export class SiteObject extends SiteRpc {
     });
     this.upgrades = new Upgrades({
       env,
+      watching: this.watching,
       config: this.config,
       tickets: this.tickets,
       links: this.links,

@@ -14,13 +14,17 @@ import type { Env } from "../env.ts";
 import { closeQuietly } from "../relay/sockets.ts";
 import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 import type { ConnectorBook } from "./connector-book.ts";
-import { linkState, type ShareLinkBook } from "./share-links.ts";
+import { linkPass } from "./link-pass.ts";
+import { linkClosed, type LinkOptions, linkState, type ShareLinkBook } from "./share-links.ts";
+import { LINK_ENDED, limit } from "./upgrades.ts";
+import type { Watching } from "./watching.ts";
 import type { SiteAlarm } from "./site-alarm.ts";
 import type {
   ConnectorInfo,
   LinkCreated,
   LinkInfo,
   LinkRevoked,
+  LinkPass,
   LinkStatus,
   Owner,
   Refusal,
@@ -53,6 +57,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
   protected abstract readonly config: SiteConfig;
   protected abstract readonly tickets: TicketBook;
   protected abstract readonly links: ShareLinkBook;
+  protected abstract readonly watching: Watching;
   protected abstract readonly connectors: ConnectorBook;
   protected abstract readonly streams: StreamBook;
   protected abstract readonly requests: TunnelRequests;
@@ -236,6 +241,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
         vm: a.vm,
         ...(link ? { linkId: link.id, linkCreatedBy: link.createdBy, linkCreatedById: link.createdById ?? null } : { user: a.user, userId: a.userId ?? null }),
         viewOnly: a.viewOnly,
+        watcher: this.watching.label(a),
         openedAt: new Date(a.openedAt).toISOString(),
         bytesDown: s.bytesDown,
         bytesUp: s.bytesUp,
@@ -260,7 +266,15 @@ export abstract class SiteRpc extends DurableObject<Env> {
 
   // ---- share links ---------------------------------------------------------------------------
 
-  async createLink(req: { hypervisor: string; vm: string; viewOnly: boolean; ttlMs: number; user: string; userId?: string; reach: VersionedReach }): Promise<LinkCreated> {
+  async createLink(req: {
+    hypervisor: string;
+    vm: string;
+    viewOnly: boolean;
+    ttlMs: number;
+    user: string;
+    userId?: string;
+    reach: VersionedReach;
+  } & LinkOptions): Promise<LinkCreated> {
     const level = this.levelFor(req.userId, req.reach, req.hypervisor, req.vm);
     if (level === null) return { ok: false, status: 404, code: "unknown_vm", message: `There is no VM ${req.vm} on ${req.hypervisor} for you.` };
     if (!atLeast(level, "share")) return { ok: false, status: 403, code: "forbidden", message: `Sharing ${req.vm} needs the share level; you have ${level}.` };
@@ -268,21 +282,25 @@ export abstract class SiteRpc extends DurableObject<Env> {
     const found = this.connectors.find(req.hypervisor, req.vm);
     if (!found.ok) return found;
     const expiresAt = Date.now() + req.ttlMs;
-    const { id, secret } = await this.links.create({
-      hypervisor: req.hypervisor,
-      vm: req.vm,
-      viewOnly: req.viewOnly,
-      createdBy: req.user,
-      createdById: req.userId ?? null,
-      expiresAt,
-    });
+    const { id, secret, pin } = await this.links.create(
+      {
+        hypervisor: req.hypervisor,
+        vm: req.vm,
+        viewOnly: req.viewOnly,
+        createdBy: req.user,
+        createdById: req.userId ?? null,
+        expiresAt,
+      },
+      { pin: req.pin === true, startsAt: req.startsAt ?? null, maxUses: req.maxUses ?? null, maxViewers: req.maxViewers ?? null, note: req.note ?? null },
+    );
     this.audit.send({
       type: "link.created",
       actor: req.user,
-      detail: { id, hypervisor: req.hypervisor, vm: req.vm, viewOnly: req.viewOnly, expiresAt: new Date(expiresAt).toISOString() },
+      detail: { id, hypervisor: req.hypervisor, vm: req.vm, viewOnly: req.viewOnly, expiresAt: new Date(expiresAt).toISOString(), pin: pin !== undefined,
+        ...(req.startsAt ? { startsAt: new Date(req.startsAt).toISOString() } : {}), ...(req.maxUses ? { maxUses: req.maxUses } : {}), ...(req.maxViewers ? { maxViewers: req.maxViewers } : {}) },
     });
     await this.alarms.schedule();
-    return { ok: true, id, secret, expiresAt };
+    return { ok: true, id, secret, expiresAt, ...(pin ? { pin } : {}) };
   }
 
   listLinks(): LinkInfo[] {
@@ -297,7 +315,15 @@ export abstract class SiteRpc extends DurableObject<Env> {
       createdAt: new Date(l.createdAt).toISOString(),
       expiresAt: new Date(l.expiresAt).toISOString(),
       state: linkState(l),
+      pin: l.pin,
+      pinFailures: l.pinFailures,
+      startsAt: l.startsAt === null ? null : new Date(l.startsAt).toISOString(),
+      maxUses: l.maxUses,
+      uses: l.uses,
+      maxViewers: l.maxViewers ?? limit(this.env.MAX_CONSOLES_PER_LINK, 10),
+      note: l.note,
       sessions: this.streams.where((a) => a.linkId === l.id).length,
+      watchers: this.watching.of(l.hypervisor, l.vm).map((w) => w.name),
     }));
   }
 
@@ -312,9 +338,16 @@ export abstract class SiteRpc extends DurableObject<Env> {
     const link = await this.links.bySecret(secret);
     if (!link) return { ok: false, status: 404, code: "unknown_link", message: "Unknown share link." };
     const state = linkState(link);
-    if (state !== "active") return { ok: false, status: 410, code: `link_${state}`, message: `This share link ${state === "revoked" ? "was revoked" : "expired"}.` };
+    if (state !== "active") return { ok: false, status: 410, code: `link_${state}`, message: LINK_ENDED[state] };
+    const closed = linkClosed(link);
+    if (closed) return { ok: false, status: closed.code === "link_used_up" ? 410 : 403, ...closed };
     const vmName = this.listVms().find((v) => v.hypervisor === link.hypervisor && v.id === link.vm)?.name ?? link.vm;
-    return { ok: true, expiresAt: link.expiresAt, viewOnly: link.viewOnly, vm: link.vm, vmName };
+    return { ok: true, expiresAt: link.expiresAt, viewOnly: link.viewOnly, vm: link.vm, vmName, pin: link.pin };
+  }
+
+  /** A link's PIN for a pass to its socket (link-pass.ts). */
+  linkPass(secret: string, pin: string): Promise<LinkPass> {
+    return linkPass({ links: this.links, tickets: this.tickets, audit: this.audit }, secret, pin);
   }
 
   /** Revokes a link if `owner` created it (null: an admin, any link), and closes its live consoles at once. */
@@ -323,7 +356,8 @@ export abstract class SiteRpc extends DurableObject<Env> {
     if (!link || (owner !== null && !owns(owner, link.createdById ?? null, link.createdBy))) {
       return { ok: false, status: 404, code: "unknown_link", message: `There is no link ${id} of yours.` };
     }
-    if (linkState(link) !== "active") return { ok: false, status: 410, code: "link_ended", message: `Link ${id} has already ended.` };
+    // A locked link may still be revoked (it ends for good, and its row says so).
+    if (linkState(link) !== "active" && linkState(link) !== "locked") return { ok: false, status: 410, code: "link_ended", message: `Link ${id} has already ended.` };
     this.links.revoke(id);
     const closed = this.closeLinkConsoles(id, "This share link was revoked.");
     this.audit.send({ type: "link.revoked", actor, detail: { id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed } });

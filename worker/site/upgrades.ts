@@ -11,15 +11,16 @@ import { bearerToken, randomToken, secretsEqual, sha256Hex } from "../auth/secre
 import type { Env } from "../env.ts";
 import { compressionHeaders, compressionWanted, refuseUpgrade } from "../relay/sockets.ts";
 import type { ConnectorBook } from "./connector-book.ts";
-import { linkState, type ShareLinkBook } from "./share-links.ts";
+import { linkClosed, linkState, type ShareLinkBook } from "./share-links.ts";
 import type { SiteAlarm } from "./site-alarm.ts";
 import type { SiteAudit } from "./site-audit.ts";
 import type { SiteConfig } from "./site-config.ts";
 import type { StreamBook } from "./stream-book.ts";
 import type { TicketBook } from "./tickets.ts";
+import type { Watching } from "./watching.ts";
 
 type Admission =
-  | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string }
+  | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string; maxViewers?: number | null }
   | { ok: false; code: number; reason: string };
 
 /** What the upgrades read and change in the site object. */
@@ -32,6 +33,7 @@ export interface UpgradeParties {
   streams: StreamBook;
   audit: SiteAudit;
   alarms: SiteAlarm;
+  watching: Watching;
 }
 
 export function limit(value: string | undefined, fallback: number): number {
@@ -87,11 +89,11 @@ export class Upgrades {
     };
 
     const admission = url.pathname.startsWith("/ws/link/")
-      ? await this.redeemLink(url.searchParams.get("link") ?? "")
+      ? await this.redeemLink(url.searchParams.get("link") ?? "", url.searchParams.get("pass") ?? "")
       : await this.redeemTicket(url.searchParams.get("ticket") ?? "");
     if (!admission.ok) return refuseUpgrade(admission.code, admission.reason, headers);
-    const { hypervisor, vm, user, userId, viewOnly, linkId } = admission;
-    const busy = this.overLimit(user, linkId);
+    const { hypervisor, vm, user, userId, viewOnly, linkId, maxViewers } = admission;
+    const busy = this.overLimit(user, linkId, maxViewers);
     if (busy) return refuseUpgrade(CloseCode.tooMuchInput, busy, headers);
     const found = connectors.find(hypervisor, vm);
     if (!found.ok) {
@@ -111,6 +113,10 @@ export class Upgrades {
       ...(linkId ? { linkId } : {}),
     });
     connector.flush();
+    // A use is a console the link opened (refusals above count nothing).
+    if (linkId) this.to.links.used(linkId);
+    // Everyone on this VM's console (the newcomer included) hears who is there now.
+    this.to.watching.changed(hypervisor, vm, { joined: this.to.watching.label(stream.attachment) });
     this.to.audit.send({
       type: "console.opened",
       actor: user,
@@ -121,10 +127,11 @@ export class Upgrades {
   }
 
   /** Why another console may not open for this user or link, or null. */
-  private overLimit(user: string, linkId: string | undefined): string | null {
+  private overLimit(user: string, linkId: string | undefined, maxViewers?: number | null): string | null {
     const { env, streams } = this.to;
     if (linkId) {
-      const max = limit(env.MAX_CONSOLES_PER_LINK, 10);
+      // The link's own limit (never above the var: POST /api/links checks) or the var.
+      const max = maxViewers ?? limit(env.MAX_CONSOLES_PER_LINK, 10);
       if (streams.where((a) => a.linkId === linkId).length >= max) {
         return `This share link already has ${max} consoles open (the most allowed): close one first.`;
       }
@@ -149,11 +156,31 @@ export class Upgrades {
     return { ok: false, code, reason };
   }
 
-  private async redeemLink(secret: string): Promise<Admission> {
+  /**
+   * A link with a PIN also needs `pass`: the single-use 60-s ticket `POST /l/:site/pin` gives for
+   * the right code (a plain RFB upgrade cannot carry the PIN itself, and a PIN never goes in a URL).
+   */
+  private async redeemLink(secret: string, pass: string): Promise<Admission> {
     const link = await this.to.links.bySecret(secret);
     if (!link) return { ok: false, code: CloseCode.unauthorized, reason: "Unknown share link." };
     const state = linkState(link);
-    if (state !== "active") return { ok: false, code: CloseCode.gone, reason: `This share link ${state === "revoked" ? "was revoked" : "expired"}.` };
-    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user: `link:${link.id}`, viewOnly: link.viewOnly, linkId: link.id };
+    if (state !== "active") return { ok: false, code: CloseCode.gone, reason: LINK_ENDED[state] };
+    const closed = linkClosed(link);
+    if (closed) return { ok: false, code: closed.code === "link_used_up" ? CloseCode.gone : CloseCode.forbidden, reason: closed.message };
+    const user = `link:${link.id}`;
+    if (link.pin) {
+      const check = pass ? await this.to.tickets.redeem(pass) : null;
+      if (!check?.ok || check.grant.user !== user || check.grant.hypervisor !== link.hypervisor || check.grant.vm !== link.vm) {
+        return { ok: false, code: CloseCode.unauthorized, reason: "This share link needs its PIN: open the link's page in a browser and enter it there." };
+      }
+    }
+    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user, viewOnly: link.viewOnly, linkId: link.id, maxViewers: link.maxViewers };
   }
 }
+
+/** Why a link that is not active opens nothing, by its state. */
+export const LINK_ENDED = {
+  revoked: "This share link was revoked.",
+  expired: "This share link expired.",
+  locked: "This share link is locked: too many wrong PINs were tried. Ask whoever shared it for a new link.",
+} as const;

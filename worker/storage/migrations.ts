@@ -82,6 +82,26 @@ export const SITE_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    what: "share links, stricter: a PIN's hash, its wrong tries and lock; start time, uses, viewers at once, note",
+    up(sql) {
+      // Only the columns not there yet, like the other migrations' IF NOT EXISTS (a rolled-back
+      // object may have them already).
+      const has = new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('links')").toArray().map((c) => c.name));
+      const add: [string, string][] = [
+        ["pin_hash", "TEXT"],
+        ["pin_failures", "INTEGER NOT NULL DEFAULT 0"],
+        ["locked_at", "INTEGER"],
+        ["starts_at", "INTEGER"],
+        ["max_uses", "INTEGER"],
+        ["uses", "INTEGER NOT NULL DEFAULT 0"],
+        ["max_viewers", "INTEGER"],
+        ["note", "TEXT"],
+      ];
+      for (const [name, type] of add) if (!has.has(name)) sql.exec(`ALTER TABLE links ADD COLUMN ${name} ${type}`);
+    },
+  },
 ];
 
 /** The registry object (worker/registry/): sites, accounts, sessions, API tokens, audit, sign-in throttling. */

@@ -60,6 +60,8 @@ describe("a recorded console", () => {
     await page.getByText("This console is recorded").waitFor({ timeout: 20_000 });
     await page.waitForSelector("body[data-state=connected]", { timeout: 20_000 });
     await waitFor("red", async () => (near(await pixel(page, 20, 20), RED) ? true : undefined), 20_000);
+    // The scene itself, not a wait for something: five seconds of red, then five of blue, so that
+    // 25 % into the recording is red and 90 % is blue.
     await sleep(5000);
     stopLater.push(start("xclock", ["-display", `:${desktop.display}`, "-geometry", "400x300+0+0", "-bg", "blue", "-fg", "blue", "-hd", "blue", "-hl", "blue"]));
     await waitFor("blue", async () => (near(await pixel(page, 20, 20), BLUE) ? true : undefined), 20_000);

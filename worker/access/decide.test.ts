@@ -69,9 +69,10 @@ describe("globs", () => {
     expect(globMatches("", "")).toBe(true);
   });
   it("a hostile pattern costs time linear in its length times the name's", () => {
-    const started = performance.now();
+    // A backtracking matcher (a regular expression) takes exponential time here and never
+    // finishes within the test's timeout; this one answers at once. No clock is read.
     expect(globMatches(`${"*a".repeat(60)}b`, "a".repeat(128))).toBe(false);
-    expect(performance.now() - started).toBeLessThan(50);
+    expect(globMatches(`${"*a".repeat(60)}*`, "a".repeat(128))).toBe(true);
   });
 });
 

@@ -162,10 +162,9 @@ describe("least privilege", () => {
     await webConsole.waitForSelector("body[data-state=closed]", { timeout: Math.max(0, windowEnds - Date.now()) + 15_000 });
     const at = new Date(windowEnds).toISOString().slice(11, 16);
     expect(await webConsole.textContent("#notice")).toMatch(new RegExp(`^Your access to web-1 ended at (${at}|\\d\\d:\\d\\d) UTC\\.$`));
-    // Within 2 s of the end (the browser's clock and the edge's are this machine's), not before it.
-    const closedAt = Date.now();
-    expect(closedAt).toBeGreaterThanOrEqual(windowEnds - 1000);
-    expect(closedAt - windowEnds).toBeLessThan(2500);
+    // Not before the end (the browser's clock and the edge's are this machine's). How soon after is
+    // no wall-clock assertion here: the Workers-pool test checks the alarm is set for exactly `until`.
+    expect(Date.now()).toBeGreaterThanOrEqual(windowEnds - 1000);
     expect(await approvedConsole.evaluate(() => document.body.dataset.state)).toBe("connected");
     expect(await listedVms(member)).toEqual(["web-2"]);
   });

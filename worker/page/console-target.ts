@@ -6,7 +6,8 @@
  * silence, retried with the countdown (console-session.ts). Nothing happens at import.
  */
 import { ApiFailure, type ApiClient } from "../../shared/api/client.ts";
-import type { ConsoleOpened, LinkJoinAsked, LinkJoinState, LinkStatus } from "../../shared/api/types.ts";
+import type { ConsoleOpened, LinkJoinAsked, LinkStatus } from "../../shared/api/types.ts";
+import { lookUntilAnswered } from "../../shared/api/link-join.ts";
 import { consoleSocketPath, linkSocketPath } from "../../shared/urls/console.ts";
 import type { ConsentGate } from "./console-consent.ts";
 import { clock, type Target } from "./console-session.ts";
@@ -29,8 +30,6 @@ export interface TargetDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
-/** How often a waiting viewer asks whether it was let in. */
-export const JOIN_LOOK_MS = 1000;
 
 /** A refusal is the edge's final word, said as it said it; its trouble (5xx) or silence is thrown, to retry. */
 function refusal(err: unknown, otherwise: string): string {
@@ -100,7 +99,6 @@ export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
    * the edge's words for why not. The viewer holds no socket meanwhile: nothing of the screen.
    */
   async function waitToJoin(site: string, headers: Record<string, string>, vm: string, pinPass: string | null, known: string | null): Promise<{ pass: string; name: string } | string> {
-    const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     let name = known;
     let problem: string | null = null;
     let asked: LinkJoinAsked;
@@ -119,28 +117,16 @@ export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
         return refusal(err, "This link no longer works.");
       }
     }
-    const deadline = Date.parse(asked.expiresAt);
     try {
-      for (;;) {
-        const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
-        deps.waiting(`Waiting for someone in control of ${vm} to let you in (${clock(left)} left).`);
-        await sleep(JOIN_LOOK_MS);
-        let state: LinkJoinState;
-        try {
-          state = await api.call("GET /l/:site/join/:id", { params: { site, id: asked.id }, headers: { ...headers, "X-Porthole-Join": asked.token } });
-        } catch (err) {
-          // The edge's trouble or silence: keep looking (the answer waits for us at the edge),
-          // but not long past the deadline, when the answer can only be no.
-          if (!(err instanceof ApiFailure) || err.status === 0 || err.status >= 500) {
-            if (Date.now() > deadline + 60_000) return "Nobody answered in time, and Porthole cannot be reached: open the link again later.";
-            continue;
-          }
-          return refusal(err, "This link no longer works.");
-        }
-        if (state.state === "waiting") continue;
-        if (state.state === "allowed" && state.pass) return { pass: state.pass, name };
-        return state.message;
-      }
+      const state = await lookUntilAnswered(api, site, headers["X-Porthole-Link"]!, asked, {
+        sleep: deps.sleep,
+        waiting: (left) => deps.waiting(`Waiting for someone in control of ${vm} to let you in (${clock(left)} left).`),
+      });
+      if (state.state === "allowed" && state.pass) return { pass: state.pass, name };
+      return state.message;
+    } catch (err) {
+      if (err instanceof ApiFailure && err.status === 0) return "Nobody answered in time, and Porthole cannot be reached: open the link again later.";
+      return refusal(err, "This link no longer works.");
     } finally {
       deps.waiting(null);
     }

@@ -14,7 +14,7 @@ import { sessions } from "./api/sessions.ts";
 import { tokens } from "./api/tokens.ts";
 import { users } from "./api/users.ts";
 import { openConsolePage, vncUrls } from "./api/vnc-urls.ts";
-import { legacyLinkPage, legacyLinkStatus, linkPin, linkPinBody, linkPage, linkStatus } from "./http/link-page.ts";
+import { legacyLinkPage, legacyLinkStatus, linkJoin, linkJoinBody, linkJoinLook, linkPin, linkPinBody, linkPage, linkStatus } from "./http/link-page.ts";
 import { parseConnectorToken, requireSite, sites } from "./api/sites.ts";
 import { builtInAdminCheck } from "./auth/builtin-admin.ts";
 import { currentUser, requireUser, signIn, signOut } from "./auth/sign-in.ts";
@@ -86,6 +86,8 @@ app.get("/open", async (c): Promise<Response> => {
 app.get("/l/:site", linkPage);
 app.get("/l/:site/status", linkStatus);
 app.post("/l/:site/pin", linkPinBody, linkPin);
+app.post("/l/:site/join", linkJoinBody, linkJoin);
+app.get("/l/:site/join/:id", linkJoinLook);
 app.get("/l/:site/:secret", legacyLinkPage);
 app.get("/l/:site/:secret/status", legacyLinkStatus);
 

@@ -13,19 +13,25 @@
 import { createServer, isIP, type Server, type Socket } from "node:net";
 import WebSocket from "ws";
 import { ApiFailure, apiClient } from "../../shared/api/client.ts";
-import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, MAX_MESSAGE_BYTES, VIEWER_NOTICE_IDLE_WARNING, VIEWER_NOTICE_RECORDED, VIEWER_NOTICE_WATCHING } from "../../shared/protocol/limits.ts";
+import { CREDIT_CHUNK_BYTES, CREDIT_SUBPROTOCOL, JOIN_NAME_MAX, MAX_MESSAGE_BYTES, VIEWER_NOTICE_IDLE_WARNING, VIEWER_NOTICE_RECORDED, VIEWER_NOTICE_WATCHING } from "../../shared/protocol/limits.ts";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { consoleSocketUrl, linkSocketUrl } from "../../shared/urls/console.ts";
 import { VERSION } from "../version.ts";
 import { commandArgs, UsageError } from "./usage.ts";
+import { defaultName, LinkGate, LinkGateError } from "./listen-link.ts";
+import { hostname, userInfo } from "node:os";
+import { createInterface } from "node:readline/promises";
 
-export const LISTEN_USAGE = `usage: porthole listen <url> [--listen host:port] [--token <token> --site <s> --hypervisor <h> --vm <v>]
+export const LISTEN_USAGE = `usage: porthole listen <url> [--listen host:port] [--pin <code>] [--name <name>] [--token <token> --site <s> --hypervisor <h> --vm <v>]
 
   <url>                  a share link (https://edge/l/<site>#<secret>), a console's pageUrl or wsUrl
                          (single use: serves one connection), or, with --token, the edge's URL
   --listen host:port     where the VNC viewer connects (default 127.0.0.1:5900); loopback unless
                          you mean otherwise: anyone who reaches the port gets the console
+  --pin <code>           a share link's PIN (or env PORTHOLE_PIN); asked on the terminal if missing
+  --name <name>          who you are, for a link that asks before each viewer joins (default:
+                         your login and this machine's name); each connection then waits to be let in
   --token <token>        an API token (or env PORTHOLE_TOKEN): a fresh console per connection
   --site, --hypervisor, --vm   the console to open with --token`;
 
@@ -157,8 +163,24 @@ function refused(source: Source, what: string, err: unknown): ListenError {
   return new ListenError(`${what}: ${err.fromEdge ? err.message : `the edge answered HTTP ${err.status}`}`);
 }
 
-/** Checks before listening, so a dead link or a bad token fails now, not when a viewer connects. */
-async function preflight(source: Source): Promise<string> {
+/** Asks on the terminal (stderr, so stdout stays the log), or null when there is no terminal. */
+function terminalPrompt(): ((question: string) => Promise<string>) | undefined {
+  if (!process.stdin.isTTY) return undefined;
+  return async (question) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return await rl.question(question);
+    } finally {
+      rl.close();
+    }
+  };
+}
+
+/**
+ * Checks before listening, so a dead link, a wrong PIN or a bad token fails now, not when a viewer
+ * connects. A share link's gate (its PIN, its "ask first") serves each connection after.
+ */
+async function preflight(source: Source, link: { pin?: string; name?: string }): Promise<{ summary: string; gate?: LinkGate }> {
   const api = edgeApi(source);
   if (source.kind === "link") {
     const s = await api
@@ -166,7 +188,11 @@ async function preflight(source: Source): Promise<string> {
       .catch((err: unknown) => {
         throw refused(source, "the share link was refused", err);
       });
-    return `share link to ${s.vm ?? "a VM"} on site ${source.site}${s.viewOnly ? ", view only" : ""}, until ${s.expiresAt}; every connection reuses it`;
+    const gate = new LinkGate(api, source.site, source.secret, s, { ...link, prompt: terminalPrompt(), say });
+    await gate.prepare().catch((err: unknown) => {
+      throw err instanceof LinkGateError ? new ListenError(err.message) : refused(source, "the share link was refused", err);
+    });
+    return { summary: `share link to ${s.vm ?? "a VM"} on site ${source.site}${s.viewOnly ? ", view only" : ""}${gate.describe()}, until ${s.expiresAt}; every connection reuses it`, gate };
   }
   if (source.kind === "token") {
     await api
@@ -174,18 +200,25 @@ async function preflight(source: Source): Promise<string> {
       .catch((err: unknown) => {
         throw refused(source, `the edge refused the token for site ${source.site}`, err);
       });
-    return `console of ${source.hypervisor}/${source.vm} on site ${source.site}; a fresh console for every connection`;
+    return { summary: `console of ${source.hypervisor}/${source.vm} on site ${source.site}; a fresh console for every connection` };
   }
   await api.call("GET /healthz").catch((err: unknown) => {
     if (err instanceof ApiFailure && err.status !== 0) throw new ListenError(`Porthole's edge at ${source.origin} is not healthy: HTTP ${err.status}`);
     throw refused(source, "", err);
   });
-  return `console on site ${source.site}: its ticket is single use, so this serves ONE connection (use a share link or --token for more)`;
+  return { summary: `console on site ${source.site}: its ticket is single use, so this serves ONE connection (use a share link or --token for more)` };
 }
 
-/** The wsUrl for the next connection. */
-async function nextSocketUrl(source: Source): Promise<string> {
-  if (source.kind === "link") return linkSocketUrl(source.origin, source.site, source.secret);
+/** The wsUrl for the next connection (a share link's after its gate: a PIN's pass, being let in). */
+async function nextSocketUrl(source: Source, gate: LinkGate | undefined, label: string): Promise<string> {
+  if (source.kind === "link") {
+    const pass = gate
+      ? await gate.passFor(label).catch((err: unknown) => {
+          throw err instanceof LinkGateError ? new ListenError(err.message) : refused(source, "the share link was refused", err);
+        })
+      : "";
+    return linkSocketUrl(source.origin, source.site, source.secret) + pass;
+  }
   if (source.kind === "ticket") return consoleSocketUrl(source.origin, source.site, source.secret);
   const { wsUrl } = await edgeApi(source)
     .call("POST /api/consoles", { body: { site: source.site, hypervisor: source.hypervisor ?? "", vm: source.vm ?? "" } })
@@ -201,7 +234,7 @@ function say(line: string): void {
 }
 
 /** One viewer's TCP connection bridged to one console; `final` hears of a close no retry can undo. */
-function bridge(sock: Socket, n: number, source: Source, final: (why: string) => void): void {
+function bridge(sock: Socket, n: number, source: Source, gate: LinkGate | undefined, final: (why: string) => void): void {
   sock.pause();
   sock.setNoDelay(true);
   sock.on("error", () => {});
@@ -216,7 +249,7 @@ function bridge(sock: Socket, n: number, source: Source, final: (why: string) =>
     setTimeout(() => sock.destroy(), END_GRACE_MS).unref();
   };
 
-  nextSocketUrl(source).then(
+  nextSocketUrl(source, gate, label).then(
     (url) => {
       if (sock.destroyed) return;
       const w = new WebSocket(url, [CREDIT_SUBPROTOCOL], {
@@ -324,6 +357,8 @@ export async function runListen(argv: string[]): Promise<void> {
         site: { type: "string" },
         hypervisor: { type: "string" },
         vm: { type: "string" },
+        pin: { type: "string" },
+        name: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     },
@@ -332,13 +367,18 @@ export async function runListen(argv: string[]): Promise<void> {
   if (!parsed) return;
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(LISTEN_USAGE);
+  if (values.name !== undefined && (values.name.trim() === "" || values.name.length > JOIN_NAME_MAX || /[\u0000-\u001f\u007f]/.test(values.name))) {
+    throw new UsageError(`--name: 1 to ${JOIN_NAME_MAX} characters on one line (the people who let you in see it)`);
+  }
   const token = values.token ?? (values.site ? process.env.PORTHOLE_TOKEN : undefined);
   const source = parseSource(positionals[0]!, { token, site: values.site, hypervisor: values.hypervisor, vm: values.vm });
   const { host, port } = parseListen(values.listen);
 
   let summary: string;
+  let gate: LinkGate | undefined;
   try {
-    summary = await preflight(source);
+    const name = values.name ?? defaultName(safeUser(), hostname());
+    ({ summary, gate } = await preflight(source, { pin: values.pin ?? process.env.PORTHOLE_PIN, name }));
   } catch (err) {
     if (!(err instanceof ListenError)) throw err;
     process.stderr.write(`porthole listen: ${err.message}\n`);
@@ -356,7 +396,7 @@ export async function runListen(argv: string[]): Promise<void> {
   let connections = 0;
   server.on("connection", (sock) => {
     connections++;
-    bridge(sock, connections, source, (why) => {
+    bridge(sock, connections, source, gate, (why) => {
       // A revoked or expired link (or a refused token) will refuse every later connection too.
       if (source.kind === "ticket" || !server.listening) return;
       server.close();
@@ -384,4 +424,13 @@ export async function runListen(argv: string[]): Promise<void> {
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+}
+
+/** The login name, or undefined where the system has none for this uid. */
+function safeUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER;
+  }
 }

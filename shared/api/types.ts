@@ -238,6 +238,8 @@ export interface NewLinkBody extends ConsoleTarget {
   maxViewers?: number;
   /** Shown with the link (≤ 200 characters, one line). */
   note?: string;
+  /** Each viewer gives a name and waits until someone in control of the VM's console allows them. */
+  approval?: boolean;
 }
 
 /** What a link is limited to, as made (reply and list). */
@@ -275,6 +277,9 @@ export interface Link extends LinkLimits {
   state: "active" | "expired" | "revoked" | "locked";
   pin: boolean;
   pinFailures: number;
+  /** It asks before each viewer joins; `waiting`: the viewers waiting now, oldest first. */
+  approval: boolean;
+  waiting: LinkJoinWaiting[];
   /** Consoles open on the link right now. */
   sessions: number;
   /** Who is on this link's VM's console now (Watching now), by any way in. */
@@ -289,6 +294,53 @@ export interface LinkStatus {
   vm: string;
   /** It asks for a PIN first (`POST /l/:site/pin`). */
   pin: boolean;
+  /** Each viewer asks to join and waits (`POST /l/:site/join`), after the PIN if there is one. */
+  approval: boolean;
+}
+
+/** A link's viewer waiting to be let in, as the Share links list shows it. */
+export interface LinkJoinWaiting {
+  id: string;
+  name: string;
+  askedAt: string;
+  expiresAt: string;
+}
+
+/** `POST /l/:site/join` body (the secret in `X-Porthole-Link`). */
+export interface LinkJoinBody {
+  /** Who is asking, as the people in control will see it (1–60 characters, one line). */
+  name: string;
+  /** A link with a PIN: the pass `POST /l/:site/pin` gave. */
+  pass?: string;
+}
+
+/** `POST /l/:site/join` → 201: look with `GET /l/:site/join/:id`, the token in `X-Porthole-Join`. */
+export interface LinkJoinAsked {
+  id: string;
+  token: string;
+  /** No answer by then means no. */
+  expiresAt: string;
+  /** The VM's name. */
+  vm: string;
+}
+
+/**
+ * `GET /l/:site/join/:id`: `waiting`, then `allowed` with the socket's `pass` (add `&pass=` to the
+ * link's socket URL within 60 s; given once: a later look says `used`), or `denied`, `timed_out`,
+ * `ended`. `message` says it in words.
+ */
+export interface LinkJoinState {
+  state: "waiting" | "allowed" | "used" | "denied" | "timed_out" | "ended";
+  expiresAt: string;
+  message: string;
+  pass?: string;
+}
+
+/** `POST /api/links/:id/joins/:join/allow` and `…/deny`. */
+export interface LinkJoinAnswered {
+  id: string;
+  name: string;
+  state: "allowed" | "denied";
 }
 
 /** `POST /l/:site/pin` body (the secret in `X-Porthole-Link`; the PIN in the body, never a URL). */
@@ -463,6 +515,10 @@ export interface Routes {
   "DELETE /api/links/:id": { reply: null };
   "GET /l/:site/status": { reply: LinkStatus };
   "POST /l/:site/pin": { body: LinkPinBody; reply: LinkPass };
+  "POST /l/:site/join": { body: LinkJoinBody; reply: LinkJoinAsked };
+  "GET /l/:site/join/:id": { reply: LinkJoinState };
+  "POST /api/links/:id/joins/:join/allow": { reply: LinkJoinAnswered };
+  "POST /api/links/:id/joins/:join/deny": { reply: LinkJoinAnswered };
   "GET /api/sessions": { reply: LiveConsole[] };
   "DELETE /api/sessions/:id": { reply: null };
   "GET /api/groups": { reply: Group[] };

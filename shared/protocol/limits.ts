@@ -124,3 +124,14 @@ export const VIEWER_NOTICE_RECORDED = "recorded";
 export const VIEWER_NOTICE_WATCHING = "watching";
 /** A watching notice names at most this many people (then says how many more). */
 export const WATCHING_MAX_PEOPLE = 50;
+/**
+ * To everyone in control of a VM's console (a signed-in person's console, not view-only): a share
+ * link's viewer asks to join, `{"type":"join_request","id","link","name","vm","viewOnly","expiresAt"}`;
+ * and when that request is settled, `{"type":"join_answered","id","outcome","by"?}` (worker/site/link-joins.ts).
+ */
+export const VIEWER_NOTICE_JOIN_REQUEST = "join_request";
+export const VIEWER_NOTICE_JOIN_ANSWERED = "join_answered";
+/** The most characters of the name a share link's viewer gives to be let in. */
+export const JOIN_NAME_MAX = 60;
+/** How long a share link's viewer waits for an answer before it counts as no. */
+export const JOIN_WAIT_MS = 2 * 60_000;

@@ -2,13 +2,16 @@
 /**
  * Share links, stricter, in Chromium: a PIN link refuses five wrong codes (each saying how many
  * tries are left) while the VM sees no connection and the page no pixel, then the right code shows
- * the desktop; a one-time link opens once; a link that starts in 20 s gives nothing before.
+ * the desktop; a one-time link opens once; a link that starts in 20 s gives nothing before; a link
+ * that asks first keeps its viewer waiting, without a pixel, until Allow on the admin's console
+ * page, and a denied viewer is told.
  */
 import { describe, expect, it } from "vitest";
 import { e2eSite } from "../harness/e2e-site.ts";
 import { waitFor } from "../harness/processes.ts";
 import type { Page } from "playwright-core";
 import { type RecordingVnc, startRecordingVnc } from "../harness/recording-vnc.ts";
+import { signIn } from "../harness/app-page.ts";
 
 let recorder: RecordingVnc;
 const site = e2eSite("e2e-pin", {
@@ -132,5 +135,67 @@ describe("a share link with a PIN", () => {
     await theirs.close();
     await mine.getByRole("status").filter({ hasText: "link: for Ana left." }).waitFor();
     await context.close();
+  });
+});
+
+describe("a share link that asks before each viewer joins", () => {
+  /** The admin's own console of the recorder, signed in (Allow and Deny act in their name). */
+  async function adminConsole() {
+    const opened = await admin.call<{ pageUrl: string }>("POST", "/api/consoles", { site: SITE, hypervisor: "lab", vm: "recorder" });
+    expect(opened.status).toBe(201);
+    const context = await site.browser.newContext({ viewport: { width: 1000, height: 700 } });
+    const page = await context.newPage();
+    await signIn(page, site.edge.url, site.edge.username, site.edge.password);
+    await page.goto(opened.body.pageUrl);
+    await greenScreen(page);
+    return { page, context };
+  }
+
+  /** A link viewer who gives `name` and waits; nothing of the screen reaches them meanwhile. */
+  async function askToJoin(url: string, name: string) {
+    const context = await site.browser.newContext();
+    const page = await context.newPage();
+    await page.goto(url);
+    await page.getByRole("textbox", { name: "Your name" }).fill(name);
+    await page.getByRole("button", { name: "Ask to join" }).click();
+    await page.getByRole("status").filter({ hasText: "Waiting for someone in control of Recorder to let you in" }).waitFor();
+    return { page, context };
+  }
+
+  it("keeps its viewer waiting with no pixels until Allow on the admin's console page", async () => {
+    const mine = await adminConsole();
+    const made = await admin.call<Link>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "recorder", approval: true });
+    expect(made.status).toBe(201);
+    const before = recorder.sharedFlags.length;
+    const ana = await askToJoin(made.body.url, "Ana");
+
+    const prompt = mine.page.getByRole("group", { name: "Ana wants to watch Recorder (view only)" });
+    await prompt.waitFor();
+    // Still nothing for Ana: no connection to the VM, no canvas.
+    expect(recorder.sharedFlags.length).toBe(before);
+    expect(await ana.page.locator("#screen canvas").count()).toBe(0);
+
+    await prompt.getByRole("button", { name: "Allow" }).click();
+    await greenScreen(ana.page);
+    expect(recorder.sharedFlags.length).toBe(before + 1);
+    await prompt.waitFor({ state: "detached" });
+    await mine.page.getByRole("list", { name: "Watching now" }).getByRole("listitem").filter({ hasText: "link: Ana (view only)" }).waitFor();
+    await ana.context.close();
+    await mine.context.close();
+    const audit = await admin.call<{ actor: string }[]>("GET", `/api/audit?type=link.join_allowed&site=${SITE}`);
+    expect(audit.body.map((r) => r.actor)).toContain(site.edge.username);
+  });
+
+  it("tells a denied viewer so, and never shows them the screen", async () => {
+    const mine = await adminConsole();
+    const made = await admin.call<Link>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "recorder", approval: true });
+    const before = recorder.sharedFlags.length;
+    const bo = await askToJoin(made.body.url, "Bo");
+    await mine.page.getByRole("group", { name: "Bo wants to watch Recorder (view only)" }).getByRole("button", { name: "Deny" }).click();
+    await bo.page.getByRole("alert").filter({ hasText: "said no" }).waitFor();
+    expect(await bo.page.locator("#screen canvas").count()).toBe(0);
+    expect(recorder.sharedFlags.length).toBe(before);
+    await bo.context.close();
+    await mine.context.close();
   });
 });

@@ -295,6 +295,51 @@ describe("porthole listen", () => {
     await proc.stop();
   });
 
+  it("a PIN link: opens with --pin, a fresh pass per connection; without it or with a wrong one, refuses before listening", async () => {
+    const made = await admin.call<Link & { pin: string }>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "recorder", ttlSeconds: 600, pin: true });
+    expect(made.status).toBe(201);
+    const { url, pin } = made.body;
+    // No terminal to ask on (stdin is a pipe): it says what to do.
+    const none = start(process.execPath, ["connector/cli/porthole.ts", "listen", url, "--listen", "127.0.0.1:0"]);
+    expect(await none.exited).toBe(1);
+    expect(none.output()).toMatch(/this share link needs its PIN: give it with --pin/);
+    const wrong = String((Number(pin) + 1) % 1_000_000).padStart(6, "0");
+    const bad = start(process.execPath, ["connector/cli/porthole.ts", "listen", url, "--pin", wrong, "--listen", "127.0.0.1:0"]);
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toMatch(/the PIN was refused: Wrong PIN: 9 more wrong PINs lock this link\./);
+
+    const { proc, port } = await listen([url], { PORTHOLE_PIN: pin });
+    expect(proc.output()).toMatch(/, with its PIN,/);
+    const [a, b] = [await greeting(port), await greeting(port)];
+    expect([a.text, b.text]).toEqual(["RFB 003.008\n", "RFB 003.008\n"]);
+    expect(proc.output()).not.toContain(pin);
+    a.sock.destroy();
+    b.sock.destroy();
+    await proc.stop();
+  });
+
+  it("a link that asks first: each connection waits, with nothing from the VM, until someone in control allows it", async () => {
+    const made = await admin.call<Link>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "recorder", ttlSeconds: 600, approval: true });
+    expect(made.status).toBe(201);
+    const { proc, port } = await listen([made.body.url, "--name", "Ana on her laptop"]);
+    expect(proc.output()).toMatch(/each connection waits to be let in/);
+    let greeted = false;
+    const first = greeting(port).then((g) => ((greeted = true), g));
+    await waitFor("the wait", async () => (/connection 1 .*asked to join as "Ana on her laptop"; waiting for someone in control of Recorder/.test(proc.output()) ? true : undefined), 10_000, proc);
+    const waiting = await waitFor("the request in Share links", async () => {
+      const links = await admin.call<{ id: string; waiting: { id: string; name: string }[] }[]>("GET", "/api/links");
+      return links.body.find((l) => l.id === made.body.id)?.waiting[0];
+    }, 10_000);
+    expect(waiting.name).toBe("Ana on her laptop");
+    // Not a byte of the VM's reached the viewer while it waited.
+    expect(greeted).toBe(false);
+    expect((await admin.call("POST", `/api/links/${made.body.id}/joins/${waiting.id}/allow`)).status).toBe(200);
+    expect((await first).text).toBe("RFB 003.008\n");
+    await waitFor("let in", async () => (/connection 1 .*: let in/.test(proc.output()) ? true : undefined), 10_000, proc);
+    first.then((g) => g.sock.destroy());
+    await proc.stop();
+  });
+
   it("a viewer that stops reading stops the upstream: bytes are acknowledged only as the TCP socket takes them", async () => {
     const link = await makeLink("firehose");
     const { proc, port } = await listen([link.url]);

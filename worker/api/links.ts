@@ -5,7 +5,7 @@ import { requireRole } from "../auth/sign-in.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { ConsoleTarget, validBody } from "../http/validate.ts";
-import type { Link, LinkCreated, NewLinkBody } from "../../shared/api/types.ts";
+import type { Link, LinkCreated, LinkJoinAnswered, NewLinkBody } from "../../shared/api/types.ts";
 import { registryOf } from "../registry/registry-object.ts";
 import type { Owner } from "../site/site-object.ts";
 import { requireSite, siteOf } from "./sites.ts";
@@ -25,6 +25,7 @@ const NewLink = ConsoleTarget.extend({
   ttlSeconds: z.number().int().positive().optional(),
   viewOnly: z.boolean().optional(),
   pin: z.boolean().optional(),
+  approval: z.boolean().optional(),
   startsAt: z.string().datetime({ offset: true, message: "an ISO time, e.g. 2030-01-01T09:00:00Z" }).optional(),
   maxUses: z.number().int().min(1, "at least 1 (1: a one-time link)").max(1000).optional(),
   maxViewers: z.number().int().min(1).optional(),
@@ -47,6 +48,22 @@ async function allLinks(c: Context<AppEnv>, owner: Owner | null): Promise<Link[]
     .flat()
     .map(({ createdById: _, ...info }) => info)
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+}
+
+/**
+ * A link's waiting viewer let in or turned away (worker/site/link-joins.ts): by anyone in control
+ * of that VM's console, not only the link's creator, so the link is found among all links and
+ * the site object decides with the person's access.
+ */
+async function answerJoin(c: Context<AppEnv>, allow: boolean): Promise<Response> {
+  const user = c.get("user");
+  const id = c.req.param("id") ?? "";
+  const join = c.req.param("join") ?? "";
+  const link = (await allLinks(c, null)).find((l) => l.id === id);
+  if (!link) throw new ApiError(404, "unknown_join", `There is no request ${join} to join link ${id}.`);
+  const r = await siteOf(c.env, link.site).answerLinkJoin({ link: id, join, allow, user: user.name, userId: user.id, reach: await reachOf(c.env, user) });
+  if (!r.ok) throw new ApiError(r.status, r.code, r.message);
+  return c.json({ id: r.id, name: r.name, state: r.state } satisfies LinkJoinAnswered);
 }
 
 /**
@@ -80,6 +97,7 @@ export const links = new Hono<AppEnv>()
       userId: user.id,
       reach: await reachOf(c.env, user),
       pin: body.pin === true,
+      approval: body.approval === true,
       startsAt,
       maxUses: body.maxUses ?? null,
       maxViewers: body.maxViewers ?? null,
@@ -107,6 +125,8 @@ export const links = new Hono<AppEnv>()
     const user = c.get("user");
     return c.json(await allLinks(c, user.role === "admin" ? null : { id: user.id, name: user.name }));
   })
+  .post("/:id/joins/:join/allow", (c) => answerJoin(c, true))
+  .post("/:id/joins/:join/deny", (c) => answerJoin(c, false))
   .delete("/:id", async (c) => {
     const user = c.get("user");
     const id = c.req.param("id");

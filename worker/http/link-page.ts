@@ -10,13 +10,16 @@ import { NAME_PATTERN } from "../../shared/protocol/messages.ts";
 import { siteOf } from "../api/sites.ts";
 import type { AppEnv } from "../env.ts";
 import { registryOf } from "../registry/registry-object.ts";
-import type { LinkPass, LinkPinBody, LinkStatus } from "../../shared/api/types.ts";
+import type { LinkJoinAsked, LinkJoinBody, LinkJoinState, LinkPass, LinkPinBody, LinkStatus } from "../../shared/api/types.ts";
+import { JOIN_NAME_MAX } from "../../shared/protocol/limits.ts";
 import { z } from "zod";
 import { PIN_PATTERN } from "../site/share-links.ts";
 import { validBody } from "./validate.ts";
 
 /** The header the link page sends the secret in (headers are not logged; URLs are). */
 export const LINK_SECRET_HEADER = "X-Porthole-Link";
+/** The header a waiting viewer shows its request's token in. */
+export const JOIN_TOKEN_HEADER = "X-Porthole-Join";
 
 /** By the site object's refusal code (LinkStatus). */
 const ENDED = {
@@ -75,7 +78,7 @@ async function statusResponse(c: Context<AppEnv>, secret: string): Promise<Respo
     const code = s && !s.ok && s.code !== "link_not_started" ? s.code : "unknown_link";
     return c.json({ error: { code, message: ENDED[code].text } }, ENDED[code].status);
   }
-  return c.json({ expiresAt: new Date(s.expiresAt).toISOString(), viewOnly: s.viewOnly, vm: s.vmName, pin: s.pin } satisfies LinkStatus);
+  return c.json({ expiresAt: new Date(s.expiresAt).toISOString(), viewOnly: s.viewOnly, vm: s.vmName, pin: s.pin, approval: s.approval } satisfies LinkStatus);
 }
 
 const PinBody = z.object({ pin: z.string().regex(PIN_PATTERN, "pin: six digits") });
@@ -104,4 +107,44 @@ export function linkStatus(c: Context<AppEnv>): Promise<Response> {
 /** GET /l/:site/:secret/status — the same for old-style URLs. */
 export function legacyLinkStatus(c: Context<AppEnv>): Promise<Response> {
   return statusResponse(c, c.req.param("secret") ?? "");
+}
+
+const JoinBody = z.object({
+  name: z
+    .string()
+    .trim()
+    .min(1, "name: say who you are")
+    .max(JOIN_NAME_MAX, `name: at most ${JOIN_NAME_MAX} characters`)
+    // Shown to the people asked, in the audit and in Watching now: one line, no control characters.
+    .regex(/^[^\u0000-\u001f\u007f]*$/, "name: no control characters or line breaks"),
+  pass: z.string().max(200).optional(),
+});
+
+/**
+ * POST /l/:site/join with the secret in X-Porthole-Link and `{name, pass?}`: a link that asks before
+ * each viewer joins puts the viewer on the waiting list (worker/site/link-joins.ts); 201 with the
+ * request's id and token, which only the asker holds.
+ */
+export const linkJoinBody = validBody<LinkJoinBody>()(JoinBody);
+export async function linkJoin(c: Context<AppEnv>): Promise<Response> {
+  const site = await siteExists(c);
+  const secret = c.req.header(LINK_SECRET_HEADER) ?? "";
+  if (!site || !secret) return c.json({ error: { code: "unknown_link", message: ENDED.unknown_link.text } }, 404);
+  const { name, pass } = JoinBody.parse(await c.req.json());
+  const r = await siteOf(c.env, site).linkJoin(secret, name, pass);
+  if (!r.ok) return c.json({ error: { code: r.code, message: r.message } }, r.status);
+  return c.json({ id: r.id, token: r.token, expiresAt: new Date(r.expiresAt).toISOString(), vm: r.vm } satisfies LinkJoinAsked, 201);
+}
+
+/** GET /l/:site/join/:id with the secret and the request's token in headers: where it stands. */
+export async function linkJoinLook(c: Context<AppEnv>): Promise<Response> {
+  const site = await siteExists(c);
+  const secret = c.req.header(LINK_SECRET_HEADER) ?? "";
+  const token = c.req.header(JOIN_TOKEN_HEADER) ?? "";
+  if (!site || !secret) return c.json({ error: { code: "unknown_link", message: ENDED.unknown_link.text } }, 404);
+  const r = await siteOf(c.env, site).linkJoinLook(secret, c.req.param("id") ?? "", token);
+  if (!r.ok) return c.json({ error: { code: r.code, message: r.message } }, r.status);
+  // Never cached: it may carry the socket's pass.
+  c.header("Cache-Control", "no-store");
+  return c.json({ state: r.state, expiresAt: new Date(r.expiresAt).toISOString(), message: r.message, ...(r.pass ? { pass: r.pass } : {}) } satisfies LinkJoinState);
 }

@@ -191,6 +191,7 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
   const [customMinutes, setCustomMinutes] = useState("30");
   const [viewOnly, setViewOnly] = useState(true);
   const [pin, setPin] = useState(false);
+  const [approval, setApproval] = useState(false);
   const [oneTime, setOneTime] = useState(false);
   const [note, setNote] = useState("");
   const [startIn, setStartIn] = useState("");
@@ -217,6 +218,7 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
     }
     const extra = {
       ...(pin ? { pin: true } : {}),
+      ...(approval ? { approval: true } : {}),
       ...(oneTime ? { maxUses: 1 } : {}),
       ...(note.trim() ? { note: note.trim() } : {}),
       ...(startMinutes > 0 ? { startsAt: new Date(Date.now() + startMinutes * 60_000).toISOString() } : {}),
@@ -286,6 +288,10 @@ function ShareDialog({ site, vm, onClose }: { site: string; vm: SiteVm; onClose:
           <label class="check">
             <input type="checkbox" checked={pin} onChange={(e: Event) => setPin((e.target as HTMLInputElement).checked)} />
             Require a PIN
+          </label>
+          <label class="check">
+            <input type="checkbox" checked={approval} onChange={(e: Event) => setApproval((e.target as HTMLInputElement).checked)} />
+            Ask before each viewer joins
           </label>
           <label class="check">
             <input type="checkbox" checked={oneTime} onChange={(e: Event) => setOneTime((e.target as HTMLInputElement).checked)} />

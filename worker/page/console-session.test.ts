@@ -222,6 +222,49 @@ describe("the console session", () => {
 });
 
 describe("the readout and notices", () => {
+  it("shows viewers waiting to join with their words, answers through the edge, and says why an answer did not go through", async () => {
+    const answers: [string, string, boolean][] = [];
+    const opened: Opened[] = [];
+    const session = new ConsoleSession({
+      first: async () => target(async () => "gone"),
+      open(t, events) {
+        const conn = { sendOwn: vi.fn(), setFit: vi.fn() };
+        opened.push({ target: t, events, conn });
+        return conn;
+      },
+      ping: async () => 1,
+      answerJoin: async (link, id, allow) => {
+        answers.push([link, id, allow]);
+        return id === "b" ? "Bo's request to join has timed out." : null;
+      },
+    });
+    await session.start();
+    const events = opened[0]!.events;
+    const ask = (id: string, name: string) => events.notice(JSON.stringify({ type: "join_request", id, link: "L1", name, vm: "web-1", viewOnly: true }));
+    ask("a", "Ana");
+    ask("b", "Bo");
+    expect(session.view.joinRequests.map((r) => r.text)).toEqual(["Ana wants to watch web-1 (view only)", "Bo wants to watch web-1 (view only)"]);
+    await session.answerJoin("a", true);
+    await session.answerJoin("b", false);
+    expect(answers).toEqual([["L1", "a", true], ["L1", "b", false]]);
+    expect(session.view.joinRequests.find((r) => r.id === "b")?.problem).toBe("Bo's request to join has timed out.");
+    events.notice(JSON.stringify({ type: "join_answered", id: "a", outcome: "allowed", by: "admin" }));
+    expect(session.view.joinRequests.map((r) => r.id)).toEqual(["b"]);
+    session.dispose();
+  });
+
+  it("asks a link's viewer for a name and says it waits, until the wait is over", async () => {
+    const { session } = harness([]);
+    const named = session.askName("web-1", null);
+    expect(session.view).toMatchObject({ state: "confirm", join: { vm: "web-1", problem: null } });
+    session.submitName("  Ana ");
+    expect(await named).toBe("Ana");
+    session.showWaiting("Waiting for someone in control of web-1 to let you in (2:00 left).");
+    expect(session.view).toMatchObject({ state: "confirm", status: "Waiting to be let in", join: null, waiting: expect.stringMatching(/^Waiting/) });
+    session.showWaiting(null);
+    expect(session.view.waiting).toBeNull();
+  });
+
   it("says bytes per second in B, KB or MB", () => {
     expect([0, 1023, 1024, 1536, 1024 * 1024, 3.25 * 1024 * 1024].map(rateText)).toEqual(["0 B/s", "1023 B/s", "1 KB/s", "2 KB/s", "1.0 MB/s", "3.3 MB/s"]);
   });

@@ -7,6 +7,7 @@
  * vitest's fake clock. Nothing happens at import.
  */
 import { type WatchingView, watchingFrom } from "./console-watching.ts";
+import { type JoinRequestView, joinsAfter } from "./console-joins.ts";
 import { VIEWER_NOTICE_IDLE_WARNING, VIEWER_NOTICE_RECORDED } from "../../shared/protocol/limits.ts";
 import { describeFetchError, isPassingClose, RECONNECT_STABLE_MS, reconnectDelay } from "./close-reasons.ts";
 import { PROBE_MESSAGE, StallWatch } from "./console-stall.ts";
@@ -22,6 +23,9 @@ export interface Target {
   /** How to get another socket for a reconnect, or a reason why there is none. */
   again: () => Promise<Target | string>;
 }
+
+/** Allow or Deny for a link's waiting viewer; resolves with why it did not go through, or null. */
+export type AnswerJoin = (link: string, id: string, allow: boolean) => Promise<string | null>;
 
 /** What a live connection reports (console-rfb.ts calls these from noVNC's and the socket's events). */
 export interface ConsoleEvents {
@@ -48,6 +52,8 @@ export interface SessionDeps<C extends Connection> {
   open(target: Target, events: ConsoleEvents): C;
   /** The round trip of a small request to the edge, in ms (GET /healthz); throws when it fails. */
   ping(): Promise<number>;
+  /** Answers a link's waiting viewer (POST /api/links/:id/joins/:join/allow|deny). */
+  answerJoin?: AnswerJoin;
 }
 
 export type PageState = "connecting" | "connected" | "reconnecting" | "closed" | "confirm";
@@ -71,6 +77,11 @@ export interface ConsoleView {
   watching: WatchingView | null;
   /** A share link's PIN prompt: the VM, and why the last PIN failed. */
   pin: { vm: string; problem: string | null } | null;
+  /** A link that asks before each viewer joins: the name prompt, then the wait. */
+  join: { vm: string; problem: string | null } | null;
+  waiting: string | null;
+  /** Viewers waiting to join this VM's console, for someone in control to allow or deny. */
+  joinRequests: JoinRequestView[];
   title: string;
   badge: string;
   /** Seconds until a share link ends. */
@@ -96,6 +107,9 @@ export const INITIAL_VIEW: ConsoleView = {
   confirm: null,
   watching: null,
   pin: null,
+  join: null,
+  waiting: null,
+  joinRequests: [],
   title: "",
   badge: "",
   timeLeft: null,
@@ -158,6 +172,7 @@ export class ConsoleSession<C extends Connection = Connection> {
   #droppedBecause = "";
   #consent: (() => void) | null = null;
   #pin: ((pin: string) => void) | null = null;
+  #name: ((name: string) => void) | null = null;
   #stall = new StallWatch();
   #bytes = 0;
   #lastBytes = 0;
@@ -234,6 +249,34 @@ export class ConsoleSession<C extends Connection = Connection> {
     this.#pin = null;
     this.#set({ pin: null, status: "Checking the PIN" });
     resolve?.(pin.trim());
+  }
+
+  /** A link that asks before each viewer joins: the viewer's name, before anything else. */
+  askName(vm: string, problem: string | null): Promise<string> {
+    this.#set({ state: "confirm", status: "Waiting for your name", join: { vm, problem }, notice: null, reconnect: null });
+    return new Promise((resolve) => (this.#name = resolve));
+  }
+
+  /** Ask to join, on the name prompt. */
+  submitName(name: string): void {
+    const resolve = this.#name;
+    this.#name = null;
+    this.#set({ join: null, status: "Asking to join" });
+    resolve?.(name.trim());
+  }
+
+  /** While the viewer waits to be let in: what the page says (null: the wait is over). */
+  showWaiting(text: string | null): void {
+    this.#set(text === null ? { waiting: null } : { state: "confirm", status: "Waiting to be let in", waiting: text });
+  }
+
+  /** Allow or Deny on a waiting viewer; the edge's join_answered notice then takes the prompt away. */
+  async answerJoin(id: string, allow: boolean): Promise<void> {
+    const request = this.#view.joinRequests.find((r) => r.id === id);
+    if (!request || !this.#deps.answerJoin) return;
+    const problem = await this.#deps.answerJoin(request.link, id, allow);
+    // Said no by the edge (already answered, timed out): the prompt goes, with the reason if it stays.
+    if (problem !== null) this.#set({ joinRequests: this.#view.joinRequests.map((r) => (r.id === id ? { ...r, problem } : r)) });
   }
 
   /** Open console, on the consent prompt. */
@@ -317,6 +360,8 @@ export class ConsoleSession<C extends Connection = Connection> {
         if (isRecordedNotice(text)) this.#set({ recorded: true });
         const watching = watchingFrom(text);
         if (watching) this.#set({ watching });
+        const joinRequests = joinsAfter(this.#view.joinRequests, text);
+        if (joinRequests) this.#set({ joinRequests });
         const at = idleWarningEnd(text);
         if (at !== null) {
           this.#idleAt = at;
@@ -331,6 +376,8 @@ export class ConsoleSession<C extends Connection = Connection> {
       },
     };
     const first = this.#attempt === 0;
+    // A new socket hears who is waiting afresh (the edge tells every console of someone in control).
+    this.#set({ joinRequests: [] });
     const conn = this.#deps.open(t, events);
     this.#live = conn;
     this.#set(first ? { state: "connecting", status: "Connecting…" } : { state: "reconnecting", status: "Reconnecting…" });

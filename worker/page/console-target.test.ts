@@ -23,8 +23,16 @@ function page(pathname: string, hash: string, replies: Reply[], trusted = true) 
     pins.push(problem);
     return problem ? "123456" : "000000";
   });
-  const deps: TargetDeps = { api, consent: new ConsentGate(trusted, ask), pathname, hash, replaceUrl, askPin };
-  return { first: firstTarget(deps), requests, ask, replaceUrl, askPin, pins };
+  const names: (string | null)[] = [];
+  const askName = vi.fn(async (_vm: string, problem: string | null) => {
+    names.push(problem);
+    return problem ? "Ana" : "";
+  });
+  const waits: (string | null)[] = [];
+  const waiting = vi.fn((text: string | null) => void waits.push(text));
+  const sleep = vi.fn(async () => {});
+  const deps: TargetDeps = { api, consent: new ConsentGate(trusted, ask), pathname, hash, replaceUrl, askPin, askName, waiting, sleep };
+  return { first: firstTarget(deps), requests, ask, replaceUrl, askPin, pins, askName, names, waits, sleep };
 }
 
 const refused = (message: string, status = 410) => ({ status, body: { error: { code: "gone", message } } });
@@ -101,5 +109,35 @@ describe("where the console page's socket comes from", () => {
     const status = { status: 200, body: { expiresAt: "2030-01-01T00:00:00Z", viewOnly: true, vm: "Web", pin: true } };
     const p = page("/l/dc1", "s3cret", [status, refused("This share link is locked: too many wrong PINs were tried.")]);
     expect(await p.first()).toBe("This share link is locked: too many wrong PINs were tried.");
+  });
+
+  it("asks a link that asks first for a name, waits until allowed, and only then gives the socket its pass", async () => {
+    const status = { status: 200, body: { expiresAt: "2030-01-01T00:00:00Z", viewOnly: true, vm: "Web", pin: false, approval: true } };
+    const badName = { status: 400, body: { error: { code: "invalid_request", message: "name: say who you are" } } };
+    const asked = { status: 201, body: { id: "j1", token: "tok", expiresAt: new Date(Date.now() + 120_000).toISOString(), vm: "Web" } };
+    const waitingState = { status: 200, body: { state: "waiting", expiresAt: "2030-01-01T00:00:00Z", message: "Waiting" } };
+    const allowed = { status: 200, body: { state: "allowed", expiresAt: "2030-01-01T00:00:00Z", message: "You were let in.", pass: "jp1" } };
+    const p = page("/l/dc1", "s3cret", [status, badName, asked, waitingState, new TypeError("Failed to fetch"), allowed]);
+    const t = await p.first();
+    if (typeof t === "string") throw new Error(t);
+    expect(p.names).toEqual([null, "name: say who you are"]);
+    expect(JSON.parse(String(p.requests[2]!.init.body))).toEqual({ name: "Ana" });
+    // Looked three times (one failed on the way and was retried), with the token in a header only.
+    const looks = p.requests.filter((r) => r.url === "/l/dc1/join/j1");
+    expect(looks).toHaveLength(3);
+    expect(new Headers(looks[0]!.init.headers).get("X-Porthole-Join")).toBe("tok");
+    expect(p.waits[0]).toMatch(/^Waiting for someone in control of Web to let you in \(\d:\d\d left\)\.$/);
+    expect(p.waits.at(-1)).toBeNull();
+    expect(t.socketPath).toBe("/ws/link/dc1?link=s3cret&pass=jp1");
+  });
+
+  it("puts a PIN's pass into the request to join, not the socket, and says no as the edge said it", async () => {
+    const status = { status: 200, body: { expiresAt: "2030-01-01T00:00:00Z", viewOnly: true, vm: "Web", pin: true, approval: true } };
+    const pinPass = { status: 200, body: { pass: "pp", expiresAt: "2030-01-01T00:00:00Z" } };
+    const asked = { status: 201, body: { id: "j2", token: "tok", expiresAt: new Date(Date.now() + 120_000).toISOString(), vm: "Web" } };
+    const denied = { status: 200, body: { state: "denied", expiresAt: "2030-01-01T00:00:00Z", message: "Someone in control of this console said no: you may not watch it." } };
+    const p = page("/l/dc1", "s3cret", [status, pinPass, asked, denied]);
+    expect(await p.first()).toBe("Someone in control of this console said no: you may not watch it.");
+    expect(JSON.parse(String(p.requests[2]!.init.body))).toEqual({ name: "", pass: "pp" });
   });
 });

@@ -6,10 +6,11 @@
  * silence, retried with the countdown (console-session.ts). Nothing happens at import.
  */
 import { ApiFailure, type ApiClient } from "../../shared/api/client.ts";
-import type { ConsoleOpened, LinkStatus } from "../../shared/api/types.ts";
+import type { ConsoleOpened, LinkJoinAsked, LinkStatus } from "../../shared/api/types.ts";
+import { lookUntilAnswered } from "../../shared/api/link-join.ts";
 import { consoleSocketPath, linkSocketPath } from "../../shared/urls/console.ts";
 import type { ConsentGate } from "./console-consent.ts";
-import type { Target } from "./console-session.ts";
+import { clock, type Target } from "./console-session.ts";
 
 export interface TargetDeps {
   api: Pick<ApiClient, "call">;
@@ -21,7 +22,14 @@ export interface TargetDeps {
   replaceUrl(url: string): void;
   /** Asks the person for a share link's PIN (`problem`: why the last one failed); resolves with it. */
   askPin(vm: string, problem: string | null): Promise<string>;
+  /** Asks a link's viewer for the name the people in control will see. */
+  askName(vm: string, problem: string | null): Promise<string>;
+  /** What the page says while the viewer waits to be let in (null: no longer waiting). */
+  waiting(text: string | null): void;
+  /** Default: setTimeout. */
+  sleep?: (ms: number) => Promise<void>;
 }
+
 
 /** A refusal is the edge's final word, said as it said it; its trouble (5xx) or silence is thrown, to retry. */
 function refusal(err: unknown, otherwise: string): string {
@@ -36,9 +44,11 @@ export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
   /**
    * A share link: reusable while it lives; the status request says whether it still does. A link
    * with a PIN asks the person for it, trades it for a single-use pass (`POST /l/:site/pin`), and
-   * remembers it for reconnects (each one needs a new pass); the PIN never goes in a URL.
+   * remembers it for reconnects (each one needs a new pass); the PIN never goes in a URL. A link
+   * that asks before each viewer joins then asks for a name and waits to be let in (waitToJoin);
+   * each reconnect asks again.
    */
-  async function linkTarget(site: string, secret: string, known: string | null = null): Promise<Target | string> {
+  async function linkTarget(site: string, secret: string, known: { pin: string | null; name: string | null } = { pin: null, name: null }): Promise<Target | string> {
     // The secret travels in a header, never in a URL that a server or proxy would log.
     const headers = { "X-Porthole-Link": secret };
     let body: LinkStatus;
@@ -47,15 +57,14 @@ export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
     } catch (err) {
       return refusal(err, "This link no longer works.");
     }
-    let socketPath = linkSocketPath(site, secret);
-    let pin = known;
+    let pin = known.pin;
+    let pass: string | null = null;
     if (body.pin) {
       let problem: string | null = null;
       for (;;) {
         pin ??= await deps.askPin(body.vm, problem);
         try {
-          const { pass } = await api.call("POST /l/:site/pin", { params: { site }, headers, body: { pin } });
-          socketPath += `&pass=${encodeURIComponent(pass)}`;
+          ({ pass } = await api.call("POST /l/:site/pin", { params: { site }, headers, body: { pin } }));
           break;
         } catch (err) {
           // A wrong or malformed PIN: ask again with the edge's words (how many tries are left).
@@ -68,14 +77,59 @@ export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
         }
       }
     }
+    let name = known.name;
+    if (body.approval) {
+      const joined = await waitToJoin(site, headers, body.vm, pass, name);
+      if (typeof joined === "string") return joined;
+      ({ pass, name } = joined);
+    }
     return {
       site,
-      socketPath,
+      socketPath: linkSocketPath(site, secret) + (pass ? `&pass=${encodeURIComponent(pass)}` : ""),
       viewOnly: body.viewOnly === true,
       expiresAt: Date.parse(body.expiresAt),
       vmName: body.vm,
-      again: () => linkTarget(site, secret, pin),
+      again: () => linkTarget(site, secret, { pin, name }),
     };
+  }
+
+  /**
+   * Asks to join as a name (the PIN's pass first, if any), then looks every JOIN_LOOK_MS until
+   * someone in control answers or the edge's deadline passes; resolves with the socket's pass, or
+   * the edge's words for why not. The viewer holds no socket meanwhile: nothing of the screen.
+   */
+  async function waitToJoin(site: string, headers: Record<string, string>, vm: string, pinPass: string | null, known: string | null): Promise<{ pass: string; name: string } | string> {
+    let name = known;
+    let problem: string | null = null;
+    let asked: LinkJoinAsked;
+    for (;;) {
+      name ??= await deps.askName(vm, problem);
+      try {
+        asked = await api.call("POST /l/:site/join", { params: { site }, headers, body: { name, ...(pinPass ? { pass: pinPass } : {}) } });
+        break;
+      } catch (err) {
+        // A name the edge will not show: ask again with its words.
+        if (err instanceof ApiFailure && err.status === 400 && err.fromEdge) {
+          problem = err.message;
+          name = null;
+          continue;
+        }
+        return refusal(err, "This link no longer works.");
+      }
+    }
+    try {
+      const state = await lookUntilAnswered(api, site, headers["X-Porthole-Link"]!, asked, {
+        sleep: deps.sleep,
+        waiting: (left) => deps.waiting(`Waiting for someone in control of ${vm} to let you in (${clock(left)} left).`),
+      });
+      if (state.state === "allowed" && state.pass) return { pass: state.pass, name };
+      return state.message;
+    } catch (err) {
+      if (err instanceof ApiFailure && err.status === 0) return "Nobody answered in time, and Porthole cannot be reached: open the link again later.";
+      return refusal(err, "This link no longer works.");
+    } finally {
+      deps.waiting(null);
+    }
   }
 
   /**

@@ -7,6 +7,7 @@
  * tests find controls by: keep them as they are.
  */
 import type { WatchingView } from "./console-watching.ts";
+import type { JoinRequestView } from "./console-joins.ts";
 import type RFB from "@novnc/novnc";
 import { useEffect, useRef, useState } from "hono/jsx/dom";
 import { clipboardDecision, typingDecision } from "./console-clipboard.ts";
@@ -76,6 +77,11 @@ export function ConsolePage({ session }: { session: Session }) {
       </div>
       <ConsentPrompt question={view.confirm} onOpen={() => session.consent()} />
       <PinPrompt ask={view.pin} onJoin={(pin) => session.submitPin(pin)} />
+      <NamePrompt ask={view.join} onAsk={(name) => session.submitName(name)} />
+      <div id="waiting" role="status" hidden={view.waiting === null}>
+        {view.waiting ?? ""}
+      </div>
+      <JoinRequests requests={view.joinRequests} onAnswer={(id, allow) => void session.answerJoin(id, allow)} />
       <WatchingNow watching={view.watching} />
       <div id="notice" role="alert" hidden={view.notice === null}>
         {view.notice ?? ""}
@@ -139,6 +145,60 @@ function PinPrompt({ ask, onJoin }: { ask: { vm: string; problem: string | null 
         Join
       </button>
     </form>
+  );
+}
+
+/** A link that asks before each viewer joins: who is asking, as the people in control will see it. */
+function NamePrompt({ ask, onAsk }: { ask: { vm: string; problem: string | null } | null; onAsk: (name: string) => void }) {
+  const field = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (ask !== null) field.current?.focus();
+  }, [ask]);
+  return (
+    <form
+      id="join-form"
+      class="confirm"
+      aria-labelledby="join-title"
+      hidden={ask === null}
+      onSubmit={(e: Event) => {
+        e.preventDefault();
+        onAsk(field.current?.value ?? "");
+      }}
+    >
+      <h1 id="join-title">{ask ? `Ask to watch ${ask.vm}` : ""}</h1>
+      <p>Someone in control of this console lets each viewer in. Say who you are; they see your name.</p>
+      {ask?.problem && (
+        <p id="join-problem" role="alert">
+          {ask.problem}
+        </p>
+      )}
+      <label for="join-name">Your name</label>
+      <input id="join-name" ref={field} autoComplete="name" maxLength={60} required />
+      <button id="join-ask" type="submit">
+        Ask to join
+      </button>
+    </form>
+  );
+}
+
+/** Viewers waiting on a share link that asks first: Allow or Deny each (people in control only). */
+function JoinRequests({ requests, onAnswer }: { requests: JoinRequestView[]; onAnswer: (id: string, allow: boolean) => void }) {
+  if (requests.length === 0) return null;
+  return (
+    <section id="join-requests" aria-label="Waiting to join">
+      {requests.map((r) => (
+        <div key={r.id} class="join-request" role="group" aria-label={r.text}>
+          <span>{r.text}</span>{" "}
+          <button type="button" onClick={() => onAnswer(r.id, true)}>
+            Allow
+          </button>{" "}
+          <button type="button" onClick={() => onAnswer(r.id, false)}>
+            Deny
+          </button>
+          {r.problem && <span role="alert"> {r.problem}</span>}
+        </div>
+      ))}
+    </section>
   );
 }
 

@@ -25,6 +25,8 @@ const session: ConsoleSession<LiveConsole> = new ConsoleSession({
     hash,
     replaceUrl: (url) => history.replaceState(null, "", url),
     askPin: (vm, problem) => session.askPin(vm, problem),
+    askName: (vm, problem) => session.askName(vm, problem),
+    waiting: (text) => session.showWaiting(text),
   }),
   open: (target, events) => openConsole(screen, target, events),
   async ping() {
@@ -32,6 +34,14 @@ const session: ConsoleSession<LiveConsole> = new ConsoleSession({
     const res = await fetch("/healthz", { cache: "no-store" });
     await res.arrayBuffer();
     return performance.now() - start;
+  },
+  async answerJoin(link, id, allow) {
+    try {
+      await api.call(allow ? "POST /api/links/:id/joins/:join/allow" : "POST /api/links/:id/joins/:join/deny", { params: { id: link, join: id } });
+      return null;
+    } catch (err) {
+      return err instanceof Error ? err.message : "Porthole did not take the answer.";
+    }
   },
 });
 

@@ -6,18 +6,14 @@
  */
 import type { LinkPass } from "./site-api.ts";
 import type { SiteAudit } from "./site-audit.ts";
-import { linkClosed, linkState, MAX_PIN_FAILURES, type ShareLinkBook } from "./share-links.ts";
+import { LINK_ENDED, MAX_PIN_FAILURES, type ShareLinkBook, usableLink } from "./share-links.ts";
 import type { TicketBook } from "./tickets.ts";
-import { LINK_ENDED } from "./upgrades.ts";
 
 export async function linkPass(to: { links: ShareLinkBook; tickets: TicketBook; audit: SiteAudit }, secret: string, pin: string): Promise<LinkPass> {
-  const link = await to.links.bySecret(secret);
-  if (!link) return { ok: false, status: 404, code: "unknown_link", message: "Unknown share link." };
-  const state = linkState(link);
-  if (state !== "active") return { ok: false, status: 410, code: `link_${state}`, message: LINK_ENDED[state] };
-  const closed = linkClosed(link);
   // Before its start (or once used up) a PIN is not even checked: nothing to guess for.
-  if (closed) return { ok: false, status: closed.code === "link_used_up" ? 410 : 403, ...closed };
+  const usable = await usableLink(to.links, secret);
+  if (!usable.ok) return usable;
+  const { link } = usable;
   if (!link.pin) return { ok: false, status: 400, code: "no_pin", message: "This share link has no PIN: open it as it is." };
   const check = await to.links.checkPin(link.id, pin);
   if (!check.ok) {
@@ -30,6 +26,6 @@ export async function linkPass(to: { links: ShareLinkBook; tickets: TicketBook; 
     const tries = check.left === 1 ? "1 more wrong PIN locks" : `${check.left} more wrong PINs lock`;
     return { ok: false, status: 403, code: "wrong_pin", message: `Wrong PIN: ${tries} this link.` };
   }
-  const { ticket, expiresAt } = await to.tickets.issue({ hypervisor: link.hypervisor, vm: link.vm, user: `link:${link.id}`, viewOnly: link.viewOnly });
+  const { ticket, expiresAt } = await to.tickets.issue({ hypervisor: link.hypervisor, vm: link.vm, user: `link:${link.id}`, viewOnly: link.viewOnly, via: "pin" });
   return { ok: true, pass: ticket, expiresAt };
 }

@@ -1,6 +1,7 @@
 /**
- * Share links: a console anyone holding the URL (and the link's PIN, if it has one) may open until
- * the link expires, is revoked or locks after too many wrong PINs.
+ * Share links: a console anyone holding the URL (and the link's PIN, if it has one; and someone's
+ * yes, if it asks before each viewer joins) may open until the link expires, is revoked or locks
+ * after too many wrong PINs.
  * The URL carries a 256-bit secret; only its SHA-256 is stored. The public `id` names the link in
  * lists and revocations and grants nothing.
  */
@@ -31,6 +32,8 @@ export interface ShareLinkRecord {
   maxViewers: number | null;
   /** The creator's words, shown in the Share links list (≤ NOTE_MAX characters). */
   note: string | null;
+  /** Each viewer waits until someone in control of the VM's console allows them (link-joins.ts). */
+  approval: boolean;
 }
 
 export const NOTE_MAX = 200;
@@ -42,6 +45,7 @@ export interface LinkOptions {
   maxUses?: number | null;
   maxViewers?: number | null;
   note?: string | null;
+  approval?: boolean;
 }
 
 /**
@@ -75,6 +79,7 @@ type Row = {
   uses: number;
   max_viewers: number | null;
   note: string | null;
+  approval: number;
 };
 
 /** The link's id salts the hash, so one table of the million codes' hashes does not fit every link. */
@@ -113,6 +118,7 @@ function record(r: Row): ShareLinkRecord {
     uses: r.uses,
     maxViewers: r.max_viewers,
     note: r.note,
+    approval: r.approval === 1,
   };
 }
 
@@ -153,7 +159,7 @@ export class ShareLinkBook {
     const pin = opts.pin ? newPin() : undefined;
     this.sql.exec(
       `INSERT INTO links (id, secret_hash, hypervisor, vm, view_only, created_by, created_at, expires_at, created_by_id, pin_hash,
-         starts_at, max_uses, max_viewers, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         starts_at, max_uses, max_viewers, note, approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       id,
       await sha256Hex(secret),
       link.hypervisor,
@@ -168,6 +174,7 @@ export class ShareLinkBook {
       opts.maxUses ?? null,
       opts.maxViewers ?? null,
       opts.note ?? null,
+      opts.approval ? 1 : 0,
     );
     return { id, secret, ...(pin ? { pin } : {}) };
   }
@@ -249,4 +256,31 @@ export function linkState(link: ShareLinkRecord, now = Date.now()): "active" | "
   if (link.revokedAt !== null) return "revoked";
   if (link.lockedAt !== null) return "locked";
   return link.expiresAt <= now ? "expired" : "active";
+}
+
+/** Why a link that is not active opens nothing, by its state. */
+export const LINK_ENDED = {
+  revoked: "This share link was revoked.",
+  expired: "This share link expired.",
+  locked: "This share link is locked: too many wrong PINs were tried. Ask whoever shared it for a new link.",
+} as const;
+
+export type LinkRefusalCode = "unknown_link" | "link_expired" | "link_revoked" | "link_locked" | "link_not_started" | "link_used_up";
+
+/**
+ * The link behind `secret` if it may open a console now, or why not, as the link's public routes
+ * answer (404 unknown, 410 ended or used up, 403 not started yet).
+ */
+export async function usableLink(
+  links: ShareLinkBook,
+  secret: string,
+  now = Date.now(),
+): Promise<{ ok: true; link: ShareLinkRecord } | { ok: false; status: 403 | 404 | 410; code: LinkRefusalCode; message: string }> {
+  const link = await links.bySecret(secret);
+  if (!link) return { ok: false, status: 404, code: "unknown_link", message: "Unknown share link." };
+  const state = linkState(link, now);
+  if (state !== "active") return { ok: false, status: 410, code: `link_${state}`, message: LINK_ENDED[state] };
+  const closed = linkClosed(link, now);
+  if (closed) return { ok: false, status: closed.code === "link_used_up" ? 410 : 403, ...closed };
+  return { ok: true, link };
 }

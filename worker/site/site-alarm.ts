@@ -6,9 +6,11 @@
  * timeout (its viewers must learn that it is gone). A site with only idle connectors needs none: a
  * dead one is noticed when the object next wakes (`ConnectorBook.check`). Expired tickets are
  * swept here too, as a side effect of whatever woke the object. Recordings past their retention are
- * deleted by it, in batches an hour wide (recording-book.ts).
+ * deleted by it, in batches an hour wide (recording-book.ts). A share link's waiting viewer is
+ * turned away by it when nobody answered in time (link-joins.ts).
  */
 import type { ConnectorBook } from "./connector-book.ts";
+import type { JoinBook } from "./link-joins.ts";
 import type { RecordingBook } from "./recording-book.ts";
 import type { ShareLinkBook } from "./share-links.ts";
 import type { StreamBook } from "./stream-book.ts";
@@ -21,6 +23,7 @@ export interface Deadlines {
   streams: StreamBook;
   connectors: ConnectorBook;
   recordings: RecordingBook;
+  joins: JoinBook;
 }
 
 export class SiteAlarm {
@@ -39,10 +42,10 @@ export class SiteAlarm {
    */
   async schedule(fromAlarm = false): Promise<number | null> {
     const now = Date.now();
-    const { tickets, links, streams, connectors, recordings } = this.books;
+    const { tickets, links, streams, connectors, recordings, joins } = this.books;
     tickets.sweep();
     recordings.takeExpiryMoved();
-    const times = [links.nextExpiry(), streams.nextDeadline(), connectors.nextDeadline(), recordings.nextExpiry()].filter((t): t is number => t !== null);
+    const times = [links.nextExpiry(), streams.nextDeadline(), connectors.nextDeadline(), recordings.nextExpiry(), joins.nextExpiry()].filter((t): t is number => t !== null);
     const next = times.length === 0 ? null : Math.max(now, Math.min(...times));
     const current = fromAlarm ? null : await this.storage.getAlarm();
     if (next === current) return next;

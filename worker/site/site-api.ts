@@ -1,6 +1,8 @@
 /** What the site object answers the Worker over RPC (worker/site/site-rpc.ts). */
 import type { HypervisorInventory, Vm } from "../../shared/protocol/messages.ts";
 import type { LiveConsole } from "../../shared/api/types.ts";
+import type { JoinState } from "./link-joins.ts";
+import type { LinkRefusalCode } from "./share-links.ts";
 
 /** Why the object refused: the HTTP status and error code the API answers with, and a sentence for the person. */
 export interface Refusal<S extends number = number, C extends string = string> {
@@ -58,6 +60,9 @@ export interface LinkInfo {
   uses: number;
   maxViewers: number;
   note: string | null;
+  /** Each viewer waits to be let in; those waiting now. */
+  approval: boolean;
+  waiting: { id: string; name: string; askedAt: string; expiresAt: string }[];
   /** Consoles open on the link right now. */
   sessions: number;
   watchers: string[];
@@ -66,10 +71,23 @@ export interface LinkInfo {
 export type LinkCreated = SiteResult<{ id: string; secret: string; expiresAt: number; pin?: string }, 403 | 404 | 502 | 503>;
 
 export type LinkStatus = SiteResult<
-  { expiresAt: number; viewOnly: boolean; vm: string; vmName: string; pin: boolean },
+  { expiresAt: number; viewOnly: boolean; vm: string; vmName: string; pin: boolean; approval: boolean },
   403 | 404 | 410,
-  "unknown_link" | "link_expired" | "link_revoked" | "link_locked" | "link_not_started" | "link_used_up"
+  LinkRefusalCode
 >;
+
+/** `POST /l/:site/join`: the viewer's request, waiting (worker/site/link-joins.ts). */
+export type LinkJoinAsked = SiteResult<{ id: string; token: string; expiresAt: number; vm: string }, 400 | 403 | 404 | 410 | 429, LinkRefusalCode | "no_approval" | "pin_needed" | "too_many_waiting">;
+
+/** `GET /l/:site/join/:id`: where the request stands; once allowed, the socket's pass (once). */
+export type LinkJoinLook = SiteResult<
+  { state: JoinState; expiresAt: number; message: string; pass?: string; passExpiresAt?: number },
+  403 | 404 | 410,
+  LinkRefusalCode | "unknown_join"
+>;
+
+/** `POST /api/links/:id/joins/:join/allow|deny`. */
+export type JoinAnswered = SiteResult<{ id: string; name: string; state: "allowed" | "denied" }, 403 | 404 | 409, "unknown_join" | "forbidden" | "join_settled">;
 
 /** `POST /l/:site/pin`: the right PIN gives a pass (a single-use 60-s ticket for the link's socket). */
 export type LinkPass = SiteResult<{ pass: string; expiresAt: number }, 400 | 403 | 404 | 410, "unknown_link" | "link_expired" | "link_revoked" | "link_locked" | "link_not_started" | "link_used_up" | "wrong_pin" | "no_pin">;

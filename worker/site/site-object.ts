@@ -15,6 +15,7 @@ import type { Env } from "../env.ts";
 import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 import { ConnectorBook, type ConnectorGone } from "./connector-book.ts";
 import { reofferUnacknowledged } from "./open-watch.ts";
+import { JoinBook, LinkJoins } from "./link-joins.ts";
 import { ShareLinkBook } from "./share-links.ts";
 import { Watching } from "./watching.ts";
 import { SiteAlarm } from "./site-alarm.ts";
@@ -40,6 +41,7 @@ export class SiteObject extends SiteRpc {
   protected readonly streams: StreamBook;
   protected readonly watching: Watching;
   protected readonly recordings: RecordingBook;
+  protected readonly joins: LinkJoins;
   protected readonly requests = new TunnelRequests();
   protected readonly audit: SiteAudit;
   protected readonly alarms: SiteAlarm;
@@ -65,7 +67,22 @@ export class SiteObject extends SiteRpc {
     this.recordings = new RecordingBook(ctx, env.RECORDINGS, this.config, limit(env.RECORDING_RETENTION_DAYS, 30));
     this.streams.tap = this.recordings;
     this.watching = new Watching(this.streams, this.links);
-    this.alarms = new SiteAlarm(ctx.storage, { tickets: this.tickets, links: this.links, streams: this.streams, connectors: this.connectors, recordings: this.recordings });
+    this.joins = new LinkJoins({
+      book: new JoinBook(ctx.storage.sql),
+      links: this.links,
+      tickets: this.tickets,
+      streams: this.streams,
+      audit: this.audit,
+      vmName: (hypervisor, vm) => this.vmName(hypervisor, vm),
+    });
+    this.alarms = new SiteAlarm(ctx.storage, {
+      tickets: this.tickets,
+      links: this.links,
+      streams: this.streams,
+      connectors: this.connectors,
+      recordings: this.recordings,
+      joins: this.joins.book,
+    });
     this.tunnel = new TunnelMessages({
       connectors: this.connectors,
       streams: this.streams,
@@ -76,6 +93,7 @@ export class SiteObject extends SiteRpc {
     this.upgrades = new Upgrades({
       env,
       watching: this.watching,
+      joins: this.joins,
       config: this.config,
       tickets: this.tickets,
       links: this.links,
@@ -142,6 +160,8 @@ export class SiteObject extends SiteRpc {
       this.links.noteExpiry(link.id);
       this.audit.send({ type: "link.expired", actor: "system", detail: { id: link.id, hypervisor: link.hypervisor, vm: link.vm, sessionsClosed: closed } });
     }
+    // Viewers nobody let in within JOIN_WAIT_MS: the answer is no.
+    this.joins.expire(now);
     const connectors = this.connectors.size;
     this.connectors.check(now);
     reofferUnacknowledged(this.streams, this.connectors, now);

@@ -15,8 +15,9 @@ import { closeQuietly } from "../relay/sockets.ts";
 import { migrate, SITE_MIGRATIONS } from "../storage/migrations.ts";
 import type { ConnectorBook } from "./connector-book.ts";
 import { linkPass } from "./link-pass.ts";
-import { linkClosed, type LinkOptions, linkState, type ShareLinkBook } from "./share-links.ts";
-import { LINK_ENDED, limit } from "./upgrades.ts";
+import type { LinkJoins } from "./link-joins.ts";
+import { type LinkOptions, linkState, type ShareLinkBook, usableLink } from "./share-links.ts";
+import { limit } from "./upgrades.ts";
 import type { Watching } from "./watching.ts";
 import type { SiteAlarm } from "./site-alarm.ts";
 import type {
@@ -29,6 +30,9 @@ import type {
   Owner,
   Refusal,
   ConsoleEnded,
+  JoinAnswered,
+  LinkJoinAsked,
+  LinkJoinLook,
   SessionInfo,
   SiteVm,
   TicketResult,
@@ -65,6 +69,7 @@ export abstract class SiteRpc extends DurableObject<Env> {
   protected abstract readonly alarms: SiteAlarm;
   protected abstract readonly reach: ReachBook;
   protected abstract readonly recordings: RecordingBook;
+  protected abstract readonly joins: LinkJoins;
 
   // ---- the site ------------------------------------------------------------------------------
 
@@ -168,6 +173,11 @@ export abstract class SiteRpc extends DurableObject<Env> {
   listVms(): SiteVm[] {
     this.connectors.check();
     return this.connectors.vms();
+  }
+
+  /** A VM's name for people, from the connectors' inventory (its id when no connector lists it now). */
+  protected vmName(hypervisor: string, vm: string): string {
+    return this.connectors.vms().find((v) => v.hypervisor === hypervisor && v.id === vm)?.name ?? vm;
   }
 
   /**
@@ -291,12 +301,13 @@ export abstract class SiteRpc extends DurableObject<Env> {
         createdById: req.userId ?? null,
         expiresAt,
       },
-      { pin: req.pin === true, startsAt: req.startsAt ?? null, maxUses: req.maxUses ?? null, maxViewers: req.maxViewers ?? null, note: req.note ?? null },
+      { pin: req.pin === true, startsAt: req.startsAt ?? null, maxUses: req.maxUses ?? null, maxViewers: req.maxViewers ?? null, note: req.note ?? null, approval: req.approval === true },
     );
     this.audit.send({
       type: "link.created",
       actor: req.user,
       detail: { id, hypervisor: req.hypervisor, vm: req.vm, viewOnly: req.viewOnly, expiresAt: new Date(expiresAt).toISOString(), pin: pin !== undefined,
+        ...(req.approval ? { approval: true } : {}),
         ...(req.startsAt ? { startsAt: new Date(req.startsAt).toISOString() } : {}), ...(req.maxUses ? { maxUses: req.maxUses } : {}), ...(req.maxViewers ? { maxViewers: req.maxViewers } : {}) },
     });
     await this.alarms.schedule();
@@ -322,6 +333,8 @@ export abstract class SiteRpc extends DurableObject<Env> {
       uses: l.uses,
       maxViewers: l.maxViewers ?? limit(this.env.MAX_CONSOLES_PER_LINK, 10),
       note: l.note,
+      approval: l.approval,
+      waiting: this.joins.waitingOn(l.id),
       sessions: this.streams.where((a) => a.linkId === l.id).length,
       watchers: this.watching.of(l.hypervisor, l.vm).map((w) => w.name),
     }));
@@ -335,19 +348,42 @@ export abstract class SiteRpc extends DurableObject<Env> {
   }
 
   async linkStatus(secret: string): Promise<LinkStatus> {
-    const link = await this.links.bySecret(secret);
-    if (!link) return { ok: false, status: 404, code: "unknown_link", message: "Unknown share link." };
-    const state = linkState(link);
-    if (state !== "active") return { ok: false, status: 410, code: `link_${state}`, message: LINK_ENDED[state] };
-    const closed = linkClosed(link);
-    if (closed) return { ok: false, status: closed.code === "link_used_up" ? 410 : 403, ...closed };
-    const vmName = this.listVms().find((v) => v.hypervisor === link.hypervisor && v.id === link.vm)?.name ?? link.vm;
-    return { ok: true, expiresAt: link.expiresAt, viewOnly: link.viewOnly, vm: link.vm, vmName, pin: link.pin };
+    const usable = await usableLink(this.links, secret);
+    if (!usable.ok) return usable;
+    const { link } = usable;
+    return { ok: true, expiresAt: link.expiresAt, viewOnly: link.viewOnly, vm: link.vm, vmName: this.vmName(link.hypervisor, link.vm), pin: link.pin, approval: link.approval };
   }
 
   /** A link's PIN for a pass to its socket (link-pass.ts). */
   linkPass(secret: string, pin: string): Promise<LinkPass> {
     return linkPass({ links: this.links, tickets: this.tickets, audit: this.audit }, secret, pin);
+  }
+
+  /** `POST /l/:site/join` (link-joins.ts). */
+  linkJoin(secret: string, name: string, pass?: string): Promise<LinkJoinAsked> {
+    return this.joins.ask(secret, name, pass);
+  }
+
+  /** `GET /l/:site/join/:id` (link-joins.ts). */
+  linkJoinLook(secret: string, id: string, token: string): Promise<LinkJoinLook> {
+    return this.joins.look(secret, id, token);
+  }
+
+  /**
+   * Allow or deny a link's waiting viewer: anyone in control of that VM's console may (the control
+   * level), as the prompt on their console page offers. 404 for a link or request they cannot see.
+   */
+  answerLinkJoin(req: { link: string; join: string; allow: boolean; user: string; userId?: string; reach: VersionedReach }): JoinAnswered {
+    const link = this.links.byId(req.link);
+    const join = this.joins.book.get(req.join);
+    const unknown: JoinAnswered = { ok: false, status: 404, code: "unknown_join", message: `There is no request ${req.join} to join link ${req.link}.` };
+    if (!link || !join || join.linkId !== link.id) return unknown;
+    const level = this.levelFor(req.userId, req.reach, link.hypervisor, link.vm);
+    if (level === null) return unknown;
+    if (!atLeast(level, "control")) {
+      return { ok: false, status: 403, code: "forbidden", message: `Letting viewers into ${this.vmName(link.hypervisor, link.vm)} needs control of its console; you have ${level}.` };
+    }
+    return this.joins.answer(link, join, req.allow, req.user);
   }
 
   /** Revokes a link if `owner` created it (null: an admin, any link), and closes its live consoles at once. */
@@ -438,6 +474,8 @@ export abstract class SiteRpc extends DurableObject<Env> {
 
   /** Closes every console opened through a link; returns how many. */
   protected closeLinkConsoles(linkId: string, reason: string): number {
+    // Its waiting viewers are turned away too (and the prompts about them go).
+    this.joins.linkEnded(linkId);
     return this.streams.closeWhere((a) => a.linkId === linkId, CloseCode.gone, reason);
   }
 }

@@ -46,6 +46,8 @@ export interface OpenRequest {
   mode: ViewerAttachment["mode"];
   subprotocol: string | null;
   linkId?: string;
+  /** A share link's viewer who was let in by name (link-joins.ts). */
+  viewerName?: string;
 }
 
 /**
@@ -136,6 +138,7 @@ export class StreamBook {
       openedAt: now,
       viewOnly: req.viewOnly,
       ...(req.linkId ? { linkId: req.linkId } : {}),
+      ...(req.viewerName ? { viewerName: req.viewerName } : {}),
       upstreamOpen: false,
       deadline: now + OPEN_TIMEOUT_MS,
       ackBy: ackDeadline(req.connector, now),

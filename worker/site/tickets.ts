@@ -16,6 +16,13 @@ export interface ConsoleGrant {
   userId?: string;
   /** The viewer role's consoles are view-only. */
   viewOnly: boolean;
+  /**
+   * A share link's pass rather than a console ticket: "pin" for the right PIN (link-pass.ts),
+   * "join" for a viewer someone allowed in (link-joins.ts). A link's socket takes only its kind.
+   */
+  via?: "pin" | "join";
+  /** The name an allowed viewer gave (Watching now shows it). */
+  viewerName?: string;
 }
 
 export type TicketCheck =
@@ -79,7 +86,7 @@ export class TicketBook {
     const ticket = randomToken();
     const expiresAt = Date.now() + TICKET_TTL_MS;
     this.sql.exec(
-      "INSERT INTO tickets (hash, hypervisor, vm, user, view_only, expires_at, user_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO tickets (hash, hypervisor, vm, user, view_only, expires_at, user_id, via, viewer_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
       await sha256Hex(ticket),
       grant.hypervisor,
       grant.vm,
@@ -87,6 +94,8 @@ export class TicketBook {
       grant.viewOnly ? 1 : 0,
       expiresAt,
       grant.userId ?? null,
+      grant.via ?? null,
+      grant.viewerName ?? null,
     );
     return { ticket, expiresAt };
   }
@@ -95,8 +104,17 @@ export class TicketBook {
   async redeem(ticket: string): Promise<TicketCheck> {
     const hash = await sha256Hex(ticket);
     const row = this.sql
-      .exec<{ hypervisor: string; vm: string; user: string; user_id: string | null; view_only: number; expires_at: number; used_at: number | null }>(
-        "SELECT hypervisor, vm, user, user_id, view_only, expires_at, used_at FROM tickets WHERE hash = ?",
+      .exec<{
+        hypervisor: string;
+        vm: string;
+        user: string;
+        user_id: string | null;
+        view_only: number;
+        expires_at: number;
+        used_at: number | null;
+        via: "pin" | "join" | null;
+        viewer_name: string | null;
+      }>("SELECT hypervisor, vm, user, user_id, view_only, expires_at, used_at, via, viewer_name FROM tickets WHERE hash = ?",
         hash,
       )
       .toArray()[0];
@@ -106,7 +124,15 @@ export class TicketBook {
     this.sql.exec("UPDATE tickets SET used_at = ? WHERE hash = ?", Date.now(), hash);
     return {
       ok: true,
-      grant: { hypervisor: row.hypervisor, vm: row.vm, user: row.user, viewOnly: row.view_only === 1, ...(row.user_id ? { userId: row.user_id } : {}) },
+      grant: {
+        hypervisor: row.hypervisor,
+        vm: row.vm,
+        user: row.user,
+        viewOnly: row.view_only === 1,
+        ...(row.user_id ? { userId: row.user_id } : {}),
+        ...(row.via ? { via: row.via } : {}),
+        ...(row.viewer_name ? { viewerName: row.viewer_name } : {}),
+      },
     };
   }
 

@@ -11,16 +11,17 @@ import { bearerToken, randomToken, secretsEqual, sha256Hex } from "../auth/secre
 import type { Env } from "../env.ts";
 import { compressionHeaders, compressionWanted, refuseUpgrade } from "../relay/sockets.ts";
 import type { ConnectorBook } from "./connector-book.ts";
-import { linkClosed, linkState, type ShareLinkBook } from "./share-links.ts";
+import { LINK_ENDED, linkClosed, linkState, type ShareLinkBook } from "./share-links.ts";
 import type { SiteAlarm } from "./site-alarm.ts";
 import type { SiteAudit } from "./site-audit.ts";
 import type { SiteConfig } from "./site-config.ts";
 import type { StreamBook } from "./stream-book.ts";
 import type { TicketBook } from "./tickets.ts";
 import type { Watching } from "./watching.ts";
+import type { LinkJoins } from "./link-joins.ts";
 
 type Admission =
-  | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string; maxViewers?: number | null }
+  | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string; maxViewers?: number | null; viewerName?: string }
   | { ok: false; code: number; reason: string };
 
 /** What the upgrades read and change in the site object. */
@@ -34,6 +35,7 @@ export interface UpgradeParties {
   audit: SiteAudit;
   alarms: SiteAlarm;
   watching: Watching;
+  joins: LinkJoins;
 }
 
 export function limit(value: string | undefined, fallback: number): number {
@@ -92,7 +94,7 @@ export class Upgrades {
       ? await this.redeemLink(url.searchParams.get("link") ?? "", url.searchParams.get("pass") ?? "")
       : await this.redeemTicket(url.searchParams.get("ticket") ?? "");
     if (!admission.ok) return refuseUpgrade(admission.code, admission.reason, headers);
-    const { hypervisor, vm, user, userId, viewOnly, linkId, maxViewers } = admission;
+    const { hypervisor, vm, user, userId, viewOnly, linkId, maxViewers, viewerName } = admission;
     const busy = this.overLimit(user, linkId, maxViewers);
     if (busy) return refuseUpgrade(CloseCode.tooMuchInput, busy, headers);
     const found = connectors.find(hypervisor, vm);
@@ -111,12 +113,15 @@ export class Upgrades {
       mode: subprotocol === CREDIT_SUBPROTOCOL ? "credit" : "plain",
       subprotocol,
       ...(linkId ? { linkId } : {}),
+      ...(viewerName ? { viewerName } : {}),
     });
     connector.flush();
     // A use is a console the link opened (refusals above count nothing).
     if (linkId) this.to.links.used(linkId);
     // Everyone on this VM's console (the newcomer included) hears who is there now.
     this.to.watching.changed(hypervisor, vm, { joined: this.to.watching.label(stream.attachment) });
+    // Someone in control hears who is waiting to join this VM's console (link-joins.ts).
+    this.to.joins.tellNewcomer(stream.attachment, (notice) => stream.notify(notice));
     this.to.audit.send({
       type: "console.opened",
       actor: user,
@@ -159,6 +164,8 @@ export class Upgrades {
   /**
    * A link with a PIN also needs `pass`: the single-use 60-s ticket `POST /l/:site/pin` gives for
    * the right code (a plain RFB upgrade cannot carry the PIN itself, and a PIN never goes in a URL).
+   * A link that asks before each viewer joins needs the pass its viewer got once allowed
+   * (link-joins.ts); a PIN's pass does not do there, and that pass names the viewer.
    */
   private async redeemLink(secret: string, pass: string): Promise<Admission> {
     const link = await this.to.links.bySecret(secret);
@@ -168,19 +175,19 @@ export class Upgrades {
     const closed = linkClosed(link);
     if (closed) return { ok: false, code: closed.code === "link_used_up" ? CloseCode.gone : CloseCode.forbidden, reason: closed.message };
     const user = `link:${link.id}`;
-    if (link.pin) {
+    let viewerName: string | undefined;
+    if (link.pin || link.approval) {
       const check = pass ? await this.to.tickets.redeem(pass) : null;
-      if (!check?.ok || check.grant.user !== user || check.grant.hypervisor !== link.hypervisor || check.grant.vm !== link.vm) {
-        return { ok: false, code: CloseCode.unauthorized, reason: "This share link needs its PIN: open the link's page in a browser and enter it there." };
+      const via = link.approval ? "join" : "pin";
+      const fits = check?.ok && check.grant.user === user && check.grant.hypervisor === link.hypervisor && check.grant.vm === link.vm && (check.grant.via ?? "pin") === via;
+      if (!fits) {
+        const reason = link.approval
+          ? "This share link asks before each viewer joins: open the link's page in a browser, or use porthole listen, and wait to be let in."
+          : "This share link needs its PIN: open the link's page in a browser and enter it there.";
+        return { ok: false, code: CloseCode.unauthorized, reason };
       }
+      viewerName = check.grant.viewerName;
     }
-    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user, viewOnly: link.viewOnly, linkId: link.id, maxViewers: link.maxViewers };
+    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user, viewOnly: link.viewOnly, linkId: link.id, maxViewers: link.maxViewers, ...(viewerName ? { viewerName } : {}) };
   }
 }
-
-/** Why a link that is not active opens nothing, by its state. */
-export const LINK_ENDED = {
-  revoked: "This share link was revoked.",
-  expired: "This share link expired.",
-  locked: "This share link is locked: too many wrong PINs were tried. Ask whoever shared it for a new link.",
-} as const;

@@ -4,7 +4,8 @@
  * cannot drift and survives hibernation with the streams. Each change (a console opened or
  * closed) sends every credit viewer of that VM the notice
  * `{"type":"watching","people":[…],"joined"?|"left"?: label}` (docs/protocol.md); plain viewers
- * get none. A person is named by their user name; a share link's viewer as "link: <note or id>".
+ * get none. A person is named by their user name; a share link's viewer as "link: <name>" when they
+ * gave one to be let in, else "link: <note or id>".
  */
 import { VIEWER_NOTICE_WATCHING, WATCHING_MAX_PEOPLE } from "../../shared/protocol/limits.ts";
 import type { ViewerAttachment } from "../relay/viewer-stream.ts";
@@ -29,8 +30,10 @@ export class Watching {
   }
 
   /** How a console's viewer is named to the others. */
-  label(a: Pick<ViewerAttachment, "user" | "linkId">): string {
+  label(a: Pick<ViewerAttachment, "user" | "linkId" | "viewerName">): string {
     if (!a.linkId) return a.user;
+    // The name a viewer gave when let in says more than the link's note.
+    if (a.viewerName) return `link: ${a.viewerName}`;
     const link = this.links.byId(a.linkId);
     return `link: ${link?.note ?? a.linkId}`;
   }

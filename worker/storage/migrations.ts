@@ -102,6 +102,30 @@ export const SITE_MIGRATIONS: readonly Migration[] = [
       for (const [name, type] of add) if (!has.has(name)) sql.exec(`ALTER TABLE links ADD COLUMN ${name} ${type}`);
     },
   },
+  {
+    version: 7,
+    what: "share links that ask before each viewer joins: the link's flag, the viewers' join requests, and what a pass was given for",
+    up(sql) {
+      const columns = (table: string) => new Set(sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('${table}')`).toArray().map((c) => c.name));
+      if (!columns("links").has("approval")) sql.exec("ALTER TABLE links ADD COLUMN approval INTEGER NOT NULL DEFAULT 0");
+      const tickets = columns("tickets");
+      // 'pin' or 'join' for a share link's pass (null: a console ticket), and the approved viewer's name.
+      if (!tickets.has("via")) sql.exec("ALTER TABLE tickets ADD COLUMN via TEXT");
+      if (!tickets.has("viewer_name")) sql.exec("ALTER TABLE tickets ADD COLUMN viewer_name TEXT");
+      sql.exec(`CREATE TABLE IF NOT EXISTS link_joins (
+        id TEXT PRIMARY KEY,
+        link_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL,
+        asked_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        answered_by TEXT,
+        answered_at INTEGER
+      )`);
+      sql.exec("CREATE INDEX IF NOT EXISTS link_joins_waiting ON link_joins (state, expires_at)");
+    },
+  },
 ];
 
 /** The registry object (worker/registry/): sites, accounts, sessions, API tokens, audit, sign-in throttling. */

@@ -301,3 +301,18 @@ describe("deleting a site", () => {
     expect(((await (await call("GET", "/api/access-requests?status=pending", undefined, cookie)).json()) as unknown[]).length).toBe(0);
   });
 });
+
+describe("a VM's LAN addresses (POST /api/vnc-urls)", () => {
+  it("follow the decision like a console: control gets them, view-only is refused, no grant sees no VM", async () => {
+    const { admin, name, cookie, site } = await setup();
+    const ask = () => call("POST", "/api/vnc-urls", { site, ...DESK }, cookie);
+    expect((await ask()).status).toBe(404);
+    const view = await grant(admin, { user: name, site, ...DESK, level: "view" });
+    expect((await ask()).status).toBe(403);
+    expect((await call("DELETE", `/api/grants/${view.id}`, undefined, admin)).status).toBe(204);
+    await grant(admin, { user: name, site, ...DESK, level: "control" });
+    const ok = await ask();
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { edge: string }).edge).toContain(`/open?site=${site}`);
+  });
+});

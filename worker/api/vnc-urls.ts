@@ -1,6 +1,6 @@
 import { type Context, Hono } from "hono";
 import { consolePageUrl } from "../../shared/urls/console.ts";
-import { currentUser, requireRole } from "../auth/sign-in.ts";
+import { currentUser } from "../auth/sign-in.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { ConsoleTarget, validBody } from "../http/validate.ts";
@@ -16,11 +16,13 @@ export function edgeConsoleUrl(origin: string, site: string, hypervisor: string,
 /**
  * The seed's URLs for a VM: `edge` (works from anywhere, through Porthole) and, for CloudTower VMs,
  * `direct` (to the cluster) and `proxied` (through the tower) for people on the LAN. The LAN URLs
- * give full control of the console, so viewers may not ask for them.
+ * give full control of the console, so only those with the control level on that VM get them
+ * (the site object asks decide(), as for a console).
  */
-export const vncUrls = new Hono<AppEnv>().post("/", requireRole("admin", "operator"), validBody<Target>()(ConsoleTarget), async (c) => {
+export const vncUrls = new Hono<AppEnv>().post("/", validBody<Target>()(ConsoleTarget), async (c) => {
   const { site, hypervisor, vm } = c.req.valid("json");
-  const result = await (await requireSite(c.env, site)).vncUrls(hypervisor, vm);
+  const user = c.get("user");
+  const result = await (await requireSite(c.env, site)).vncUrls(hypervisor, vm, { userId: user.id, reach: await reachOf(c.env, user) });
   if (!result.ok) throw new ApiError(result.status, result.code, result.message);
   const edge = edgeConsoleUrl(new URL(c.req.url).origin, site, hypervisor, vm);
   return c.json({

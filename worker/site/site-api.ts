@@ -98,7 +98,7 @@ export type LinkRevoked = SiteResult<object, 404 | 410>;
 /** Ending a live console: 404 for one that is gone or not the asker's. */
 export type ConsoleEnded = SiteResult<object, 404>;
 
-export type VncUrlsResult = SiteResult<{ type: HypervisorInventory["type"]; direct?: string; proxied?: string }, 404 | 502 | 503 | 504>;
+export type VncUrlsResult = SiteResult<{ type: HypervisorInventory["type"]; direct?: string; proxied?: string }, 403 | 404 | 502 | 503 | 504>;
 
 /** A live console, as GET /api/sessions lists it: the API's own type (shared/api/types.ts). */
 export type SessionInfo = LiveConsole;

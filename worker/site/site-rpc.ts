@@ -181,10 +181,14 @@ export abstract class SiteRpc extends DurableObject<Env> {
   }
 
   /**
-   * The seed's LAN URLs for a VM. Only the connector holds hypervisor credentials, so it fetches
-   * the VNC information; the object just asks and waits.
+   * The seed's LAN URLs for a VM. They give full control of its console from the LAN, so they need
+   * the control level on it, decided as for tickets (404 for a VM the caller may not see). Only the
+   * connector holds hypervisor credentials, so it fetches the VNC information; the object just asks.
    */
-  async vncUrls(hypervisor: string, vm: string): Promise<VncUrlsResult> {
+  async vncUrls(hypervisor: string, vm: string, who: { userId?: string; reach: VersionedReach }): Promise<VncUrlsResult> {
+    const level = this.levelFor(who.userId, who.reach, hypervisor, vm);
+    if (level === null) return { ok: false, status: 404, code: "unknown_vm", message: `There is no VM ${vm} on ${hypervisor} for you.` };
+    if (!atLeast(level, "control")) return { ok: false, status: 403, code: "forbidden", message: `The LAN addresses of ${vm} give full control of its console; you have ${level}.` };
     const found = this.connectors.find(hypervisor, vm);
     if (!found.ok) return found;
     const type = found.connector.inventory.find((h) => h.name === hypervisor)!.type;

@@ -172,14 +172,17 @@ export class LinkJoins {
     if (!usable.ok) return usable;
     const { link } = usable;
     if (!link.approval) return { ok: false, status: 400, code: "no_approval", message: "This share link does not ask before viewers join: open it as it is." };
+    // Those past their deadline are no longer waiting, whether or not the alarm has run yet.
+    this.expire();
+    // Before the PIN's pass is spent: a full list turns the viewer away with the pass still good.
+    if (this.to.book.waiting(link.id).length >= JOIN_WAITING_MAX) {
+      return { ok: false, status: 429, code: "too_many_waiting", message: `${JOIN_WAITING_MAX} viewers are already waiting on this share link: try again in a couple of minutes.` };
+    }
     if (link.pin) {
       const check = pass ? await this.to.tickets.redeem(pass) : null;
       if (!check?.ok || check.grant.via !== "pin" || check.grant.user !== `link:${link.id}`) {
         return { ok: false, status: 403, code: "pin_needed", message: "This share link needs its PIN first." };
       }
-    }
-    if (this.to.book.waiting(link.id).length >= JOIN_WAITING_MAX) {
-      return { ok: false, status: 429, code: "too_many_waiting", message: `${JOIN_WAITING_MAX} viewers are already waiting on this share link: try again in a couple of minutes.` };
     }
     const { record, token } = await this.to.book.ask(link.id, name);
     this.to.audit.send({ type: "link.join_asked", actor: `link:${link.id}`, detail: { id: link.id, join: record.id, name, hypervisor: link.hypervisor, vm: link.vm } });

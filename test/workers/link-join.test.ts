@@ -162,6 +162,8 @@ describe("share links that ask before each viewer joins", () => {
   it("let a request asked before hibernation be allowed after it", async () => {
     const { admin, site, connector, link, secret, stub } = await setup();
     const dee = await asked(site, secret, "Dee");
+    // Nothing else is timed on this site: the alarm is the request's deadline.
+    expect(await runInDurableObject(stub, (_o, state) => state.storage.getAlarm())).toBe(Date.parse(dee.expiresAt));
     await hibernate(stub);
     // Someone in control who opens the console later hears who is waiting.
     const mine = await opened((await openConsole(admin, site)).wsUrl, connector);

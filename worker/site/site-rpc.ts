@@ -364,8 +364,11 @@ export abstract class SiteRpc extends DurableObject<Env> {
   }
 
   /** `POST /l/:site/join` (link-joins.ts). */
-  linkJoin(secret: string, name: string, pass?: string): Promise<LinkJoinAsked> {
-    return this.joins.ask(secret, name, pass);
+  async linkJoin(secret: string, name: string, pass?: string): Promise<LinkJoinAsked> {
+    const asked = await this.joins.ask(secret, name, pass);
+    // Its deadline: no answer by then is no, said by the alarm to everyone who was asked.
+    if (asked.ok) await this.alarms.schedule();
+    return asked;
   }
 
   /** `GET /l/:site/join/:id` (link-joins.ts). */

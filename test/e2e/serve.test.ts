@@ -9,7 +9,11 @@ import { type IncomingHttpHeaders, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { Browser } from "playwright-core";
 import { ApiClient } from "../harness/api.ts";
+import { go, signIn, vmRow } from "../harness/app-page.ts";
+import { launchBrowser } from "../harness/browser.ts";
+import { readRed } from "../harness/console-page.ts";
 import { labConfig, type RunningConnector, startConnector } from "../harness/connector.ts";
 import { type Edge, startServedEdge } from "../harness/edge.ts";
 import { freePort, waitFor } from "../harness/processes.ts";
@@ -22,6 +26,7 @@ const state = mkdtempSync(join(tmpdir(), "porthole-served-"));
 let port: number;
 let edge: Edge;
 let connector: RunningConnector;
+let browser: Browser;
 const admin = () => new ApiClient(edge.url);
 
 /** A console through the edge: the desktop's real pixels (xlogo's red). */
@@ -56,11 +61,11 @@ async function connectorsOf(api: ApiClient): Promise<{ connectedAt: string }[]> 
 
 beforeAll(async () => {
   port = await freePort();
-  edge = await startServedEdge({ port, persistTo: state, keepState: true });
+  [edge, browser] = await Promise.all([startServedEdge({ port, persistTo: state, keepState: true }), launchBrowser()]);
 });
 
 afterAll(async () => {
-  await Promise.allSettled([connector?.stop(), edge?.stop()]);
+  await Promise.allSettled([connector?.stop(), edge?.stop(), browser?.close()]);
   rmSync(state, { recursive: true, force: true });
 });
 
@@ -74,9 +79,20 @@ describe("the self-hosted edge (npm run serve)", () => {
     await api.signIn(edge.username, edge.password);
     const token = await api.createSite(SITE);
     expect((await api.call("POST", "/api/users", { username: "ada", password: "correct-horse-battery", role: "operator" })).status).toBe(201);
-    connector = await startConnector(labConfig(edge.url, token, [{ id: "desk", name: "Desktop", port: desktop.port }]));
+    connector = await startConnector(labConfig(edge.url, token, [{ id: "desk", name: "Test desktop", port: desktop.port }]));
     await api.waitForVms(SITE);
     expect(await desktopThrough(api)).toBeGreaterThan(0.4);
+  });
+
+  it("shows the live desktop in the browser as the demo does: Sign in, Consoles, Open console", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, edge.url, edge.username, edge.password);
+    await go(page, "Consoles");
+    const row = vmRow(page, SITE);
+    const [consolePage] = await Promise.all([context.waitForEvent("page"), row.getByRole("button", { name: "Open console" }).click()]);
+    expect(await readRed(consolePage)).toMatchObject({ width: desktop.width, height: desktop.height });
+    await context.close();
   });
 
   it("behind a TLS proxy, gives https addresses and a Secure cookie (X-Forwarded-Proto)", async () => {

@@ -77,8 +77,9 @@ function vars(config: { vars: Record<string, unknown> }): { values: Record<strin
       console.error(`--vars: no such file: ${file}`);
       process.exit(2);
     }
-    Object.assign(values, parseEnv(readFileSync(file, "utf8")));
-    from.push(file);
+    const parsed = parseEnv(readFileSync(file, "utf8"));
+    Object.assign(values, parsed);
+    if (Object.keys(parsed).length) from.push(file);
   }
   const env = settingNames().filter((k) => process.env[k] !== undefined);
   for (const k of env) values[k] = process.env[k]!;

@@ -57,7 +57,9 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`--port: not a port number: ${args.port}\n${USAGE}`);
   process.exit(2);
 }
-const data = resolve(args.data);
+// Relative paths are the caller's: npm runs scripts in the checkout, and says where it was called (INIT_CWD).
+const cwd = process.env.INIT_CWD ?? process.cwd();
+const data = resolve(cwd, args.data);
 
 /** The settings the Worker reads (the optional strings of `interface Env`, worker/env.ts). */
 function settingNames(): string[] {
@@ -71,7 +73,7 @@ function vars(config: { vars: Record<string, unknown> }): { values: Record<strin
   const from: string[] = [];
   for (const [k, v] of Object.entries(config.vars)) values[k] = typeof v === "string" ? v : JSON.stringify(v);
   if (Object.keys(config.vars).length) from.push("wrangler.toml");
-  const file = args.vars ? resolve(args.vars) : join(root, ".dev.vars");
+  const file = args.vars ? resolve(cwd, args.vars) : join(root, ".dev.vars");
   if (args.vars || existsSync(file)) {
     if (!existsSync(file)) {
       console.error(`--vars: no such file: ${file}`);

@@ -3,10 +3,12 @@
  *   direct       client ──TCP──▶ upstream
  *   websockify   client ──WS──▶ Debian's websockify ──TCP──▶ upstream
  *   porthole     client ──WS──▶ edge runtime (site object) ══WS══ connector ──TCP──▶ upstream: the
- *                production-like path, on the socket of the workerd that runs the Worker
- *   porthole-dev the same through `wrangler dev`'s public port, i.e. its proxy workerd in front
- * Porthole's parts are the real ones, started with the project's test harness (`wrangler dev` on
- * its own storage, the real connector with --metrics). With `--wrangler-defaults`, a diagnostic:
+ *                production-like path, `npm run serve` (the deployed bundle on one workerd, its own socket)
+ *   porthole-dev the same through `wrangler dev`'s public port, i.e. its proxy workerd in front of
+ *                its runtime
+ * Porthole's parts are the real ones, started with the project's test harness (`npm run serve` and
+ * `wrangler dev`, each on its own storage, the real connector with --metrics). With
+ * `--wrangler-defaults`, a diagnostic:
  *   porthole-defaults  a second `wrangler dev` with wrangler's local observability collector on
  * With the keys section, a real desktop too (Xvnc with an xterm), reached directly, through a
  * second websockify, and as the VM "xterm" of each Porthole site.
@@ -16,7 +18,7 @@ import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { ApiClient } from "../test/harness/api.ts";
 import { startConnector } from "../test/harness/connector.ts";
-import { startEdge } from "../test/harness/edge.ts";
+import { startEdge, startServedEdge } from "../test/harness/edge.ts";
 import { freePort, portAnswers, start, waitFor } from "../test/harness/processes.ts";
 import { type Desktop, startDesktop } from "../test/harness/xvnc.ts";
 import { type ClientKind, KIND, type Target } from "./rfb-conn.ts";
@@ -87,24 +89,27 @@ export function spawnText(command: string, args: string[]): string {
 // ---- Porthole -----------------------------------------------------------------------------------
 
 /**
- * `wrangler dev` through the test harness, which turns wrangler's local observability collector off
- * (env X_LOCAL_OBSERVABILITY=false: it traces every Durable Object event into a local SQLite store;
- * production has no such collector in the process). `observability: true` starts it the same way
- * but with wrangler's default, the collector on: the "wrangler defaults" variant.
+ * An edge through the test harness. `served`: `npm run serve` (one workerd, the deployed bundle, no
+ * collector: the production-like path). Otherwise `wrangler dev`, which the harness starts with
+ * wrangler's local observability collector off (env X_LOCAL_OBSERVABILITY=false: it traces every
+ * Durable Object event into a local SQLite store; production has no such collector in the process);
+ * `observability: true` starts it with wrangler's default, the collector on: the "wrangler
+ * defaults" variant.
  */
-export async function startPortholeEdge({ observability, vars = {} }: { observability: boolean; vars?: Record<string, string> }) {
+export async function startPortholeEdge({ served = false, observability = false, vars = {} }: { served?: boolean; observability?: boolean; vars?: Record<string, string> }) {
   // The scale section opens a thousand consoles as one user: the per-user cap is not what it measures.
-  const edge = await startEdge({ localObservability: observability, vars: { MAX_CONSOLES_PER_USER: "100000", ...vars } });
+  const edgeVars = { MAX_CONSOLES_PER_USER: "100000", ...vars };
+  const edge = served ? await startServedEdge({ vars: edgeVars }) : await startEdge({ localObservability: observability, vars: edgeVars });
   const api = new ApiClient(edge.url);
   await api.signIn(edge.username, edge.password);
-  /** The workerd processes `wrangler dev` started (its proxy and the runtime): the edge's memory. */
+  /** The workerd processes the edge started (wrangler dev: its proxy and the runtime; served: the runtime): the edge's memory. */
   const workerdPids = () => descendants(edge.proc.child.pid!).filter((p) => comm(p) === "workerd");
-  /** Which workerd runs the Worker (the other is wrangler's proxy in front of it). */
-  const runtimePid = (): number | undefined => workerdPids().find((p) => cmdline(p).includes("--inspector-addr"));
+  /** Which workerd runs the Worker (wrangler dev's other one is its proxy in front of it). */
+  const runtimePid = (): number | undefined => (served ? workerdPids()[0] : workerdPids().find((p) => cmdline(p).includes("--inspector-addr")));
   const publicPort = Number(new URL(edge.url).port);
-  /** http://127.0.0.1:<port> of the runtime's own entry socket, when it can be found. */
-  let runtimeUrl: string | null = null;
-  for (const pid of workerdPids()) {
+  /** http://127.0.0.1:<port> of the runtime's own entry socket, when it can be found (served: its only socket). */
+  let runtimeUrl: string | null = served ? edge.url : null;
+  for (const pid of served ? [] : workerdPids()) {
     for (const port of listeningPorts(pid)) {
       if (port === publicPort) continue;
       try {
@@ -137,8 +142,8 @@ export async function startPortholeEdge({ observability, vars = {} }: { observab
     workerdPids,
     runtimePid,
     runtimeUrl,
-    /** Whether wrangler's local observability collector runs (read from wrangler's environment). */
-    collector: (environ(edge.proc.child.pid!).X_LOCAL_OBSERVABILITY ?? "true") !== "false",
+    /** Whether wrangler's local observability collector runs (read from wrangler's environment; `npm run serve` has none). */
+    collector: !served && (environ(edge.proc.child.pid!).X_LOCAL_OBSERVABILITY ?? "true") !== "false",
     stop: () => edge.stop(),
   };
 }
@@ -190,7 +195,7 @@ export interface World {
   desktop?: Desktop & { websockify: Websockify };
   /** Porthole's paths. */
   sites: Partial<Record<PathId, PortholeSite>>;
-  /** Every `wrangler dev` started, with its name: their output is checked at the end. */
+  /** Every edge started, with its name: their output is checked at the end. */
   edges: [string, PortholeEdge][];
 }
 
@@ -209,12 +214,15 @@ export async function startWorld(
     w.desktop = { ...d, websockify: await startWebsockify(d.port) };
     log(`desktop on 127.0.0.1:${d.port} (Xvnc with an xterm running cat)`);
   }
-  const edge = await startPortholeEdge({ observability: false });
+  const edge = await startPortholeEdge({ served: true });
   w.edges.push(["the edge", edge]);
-  log(`wrangler dev edge on ${edge.edge.url} (runtime socket ${edge.runtimeUrl ?? "not found"})`);
+  log(`npm run serve edge on ${edge.edge.url}`);
+  const dev = await startPortholeEdge({ observability: false });
+  w.edges.push(["the wrangler dev edge", dev]);
+  log(`wrangler dev edge on ${dev.edge.url} (runtime socket ${dev.runtimeUrl ?? "not found"})`);
   const dp = w.desktop?.port ?? null;
   w.sites.porthole = await startPortholeSite(edge, "bench", upstream.port, dp, true);
-  w.sites["porthole-dev"] = await startPortholeSite(edge, "bench-dev", upstream.port, dp, false);
+  w.sites["porthole-dev"] = await startPortholeSite(dev, "bench-dev", upstream.port, dp, false);
   if (recorded) {
     // The same edge and path as "porthole", on a site whose consoles are all recorded (docs/recording.md):
     // the throughput section measures what recording costs the edge and whether it slows the viewer.
@@ -229,8 +237,8 @@ export async function startWorld(
   }
   if (deflate) {
     // The edge refuses permessage-deflate by default (docs/deploy.md): the compression section
-    // measures what turning it on costs, on an edge of its own with the var set, on the runtime's socket.
-    const other = await startPortholeEdge({ observability: false, vars: { VIEWER_WS_COMPRESSION: "on" } });
+    // measures what turning it on costs, on a served edge of its own with the var set.
+    const other = await startPortholeEdge({ served: true, vars: { VIEWER_WS_COMPRESSION: "on" } });
     w.edges.push(["the compression edge", other]);
     w.sites["porthole-deflate"] = await startPortholeSite(other, "bench-deflate", upstream.port, null, true);
   }

@@ -210,7 +210,7 @@ function targets(r: Results, cost: ReturnType<typeof costTables>, comp: ReturnTy
   const add = (name: string, ok: boolean | null, figures: string, why = "") =>
     out.push(`- ${name}: **${mark(ok)}**${ok === null ? "" : ` (${figures})`}.${ok === false && why ? `\n  Why, from this run: ${why}` : ""}`);
   const cpuOf = (lane: string, part?: string) => pick(t[lane], (y) => (part ? (y.cpuPerGiB[part] ?? Number.NaN) : Object.values(y.cpuPerGiB).reduce((a, b) => a + b, 0))).median;
-  for (const [path, bar, name] of [["porthole", 1, "production-like path (runtime socket)"], ["porthole-dev", 0.5, "through wrangler dev"]] as const) {
+  for (const [path, bar, name] of [["porthole", 1, "production-like path (npm run serve)"], ["porthole-dev", 0.5, "through wrangler dev"]] as const) {
     for (const kind of ["credit", "plain", "browser"]) {
       const lane = `${path}:${kind}`;
       const x = ratioOf(t, lane, peer(lane), (y) => y.mbs);
@@ -299,7 +299,7 @@ export function writeReport(r: Results, out: { doc: string | null; analysis: str
     stallSeconds: String(c.stallSeconds),
     window: String(STREAM_WINDOW_BYTES / KiB),
     recordedAt: r.recordedAt ?? "not recorded",
-    collector: r.collector ? `${r.collector.main ? "**on**" : "off"} for the main edge${r.collector.defaults === null ? "" : `, ${r.collector.defaults ? "on" : "**off**"} for the wrangler-defaults diagnostic`}` : "unknown",
+    collector: r.collector ? `${r.collector.main ? "**on**" : "off"} for the wrangler dev edge${r.collector.defaults === null ? "" : `, ${r.collector.defaults ? "on" : "**off**"} for the wrangler-defaults diagnostic`}` : "unknown",
     targets: targetList,
     throughput: throughputTable(r),
     latency: latencyTable(r.latency),

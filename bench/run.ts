@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the same workloads through direct TCP, Debian's websockify and Porthole (the
- * production-like path on the edge runtime's own socket, and through wrangler dev), interleaved run
+ * production-like path on `npm run serve`, and through wrangler dev), interleaved run
  * by run, then docs/benchmarks.md.
  *
  *   npm run bench                          every section (about 10 minutes on 2 cores)
@@ -144,9 +144,10 @@ async function main(): Promise<void> {
     }));
   }
   const w = await startWorld({ defaults: config.defaults, desktop: sections.includes("keys"), deflate: sections.includes("compression"), recorded: sections.includes("throughput") }, log);
-  const main = w.sites.porthole!.edge;
-  results.collector = { main: main.collector, defaults: w.sites["porthole-defaults"]?.edge.collector ?? null };
-  if (main.collector) log("warning: wrangler's local observability collector is ON for the main Porthole path");
+  // The production-like path (`npm run serve`) has no collector; wrangler dev's could be on.
+  const dev = w.sites["porthole-dev"]!.edge;
+  results.collector = { main: dev.collector, defaults: w.sites["porthole-defaults"]?.edge.collector ?? null };
+  if (dev.collector) log("warning: wrangler's local observability collector is ON for the wrangler dev path");
   const save = () => writeFileSync(join(outDir, "results.json"), JSON.stringify(results, null, 1));
   try {
     // Warm every path once (JIT, connection setup) before measuring.

@@ -1,6 +1,8 @@
 /**
- * A real `wrangler dev` edge with its own Durable Object storage: the one place that knows its
- * command line and environment (tests, `npm start` and the benchmark all start it here).
+ * A real edge with its own Durable Object storage: the one place that knows its command lines and
+ * environment (tests, `npm start` and the benchmark all start it here). Two ways to run it:
+ * `startEdge`, `wrangler dev` (its proxy workerd in front of the runtime), and `startServedEdge`,
+ * `npm run serve` (scripts/serve.ts: the deployed bundle on one workerd, no proxy).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +10,7 @@ import { join } from "node:path";
 import { freePort, type Proc, start, waitFor } from "./processes.ts";
 
 const WRANGLER = new URL("../../node_modules/wrangler/bin/wrangler.js", import.meta.url).pathname;
+const SERVE = new URL("../../scripts/serve.ts", import.meta.url).pathname;
 
 export interface Edge {
   url: string;
@@ -28,6 +31,8 @@ export interface EdgeOptions {
   port?: number;
   /** Where the Durable Object storage goes (removed on stop). Default: a fresh directory in tmpdir. */
   persistTo?: string;
+  /** Leave `persistTo` in place on stop: a later edge on the same directory finds its state. */
+  keepState?: boolean;
   username?: string;
   password?: string;
   /** Print wrangler's output with this prefix. */
@@ -40,6 +45,7 @@ export async function startEdge({
   localObservability = false,
   port,
   persistTo,
+  keepState = false,
   username = "admin",
   password = `pw-${Math.random().toString(36).slice(2)}`,
   echo,
@@ -65,21 +71,54 @@ export async function startEdge({
     { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", X_LOCAL_OBSERVABILITY: String(localObservability), CI: "true" },
     { echo },
   );
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    "wrangler dev",
-    async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined),
-    120_000,
-    proc,
+  return ready("wrangler dev", proc, port, username, password, keepState ? null : state, "SIGINT");
+}
+
+/**
+ * `npm run serve` (scripts/serve.ts) on its own state directory: the bundle `wrangler deploy` would
+ * upload, on one workerd (Miniflare's), with no dev proxy in front. The same options as `startEdge`
+ * (not `localObservability`: it has no collector). Vars and secrets go in through the environment,
+ * and never the checkout's `.dev.vars`.
+ */
+export async function startServedEdge({
+  port,
+  persistTo,
+  keepState = false,
+  username = "admin",
+  password = `pw-${Math.random().toString(36).slice(2)}`,
+  echo,
+  vars = {},
+}: Omit<EdgeOptions, "localObservability"> = {}): Promise<Edge> {
+  port ??= await freePort();
+  const state = persistTo ?? mkdtempSync(join(tmpdir(), "porthole-edge-"));
+  const proc = start(
+    process.execPath,
+    [SERVE, "--ip", "127.0.0.1", "--port", String(port), "--data", state, "--vars", "/dev/null"],
+    { ADMIN_USERNAME: username, ADMIN_PASSWORD: password, ...vars },
+    { echo },
   );
+  return ready("npm run serve", proc, port, username, password, keepState ? null : state, "SIGTERM");
+}
+
+async function ready(
+  what: string,
+  proc: Proc,
+  port: number,
+  username: string,
+  password: string,
+  removeOnStop: string | null,
+  signal: NodeJS.Signals,
+): Promise<Edge> {
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(what, async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined), 120_000, proc);
   return {
     url,
     username,
     password,
     proc,
     async stop() {
-      await proc.stop("SIGINT");
-      rmSync(state, { recursive: true, force: true });
+      await proc.stop(signal);
+      if (removeOnStop) rmSync(removeOnStop, { recursive: true, force: true });
     },
   };
 }

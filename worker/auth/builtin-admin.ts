@@ -8,7 +8,8 @@
  *
  * Secrets only change with a new deployment, so each isolate computes its fingerprint once and
  * reports it to the registry once, on its first request (builtInAdminCheck), before any credential
- * of that request is looked at.
+ * of that request is looked at, with its Worker version's upload time: an isolate of an older
+ * version still serving (a rollout, a gradual deployment) never brings replaced secrets back.
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv, Env } from "../env.ts";
@@ -54,6 +55,15 @@ export function isBuiltInName(env: Env, username: string): boolean {
 }
 
 /**
+ * When this isolate's Worker version was uploaded (CF_VERSION_METADATA), or null where the binding
+ * is missing or says nothing usable: the registry then falls back to its grace period.
+ */
+function versionAt(env: Env): number | null {
+  const t = Date.parse(env.CF_VERSION_METADATA?.timestamp ?? "");
+  return Number.isFinite(t) ? t : null;
+}
+
+/**
  * The built-in administrator's current user id, after telling the registry which secrets this
  * isolate runs with (once per isolate), or null: no secrets, or secrets the registry retired.
  */
@@ -63,7 +73,7 @@ export async function builtInAdminId(env: Env, fresh = false): Promise<string | 
   let id = fresh ? undefined : reported.get(key);
   if (!id) {
     if (reported.size >= 4) reported.clear();
-    id = registryOf(env).builtInAdmin(secrets && { username: secrets.username, fingerprint: secrets.fingerprint });
+    id = registryOf(env).builtInAdmin(secrets && { username: secrets.username, fingerprint: secrets.fingerprint }, versionAt(env));
     reported.set(key, id);
     id.catch(() => reported.delete(key));
   }

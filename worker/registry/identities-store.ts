@@ -10,8 +10,17 @@ import { BUILT_IN_ID } from "./accounts-store.ts";
  * A replaced fingerprint reported again within this time is an isolate of the previous deployment
  * still serving during a rollout: refused, and it changes nothing back. Later, it is a deliberate
  * return to earlier secrets and starts a new generation (nothing of its earlier one comes back).
+ * This holds only where reports carry no Worker version (CF_VERSION_METADATA): with versions, an
+ * isolate of an older version than the secrets in force never changes them, however late (a
+ * gradual deployment keeps both versions serving for as long as it lasts).
  */
 export const RETIRED_GRACE_MS = 15 * 60_000;
+
+/** What an isolate reports of its secrets (null: it has none). */
+export interface BuiltInReport {
+  username: string;
+  fingerprint: string;
+}
 
 export interface AccessIdentity {
   email: string;
@@ -36,15 +45,27 @@ export class IdentitiesStore {
   /**
    * The id of the generation for these secrets; `ended` names the generation they replaced, whose
    * sessions, tokens, consoles and links the caller must end. id null: no secrets, or a fingerprint
-   * retired less than RETIRED_GRACE_MS ago.
+   * retired less than RETIRED_GRACE_MS ago, or secrets reported by an older Worker version
+   * (`versionAt`: its upload time, where known) than the one that runs the secrets in force.
    */
-  builtInGeneration(current: { username: string; fingerprint: string } | null, now = Date.now()): { id: string | null; ended: string | null } {
-    type Row = { fingerprint: string; username: string; id: string; retired_at: number | null };
+  builtInGeneration(current: BuiltInReport | null, versionAt: number | null = null, now = Date.now()): { id: string | null; ended: string | null } {
+    type Row = { fingerprint: string; username: string; id: string; retired_at: number | null; version_at: number | null };
     const live = this.sql.exec<Row>("SELECT * FROM builtin_admin WHERE retired_at IS NULL").toArray()[0];
-    if (current && live?.fingerprint === current.fingerprint) return { id: live.id, ended: null };
+    if (current && live?.fingerprint === current.fingerprint) {
+      // The newest version known to run these secrets: an older one can then never replace them.
+      if (versionAt !== null && (live.version_at === null || versionAt > live.version_at)) {
+        this.sql.exec("UPDATE builtin_admin SET version_at = ? WHERE fingerprint = ?", versionAt, live.fingerprint);
+      }
+      return { id: live.id, ended: null };
+    }
+    // An isolate of an older Worker version than the one whose secrets are in force: its secrets
+    // are the replaced ones (or older still). Refused, and nothing changes.
+    if (live && versionAt !== null && live.version_at !== null && versionAt < live.version_at) return { id: null, ended: null };
     if (current) {
       const known = this.sql.exec<Row>("SELECT * FROM builtin_admin WHERE fingerprint = ?", current.fingerprint).toArray()[0];
-      if (known?.retired_at != null && now - known.retired_at < RETIRED_GRACE_MS) return { id: null, ended: null };
+      // A newer version than the one in force means it: no grace to wait out.
+      const newer = versionAt !== null && live?.version_at != null && versionAt > live.version_at;
+      if (!newer && known?.retired_at != null && now - known.retired_at < RETIRED_GRACE_MS) return { id: null, ended: null };
     } else if (!live) {
       return { id: null, ended: null };
     }
@@ -55,11 +76,12 @@ export class IdentitiesStore {
       const first = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM builtin_admin").one().n === 0;
       id = first ? BUILT_IN_ID : `${BUILT_IN_ID}:${crypto.randomUUID()}`;
       this.sql.exec(
-        "INSERT OR REPLACE INTO builtin_admin (fingerprint, username, id, since, retired_at) VALUES (?, ?, ?, ?, NULL)",
+        "INSERT OR REPLACE INTO builtin_admin (fingerprint, username, id, since, retired_at, version_at) VALUES (?, ?, ?, ?, NULL, ?)",
         current.fingerprint,
         current.username,
         id,
         now,
+        versionAt,
       );
     }
     return { id, ended: live?.id ?? null };

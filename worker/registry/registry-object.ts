@@ -6,7 +6,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env, Role } from "../env.ts";
 import { AccountsStore, type SignInRecord, type TokenInfo, type UserInfo, type UserPatch, type UserRow } from "./accounts-store.ts";
 import { type AuditEvent, type AuditQuery, type AuditRow, AuditStore } from "./audit-store.ts";
-import { type AccessIdentity, accessId, IdentitiesStore } from "./identities-store.ts";
+import { type AccessIdentity, accessId, type BuiltInReport, IdentitiesStore } from "./identities-store.ts";
 import { type ThrottleBlock, ThrottleStore } from "./throttle-store.ts";
 import { assignNameKeys, migrate, REGISTRY_MIGRATIONS } from "../storage/migrations.ts";
 import { GrantsStore, type NewGrant } from "./grants-store.ts";
@@ -228,8 +228,8 @@ export class Registry extends DurableObject<Env> {
    * The id of the built-in administrator for these secrets (null: none, or replaced ones). New
    * secrets end the previous ones' sign-ins, tokens, consoles, tickets and share links at once.
    */
-  async builtInAdmin(current: { username: string; fingerprint: string } | null): Promise<string | null> {
-    const { id, ended } = this.identities.builtInGeneration(current);
+  async builtInAdmin(current: BuiltInReport | null, versionAt: number | null = null): Promise<string | null> {
+    const { id, ended } = this.identities.builtInGeneration(current, versionAt);
     if (ended) {
       this.accounts.endSignIns(ended);
       this.accounts.endTokens(ended);

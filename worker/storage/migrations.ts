@@ -224,6 +224,14 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    what: "the built-in administrator's generations remember the Worker version whose secrets they are",
+    up(sql) {
+      const has = sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('builtin_admin')").toArray().some((c) => c.name === "version_at");
+      if (!has) sql.exec("ALTER TABLE builtin_admin ADD COLUMN version_at INTEGER");
+    },
+  },
 ];
 
 /**

@@ -37,6 +37,16 @@ export function configFor(quick: boolean, o: { runs?: string; consoles?: string;
     stallClients: 4,
     stallSeconds: quick ? 2 : 4,
     stallRuns: Math.min(runs, quick ? 1 : 2),
+    /** Consoles of the capacity section's typical load, step by step until a fall-off (or the budget). */
+    capacitySteps: quick ? [1, 10, 50, 200] : [1, 10, 25, 50, 100, 200, 400, 800],
+    /** Bulk consoles at once in the capacity section's bulk lane. */
+    capacityBulk: quick ? [1, 4] : [1, 4, 16],
+    /** Each step: load running this long before its window, the window, the probe's round trips in it. */
+    capacityWarmSeconds: 2,
+    capacitySeconds: quick ? 4 : 8,
+    capacityEchoSamples: quick ? 200 : 400,
+    /** No further step starts once the lane has run this long (the section stays within ~3 minutes). */
+    capacityBudgetSeconds: quick ? 50 : 120,
     /** The "wrangler defaults" diagnostic (a second wrangler dev with its collector on). */
     defaults: o.defaults ?? false,
   };
@@ -104,7 +114,36 @@ export interface StallRow {
   closed: string | null;
 }
 
-export type SectionName = "throughput" | "latency" | "keys" | "compression" | "cost" | "stall" | "scale";
+/** One step of the capacity section: `consoles` at once for a window, and what each process spent. */
+export interface CapacityStep {
+  consoles: number;
+  opened: number;
+  seconds: number;
+  /** Bytes the recorded pace offered in the window over all consoles (NaN for bulk: unbounded). */
+  offered: number;
+  delivered: number;
+  /** Typical load: each chunk's arrival in full after its due time (µs). */
+  late: Percentiles | null;
+  /** The probe console's keystroke echo (µs), or why it failed. */
+  echo: Percentiles | null;
+  echoError: string | null;
+  /** CPU seconds in the window by process: clients, upstream, edge runtime, edge proxy, connector. */
+  cpu: Record<string, number>;
+  /** Seconds the relay's processes waited for a CPU in the window. */
+  runQueue: number;
+  /** The connector's WebSocket messages to the edge in the window. */
+  connectorMessages: number;
+  /** Memory before the consoles opened and at the end of the window (bytes; memoryProbe's names). */
+  before: Record<string, number>;
+  after: Record<string, number>;
+  closed: number;
+  firstClose: string | null;
+}
+export interface CapacityRow {
+  steps: CapacityStep[];
+}
+
+export type SectionName = "throughput" | "latency" | "keys" | "compression" | "cost" | "stall" | "scale" | "capacity";
 /** Rows by lane ("porthole:plain", "scroll:deflate", …), each list in run order. */
 export type Lanes<Row> = Record<string, Row[]>;
 
@@ -127,6 +166,8 @@ export interface Results {
   cost: Lanes<CostRow>;
   stall: Lanes<StallRow>;
   scale: Lanes<ScaleRow>;
+  /** Absent in results saved before the section existed. */
+  capacity?: Lanes<CapacityRow>;
   errors: string[];
   seconds: number;
 }

@@ -1,0 +1,202 @@
+/**
+ * The capacity section (issue #22, item 3): how many consoles, and how many MB/s in total, one site
+ * object and one connector carry before delivery or latency falls off, and what each console costs.
+ *
+ * Lanes, each a series of steps on the production-like path (`porthole`: one site, one object, one
+ * connector):
+ *   typical  N consoles, each replaying the recorded desktop session (bench/recording.ts, SESSION)
+ *            at its recorded pace in a loop, their phases spread evenly over the session so the
+ *            load is steady; N steps up (config capacitySteps) until a step falls off or the lane's
+ *            time budget is spent
+ *   bulk     k consoles downloading flat out at once (config capacityBulk): the aggregate ceiling
+ * In every step one more console, the probe, runs keystroke echo round trips (as the latency
+ * section) through the same object and connector. A step falls off when the consoles get less than
+ * DELIVERED_MIN of what the recording's pace offered in the window, or the probe's echo p99 exceeds
+ * ECHO_P99_MAX_MS (a console that feels broken to type in), or a console fails to open or is cut.
+ */
+import { ChildJob, type BulkResult, type ConsolesResult, type EchoResult } from "./client.ts";
+import { cpuMeter, dropExtras, dropRecorded, memoryProbe, runQueueMeter, target, waitSettled, type World } from "./paths.ts";
+import { cpuSeconds } from "./procs.ts";
+import type { Target } from "./rfb-conn.ts";
+import { loadSegment, SESSION } from "./recording.ts";
+import { type CapacityRow, type CapacityStep, type Config, log, pct, type Section, seconds, sleep } from "./section-kit.ts";
+
+/** The fall-off criterion: delivered below this share of offered, or the probe's p99 above this. */
+export const DELIVERED_MIN = 0.95;
+export const ECHO_P99_MAX_MS = 50;
+/** Typical consoles per client process: one process per console would load the machine more than the relay. */
+const CONSOLES_PER_CLIENT = 100;
+const PATH = "porthole";
+
+/** Whether a step held: everything opened and stayed open, delivery kept pace, the probe answered in time. */
+export function held(s: CapacityStep): boolean {
+  const kept = Number.isNaN(s.offered) || s.delivered >= DELIVERED_MIN * s.offered;
+  return s.opened === s.consoles && s.closed === 0 && kept && s.echo !== null && s.echo.p99 / 1000 <= ECHO_P99_MAX_MS;
+}
+
+/** Why a step fell off, in words (for the log and the report). */
+export function why(s: CapacityStep): string {
+  const out: string[] = [];
+  if (s.opened < s.consoles) out.push(`${s.consoles - s.opened} consoles did not open`);
+  if (s.closed) out.push(`${s.closed} cut (${s.firstClose ?? "?"})`);
+  if (!Number.isNaN(s.offered) && s.delivered < DELIVERED_MIN * s.offered) out.push(`delivered ${((100 * s.delivered) / s.offered).toFixed(0)} % of offered`);
+  if (!s.echo) out.push(`probe failed: ${s.echoError ?? "?"}`);
+  else if (s.echo.p99 / 1000 > ECHO_P99_MAX_MS) out.push(`probe echo p99 ${(s.echo.p99 / 1000).toFixed(1)} ms`);
+  return out.join(", ");
+}
+
+/** Session bytes per second one typical console is offered. */
+export function typicalRate(): number {
+  const seg = loadSegment(SESSION);
+  return seg.bytes.length / (seg.ms / 1000);
+}
+
+/** The load of one step: started, then marked at the window's start, then stopped. */
+interface Load {
+  pids(): number[];
+  mark(): Promise<void>;
+  stop(): Promise<{ opened: number; offered: number; delivered: number; lateUs: number[]; closed: number; firstClose: string | null }>;
+  kill(): void;
+}
+
+async function typicalLoad(w: World, n: number): Promise<Load> {
+  // Tickets first (one POST /api/consoles each, single-use, valid 60 s), a few at a time.
+  const targets: Target[] = [];
+  while (targets.length < n) targets.push(...(await Promise.all(Array.from({ length: Math.min(50, n - targets.length) }, () => target(w, PATH, "credit")))));
+  const { ms } = loadSegment(SESSION);
+  const jobs: ChildJob<ConsolesResult>[] = [];
+  for (let i = 0; i < n; i += CONSOLES_PER_CLIENT) {
+    const share = targets.slice(i, i + CONSOLES_PER_CLIENT);
+    jobs.push(new ChildJob<ConsolesResult>({ kind: "consoles", targets: share, segment: SESSION, phases: share.map((_, j) => ((i + j) * ms) / n) }));
+  }
+  await Promise.all(jobs.map((j) => j.event("started", 120_000)));
+  return {
+    pids: () => jobs.map((j) => j.child.pid!),
+    mark: async () => {
+      for (const j of jobs) j.child.send("mark");
+      await Promise.all(jobs.map((j) => j.event("marked")));
+    },
+    stop: async () => {
+      const rs = await Promise.all(jobs.map((j) => j.stop()));
+      const sum = (f: (r: ConsolesResult) => number) => rs.reduce((a, r) => a + f(r), 0);
+      return {
+        opened: sum((r) => r.opened),
+        offered: sum((r) => r.stopped.due - r.marked.due),
+        delivered: sum((r) => r.stopped.got - r.marked.got),
+        lateUs: rs.flatMap((r) => r.stopped.lateUs),
+        closed: sum((r) => r.stopped.closed),
+        firstClose: rs.map((r) => r.stopped.firstClose).find((x) => x !== null) ?? null,
+      };
+    },
+    kill: () => jobs.forEach((j) => j.kill()),
+  };
+}
+
+async function bulkLoad(w: World, k: number): Promise<Load> {
+  const jobs: ChildJob<BulkResult>[] = [];
+  for (let i = 0; i < k; i++) jobs.push(new ChildJob<BulkResult>({ kind: "bulk", target: await target(w, PATH, "credit") }));
+  await Promise.all(jobs.map((j) => j.event("started")));
+  await sleep(500); // every stream at full speed
+  // A bulk job counts from its start: the window's bytes are the growth of that count, read at the mark.
+  let t0 = process.hrtime.bigint();
+  return {
+    pids: () => jobs.map((j) => j.child.pid!),
+    mark: async () => void (t0 = process.hrtime.bigint()),
+    stop: async () => {
+      const rs = await Promise.all(jobs.map((j) => j.stop()));
+      // Each stream's rate over its whole run, times the window: bulk streams are steady after their start.
+      const window = seconds(t0);
+      return {
+        opened: rs.length,
+        offered: Number.NaN,
+        delivered: rs.reduce((a, r) => a + (r.bytes / r.seconds) * window, 0),
+        lateUs: [],
+        closed: rs.filter((r) => r.closed !== null).length,
+        firstClose: rs.find((r) => r.closed !== null)?.closed ?? null,
+      };
+    },
+    kill: () => jobs.forEach((j) => j.kill()),
+  };
+}
+
+async function step(w: World, lane: string, n: number, c: Config): Promise<CapacityStep> {
+  const probe = memoryProbe(w, PATH);
+  await waitSettled(probe, 30_000);
+  const before = await probe.read();
+  const load = lane === "bulk" ? await bulkLoad(w, n) : await typicalLoad(w, n);
+  const echoTarget = await target(w, PATH, "credit");
+  let echoJob: ChildJob<EchoResult> | null = null;
+  try {
+    await sleep(c.capacityWarmSeconds * 1000);
+    const clientCpu = () => [...load.pids(), ...(echoJob ? [echoJob.child.pid!] : [])].reduce((a, p) => a + cpuSeconds(p), 0);
+    const site = w.sites[PATH]!;
+    const sent = async () => (await site.connector.metrics()).porthole_connector_messages_sent_total ?? Number.NaN;
+    const [m0, waited, meter] = [await sent(), runQueueMeter(w, PATH), cpuMeter(w, PATH)];
+    await load.mark();
+    const t0 = process.hrtime.bigint();
+    echoJob = new ChildJob<EchoResult>({ kind: "echo", target: echoTarget, samples: c.capacityEchoSamples, warmup: 20 });
+    const c0 = clientCpu();
+    // The window: at least capacitySeconds, and until the probe's round trips are done.
+    const [echo] = await Promise.all([echoJob.result.then((e) => ({ us: e.us, error: null }), (err: unknown) => ({ us: null, error: String(err) })), sleep(c.capacitySeconds * 1000)]);
+    const cpu = { clients: clientCpu() - c0, ...meter() };
+    const [runQueue, m1, after] = [waited(), await sent(), await probe.read()];
+    const got = await load.stop();
+    return {
+      consoles: n,
+      opened: got.opened,
+      seconds: seconds(t0),
+      offered: got.offered,
+      delivered: got.delivered,
+      late: got.lateUs.length ? pct(got.lateUs) : null,
+      echo: echo.us ? pct(echo.us) : null,
+      echoError: echo.error,
+      cpu,
+      runQueue,
+      connectorMessages: m1 - m0,
+      before,
+      after,
+      closed: got.closed,
+      firstClose: got.firstClose,
+    };
+  } finally {
+    load.kill();
+    echoJob?.kill();
+  }
+}
+
+export const capacity: Section<CapacityRow> = {
+  name: "capacity",
+  lanes: () => ["typical", "bulk"],
+  async setup(w) {
+    // Only the main edge and its site stay: the others' idle processes would share the cores.
+    await dropExtras(w);
+    await dropRecorded(w);
+  },
+  runs: () => 1,
+  async measure(w, lane, c) {
+    const t0 = process.hrtime.bigint();
+    const steps: CapacityStep[] = [];
+    for (const n of lane === "bulk" ? c.capacityBulk : c.capacitySteps) {
+      if (steps.length && seconds(t0) > c.capacityBudgetSeconds) {
+        log(`capacity ${lane}: time budget spent before ${n} consoles`);
+        break;
+      }
+      const s = await step(w, lane, n, c);
+      steps.push(s);
+      log(`capacity ${lane} ${n}: ${stepLine(s)}`);
+      // One step past the knee says where it is; more would only cost time.
+      if (!held(s)) break;
+    }
+    return { steps };
+  },
+  line: (row) => `${row.steps.length} steps, ${row.steps.filter(held).length} held`,
+};
+
+function stepLine(s: CapacityStep): string {
+  const mbs = (b: number) => (b / s.seconds / 1e6).toFixed(2);
+  const cores = Object.entries(s.cpu).map(([k, v]) => `${k} ${((100 * v) / s.seconds).toFixed(0)} %`).join(", ");
+  return (
+    `${mbs(s.delivered)} of ${Number.isNaN(s.offered) ? "∞" : mbs(s.offered)} MB/s, echo p99 ${s.echo ? (s.echo.p99 / 1000).toFixed(1) : "–"} ms` +
+    `${s.late ? `, chunks late p99 ${(s.late.p99 / 1000).toFixed(1)} ms` : ""}; CPU ${cores}${held(s) ? "" : `; FELL OFF: ${why(s)}`}`
+  );
+}

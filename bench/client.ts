@@ -225,17 +225,21 @@ async function consoles(job: Extract<Job, { kind: "consoles" }>, reply: (m: unkn
   const { chunks, ms } = seg;
   const total = seg.bytes.length;
   const conns: Conn[] = [];
-  // Opened a few at a time, as viewers arrive; every console's replay starts only once all are open.
+  let failed: string | null = null;
+  // Opened a few at a time, as viewers arrive; every console's replay starts only once all are
+  // open. A console that fails to open is counted (the step falls off), the others go on.
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(25, job.targets.length) }, async () => {
-      while (next < job.targets.length) conns.push(await open(job.targets[next++]!, { replay: true }));
+      while (next < job.targets.length) {
+        await open(job.targets[next++]!, { replay: true }).then((c) => void conns.push(c), (err: unknown) => void (failed ??= String(err)));
+      }
     }),
   );
   let measuring = false;
   let lateUs: number[] = [];
   let closed = 0;
-  let firstClose: string | null = null;
+  let firstClose: string | null = failed ? `did not open: ${failed}` : null;
   const t0 = now() + 200_000_000n;
   const states = conns.map((conn, i) => {
     // Joins the session `phase` ms in: the first pass starts at the first chunk not yet due.
@@ -303,7 +307,10 @@ async function consoles(job: Extract<Job, { kind: "consoles" }>, reply: (m: unkn
 /** Child side: runs one job sent over IPC. */
 async function childMain(): Promise<void> {
   const job = await new Promise<Job>((r) => process.once("message", (m) => r(m as Job)));
-  const reply = (m: unknown): void => void process.send!(m);
+  // Exit only once the last reply has left: a large result (the capacity section's lateness
+  // samples) outgrows the pipe, and exiting first would drop it.
+  let sent: Promise<void> = Promise.resolve();
+  const reply = (m: unknown): void => void (sent = new Promise((r) => process.send!(m, undefined, {}, () => r())));
   try {
     if (job.kind === "download" || job.kind === "replay") return reply({ ok: true, result: await download(job) });
     if (job.kind === "echo") return reply({ ok: true, result: await echo(job.target, job.samples, job.warmup) });
@@ -342,7 +349,7 @@ async function childMain(): Promise<void> {
   } catch (err) {
     reply({ ok: false, error: String((err as Error).stack ?? err) });
   } finally {
-    setTimeout(() => process.exit(0), 50);
+    void sent.then(() => setTimeout(() => process.exit(0), 50));
   }
 }
 

@@ -131,6 +131,8 @@ export interface CapacityStep {
   cpu: Record<string, number>;
   /** Seconds the relay's processes waited for a CPU in the window. */
   runQueue: number;
+  /** The whole machine's busy share of all its cores in the window (others' work included). */
+  machineBusy: number;
   /** The connector's WebSocket messages to the edge in the window. */
   connectorMessages: number;
   /** Memory before the consoles opened and at the end of the window (bytes; memoryProbe's names). */
@@ -138,9 +140,13 @@ export interface CapacityStep {
   after: Record<string, number>;
   closed: number;
   firstClose: string | null;
+  /** Why the step could not run at all. */
+  error?: string;
 }
 export interface CapacityRow {
   steps: CapacityStep[];
+  /** Typical lane: bytes per second the recorded session offers one console. */
+  rate?: number;
 }
 
 export type SectionName = "throughput" | "latency" | "keys" | "compression" | "cost" | "stall" | "scale" | "capacity";

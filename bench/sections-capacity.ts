@@ -16,7 +16,7 @@
  */
 import { ChildJob, type BulkResult, type ConsolesResult, type EchoResult } from "./client.ts";
 import { cpuMeter, dropExtras, dropRecorded, memoryProbe, runQueueMeter, target, waitSettled, type World } from "./paths.ts";
-import { cpuSeconds } from "./procs.ts";
+import { cpuSeconds, machineCpuSeconds } from "./procs.ts";
 import type { Target } from "./rfb-conn.ts";
 import { loadSegment, SESSION } from "./recording.ts";
 import { type CapacityRow, type CapacityStep, type Config, log, pct, type Section, seconds, sleep } from "./section-kit.ts";
@@ -30,16 +30,17 @@ const PATH = "porthole";
 
 /** Whether a step held: everything opened and stayed open, delivery kept pace, the probe answered in time. */
 export function held(s: CapacityStep): boolean {
-  const kept = Number.isNaN(s.offered) || s.delivered >= DELIVERED_MIN * s.offered;
-  return s.opened === s.consoles && s.closed === 0 && kept && s.echo !== null && s.echo.p99 / 1000 <= ECHO_P99_MAX_MS;
+  const kept = !Number.isFinite(s.offered) || s.delivered >= DELIVERED_MIN * s.offered;
+  return !s.error && s.opened === s.consoles && s.closed === 0 && kept && s.echo !== null && s.echo.p99 / 1000 <= ECHO_P99_MAX_MS;
 }
 
 /** Why a step fell off, in words (for the log and the report). */
 export function why(s: CapacityStep): string {
   const out: string[] = [];
+  if (s.error) out.push(s.error);
   if (s.opened < s.consoles) out.push(`${s.consoles - s.opened} consoles did not open`);
   if (s.closed) out.push(`${s.closed} cut (${s.firstClose ?? "?"})`);
-  if (!Number.isNaN(s.offered) && s.delivered < DELIVERED_MIN * s.offered) out.push(`delivered ${((100 * s.delivered) / s.offered).toFixed(0)} % of offered`);
+  if (Number.isFinite(s.offered) && s.delivered < DELIVERED_MIN * s.offered) out.push(`delivered ${((100 * s.delivered) / s.offered).toFixed(0)} % of offered`);
   if (!s.echo) out.push(`probe failed: ${s.echoError ?? "?"}`);
   else if (s.echo.p99 / 1000 > ECHO_P99_MAX_MS) out.push(`probe echo p99 ${(s.echo.p99 / 1000).toFixed(1)} ms`);
   return out.join(", ");
@@ -131,7 +132,7 @@ async function step(w: World, lane: string, n: number, c: Config): Promise<Capac
     const clientCpu = () => [...load.pids(), ...(echoJob ? [echoJob.child.pid!] : [])].reduce((a, p) => a + cpuSeconds(p), 0);
     const site = w.sites[PATH]!;
     const sent = async () => (await site.connector.metrics()).porthole_connector_messages_sent_total ?? Number.NaN;
-    const [m0, waited, meter] = [await sent(), runQueueMeter(w, PATH), cpuMeter(w, PATH)];
+    const [m0, waited, meter, machine0] = [await sent(), runQueueMeter(w, PATH), cpuMeter(w, PATH), machineCpuSeconds()];
     await load.mark();
     const t0 = process.hrtime.bigint();
     echoJob = new ChildJob<EchoResult>({ kind: "echo", target: echoTarget, samples: c.capacityEchoSamples, warmup: 20 });
@@ -139,6 +140,7 @@ async function step(w: World, lane: string, n: number, c: Config): Promise<Capac
     // The window: at least capacitySeconds, and until the probe's round trips are done.
     const [echo] = await Promise.all([echoJob.result.then((e) => ({ us: e.us, error: null }), (err: unknown) => ({ us: null, error: String(err) })), sleep(c.capacitySeconds * 1000)]);
     const cpu = { clients: clientCpu() - c0, ...meter() };
+    const machine1 = machineCpuSeconds();
     const [runQueue, m1, after] = [waited(), await sent(), await probe.read()];
     const got = await load.stop();
     return {
@@ -152,6 +154,7 @@ async function step(w: World, lane: string, n: number, c: Config): Promise<Capac
       echoError: echo.error,
       cpu,
       runQueue,
+      machineBusy: (machine1.busy - machine0.busy) / (machine1.total - machine0.total),
       connectorMessages: m1 - m0,
       before,
       after,
@@ -163,6 +166,25 @@ async function step(w: World, lane: string, n: number, c: Config): Promise<Capac
     echoJob?.kill();
   }
 }
+
+const NOT_RUN: CapacityStep = {
+  consoles: 0,
+  opened: 0,
+  seconds: Number.NaN,
+  offered: Number.NaN,
+  delivered: Number.NaN,
+  late: null,
+  echo: null,
+  echoError: null,
+  cpu: {},
+  runQueue: Number.NaN,
+  machineBusy: Number.NaN,
+  connectorMessages: Number.NaN,
+  before: {},
+  after: {},
+  closed: 0,
+  firstClose: null,
+};
 
 export const capacity: Section<CapacityRow> = {
   name: "capacity",
@@ -181,22 +203,25 @@ export const capacity: Section<CapacityRow> = {
         log(`capacity ${lane}: time budget spent before ${n} consoles`);
         break;
       }
-      const s = await step(w, lane, n, c);
+      // A step that could not even run (tickets, a client process) is a fall-off too, and the
+      // steps before it stay in the row.
+      const s = await step(w, lane, n, c).catch((err: unknown): CapacityStep => ({ ...NOT_RUN, consoles: n, error: String(err) }));
       steps.push(s);
       log(`capacity ${lane} ${n}: ${stepLine(s)}`);
       // One step past the knee says where it is; more would only cost time.
       if (!held(s)) break;
     }
-    return { steps };
+    return lane === "bulk" ? { steps } : { steps, rate: typicalRate() };
   },
   line: (row) => `${row.steps.length} steps, ${row.steps.filter(held).length} held`,
 };
 
 function stepLine(s: CapacityStep): string {
   const mbs = (b: number) => (b / s.seconds / 1e6).toFixed(2);
+  if (s.error) return `FELL OFF: ${s.error}`;
   const cores = Object.entries(s.cpu).map(([k, v]) => `${k} ${((100 * v) / s.seconds).toFixed(0)} %`).join(", ");
   return (
-    `${mbs(s.delivered)} of ${Number.isNaN(s.offered) ? "∞" : mbs(s.offered)} MB/s, echo p99 ${s.echo ? (s.echo.p99 / 1000).toFixed(1) : "–"} ms` +
-    `${s.late ? `, chunks late p99 ${(s.late.p99 / 1000).toFixed(1)} ms` : ""}; CPU ${cores}${held(s) ? "" : `; FELL OFF: ${why(s)}`}`
+    `${mbs(s.delivered)} of ${!Number.isFinite(s.offered) ? "∞" : mbs(s.offered)} MB/s, echo p99 ${s.echo ? (s.echo.p99 / 1000).toFixed(1) : "–"} ms` +
+    `${s.late ? `, chunks late p99 ${(s.late.p99 / 1000).toFixed(1)} ms` : ""}; CPU ${cores} (machine ${(100 * s.machineBusy).toFixed(0)} % busy)${held(s) ? "" : `; FELL OFF: ${why(s)}`}`
   );
 }

@@ -233,7 +233,7 @@ function capacityFindings(r: Results) {
   const heldSteps = firstFall < 0 ? typical : typical.slice(0, firstFall);
   const last = heldSteps.at(-1);
   const fell = firstFall < 0 ? undefined : typical[firstFall];
-  const top = typical.at(-1);
+  const top = typical.filter((s) => !s.error).at(-1);
   const busiest = top ? PARTS.filter((p) => p in top.cpu).sort((a, b) => corePct(top, b) - corePct(top, a))[0]! : "";
   // One object on Cloudflare: the runtime's CPU per console-second at the largest step that held
   // (fixed costs spread thinnest), scaled to one core; and Cloudflare's message guidance.

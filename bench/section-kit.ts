@@ -192,7 +192,8 @@ export const has = (rows: unknown[] | undefined) => (rows?.length ?? 0) > 0;
 /** Porthole's paths for latency and keys; the compression edge differs from the main one only for clients offering deflate. */
 export const porthole = (w: World) => (Object.keys(w.sites) as PathId[]).filter((p) => p.startsWith("porthole") && p !== "porthole-deflate" && p !== "porthole-recorded");
 export const split = (lane: string) => lane.split(":") as [PathId, ClientKind];
-export const pct = (us: number[]): Percentiles => ({ p50: percentile(us, 50), p99: percentile(us, 99), max: Math.max(...us) });
+// The max by reduce: spreading a capacity step's ~100,000 samples into Math.max overflows the stack.
+export const pct = (us: number[]): Percentiles => ({ p50: percentile(us, 50), p99: percentile(us, 99), max: us.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY) });
 export const perGiB = (cpu: Record<string, number>, bytes: number) => Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / (bytes / 1024 ** 3)]));
 
 /** Run-by-run ratio of two lanes' figure. */

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { CREDIT_CHUNK_BYTES, STREAM_WINDOW_BYTES } from "../shared/protocol/limits.ts";
 import { PATH_LABEL, type PathId } from "./paths.ts";
 import type { CapacityStep } from "./section-kit.ts";
-import { allOpened, connectorPerConsole, COST_RATE, type CostRow, DELIVERED_MIN, ECHO_P99_MAX_MS, held, type Lanes, type LatencyRow, ratioOf, type Results, scaleDelta, STREAMS, stallGrowth, why } from "./sections.ts";
+import { allOpened, connectorPerConsole, COST_RATE, type CostRow, DELIVERED_MIN, ECHO_P99_MAX_MS, held, LATE_P99_MAX_MS, type Lanes, type LatencyRow, ratioOf, type Results, scaleDelta, STREAMS, stallGrowth, why } from "./sections.ts";
 import { pick, type Summary } from "./stats.ts";
 
 const MiB = 1024 * 1024;
@@ -222,26 +222,57 @@ const mibAt = (s: CapacityStep, key: string) => (s.after[key] ?? Number.NaN) / M
 /** The parts of the path by CPU, busiest first (clients and upstream are the benchmark's, not Porthole's). */
 const PARTS = ["edge runtime", "connector", "edge proxy", "clients", "upstream"];
 
+/** Least-squares line y = a + b·x through points (x, y). */
+function fit(points: [number, number][]): { a: number; b: number } {
+  const n = points.length;
+  if (n < 2) return { a: Number.NaN, b: Number.NaN };
+  const mx = points.reduce((s, [x]) => s + x, 0) / n;
+  const my = points.reduce((s, [, y]) => s + y, 0) / n;
+  const b = points.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0) / points.reduce((s, [x]) => s + (x - mx) ** 2, 0);
+  return { a: my - b * mx, b };
+}
+
 /**
  * What the capacity section found: the last step that held, the first that fell off, which
- * process was busiest there, and what one object would carry on Cloudflare (extrapolated).
+ * process was busiest, and how each cost grows with consoles: a line through the steps that held
+ * (the relay on time: a starved relay batches more per message and looks cheaper per console),
+ * its slope the cost of one more console and its intercept what the probe, heartbeats and the idle
+ * relay cost. One object on Cloudflare is extrapolated from the largest step that held, fixed costs
+ * included (so it errs low): one core, the message guidance, the isolate's memory.
  */
 function capacityFindings(r: Results) {
   const typical = r.capacity?.typical?.[0]?.steps ?? [];
   const bulk = r.capacity?.bulk?.[0]?.steps ?? [];
   const firstFall = typical.findIndex((s) => !held(s));
-  const heldSteps = firstFall < 0 ? typical : typical.slice(0, firstFall);
-  const last = heldSteps.at(-1);
+  const last = (firstFall < 0 ? typical : typical.slice(0, firstFall)).at(-1);
   const fell = firstFall < 0 ? undefined : typical[firstFall];
   const top = typical.filter((s) => !s.error).at(-1);
   const busiest = top ? PARTS.filter((p) => p in top.cpu).sort((a, b) => corePct(top, b) - corePct(top, a))[0]! : "";
-  // One object on Cloudflare: the runtime's CPU per console-second at the largest step that held
-  // (fixed costs spread thinnest), scaled to one core; and Cloudflare's message guidance.
-  const perCore = last ? 1000 / msPerConsole(last, "edge runtime") : Number.NaN;
-  const byMessages = last ? OBJECT_MESSAGES_PER_SECOND / inboundPerConsole(last) : Number.NaN;
-  const byMemory = last ? OBJECT_MEMORY_BYTES / KiB / growthPerConsole(last, "edge runtime RSS") : Number.NaN;
+  const onTime = typical.filter(held);
+  const line = (f: (s: CapacityStep) => number) => fit(onTime.map((s) => [s.consoles, f(s)]));
+  const runtime = line((s) => (s.cpu["edge runtime"] ?? Number.NaN) / s.seconds);
+  const connector = line((s) => (s.cpu.connector ?? Number.NaN) / s.seconds);
+  const messages = line((s) => inboundPerConsole(s) * s.consoles);
+  const memory = line((s) => s.after["edge runtime RSS"] ?? Number.NaN);
   const bestBulk = bulk.reduce((a, s) => Math.max(a, s.delivered / s.seconds / 1e6), 0);
-  return { typical, bulk, last, fell, top, busiest, perCore, byMessages, byMemory, bestBulk, rate: r.capacity?.typical?.[0]?.rate ?? Number.NaN };
+  return {
+    typical,
+    bulk,
+    last,
+    fell,
+    top,
+    busiest,
+    runtime,
+    connector,
+    messages,
+    memory,
+    perCore: last ? last.consoles / (corePct(last, "edge runtime") / 100) : Number.NaN,
+    connectorPerCore: last ? last.consoles / (corePct(last, "connector") / 100) : Number.NaN,
+    byMessages: last ? OBJECT_MESSAGES_PER_SECOND / inboundPerConsole(last) : Number.NaN,
+    byMemory: last ? OBJECT_MEMORY_BYTES / KiB / growthPerConsole(last, "edge runtime RSS") : Number.NaN,
+    bestBulk,
+    rate: r.capacity?.typical?.[0]?.rate ?? Number.NaN,
+  };
 }
 
 function capacityTables(r: Results) {
@@ -251,7 +282,7 @@ function capacityTables(r: Results) {
   const cores = (s: CapacityStep) => PARTS.filter((p) => p in s.cpu && !(p === "edge proxy" && corePct(s, p) < 0.5)).map((p) => num(corePct(s, p))).join(" / ");
   const coreHead = (s?: CapacityStep) => `CPU, % of one core (${PARTS.filter((p) => s && p in s.cpu && !(p === "edge proxy" && corePct(s, p) < 0.5)).join(" / ")})`;
   const typical = table(
-    ["consoles", "MB/s delivered / offered", "probe echo p50 / p99 (ms)", "screen updates late p99 (ms)", coreHead(f.typical[0]), "machine busy (%)", "CPU ms per console-second (runtime / connector)", "messages to the object per console-second", "runtime RSS MiB (KiB per console)", "connector RSS MiB (KiB per console)", "step"],
+    ["consoles", "MB/s delivered / offered", "probe echo p50 / p99 (ms)", "screen updates late p99 (ms)", coreHead(f.typical[0]), "machine busy (%)", "relay waiting for a CPU (ms/s)", "CPU ms per console-second (runtime / connector)", "messages to the object per console-second", "runtime RSS MiB (KiB per console)", "connector RSS MiB (KiB per console)", "step"],
     f.typical.map((s) => [
       num(s.consoles) + (s.opened < s.consoles ? ` (${num(s.opened)} opened)` : ""),
       `${num(s.delivered / s.seconds / 1e6, 2)} / ${num(s.offered / s.seconds / 1e6, 2)}`,
@@ -259,6 +290,7 @@ function capacityTables(r: Results) {
       s.late ? num(ms(s.late.p99), 1) : "–",
       cores(s),
       num(100 * s.machineBusy),
+      num((1000 * s.runQueue) / s.seconds),
       `${num(msPerConsole(s, "edge runtime"), 2)} / ${num(msPerConsole(s, "connector"), 2)}`,
       num(inboundPerConsole(s), 1),
       `${num(mibAt(s, "edge runtime RSS"))} (${num(growthPerConsole(s, "edge runtime RSS"))})`,
@@ -267,10 +299,10 @@ function capacityTables(r: Results) {
     ]),
   );
   const bulk = table(
-    ["bulk consoles", "aggregate MB/s", "probe echo p50 / p99 (ms)", coreHead(f.bulk[0]), "machine busy (%)", "CPU-s per GiB (runtime / connector)", "step"],
+    ["bulk consoles", "aggregate MB/s", "probe echo p50 / p99 (ms)", coreHead(f.bulk[0]), "machine busy (%)", "relay waiting for a CPU (ms/s)", "CPU-s per GiB (runtime / connector)", "step"],
     f.bulk.map((s) => {
       const gib = s.delivered / 1024 ** 3;
-      return [num(s.consoles), num(s.delivered / s.seconds / 1e6), echo(s), cores(s), num(100 * s.machineBusy), `${num((s.cpu["edge runtime"] ?? Number.NaN) / gib, 2)} / ${num((s.cpu.connector ?? Number.NaN) / gib, 2)}`, verdict(s)];
+      return [num(s.consoles), num(s.delivered / s.seconds / 1e6), echo(s), cores(s), num(100 * s.machineBusy), num((1000 * s.runQueue) / s.seconds), `${num((s.cpu["edge runtime"] ?? Number.NaN) / gib, 2)} / ${num((s.cpu.connector ?? Number.NaN) / gib, 2)}`, verdict(s)];
     }),
   );
   const { last, fell, top } = f;
@@ -281,7 +313,8 @@ function capacityTables(r: Results) {
       (fell ? `, fell off at ${num(fell.consoles)} (${why(fell)})` : `, no fall-off up to the last step measured`) +
       `; at ${num(top!.consoles)} the busiest process was ${f.busiest} at ${num(corePct(top!, f.busiest))} % of a core, the machine ${num(100 * top!.machineBusy)} % busy` +
       (f.bulk.length ? `; bulk: up to ${num(f.bestBulk)} MB/s in total` : "") +
-      `; one object on Cloudflare, extrapolated: ~${approx(f.perCore)} typical consoles per core of runtime CPU, ~${approx(f.byMessages)} by the ~${num(OBJECT_MESSAGES_PER_SECOND)} messages/s guidance`;
+      `; each typical console adds ${num(f.runtime.b * 1000, 2)} ms of runtime CPU per second and ${num(f.connector.b * 1000, 2)} ms of the connector's (a line through the steps that held)` +
+      `; one object on Cloudflare, extrapolated from ${num(last.consoles)}: ≥ ~${approx(f.perCore)} typical consoles per core of runtime CPU, ~${approx(f.byMessages)} by the ~${num(OBJECT_MESSAGES_PER_SECOND)} messages/s guidance`;
   return { ...f, typicalTable: typical, bulkTable: bulk, summary };
 }
 
@@ -346,7 +379,7 @@ function targets(r: Results, cost: ReturnType<typeof costTables>, comp: ReturnTy
   );
   const cap = capacityTables(r);
   add(
-    "Capacity of one site (measured limits written): typical consoles (the recorded desktop session at its pace) stepped up until delivery or the probe falls off",
+    "Capacity of one site (measured limits written): typical consoles (the recorded desktop session at its pace) stepped up until delivery, their screen updates or the probe fall off",
     cap.typical.length ? cap.last !== undefined : null,
     cap.summary,
     "not even the first step held: see the capacity table for why.",
@@ -412,6 +445,14 @@ export function writeReport(r: Results, out: { doc: string | null; analysis: str
     sessionRate: num(cap.rate / 1e3),
     deliveredMin: num(DELIVERED_MIN * 100),
     echoMax: num(ECHO_P99_MAX_MS),
+    lateMax: num(LATE_P99_MAX_MS),
+    extrapolatedFrom: cap.last ? num(cap.last.consoles) : "–",
+    runtimeSlope: num(cap.runtime.b * 1000, 2),
+    runtimeIntercept: num(cap.runtime.a * 100, 1),
+    connectorSlope: num(cap.connector.b * 1000, 2),
+    connectorPerCore: approx(cap.connectorPerCore),
+    messagesSlope: num(cap.messages.b, 1),
+    memorySlope: num(cap.memory.b / KiB),
     objectMessages: num(OBJECT_MESSAGES_PER_SECOND),
     perCore: approx(cap.perCore),
     byMessages: approx(cap.byMessages),

@@ -11,8 +11,10 @@
  *   bulk     k consoles downloading flat out at once (config capacityBulk): the aggregate ceiling
  * In every step one more console, the probe, runs keystroke echo round trips (as the latency
  * section) through the same object and connector. A step falls off when the consoles get less than
- * DELIVERED_MIN of what the recording's pace offered in the window, or the probe's echo p99 exceeds
- * ECHO_P99_MAX_MS (a console that feels broken to type in), or a console fails to open or is cut.
+ * DELIVERED_MIN of what the recording's pace offered in the window, when the probe's echo p99
+ * exceeds ECHO_P99_MAX_MS (typing feels broken), when the typical consoles' screen updates arrive
+ * more than LATE_P99_MAX_MS after they were due at p99 (the screen visibly lags: the bytes can all
+ * arrive while every update comes late), or when a console fails to open or is cut.
  */
 import { ChildJob, type BulkResult, type ConsolesResult, type EchoResult } from "./client.ts";
 import { cpuMeter, dropExtras, dropRecorded, memoryProbe, runQueueMeter, target, waitSettled, type World } from "./paths.ts";
@@ -24,6 +26,7 @@ import { type CapacityRow, type CapacityStep, type Config, log, pct, type Sectio
 /** The fall-off criterion: delivered below this share of offered, or the probe's p99 above this. */
 export const DELIVERED_MIN = 0.95;
 export const ECHO_P99_MAX_MS = 50;
+export const LATE_P99_MAX_MS = 100;
 /** Typical consoles per client process: one process per console would load the machine more than the relay. */
 const CONSOLES_PER_CLIENT = 100;
 const PATH = "porthole";
@@ -31,7 +34,8 @@ const PATH = "porthole";
 /** Whether a step held: everything opened and stayed open, delivery kept pace, the probe answered in time. */
 export function held(s: CapacityStep): boolean {
   const kept = !Number.isFinite(s.offered) || s.delivered >= DELIVERED_MIN * s.offered;
-  return !s.error && s.opened === s.consoles && s.closed === 0 && kept && s.echo !== null && s.echo.p99 / 1000 <= ECHO_P99_MAX_MS;
+  const onTime = s.late === null || s.late.p99 / 1000 <= LATE_P99_MAX_MS;
+  return !s.error && s.opened === s.consoles && s.closed === 0 && kept && onTime && s.echo !== null && s.echo.p99 / 1000 <= ECHO_P99_MAX_MS;
 }
 
 /** Why a step fell off, in words (for the log and the report). */
@@ -41,6 +45,7 @@ export function why(s: CapacityStep): string {
   if (s.opened < s.consoles) out.push(`${s.consoles - s.opened} consoles did not open`);
   if (s.closed) out.push(`${s.closed} cut (${s.firstClose ?? "?"})`);
   if (Number.isFinite(s.offered) && s.delivered < DELIVERED_MIN * s.offered) out.push(`delivered ${((100 * s.delivered) / s.offered).toFixed(0)} % of offered`);
+  if (s.late && s.late.p99 / 1000 > LATE_P99_MAX_MS) out.push(`screen updates late p99 ${(s.late.p99 / 1000).toFixed(0)} ms`);
   if (!s.echo) out.push(`probe failed: ${s.echoError ?? "?"}`);
   else if (s.echo.p99 / 1000 > ECHO_P99_MAX_MS) out.push(`probe echo p99 ${(s.echo.p99 / 1000).toFixed(1)} ms`);
   return out.join(", ");

@@ -16,7 +16,7 @@ import type { World } from "./paths.ts";
 export { configFor, type CostRow, type Lanes, type LatencyRow, log, ratioOf, type Results, type SectionName } from "./section-kit.ts";
 export { STREAMS } from "./sections-relay.ts";
 export { allOpened, connectorPerConsole, COST_RATE, scaleDelta, stallGrowth, stallMet } from "./sections-load.ts";
-export { DELIVERED_MIN, ECHO_P99_MAX_MS, held, typicalRate, why } from "./sections-capacity.ts";
+export { DELIVERED_MIN, ECHO_P99_MAX_MS, held, LATE_P99_MAX_MS, typicalRate, why } from "./sections-capacity.ts";
 
 const rotate = <T>(xs: T[], by: number) => xs.map((_, i) => xs[(i + by) % xs.length]!);
 

@@ -63,12 +63,18 @@ interface Load {
   mark(): Promise<void>;
   stop(): Promise<{ opened: number; offered: number; delivered: number; lateUs: number[]; closed: number; firstClose: string | null }>;
   kill(): void;
+  /** Seconds to get the tickets, and to open every console and start its workload. */
+  ticketSeconds: number;
+  openSeconds: number;
 }
 
 async function typicalLoad(w: World, n: number): Promise<Load> {
   // Tickets first (one POST /api/consoles each, single-use, valid 60 s), a few at a time.
+  const t0 = process.hrtime.bigint();
   const targets: Target[] = [];
   while (targets.length < n) targets.push(...(await Promise.all(Array.from({ length: Math.min(50, n - targets.length) }, () => target(w, PATH, "credit")))));
+  const ticketSeconds = seconds(t0);
+  const t1 = process.hrtime.bigint();
   const { ms } = loadSegment(SESSION);
   const jobs: ChildJob<ConsolesResult>[] = [];
   for (let i = 0; i < n; i += CONSOLES_PER_CLIENT) {
@@ -77,6 +83,8 @@ async function typicalLoad(w: World, n: number): Promise<Load> {
   }
   await Promise.all(jobs.map((j) => j.event("started", 120_000)));
   return {
+    ticketSeconds,
+    openSeconds: seconds(t1),
     pids: () => jobs.map((j) => j.child.pid!),
     mark: async () => {
       for (const j of jobs) j.child.send("mark");
@@ -99,19 +107,23 @@ async function typicalLoad(w: World, n: number): Promise<Load> {
 }
 
 async function bulkLoad(w: World, k: number): Promise<Load> {
+  const t0 = process.hrtime.bigint();
   const jobs: ChildJob<BulkResult>[] = [];
   for (let i = 0; i < k; i++) jobs.push(new ChildJob<BulkResult>({ kind: "bulk", target: await target(w, PATH, "credit") }));
   await Promise.all(jobs.map((j) => j.event("started")));
   await sleep(500); // every stream at full speed
   // A bulk job counts from its start: the window's bytes are the growth of that count, read at the mark.
-  let t0 = process.hrtime.bigint();
+  const openSeconds = seconds(t0);
+  let from = process.hrtime.bigint();
   return {
+    ticketSeconds: 0,
+    openSeconds,
     pids: () => jobs.map((j) => j.child.pid!),
-    mark: async () => void (t0 = process.hrtime.bigint()),
+    mark: async () => void (from = process.hrtime.bigint()),
     stop: async () => {
       const rs = await Promise.all(jobs.map((j) => j.stop()));
       // Each stream's rate over its whole run, times the window: bulk streams are steady after their start.
-      const window = seconds(t0);
+      const window = seconds(from);
       return {
         opened: rs.length,
         offered: Number.NaN,
@@ -127,7 +139,9 @@ async function bulkLoad(w: World, k: number): Promise<Load> {
 
 async function step(w: World, lane: string, n: number, c: Config): Promise<CapacityStep> {
   const probe = memoryProbe(w, PATH);
+  const t0 = process.hrtime.bigint();
   await waitSettled(probe, 30_000);
+  const settleSeconds = seconds(t0);
   const before = await probe.read();
   const load = lane === "bulk" ? await bulkLoad(w, n) : await typicalLoad(w, n);
   const echoTarget = await target(w, PATH, "credit");
@@ -139,7 +153,7 @@ async function step(w: World, lane: string, n: number, c: Config): Promise<Capac
     const sent = async () => (await site.connector.metrics()).porthole_connector_messages_sent_total ?? Number.NaN;
     const [m0, waited, meter, machine0] = [await sent(), runQueueMeter(w, PATH), cpuMeter(w, PATH), machineCpuSeconds()];
     await load.mark();
-    const t0 = process.hrtime.bigint();
+    const w0 = process.hrtime.bigint();
     echoJob = new ChildJob<EchoResult>({ kind: "echo", target: echoTarget, samples: c.capacityEchoSamples, warmup: 20 });
     const c0 = clientCpu();
     // The window: at least capacitySeconds, and until the probe's round trips are done.
@@ -151,7 +165,8 @@ async function step(w: World, lane: string, n: number, c: Config): Promise<Capac
     return {
       consoles: n,
       opened: got.opened,
-      seconds: seconds(t0),
+      seconds: seconds(w0),
+      setupSeconds: { settle: settleSeconds, tickets: load.ticketSeconds, open: load.openSeconds },
       offered: got.offered,
       delivered: got.delivered,
       late: got.lateUs.length ? pct(got.lateUs) : null,
@@ -212,7 +227,7 @@ export const capacity: Section<CapacityRow> = {
       // steps before it stay in the row.
       const s = await step(w, lane, n, c).catch((err: unknown): CapacityStep => ({ ...NOT_RUN, consoles: n, error: String(err) }));
       steps.push(s);
-      log(`capacity ${lane} ${n}: ${stepLine(s)}`);
+      log(`capacity ${lane} ${n}: ${stepLine(s)}${s.setupSeconds ? ` [settle ${s.setupSeconds.settle.toFixed(1)} s, tickets ${s.setupSeconds.tickets.toFixed(1)} s, open ${s.setupSeconds.open.toFixed(1)} s]` : ""}`);
       // One step past the knee says where it is; more would only cost time.
       if (!held(s)) break;
     }

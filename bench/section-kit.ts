@@ -38,15 +38,15 @@ export function configFor(quick: boolean, o: { runs?: string; consoles?: string;
     stallSeconds: quick ? 2 : 4,
     stallRuns: Math.min(runs, quick ? 1 : 2),
     /** Consoles of the capacity section's typical load, step by step until a fall-off (or the budget). */
-    capacitySteps: quick ? [1, 10, 50, 200] : [1, 10, 50, 100, 200, 400, 800],
+    capacitySteps: quick ? [1, 10, 50, 200] : [1, 10, 100, 200, 400, 800],
     /** Bulk consoles at once in the capacity section's bulk lane. */
     capacityBulk: quick ? [1, 4] : [1, 4, 16],
     /** Each step: load running this long before its window, the window, the probe's round trips in it. */
-    capacityWarmSeconds: 1.5,
-    capacitySeconds: quick ? 4 : 6,
+    capacityWarmSeconds: 1,
+    capacitySeconds: quick ? 4 : 5,
     capacityEchoSamples: quick ? 200 : 400,
     /** No further step starts once the lane has run this long (the section stays within ~3 minutes). */
-    capacityBudgetSeconds: quick ? 50 : 120,
+    capacityBudgetSeconds: quick ? 50 : 90,
     /** The "wrangler defaults" diagnostic (a second wrangler dev with its collector on). */
     defaults: o.defaults ?? false,
   };

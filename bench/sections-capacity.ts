@@ -23,7 +23,7 @@ import type { Target } from "./rfb-conn.ts";
 import { loadSegment, SESSION } from "./recording.ts";
 import { type CapacityRow, type CapacityStep, type Config, log, pct, type Section, seconds, sleep } from "./section-kit.ts";
 
-/** The fall-off criterion: delivered below this share of offered, or the probe's p99 above this. */
+/** The fall-off criterion: delivered below this share of offered, or screen updates (p99) or the probe's echo (p99) later than these. */
 export const DELIVERED_MIN = 0.95;
 export const ECHO_P99_MAX_MS = 50;
 export const LATE_P99_MAX_MS = 100;
@@ -158,14 +158,15 @@ async function step(w: World, lane: string, n: number, c: Config): Promise<Capac
     const c0 = clientCpu();
     // The window: at least capacitySeconds, and until the probe's round trips are done.
     const [echo] = await Promise.all([echoJob.result.then((e) => ({ us: e.us, error: null }), (err: unknown) => ({ us: null, error: String(err) })), sleep(c.capacitySeconds * 1000)]);
-    const cpu = { clients: clientCpu() - c0, ...meter() };
-    const machine1 = machineCpuSeconds();
-    const [runQueue, m1, after] = [waited(), await sent(), await probe.read()];
+    // Memory and messages with every console still open; then the meters and the load's counts,
+    // read back to back so that the CPU, the bytes and the window's length cover the same time.
+    const [after, m1] = [await probe.read(), await sent()];
+    const [cpu, machine1, runQueue, windowSeconds] = [{ clients: clientCpu() - c0, ...meter() }, machineCpuSeconds(), waited(), seconds(w0)];
     const got = await load.stop();
     return {
       consoles: n,
       opened: got.opened,
-      seconds: seconds(w0),
+      seconds: windowSeconds,
       setupSeconds: { settle: settleSeconds, tickets: load.ticketSeconds, open: load.openSeconds },
       offered: got.offered,
       delivered: got.delivered,

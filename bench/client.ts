@@ -26,7 +26,13 @@ export type Job =
   /** Downloads (or holds a paced stream, `request`) until told to stop; reports what it got. */
   | { kind: "bulk"; target: Target; request?: string }
   /** Reads `warmBytes`, then stops reading and crediting; stays until told to stop. */
-  | { kind: "stall"; target: Target; bytes: number; warmBytes: number };
+  | { kind: "stall"; target: Target; bytes: number; warmBytes: number }
+  /**
+   * Many consoles in one process (the capacity section's typical load): each replays a recorded
+   * segment at its pace in a loop, joining it `phases[i]` ms in, until told to stop; "mark" asks
+   * for the counters so far.
+   */
+  | { kind: "consoles"; targets: Target[]; segment: string; phases: number[] };
 
 export interface DownloadResult {
   bytes: number;
@@ -51,6 +57,22 @@ export interface BulkResult {
   closed: string | null;
   /** Messages the client sent (credit, fence answers): the edge is billed for these. */
   sent: number;
+}
+/** What a "consoles" job's consoles got and were due by a moment (a mark, or the stop). */
+export interface ConsolesCount {
+  /** Bytes received, and bytes the recorded pace had the upstream send by then, over all consoles. */
+  got: number;
+  due: number;
+  /** Since the mark: each chunk's arrival in full after its due time (µs), over all consoles. */
+  lateUs: number[];
+  /** Consoles whose socket closed. */
+  closed: number;
+  firstClose: string | null;
+}
+export interface ConsolesResult {
+  opened: number;
+  marked: ConsolesCount;
+  stopped: ConsolesCount;
 }
 export interface StallResult {
   received: number;
@@ -191,14 +213,107 @@ async function keys(target: Target, samples: number, timeoutMs = 10_000): Promis
   return { us };
 }
 
+/**
+ * Many paced consoles in this one process: a process per console would cost the machine more than
+ * the relay does at a few hundred consoles. Due bytes and lateness follow the same schedule as the
+ * upstream's looped replay (bench/upstream.ts), on the same monotonic clock.
+ */
+async function consoles(job: Extract<Job, { kind: "consoles" }>, reply: (m: unknown) => void): Promise<ConsolesResult> {
+  const seg = loadSegment(job.segment);
+  const { chunks, ms } = seg;
+  const total = seg.bytes.length;
+  const conns: Conn[] = [];
+  let failed: string | null = null;
+  // Opened a few at a time, as viewers arrive; every console's replay starts only once all are
+  // open. A console that fails to open is counted (the step falls off), the others go on.
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(50, job.targets.length) }, async () => {
+      while (next < job.targets.length) {
+        await open(job.targets[next++]!, { replay: true }).then((c) => void conns.push(c), (err: unknown) => void (failed ??= String(err)));
+      }
+    }),
+  );
+  let measuring = false;
+  let lateUs: number[] = [];
+  let closed = 0;
+  let firstClose: string | null = failed ? `did not open: ${failed}` : null;
+  const t0 = now() + 200_000_000n;
+  const states = conns.map((conn, i) => {
+    // Joins the session `phase` ms in: the first pass starts at the first chunk not yet due.
+    const phase = job.phases[i]! % ms;
+    const found = chunks.findIndex((c) => c[2] >= phase);
+    const first = found < 0 ? chunks.length : found;
+    const skipped = first < chunks.length ? chunks[first]![0] : total;
+    const start = t0 - BigInt(Math.round(phase * 1e6));
+    const dueAt = (pass: number, idx: number) => start + BigInt(Math.round((pass * ms + chunks[idx]![2]) * 1e6));
+    const st = {
+      got: 0,
+      pass: 0,
+      idx: first,
+      /** Bytes the schedule had sent by `t` (ns). */
+      due(t: bigint): number {
+        const elapsed = Number(t - start) / 1e6;
+        if (elapsed < 0 || chunks.length === 0) return 0;
+        const pass = Math.floor(elapsed / ms);
+        const within = elapsed - pass * ms;
+        let n = 0;
+        while (n < chunks.length && chunks[n]![2] <= within) n++;
+        return Math.max(0, pass * total + (n > 0 ? chunks[n - 1]![1] : 0) - skipped);
+      },
+    };
+    conn.onData = (d) => {
+      st.got += d.length;
+      // A chunk has arrived once every byte up to its end has.
+      for (;;) {
+        if (st.idx >= chunks.length) {
+          if (chunks.length === 0) break;
+          [st.idx, st.pass] = [0, st.pass + 1];
+        }
+        if (st.got < st.pass * total + chunks[st.idx]![1] - skipped) break;
+        if (measuring) lateUs.push(Number(now() - dueAt(st.pass, st.idx)) / 1e3);
+        st.idx++;
+      }
+    };
+    conn.onClose = (why) => ((closed += 1), (firstClose ??= why));
+    for (const d of conn.early.splice(0)) conn.onData(d);
+    conn.send(request(`R${job.segment}@${start}~${first}`));
+    return st;
+  });
+  const count = (): ConsolesCount => {
+    const t = now();
+    const c = { got: 0, due: 0, lateUs: measuring ? lateUs : [], closed, firstClose };
+    for (const st of states) (c.got += st.got), (c.due += st.due(t));
+    return c;
+  };
+  reply({ event: "started" });
+  let marked: ConsolesCount | null = null;
+  await new Promise<void>((resolve) =>
+    process.on("message", (m) => {
+      if (m === "mark") {
+        marked = count();
+        [measuring, lateUs] = [true, []];
+        reply({ event: "marked" });
+      } else if (m === "stop") resolve();
+    }),
+  );
+  const stopped = count();
+  for (const conn of conns) (conn.onClose = () => {}), conn.close();
+  return { opened: conns.length, marked: marked ?? stopped, stopped };
+}
+
 /** Child side: runs one job sent over IPC. */
 async function childMain(): Promise<void> {
   const job = await new Promise<Job>((r) => process.once("message", (m) => r(m as Job)));
-  const reply = (m: unknown): void => void process.send!(m);
+  // Exit only once the last reply has left: a large result (the capacity section's lateness
+  // samples) outgrows the pipe, and exiting first would drop it.
+  let sent: Promise<void> = Promise.resolve();
+  const reply = (m: unknown): void => void (sent = new Promise((r) => process.send!(m, undefined, {}, () => r())));
   try {
     if (job.kind === "download" || job.kind === "replay") return reply({ ok: true, result: await download(job) });
     if (job.kind === "echo") return reply({ ok: true, result: await echo(job.target, job.samples, job.warmup) });
     if (job.kind === "keys") return reply({ ok: true, result: await keys(job.target, job.samples) });
+    if (job.kind === "consoles") return reply({ ok: true, result: await consoles(job, reply) });
     const conn = await open(job.target);
     let got = 0;
     let closed: string | null = null;
@@ -232,7 +347,7 @@ async function childMain(): Promise<void> {
   } catch (err) {
     reply({ ok: false, error: String((err as Error).stack ?? err) });
   } finally {
-    setTimeout(() => process.exit(0), 50);
+    void sent.then(() => setTimeout(() => process.exit(0), 50));
   }
 }
 

@@ -120,3 +120,11 @@ export function environ(pid: number): Record<string, string> {
       .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
   );
 }
+
+/** The whole machine's CPU seconds, busy and in all (every core), from /proc/stat. */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  const f = readOr("/proc/stat").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal …: idle and iowait are the idle ones.
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: (total - f[3]! - f[4]!) / 100, total: total / 100 };
+}

@@ -31,15 +31,39 @@ export interface Segment {
   bytes: Buffer;
   /** [start, end, ms after the segment began] of each chunk as it arrived from Xvnc. */
   chunks: [number, number, number][];
+  /** How long it lasts (at least RECORD_SECONDS): a paced loop starts its next pass this long after the last. */
+  ms: number;
 }
+
+/**
+ * The whole recorded session: every segment in the order recorded (scroll, region, idle), each
+ * starting where the one before ended. A typical console for the capacity section: a third of the
+ * time busy, a third a ticking clock, a third still. Segments start and end between messages, so
+ * the concatenation (and a loop of it) stays well framed.
+ */
+export const SESSION = "session";
 
 const loaded = new Map<string, Segment>();
 export function loadSegment(name: string): Segment {
-  if (!loaded.has(name)) {
-    const chunks = JSON.parse(readFileSync(join(RECORDING_DIR, `${name}.json`), "utf8")) as Segment["chunks"];
-    loaded.set(name, { bytes: readFileSync(join(RECORDING_DIR, `${name}.rfb`)), chunks });
-  }
+  if (!loaded.has(name)) loaded.set(name, name === SESSION ? concat(SEGMENTS.map(loadSegment)) : readSegment(name));
   return loaded.get(name)!;
+}
+
+function readSegment(name: string): Segment {
+  const chunks = JSON.parse(readFileSync(join(RECORDING_DIR, `${name}.json`), "utf8")) as Segment["chunks"];
+  // Chunks may arrive a little after RECORD_SECONDS (the recorder waits for a quiet screen).
+  return { bytes: readFileSync(join(RECORDING_DIR, `${name}.rfb`)), chunks, ms: Math.max(RECORD_SECONDS * 1000, (chunks.at(-1)?.[2] ?? 0) + 1) };
+}
+
+function concat(segments: Segment[]): Segment {
+  const out: Segment = { bytes: Buffer.concat(segments.map((s) => s.bytes)), chunks: [], ms: 0 };
+  let bytes = 0;
+  for (const s of segments) {
+    for (const [start, end, at] of s.chunks) out.chunks.push([bytes + start, bytes + end, out.ms + at]);
+    bytes += s.bytes.length;
+    out.ms += s.ms;
+  }
+  return out;
 }
 
 export const haveRecording = () => SEGMENTS.every((s) => existsSync(join(RECORDING_DIR, `${s}.rfb`)));

@@ -4,9 +4,10 @@
  * analysis from bench/analysis.md.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { STREAM_WINDOW_BYTES } from "../shared/protocol/limits.ts";
+import { CREDIT_CHUNK_BYTES, STREAM_WINDOW_BYTES } from "../shared/protocol/limits.ts";
 import { PATH_LABEL, type PathId } from "./paths.ts";
-import { allOpened, connectorPerConsole, COST_RATE, type CostRow, type Lanes, type LatencyRow, ratioOf, type Results, scaleDelta, STREAMS, stallGrowth } from "./sections.ts";
+import type { CapacityStep } from "./section-kit.ts";
+import { allOpened, connectorPerConsole, COST_RATE, type CostRow, DELIVERED_MIN, ECHO_P99_MAX_MS, held, LATE_P99_MAX_MS, type Lanes, type LatencyRow, ratioOf, type Results, scaleDelta, STREAMS, stallGrowth, why } from "./sections.ts";
 import { pick, type Summary } from "./stats.ts";
 
 const MiB = 1024 * 1024;
@@ -23,6 +24,8 @@ function fmt(s: Summary, digits = 0): string {
   if (s.runs === 0) return "–";
   return s.runs > 1 ? `${num(s.median, digits)} (${num(s.min, digits)}–${num(s.max, digits)})` : num(s.median, digits);
 }
+/** Two significant figures: for extrapolations, which are no more precise than that. */
+const approx = (x: number) => (Number.isFinite(x) ? num(Number(x.toPrecision(2))) : "–");
 const mark = (ok: boolean | null) => (ok === null ? "– not measured" : ok ? "✅ met" : "❌ missed");
 const table = (head: string[], rows: string[][]) =>
   rows.length === 0
@@ -202,6 +205,119 @@ function scaleTable(r: Results): string {
   );
 }
 
+// ---- capacity ---------------------------------------------------------------------------------------
+
+/** Cloudflare's throughput guidance for one object (platform notes): about 1,000 messages a second. */
+export const OBJECT_MESSAGES_PER_SECOND = 1000;
+/** Memory of one Durable Object isolate. */
+export const OBJECT_MEMORY_BYTES = 128 * 1e6;
+
+const corePct = (s: CapacityStep, part: string) => (part in s.cpu ? (100 * s.cpu[part]!) / s.seconds : Number.NaN);
+/** CPU milliseconds a process spends per console-second. */
+const msPerConsole = (s: CapacityStep, part: string) => (1000 * (s.cpu[part] ?? Number.NaN)) / s.seconds / s.consoles;
+/** Messages the site object receives per console-second: the connector's, and the viewer's credit (one per 128 KiB consumed, from the bytes). */
+const inboundPerConsole = (s: CapacityStep) => (s.connectorMessages + s.delivered / CREDIT_CHUNK_BYTES) / s.seconds / s.consoles;
+const growthPerConsole = (s: CapacityStep, key: string) => ((s.after[key] ?? Number.NaN) - (s.before[key] ?? Number.NaN)) / s.consoles / KiB;
+const mibAt = (s: CapacityStep, key: string) => (s.after[key] ?? Number.NaN) / MiB;
+/** The parts of the path by CPU, busiest first (clients and upstream are the benchmark's, not Porthole's). */
+const PARTS = ["edge runtime", "connector", "edge proxy", "clients", "upstream"];
+
+/** Least-squares line y = a + b·x through points (x, y). */
+function fit(points: [number, number][]): { a: number; b: number } {
+  const n = points.length;
+  if (n < 2) return { a: Number.NaN, b: Number.NaN };
+  const mx = points.reduce((s, [x]) => s + x, 0) / n;
+  const my = points.reduce((s, [, y]) => s + y, 0) / n;
+  const b = points.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0) / points.reduce((s, [x]) => s + (x - mx) ** 2, 0);
+  return { a: my - b * mx, b };
+}
+
+/**
+ * What the capacity section found: the last step that held, the first that fell off, which
+ * process was busiest, and how each cost grows with consoles: a line through the steps that held
+ * (the relay on time: a starved relay batches more per message and looks cheaper per console),
+ * its slope the cost of one more console and its intercept what the probe, heartbeats and the idle
+ * relay cost. One object on Cloudflare is extrapolated from the largest step that held, fixed costs
+ * included (so it errs low): one core, the message guidance, the isolate's memory.
+ */
+function capacityFindings(r: Results) {
+  const typical = r.capacity?.typical?.[0]?.steps ?? [];
+  const bulk = r.capacity?.bulk?.[0]?.steps ?? [];
+  const firstFall = typical.findIndex((s) => !held(s));
+  const last = (firstFall < 0 ? typical : typical.slice(0, firstFall)).at(-1);
+  const fell = firstFall < 0 ? undefined : typical[firstFall];
+  const top = typical.filter((s) => !s.error).at(-1);
+  const busiest = top ? PARTS.filter((p) => p in top.cpu).sort((a, b) => corePct(top, b) - corePct(top, a))[0]! : "";
+  const onTime = typical.filter(held);
+  const line = (f: (s: CapacityStep) => number) => fit(onTime.map((s) => [s.consoles, f(s)]));
+  const runtime = line((s) => (s.cpu["edge runtime"] ?? Number.NaN) / s.seconds);
+  const connector = line((s) => (s.cpu.connector ?? Number.NaN) / s.seconds);
+  const messages = line((s) => inboundPerConsole(s) * s.consoles);
+  const memory = line((s) => s.after["edge runtime RSS"] ?? Number.NaN);
+  const bestBulk = bulk.reduce((a, s) => Math.max(a, s.delivered / s.seconds / 1e6), 0);
+  return {
+    typical,
+    bulk,
+    last,
+    fell,
+    top,
+    busiest,
+    runtime,
+    connector,
+    messages,
+    memory,
+    perCore: last ? last.consoles / (corePct(last, "edge runtime") / 100) : Number.NaN,
+    connectorPerCore: last ? last.consoles / (corePct(last, "connector") / 100) : Number.NaN,
+    byMessages: last ? OBJECT_MESSAGES_PER_SECOND / inboundPerConsole(last) : Number.NaN,
+    byMemory: last ? OBJECT_MEMORY_BYTES / KiB / growthPerConsole(last, "edge runtime RSS") : Number.NaN,
+    bestBulk,
+    rate: r.capacity?.typical?.[0]?.rate ?? Number.NaN,
+  };
+}
+
+function capacityTables(r: Results) {
+  const f = capacityFindings(r);
+  const verdict = (s: CapacityStep) => (held(s) ? "held" : `**fell off**: ${why(s).replace(/\|/g, "/").slice(0, 120)}`);
+  const echo = (s: CapacityStep) => (s.echo ? `${num(ms(s.echo.p50), 2)} / ${num(ms(s.echo.p99), 1)}` : "failed");
+  const cores = (s: CapacityStep) => PARTS.filter((p) => p in s.cpu && !(p === "edge proxy" && corePct(s, p) < 0.5)).map((p) => num(corePct(s, p))).join(" / ");
+  const coreHead = (s?: CapacityStep) => `CPU, % of one core (${PARTS.filter((p) => s && p in s.cpu && !(p === "edge proxy" && corePct(s, p) < 0.5)).join(" / ")})`;
+  const typical = table(
+    ["consoles", "MB/s delivered / offered", "probe echo p50 / p99 (ms)", "screen updates late p99 (ms)", coreHead(f.typical[0]), "machine busy (%)", "relay waiting for a CPU (ms/s)", "CPU ms per console-second (runtime / connector)", "messages to the object per console-second", "runtime RSS MiB (KiB per console)", "connector RSS MiB (KiB per console)", "step"],
+    f.typical.map((s) => [
+      num(s.consoles) + (s.opened < s.consoles ? ` (${num(s.opened)} opened)` : ""),
+      `${num(s.delivered / s.seconds / 1e6, 2)} / ${num(s.offered / s.seconds / 1e6, 2)}`,
+      echo(s),
+      s.late ? num(ms(s.late.p99), 1) : "–",
+      cores(s),
+      num(100 * s.machineBusy),
+      num((1000 * s.runQueue) / s.seconds),
+      `${num(msPerConsole(s, "edge runtime"), 2)} / ${num(msPerConsole(s, "connector"), 2)}`,
+      num(inboundPerConsole(s), 1),
+      `${num(mibAt(s, "edge runtime RSS"))} (${num(growthPerConsole(s, "edge runtime RSS"))})`,
+      `${num(mibAt(s, "connector RSS"))} (${num(growthPerConsole(s, "connector RSS"))})`,
+      verdict(s),
+    ]),
+  );
+  const bulk = table(
+    ["bulk consoles", "aggregate MB/s", "probe echo p50 / p99 (ms)", coreHead(f.bulk[0]), "machine busy (%)", "relay waiting for a CPU (ms/s)", "CPU-s per GiB (runtime / connector)", "step"],
+    f.bulk.map((s) => {
+      const gib = s.delivered / 1024 ** 3;
+      return [num(s.consoles), num(s.delivered / s.seconds / 1e6), echo(s), cores(s), num(100 * s.machineBusy), num((1000 * s.runQueue) / s.seconds), `${num((s.cpu["edge runtime"] ?? Number.NaN) / gib, 2)} / ${num((s.cpu.connector ?? Number.NaN) / gib, 2)}`, verdict(s)];
+    }),
+  );
+  const { last, fell, top } = f;
+  const mbs = (s: CapacityStep) => num(s.delivered / s.seconds / 1e6, 1);
+  const summary = !last
+    ? "no step held"
+    : `typical consoles: held up to ${num(last.consoles)} (${mbs(last)} MB/s delivered, probe p99 ${num(ms(last.echo!.p99), 1)} ms)` +
+      (fell ? `, fell off at ${num(fell.consoles)} (${why(fell)})` : `, no fall-off up to the last step measured`) +
+      `; at ${num(top!.consoles)} the busiest process was ${f.busiest} at ${num(corePct(top!, f.busiest))} % of a core, the machine ${num(100 * top!.machineBusy)} % busy` +
+      (f.bulk.length ? `; bulk: up to ${num(f.bestBulk)} MB/s in total` : "") +
+      `; each typical console adds ${num(f.runtime.b * 1000, 2)} ms of runtime CPU per second and ${num(f.connector.b * 1000, 2)} ms of the connector's (a line through the steps that held)` +
+      `; one object on Cloudflare, extrapolated from ${num(last.consoles)}: ≥ ~${approx(f.perCore)} typical consoles per core of runtime CPU, ~${approx(f.byMessages)} by the ~${num(OBJECT_MESSAGES_PER_SECOND)} messages/s guidance`;
+  return { ...f, typicalTable: typical, bulkTable: bulk, summary };
+}
+
 /** The Targets list: every target of issue #14 (and the older ones kept), met or missed, with figures. */
 function targets(r: Results, cost: ReturnType<typeof costTables>, comp: ReturnType<typeof compression>): string {
   const { throughput: t, latency: l, keys: k } = r;
@@ -261,6 +377,13 @@ function targets(r: Results, cost: ReturnType<typeof costTables>, comp: ReturnTy
     r.run === "partial" ? null : r.seconds < limit,
     `${num(r.seconds / 60, 1)} min`,
   );
+  const cap = capacityTables(r);
+  add(
+    "Capacity of one site (measured limits written): typical consoles (the recorded desktop session at its pace) stepped up until delivery, their screen updates or the probe fall off",
+    cap.typical.length ? cap.last !== undefined : null,
+    cap.summary,
+    "not even the first step held: see the capacity table for why.",
+  );
   if (has(r.scale.porthole)) {
     add(`Scale (kept): ${r.config.scaleConsoles} idle consoles through one connector, ≤ 64 KiB of connector memory each`, allOpened(r.scale.porthole) && connectorPerConsole(r.scale).median <= 64, `${num(connectorPerConsole(r.scale).median, 1)} KiB each`);
   }
@@ -277,6 +400,7 @@ function targets(r: Results, cost: ReturnType<typeof costTables>, comp: ReturnTy
 export function writeReport(r: Results, out: { doc: string | null; analysis: string }): { markdown: string; table: string } {
   const cost = costTables(r.cost);
   const comp = compression(r);
+  const cap = capacityTables(r);
   const targetList = targets(r, cost, comp);
   const { machine: m, config: c } = r;
   const values: Record<string, string> = {
@@ -310,6 +434,29 @@ export function writeReport(r: Results, out: { doc: string | null; analysis: str
     costModel: cost.model,
     stall: stallTable(r),
     scale: scaleTable(r),
+    capacityTypical: cap.typicalTable,
+    capacityBulk: cap.bulkTable,
+    capacitySteps: c.capacitySteps?.join(", ") ?? "–",
+    capacityBulkSteps: c.capacityBulk?.join(", ") ?? "–",
+    capacitySeconds: String(c.capacitySeconds ?? "–"),
+    capacityWarmSeconds: String(c.capacityWarmSeconds ?? "–"),
+    capacityEchoSamples: String(c.capacityEchoSamples ?? "–"),
+    capacityBudget: String(c.capacityBudgetSeconds ?? "–"),
+    sessionRate: num(cap.rate / 1e3),
+    deliveredMin: num(DELIVERED_MIN * 100),
+    echoMax: num(ECHO_P99_MAX_MS),
+    lateMax: num(LATE_P99_MAX_MS),
+    extrapolatedFrom: cap.last ? num(cap.last.consoles) : "–",
+    runtimeSlope: num(cap.runtime.b * 1000, 2),
+    runtimeIntercept: num(cap.runtime.a * 100, 1),
+    connectorSlope: num(cap.connector.b * 1000, 2),
+    connectorPerCore: approx(cap.connectorPerCore),
+    messagesSlope: num(cap.messages.b, 1),
+    memorySlope: num(cap.memory.b / KiB),
+    objectMessages: num(OBJECT_MESSAGES_PER_SECOND),
+    perCore: approx(cap.perCore),
+    byMessages: approx(cap.byMessages),
+    byMemory: approx(cap.byMemory),
     analysis: existsSync(out.analysis) ? readFileSync(out.analysis, "utf8").trim() : "",
     machine: table(["", ""], [["CPU", `${m.cpu}, ${m.nproc} cores (\`nproc\`)`], ["memory", `${num(m.memoryGiB, 1)} GiB`], ["kernel", m.kernel], ["Node", m.node], ["wrangler / workerd", `${m.wrangler} / ${m.workerd}`], ["websockify", `${m.websockify} (Debian package; Python ${m.python})`], ["Porthole commit", m.commit], ["date", r.date]]),
     command: r.command,
@@ -321,5 +468,5 @@ export function writeReport(r: Results, out: { doc: string | null; analysis: str
     return values[key]!;
   });
   if (out.doc) writeFileSync(out.doc, markdown);
-  return { markdown, table: `## Targets\n\n${targetList}\n\n${values.throughput}\n\n${values.latency}\n\n${values.keys}\n\n${values.compression}\n\n${values.costObserved}\n\n${values.costModel}\n\n${values.stall}\n\n${values.scale}` };
+  return { markdown, table: `## Targets\n\n${targetList}\n\n${values.throughput}\n\n${values.latency}\n\n${values.keys}\n\n${values.compression}\n\n${values.costObserved}\n\n${values.costModel}\n\n${values.stall}\n\n${values.scale}\n\n${values.capacityTypical}\n\n${values.capacityBulk}` };
 }

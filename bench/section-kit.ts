@@ -37,6 +37,16 @@ export function configFor(quick: boolean, o: { runs?: string; consoles?: string;
     stallClients: 4,
     stallSeconds: quick ? 2 : 4,
     stallRuns: Math.min(runs, quick ? 1 : 2),
+    /** Consoles of the capacity section's typical load, step by step until a fall-off (or the budget). */
+    capacitySteps: quick ? [1, 10, 50, 200] : [1, 10, 100, 200, 400, 800],
+    /** Bulk consoles at once in the capacity section's bulk lane. */
+    capacityBulk: quick ? [1, 4] : [1, 4, 16],
+    /** Each step: load running this long before its window, the window, the probe's round trips in it. */
+    capacityWarmSeconds: 1,
+    capacitySeconds: quick ? 4 : 5,
+    capacityEchoSamples: quick ? 200 : 400,
+    /** No further step starts once the lane has run this long (the section stays within ~3 minutes). */
+    capacityBudgetSeconds: quick ? 50 : 90,
     /** The "wrangler defaults" diagnostic (a second wrangler dev with its collector on). */
     defaults: o.defaults ?? false,
   };
@@ -104,7 +114,44 @@ export interface StallRow {
   closed: string | null;
 }
 
-export type SectionName = "throughput" | "latency" | "keys" | "compression" | "cost" | "stall" | "scale";
+/** One step of the capacity section: `consoles` at once for a window, and what each process spent. */
+export interface CapacityStep {
+  consoles: number;
+  opened: number;
+  seconds: number;
+  /** Bytes the recorded pace offered in the window over all consoles (NaN for bulk: unbounded). */
+  offered: number;
+  delivered: number;
+  /** Typical load: each chunk's arrival in full after its due time (µs). */
+  late: Percentiles | null;
+  /** The probe console's keystroke echo (µs), or why it failed. */
+  echo: Percentiles | null;
+  echoError: string | null;
+  /** CPU seconds in the window by process: clients, upstream, edge runtime, edge proxy, connector. */
+  cpu: Record<string, number>;
+  /** Seconds the relay's processes waited for a CPU in the window. */
+  runQueue: number;
+  /** The whole machine's busy share of all its cores in the window (others' work included). */
+  machineBusy: number;
+  /** The connector's WebSocket messages to the edge in the window. */
+  connectorMessages: number;
+  /** Memory before the consoles opened and at the end of the window (bytes; memoryProbe's names). */
+  before: Record<string, number>;
+  after: Record<string, number>;
+  closed: number;
+  firstClose: string | null;
+  /** Why the step could not run at all. */
+  error?: string;
+  /** Seconds before the window: the relay letting go of the last step, tickets, opening. */
+  setupSeconds?: { settle: number; tickets: number; open: number };
+}
+export interface CapacityRow {
+  steps: CapacityStep[];
+  /** Typical lane: bytes per second the recorded session offers one console. */
+  rate?: number;
+}
+
+export type SectionName = "throughput" | "latency" | "keys" | "compression" | "cost" | "stall" | "scale" | "capacity";
 /** Rows by lane ("porthole:plain", "scroll:deflate", …), each list in run order. */
 export type Lanes<Row> = Record<string, Row[]>;
 
@@ -127,6 +174,8 @@ export interface Results {
   cost: Lanes<CostRow>;
   stall: Lanes<StallRow>;
   scale: Lanes<ScaleRow>;
+  /** Absent in results saved before the section existed. */
+  capacity?: Lanes<CapacityRow>;
   errors: string[];
   seconds: number;
 }
@@ -145,7 +194,8 @@ export const has = (rows: unknown[] | undefined) => (rows?.length ?? 0) > 0;
 /** Porthole's paths for latency and keys; the compression edge differs from the main one only for clients offering deflate. */
 export const porthole = (w: World) => (Object.keys(w.sites) as PathId[]).filter((p) => p.startsWith("porthole") && p !== "porthole-deflate" && p !== "porthole-recorded");
 export const split = (lane: string) => lane.split(":") as [PathId, ClientKind];
-export const pct = (us: number[]): Percentiles => ({ p50: percentile(us, 50), p99: percentile(us, 99), max: Math.max(...us) });
+// The max by reduce: spreading a capacity step's ~100,000 samples into Math.max overflows the stack.
+export const pct = (us: number[]): Percentiles => ({ p50: percentile(us, 50), p99: percentile(us, 99), max: us.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY) });
 export const perGiB = (cpu: Record<string, number>, bytes: number) => Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / (bytes / 1024 ** 3)]));
 
 /** Run-by-run ratio of two lanes' figure. */

@@ -5,16 +5,18 @@
  *
  * This file: the runner and the list. What sections share is `section-kit.ts`; the relay sections
  * (throughput, latency, keys, compression) are `sections-relay.ts`, the load sections (cost,
- * scale, stall) `sections-load.ts`.
+ * scale, stall) `sections-load.ts`, one site's capacity `sections-capacity.ts`.
  */
 import { compression, keys, latency, throughput } from "./sections-relay.ts";
 import { cost, scale, stall } from "./sections-load.ts";
+import { capacity } from "./sections-capacity.ts";
 import { type Config, type Lanes, log, type Results, type Section, type SectionName } from "./section-kit.ts";
 import type { World } from "./paths.ts";
 
 export { configFor, type CostRow, type Lanes, type LatencyRow, log, ratioOf, type Results, type SectionName } from "./section-kit.ts";
 export { STREAMS } from "./sections-relay.ts";
 export { allOpened, connectorPerConsole, COST_RATE, scaleDelta, stallGrowth, stallMet } from "./sections-load.ts";
+export { DELIVERED_MIN, ECHO_P99_MAX_MS, held, LATE_P99_MAX_MS, typicalRate, why } from "./sections-capacity.ts";
 
 const rotate = <T>(xs: T[], by: number) => xs.map((_, i) => xs[(i + by) % xs.length]!);
 
@@ -45,6 +47,6 @@ export async function runSections(sections: Section<unknown>[], w: World, c: Con
 
 // ---- sections ---------------------------------------------------------------------------------------
 
-export const SECTIONS = { throughput, latency, keys, compression, cost, stall, scale } as Record<SectionName, Section<unknown>>;
-/** In the order they run: the first two share their runs; each later one runs alone. */
-export const ORDER: SectionName[][] = [["throughput", "latency"], ["keys"], ["compression"], ["cost"], ["stall"], ["scale"]];
+export const SECTIONS = { throughput, latency, keys, compression, cost, stall, scale, capacity } as Record<SectionName, Section<unknown>>;
+/** In the order they run: the first two share their runs; each later one runs alone (capacity last: it loads the edge most). */
+export const ORDER: SectionName[][] = [["throughput", "latency"], ["keys"], ["compression"], ["cost"], ["stall"], ["scale"], ["capacity"]];

@@ -11,6 +11,8 @@
  *   "E"                echo: one byte back (a Bell) for every byte of each KeyEvent
  *   "R<file>:<n>"      replay a recorded session segment (bench/recording.ts) in a loop until n bytes
  *   "R<file>@<ns>"     replay it once at its recorded pace, chunk i at monotonic time ns + its offset
+ *   "R<file>@<ns>~<i>" replay it at its pace in a loop until closed, from chunk i on the first pass
+ *                      (a console joining its session mid-way), pass k's chunks k × its length later
  * A connection whose first byte is 'T' gets one JSON line of counters, then is closed.
  *
  * Run: `node bench/upstream.ts [port]`; prints `{"port":…}` once listening.
@@ -79,7 +81,7 @@ function paced(socket: Socket, perSecond: number): void {
 }
 
 function replay(socket: Socket, spec: string): void {
-  const m = /^(.+?)(?::(\d+)|@(\d+))$/.exec(spec);
+  const m = /^(.+?)(?::(\d+)|@(\d+)(?:~(\d+))?)$/.exec(spec);
   if (!m) return void socket.destroy();
   const seg = loadSegment(m[1]!);
   if (m[2]) {
@@ -94,11 +96,17 @@ function replay(socket: Socket, spec: string): void {
     return pump();
   }
   const start = BigInt(m[3]!);
-  let i = 0;
+  const loop = m[4] !== undefined;
+  let i = loop ? Number(m[4]) : 0;
+  let pass = 0;
   const next = (): void => {
-    while (i < seg.chunks.length && !socket.destroyed) {
+    while (!socket.destroyed) {
+      if (i >= seg.chunks.length) {
+        if (!loop || seg.chunks.length === 0) return;
+        [i, pass] = [0, pass + 1];
+      }
       const [offset, end, atMs] = seg.chunks[i]!;
-      const wait = Number(start + BigInt(Math.round(atMs * 1e6)) - process.hrtime.bigint()) / 1e6;
+      const wait = Number(start + BigInt(Math.round((pass * seg.ms + atMs) * 1e6)) - process.hrtime.bigint()) / 1e6;
       if (wait > 0.5) return void setTimeout(next, wait);
       socket.write(seg.bytes.subarray(offset, end));
       i++;

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeOpenOk, FrameType } from "../../shared/protocol/frames.ts";
 import { CREDIT_SUBPROTOCOL, JOIN_WAIT_MS } from "../../shared/protocol/limits.ts";
+import { REJOIN_MS } from "../../worker/site/link-joins.ts";
 import { later } from "./clock.ts";
 import { auditUntil, call, createSite, openBrowser, openConsole, signIn, TestSocket, type TestConnector, upgrade, userSession, welcomedConnector } from "./helpers.ts";
 import { hibernate } from "./hibernate.ts";
@@ -29,7 +30,9 @@ async function nextNotice(s: TestSocket, type: string): Promise<Notice> {
 /** A console that finished OPEN: the connector answered OPEN_OK. */
 async function opened(wsUrl: string, connector: TestConnector): Promise<TestSocket> {
   const s = await openBrowser(wsUrl, CREDIT_SUBPROTOCOL);
-  const open = await connector.nextFrame();
+  // CLOSEs for consoles that ended before may come first.
+  let open = await connector.nextFrame();
+  while (open.type === FrameType.close) open = await connector.nextFrame();
   expect(open.type).toBe(FrameType.open);
   connector.send(encodeOpenOk(open.stream));
   return s;
@@ -214,4 +217,43 @@ describe("share links that ask before each viewer joins", () => {
     expect(await nextNotice(mine, "join_answered")).toMatchObject({ id: fay.id, outcome: "ended" });
     expect((await look(site, secret, fay.id, fay.token)).body.error?.code).toBe("link_revoked");
   });
+
+  it("let a viewer whose console dropped back once without asking, for a minute; not one whose console someone ended", async () => {
+    const { admin, site, connector, link, secret } = await setup();
+    const gil = await asked(site, secret, "Gil");
+    expect((await call("POST", `/api/links/${link.id}/joins/${gil.id}/allow`, undefined, admin)).status).toBe(200);
+    const first = await look(site, secret, gil.id, gil.token);
+    const watching = await opened(`ws://porthole.test${linkPath(link.wsUrl, first.body.pass)}`, connector);
+    // While the console lives, the request gives nothing more.
+    expect((await look(site, secret, gil.id, gil.token)).body).toMatchObject({ state: "used" });
+
+    // The viewer's side drops: back once, without anyone asked.
+    watching.ws.close(1000, "network blip");
+    expect((await connector.nextFrame()).type).toBe(FrameType.close); // the edge saw the drop
+    const back = (await look(site, secret, gil.id, gil.token)).body;
+    expect(back.state).toBe("allowed");
+    expect(back.pass).toBeTruthy();
+    expect((await look(site, secret, gil.id, gil.token)).body).toMatchObject({ state: "used" });
+    await opened(`ws://porthole.test${linkPath(link.wsUrl, back.pass)}`, connector);
+
+    // Someone ends that console: no way back on this request.
+    const sessions = (await (await call("GET", "/api/sessions", undefined, admin)).json()) as { id: string; site: string }[];
+    const mine = sessions.find((s) => s.site === site)!;
+    expect((await call("DELETE", `/api/sessions/${mine.id}`, undefined, admin)).status).toBe(204);
+    await connector.nextFrame();
+    expect((await look(site, secret, gil.id, gil.token)).body).toMatchObject({ state: "used" });
+  });
+
+  it("keep a dropped viewer's seat for a minute only", async () => {
+    const { admin, site, connector, link, secret } = await setup();
+    const hal = await asked(site, secret, "Hal");
+    expect((await call("POST", `/api/links/${link.id}/joins/${hal.id}/allow`, undefined, admin)).status).toBe(200);
+    const viewer = await opened(`ws://porthole.test${linkPath(link.wsUrl, (await look(site, secret, hal.id, hal.token)).body.pass)}`, connector);
+    viewer.ws.close(1000, "gone for lunch");
+    expect((await connector.nextFrame()).type).toBe(FrameType.close); // the edge saw the drop
+    const late = await later(REJOIN_MS + 1000, () => look(site, secret, hal.id, hal.token));
+    expect(late.body).toMatchObject({ state: "used" });
+    expect(late.body.pass).toBeUndefined();
+  });
 });
+

@@ -131,6 +131,27 @@ describe("where the console page's socket comes from", () => {
     expect(t.socketPath).toBe("/ws/link/dc1?link=s3cret&pass=jp1");
   });
 
+  it("comes back on the same request after a drop without asking anyone; asks again when the edge no longer holds the seat", async () => {
+    const status = { status: 200, body: { expiresAt: "2030-01-01T00:00:00Z", viewOnly: true, vm: "Web", pin: false, approval: true } };
+    const asked = (id: string) => ({ status: 201, body: { id, token: `tok-${id}`, expiresAt: new Date(Date.now() + 120_000).toISOString(), vm: "Web" } });
+    const state = (s: string, pass?: string) => ({ status: 200, body: { state: s, expiresAt: "2030-01-01T00:00:00Z", message: s, ...(pass ? { pass } : {}) } });
+    const p = page("/l/dc1", "s3cret", [status, asked("j1"), state("allowed", "p1"), status, state("allowed", "p2"), status, state("used"), asked("j2"), state("allowed", "p3")]);
+    const first = await p.first();
+    if (typeof first === "string") throw new Error(first);
+    const second = await first.again();
+    if (typeof second === "string") throw new Error(second);
+    expect(second.socketPath).toBe("/ws/link/dc1?link=s3cret&pass=p2");
+    expect(p.requests.filter((r) => r.init.method === "POST")).toHaveLength(1);
+    // The seat is gone (used): it asks again, by the same name, and waits.
+    const third = await second.again();
+    if (typeof third === "string") throw new Error(third);
+    expect(third.socketPath).toBe("/ws/link/dc1?link=s3cret&pass=p3");
+    const asks = p.requests.filter((r) => r.init.method === "POST");
+    expect(asks).toHaveLength(2);
+    expect(JSON.parse(String(asks[1]!.init.body))).toEqual({ name: "" });
+    expect(p.askName).toHaveBeenCalledTimes(1);
+  });
+
   it("puts a PIN's pass into the request to join, not the socket, and says no as the edge said it", async () => {
     const status = { status: 200, body: { expiresAt: "2030-01-01T00:00:00Z", viewOnly: true, vm: "Web", pin: true, approval: true } };
     const pinPass = { status: 200, body: { pass: "pp", expiresAt: "2030-01-01T00:00:00Z" } };

@@ -37,6 +37,13 @@ function refusal(err: unknown, otherwise: string): string {
   return err.fromEdge ? err.message : otherwise;
 }
 
+/** What a share link's page remembers for its reconnects: the PIN, the name, the request that let it in. */
+interface Known {
+  pin: string | null;
+  name: string | null;
+  join: { id: string; token: string } | null;
+}
+
 /** The page's first target; each target's `again` gives the next. */
 export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
   const { api, consent } = deps;
@@ -45,10 +52,10 @@ export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
    * A share link: reusable while it lives; the status request says whether it still does. A link
    * with a PIN asks the person for it, trades it for a single-use pass (`POST /l/:site/pin`), and
    * remembers it for reconnects (each one needs a new pass); the PIN never goes in a URL. A link
-   * that asks before each viewer joins then asks for a name and waits to be let in (waitToJoin);
-   * each reconnect asks again.
+   * that asks before each viewer joins then asks for a name and waits to be let in (waitToJoin); a
+   * reconnect soon after a drop is let in again on the same request, later ones ask again.
    */
-  async function linkTarget(site: string, secret: string, known: { pin: string | null; name: string | null } = { pin: null, name: null }): Promise<Target | string> {
+  async function linkTarget(site: string, secret: string, known: Known = { pin: null, name: null, join: null }): Promise<Target | string> {
     // The secret travels in a header, never in a URL that a server or proxy would log.
     const headers = { "X-Porthole-Link": secret };
     let body: LinkStatus;
@@ -78,10 +85,15 @@ export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
       }
     }
     let name = known.name;
+    let join = known.join;
     if (body.approval) {
-      const joined = await waitToJoin(site, headers, body.vm, pass, name);
-      if (typeof joined === "string") return joined;
-      ({ pass, name } = joined);
+      const back = join ? await rejoin(site, headers, join) : null;
+      if (back) pass = back;
+      else {
+        const joined = await waitToJoin(site, headers, body.vm, pass, name);
+        if (typeof joined === "string") return joined;
+        ({ pass, name, join } = joined);
+      }
     }
     return {
       site,
@@ -89,8 +101,18 @@ export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
       viewOnly: body.viewOnly === true,
       expiresAt: Date.parse(body.expiresAt),
       vmName: body.vm,
-      again: () => linkTarget(site, secret, { pin, name }),
+      again: () => linkTarget(site, secret, { pin, name, join }),
     };
+  }
+
+  /** The pass for coming back on a request that let us in, if the edge still holds our seat; else null. */
+  async function rejoin(site: string, headers: Record<string, string>, join: { id: string; token: string }): Promise<string | null> {
+    try {
+      const state = await api.call("GET /l/:site/join/:id", { params: { site, id: join.id }, headers: { ...headers, "X-Porthole-Join": join.token } });
+      return state.state === "allowed" && state.pass ? state.pass : null;
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -98,7 +120,13 @@ export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
    * someone in control answers or the edge's deadline passes; resolves with the socket's pass, or
    * the edge's words for why not. The viewer holds no socket meanwhile: nothing of the screen.
    */
-  async function waitToJoin(site: string, headers: Record<string, string>, vm: string, pinPass: string | null, known: string | null): Promise<{ pass: string; name: string } | string> {
+  async function waitToJoin(
+    site: string,
+    headers: Record<string, string>,
+    vm: string,
+    pinPass: string | null,
+    known: string | null,
+  ): Promise<{ pass: string; name: string; join: { id: string; token: string } } | string> {
     let name = known;
     let problem: string | null = null;
     let asked: LinkJoinAsked;
@@ -122,7 +150,7 @@ export function firstTarget(deps: TargetDeps): () => Promise<Target | string> {
         sleep: deps.sleep,
         waiting: (left) => deps.waiting(`Waiting for someone in control of ${vm} to let you in (${clock(left)} left).`),
       });
-      if (state.state === "allowed" && state.pass) return { pass: state.pass, name };
+      if (state.state === "allowed" && state.pass) return { pass: state.pass, name, join: { id: asked.id, token: asked.token } };
       return state.message;
     } catch (err) {
       if (err instanceof ApiFailure && err.status === 0) return "Nobody answered in time, and Porthole cannot be reached: open the link again later.";

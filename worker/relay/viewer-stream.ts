@@ -71,8 +71,9 @@ export interface ViewerAttachment {
   viewOnly: boolean;
   /** Set when opened through a share link. */
   linkId?: string;
-  /** The name a link's viewer gave when let in (≤ JOIN_NAME_MAX characters: attachments are small). */
+  /** The name a link's viewer gave when let in (≤ JOIN_NAME_MAX characters: attachments are small), and its join request. */
   viewerName?: string;
+  joinId?: string;
   /** The recording of this console, if it is recorded (worker/site/recording-book.ts): its audit rows name it. */
   recording?: string;
   /** The connector answered OPEN_OK. */

@@ -11,6 +11,7 @@
  * the notices to the people in control, the alarm's deadline.
  */
 import { JOIN_WAIT_MS, VIEWER_NOTICE_JOIN_ANSWERED, VIEWER_NOTICE_JOIN_REQUEST } from "../../shared/protocol/limits.ts";
+import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { randomToken, secretsEqual, sha256Hex } from "../auth/secrets.ts";
 import type { ViewerAttachment } from "../relay/viewer-stream.ts";
 import { type ShareLinkBook, type ShareLinkRecord, usableLink } from "./share-links.ts";
@@ -23,6 +24,14 @@ import type { TicketBook } from "./tickets.ts";
 export const JOIN_WAITING_MAX = 5;
 /** Settled requests are kept this long so a late look at one says what happened to it. */
 const KEEP_SETTLED_MS = 24 * 3600_000;
+/**
+ * An allowed viewer whose console dropped (the network, the connector, the VM's console server:
+ * what the console page retries) may come back this long after without being asked about again;
+ * the same page holds the request's token. A console someone ended, or the edge ended for a
+ * reason (idle, access, the link), keeps no seat.
+ */
+export const REJOIN_MS = 60_000;
+const KEEPS_SEAT = new Set([1000, 1001, 1005, 1006, CloseCode.ended, CloseCode.internal, CloseCode.upstreamFailed, CloseCode.connectorOffline, CloseCode.upstreamTimeout]);
 
 /**
  * waiting → allowed → used (the pass was handed out), or → denied | timed_out | ended (the link
@@ -38,6 +47,8 @@ export interface JoinRecord {
   expiresAt: number;
   state: JoinState;
   answeredBy: string | null;
+  /** When its viewer's console dropped in a way that keeps the seat (null: seated, or never). */
+  leftAt: number | null;
 }
 
 type Row = {
@@ -49,10 +60,11 @@ type Row = {
   expires_at: number;
   state: JoinState;
   answered_by: string | null;
+  left_at: number | null;
 };
 
 function record(r: Row): JoinRecord {
-  return { id: r.id, linkId: r.link_id, name: r.name, askedAt: r.asked_at, expiresAt: r.expires_at, state: r.state, answeredBy: r.answered_by };
+  return { id: r.id, linkId: r.link_id, name: r.name, askedAt: r.asked_at, expiresAt: r.expires_at, state: r.state, answeredBy: r.answered_by, leftAt: r.left_at };
 }
 
 /** The join requests: the one owner of their rows. */
@@ -78,7 +90,7 @@ export class JoinBook {
       now,
       expiresAt,
     );
-    return { record: { id, linkId, name, askedAt: now, expiresAt, state: "waiting", answeredBy: null }, token };
+    return { record: { id, linkId, name, askedAt: now, expiresAt, state: "waiting", answeredBy: null, leftAt: null }, token };
   }
 
   get(id: string): JoinRecord | null {
@@ -106,6 +118,11 @@ export class JoinBook {
     if (before === 0) return false;
     this.sql.exec("UPDATE link_joins SET state = ?, answered_by = coalesce(?, answered_by), answered_at = coalesce(answered_at, ?) WHERE id = ?", to, by, now, id);
     return true;
+  }
+
+  /** Its viewer's console opened (null: no rejoin while it lives), or dropped (`at`). */
+  seated(id: string, leftAt: number | null = null): void {
+    this.sql.exec("UPDATE link_joins SET left_at = ? WHERE id = ?", leftAt, id);
   }
 
   /** Waiting requests past their deadline. */
@@ -205,8 +222,11 @@ export class LinkJoins {
     if (join.state === "waiting" && join.expiresAt <= Date.now()) this.timedOut(join);
     const now = this.to.book.get(join.id)!;
     const expiresAt = now.expiresAt;
-    if (now.state !== "allowed") return { ok: true, state: now.state, expiresAt, message: JOIN_WORDS[now.state] };
-    if (!this.to.book.settle(join.id, "allowed", "used")) return { ok: true, state: "used", expiresAt, message: JOIN_WORDS.used };
+    // Back within REJOIN_MS of a dropped console: let in again without asking (once per drop).
+    const rejoin = now.state === "used" && now.leftAt !== null && Date.now() - now.leftAt < REJOIN_MS;
+    if (now.state !== "allowed" && !rejoin) return { ok: true, state: now.state, expiresAt, message: JOIN_WORDS[now.state] };
+    if (rejoin) this.to.book.seated(join.id);
+    else if (!this.to.book.settle(join.id, "allowed", "used")) return { ok: true, state: "used", expiresAt, message: JOIN_WORDS.used };
     const { ticket, expiresAt: passExpiresAt } = await this.to.tickets.issue({
       hypervisor: link.hypervisor,
       vm: link.vm,
@@ -214,6 +234,7 @@ export class LinkJoins {
       viewOnly: link.viewOnly,
       via: "join",
       viewerName: join.name,
+      joinId: join.id,
     });
     return { ok: true, state: "allowed", expiresAt, message: JOIN_WORDS.allowed, pass: ticket, passExpiresAt };
   }
@@ -258,6 +279,11 @@ export class LinkJoins {
       const link = this.to.links.byId(join.linkId);
       if (link && link.hypervisor === a.hypervisor && link.vm === a.vm) notify(this.requestNotice(link, join));
     }
+  }
+
+  /** An allowed viewer's console ended: a drop keeps its seat for REJOIN_MS, anything else ends it. */
+  consoleEnded(id: string, code: number): void {
+    if (KEEPS_SEAT.has(code)) this.to.book.seated(id, Date.now());
   }
 
   /** Waiting requests of a link, for the Share links list. */

@@ -63,6 +63,8 @@ export class SiteObject extends SiteRpc {
       this.audit.consoleClosed(end);
       const a = end.stream.attachment;
       this.watching.changed(a.hypervisor, a.vm, { left: this.watching.label(a) });
+      // A link's viewer who was let in may come back for a short while without asking again (link-joins.ts).
+      if (a.joinId) this.joins.consoleEnded(a.joinId, end.code);
     });
     this.recordings = new RecordingBook(ctx, env.RECORDINGS, this.config, limit(env.RECORDING_RETENTION_DAYS, 30));
     this.streams.tap = this.recordings;

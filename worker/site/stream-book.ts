@@ -46,8 +46,9 @@ export interface OpenRequest {
   mode: ViewerAttachment["mode"];
   subprotocol: string | null;
   linkId?: string;
-  /** A share link's viewer who was let in by name (link-joins.ts). */
+  /** A share link's viewer who was let in by name, and the request that let them in (link-joins.ts). */
   viewerName?: string;
+  joinId?: string;
 }
 
 /**
@@ -139,6 +140,7 @@ export class StreamBook {
       viewOnly: req.viewOnly,
       ...(req.linkId ? { linkId: req.linkId } : {}),
       ...(req.viewerName ? { viewerName: req.viewerName } : {}),
+      ...(req.joinId ? { joinId: req.joinId } : {}),
       upstreamOpen: false,
       deadline: now + OPEN_TIMEOUT_MS,
       ackBy: ackDeadline(req.connector, now),

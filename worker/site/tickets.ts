@@ -21,8 +21,9 @@ export interface ConsoleGrant {
    * "join" for a viewer someone allowed in (link-joins.ts). A link's socket takes only its kind.
    */
   via?: "pin" | "join";
-  /** The name an allowed viewer gave (Watching now shows it). */
+  /** The name an allowed viewer gave (Watching now shows it), and the request that let them in. */
   viewerName?: string;
+  joinId?: string;
 }
 
 export type TicketCheck =
@@ -86,7 +87,7 @@ export class TicketBook {
     const ticket = randomToken();
     const expiresAt = Date.now() + TICKET_TTL_MS;
     this.sql.exec(
-      "INSERT INTO tickets (hash, hypervisor, vm, user, view_only, expires_at, user_id, via, viewer_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO tickets (hash, hypervisor, vm, user, view_only, expires_at, user_id, via, viewer_name, join_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       await sha256Hex(ticket),
       grant.hypervisor,
       grant.vm,
@@ -96,6 +97,7 @@ export class TicketBook {
       grant.userId ?? null,
       grant.via ?? null,
       grant.viewerName ?? null,
+      grant.joinId ?? null,
     );
     return { ticket, expiresAt };
   }
@@ -114,7 +116,8 @@ export class TicketBook {
         used_at: number | null;
         via: "pin" | "join" | null;
         viewer_name: string | null;
-      }>("SELECT hypervisor, vm, user, user_id, view_only, expires_at, used_at, via, viewer_name FROM tickets WHERE hash = ?",
+        join_id: string | null;
+      }>("SELECT hypervisor, vm, user, user_id, view_only, expires_at, used_at, via, viewer_name, join_id FROM tickets WHERE hash = ?",
         hash,
       )
       .toArray()[0];
@@ -132,6 +135,7 @@ export class TicketBook {
         ...(row.user_id ? { userId: row.user_id } : {}),
         ...(row.via ? { via: row.via } : {}),
         ...(row.viewer_name ? { viewerName: row.viewer_name } : {}),
+        ...(row.join_id ? { joinId: row.join_id } : {}),
       },
     };
   }

@@ -21,7 +21,7 @@ import type { Watching } from "./watching.ts";
 import type { LinkJoins } from "./link-joins.ts";
 
 type Admission =
-  | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string; maxViewers?: number | null; viewerName?: string }
+  | { ok: true; hypervisor: string; vm: string; user: string; userId?: string; viewOnly: boolean; linkId?: string; maxViewers?: number | null; viewerName?: string; joinId?: string }
   | { ok: false; code: number; reason: string };
 
 /** What the upgrades read and change in the site object. */
@@ -94,7 +94,7 @@ export class Upgrades {
       ? await this.redeemLink(url.searchParams.get("link") ?? "", url.searchParams.get("pass") ?? "")
       : await this.redeemTicket(url.searchParams.get("ticket") ?? "");
     if (!admission.ok) return refuseUpgrade(admission.code, admission.reason, headers);
-    const { hypervisor, vm, user, userId, viewOnly, linkId, maxViewers, viewerName } = admission;
+    const { hypervisor, vm, user, userId, viewOnly, linkId, maxViewers, viewerName, joinId } = admission;
     const busy = this.overLimit(user, linkId, maxViewers);
     if (busy) return refuseUpgrade(CloseCode.tooMuchInput, busy, headers);
     const found = connectors.find(hypervisor, vm);
@@ -114,8 +114,11 @@ export class Upgrades {
       subprotocol,
       ...(linkId ? { linkId } : {}),
       ...(viewerName ? { viewerName } : {}),
+      ...(joinId ? { joinId } : {}),
     });
     connector.flush();
+    // An allowed viewer is seated: no rejoin without asking while this console lives.
+    if (joinId) this.to.joins.book.seated(joinId);
     // A use is a console the link opened (refusals above count nothing).
     if (linkId) this.to.links.used(linkId);
     // Everyone on this VM's console (the newcomer included) hears who is there now.
@@ -176,6 +179,7 @@ export class Upgrades {
     if (closed) return { ok: false, code: closed.code === "link_used_up" ? CloseCode.gone : CloseCode.forbidden, reason: closed.message };
     const user = `link:${link.id}`;
     let viewerName: string | undefined;
+    let joinId: string | undefined;
     if (link.pin || link.approval) {
       const check = pass ? await this.to.tickets.redeem(pass) : null;
       const via = link.approval ? "join" : "pin";
@@ -187,7 +191,8 @@ export class Upgrades {
         return { ok: false, code: CloseCode.unauthorized, reason };
       }
       viewerName = check.grant.viewerName;
+      joinId = check.grant.joinId;
     }
-    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user, viewOnly: link.viewOnly, linkId: link.id, maxViewers: link.maxViewers, ...(viewerName ? { viewerName } : {}) };
+    return { ok: true, hypervisor: link.hypervisor, vm: link.vm, user, viewOnly: link.viewOnly, linkId: link.id, maxViewers: link.maxViewers, ...(viewerName ? { viewerName } : {}), ...(joinId ? { joinId } : {}) };
   }
 }

@@ -112,6 +112,7 @@ export const SITE_MIGRATIONS: readonly Migration[] = [
       // 'pin' or 'join' for a share link's pass (null: a console ticket), and the approved viewer's name.
       if (!tickets.has("via")) sql.exec("ALTER TABLE tickets ADD COLUMN via TEXT");
       if (!tickets.has("viewer_name")) sql.exec("ALTER TABLE tickets ADD COLUMN viewer_name TEXT");
+      if (!tickets.has("join_id")) sql.exec("ALTER TABLE tickets ADD COLUMN join_id TEXT");
       sql.exec(`CREATE TABLE IF NOT EXISTS link_joins (
         id TEXT PRIMARY KEY,
         link_id TEXT NOT NULL,
@@ -121,7 +122,8 @@ export const SITE_MIGRATIONS: readonly Migration[] = [
         expires_at INTEGER NOT NULL,
         state TEXT NOT NULL,
         answered_by TEXT,
-        answered_at INTEGER
+        answered_at INTEGER,
+        left_at INTEGER
       )`);
       sql.exec("CREATE INDEX IF NOT EXISTS link_joins_waiting ON link_joins (state, expires_at)");
     },

@@ -4,7 +4,8 @@
  *
  * Fairness: control frames first, then streams with little to send (a keystroke's echo) ahead of
  * bulk ones, which take turns one frame each; at most INFLIGHT_LIMIT bytes sit in the socket's own
- * queue, so a keystroke waits behind at most that.
+ * queue. While bulk bytes wait, interactive ones go in a message of their own and may pass that
+ * limit by URGENT_INFLIGHT_BYTES, so a keystroke waits behind no bulk bytes in the connector.
  *
  * Copies: each message is assembled in one buffer, frame headers written in place and each
  * console byte copied once from the upstream's read buffers; the buffer goes back to a small pool

@@ -10,16 +10,18 @@
  *
  *   node bench/upstream-types.ts [--mib 256] [--runs 3]
  */
-import { fork } from "node:child_process";
+import { execFileSync, fork } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket, { createWebSocketStream } from "ws";
+import type { VncHypervisor } from "../connector/config.ts";
 import { STREAM_WINDOW_BYTES } from "../shared/protocol/limits.ts";
 import type { StreamHost, TunnelStream as Stream } from "../connector/tunnel/stream.ts";
 import { TunnelStream } from "../connector/tunnel/stream.ts";
 import { openXapiConsole } from "../connector/upstreams/xenserver/console-tunnel.ts";
-import { connect } from "node:net";
 import type { Duplex } from "node:stream";
 import { awaitGreeting } from "../connector/upstreams/upstream.ts";
 
@@ -76,8 +78,12 @@ if (process.argv[2] === "--serve") {
 } else {
   const args = parseArgs({ options: { mib: { type: "string", default: "256" }, runs: { type: "string", default: "3" } } }).values;
   const bytes = Number(args.mib) * 1024 * 1024;
-  const key = readFileSync(process.env.BENCH_KEY ?? "/tmp/onr/k.pem", "utf8");
-  const cert = readFileSync(process.env.BENCH_CERT ?? "/tmp/onr/c.pem", "utf8");
+  // A throwaway self-signed pair: the connector side does not verify it (`insecure` trust).
+  const dir = mkdtempSync(join(tmpdir(), "porthole-upstream-types-"));
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "k.pem"), "-out", join(dir, "c.pem"), "-days", "1", "-subj", "/CN=localhost"], { stdio: "ignore" });
+  const key = readFileSync(join(dir, "k.pem"), "utf8");
+  const cert = readFileSync(join(dir, "c.pem"), "utf8");
+  rmSync(dir, { recursive: true });
   const child = fork(new URL(import.meta.url).pathname, ["--serve", JSON.stringify({ key, cert, bytes })]);
   const [ports] = (await once(child, "message")) as [{ tcp: number; tls: number; ws: number }];
   const signal = new AbortController().signal;
@@ -85,7 +91,7 @@ if (process.argv[2] === "--serve") {
     vnc: async () => {
       // As vnc.ts dials (its `dial` is internal): through VncUpstream with one configured VM.
       const { VncUpstream } = await import("../connector/upstreams/vnc.ts");
-      const up = new VncUpstream({ name: "b", type: "vnc", vms: [{ id: "v", address: `127.0.0.1:${ports.tcp}` }] } as never);
+      const up = new VncUpstream({ name: "b", type: "vnc", vms: [{ id: "v", address: `127.0.0.1:${ports.tcp}` }] } as VncHypervisor);
       return up.openConsole("v", signal);
     },
     xenserver: () =>
@@ -96,7 +102,6 @@ if (process.argv[2] === "--serve") {
         ws.once("open", () => resolve(awaitGreeting(createWebSocketStream(ws), { signal })));
       }),
   };
-  void connect;
   for (let run = 0; run < Number(args.runs); run++) {
     for (const [kind, open] of Object.entries(openers)) {
       const socket = await open();

@@ -346,7 +346,7 @@ function targets(r: Results, cost: ReturnType<typeof costTables>, comp: ReturnTy
     "2. CPU per GiB relayed (production-like path, credit client): connector ≤ 1.0 s and edge runtime ≤ 1.0 s, each ≤ websockify's whole relay",
     cpuOk,
     `connector ${num(cpu("connector"), 2)} s, edge runtime ${num(cpu("edge runtime"), 2)} s, websockify ${num(wsf, 2)} s; plain clients: connector ${num(cpuOf("porthole:plain", "connector"), 2)} s, runtime ${num(cpuOf("porthole:plain", "edge runtime"), 2)} s`,
-    `each relays a byte with more work than websockify's one read and one write: the connector reads it into a fresh buffer and copies it into a tunnel message (frames are already written in place, up to 256 KiB), the runtime decodes the tunnel and re-sends to the viewer. Would move it: the connector reading upstream sockets into reused memory (measured on this path: 1.8 → 0.8 CPU-s/GiB, see the analysis).`,
+    `each relays a byte with more work than websockify's one read and one write: the connector reads it into a reused block and copies it once into a tunnel message (frames written in place, up to 256 KiB), the runtime decodes the tunnel and re-sends to the viewer. Would move it: fewer messages and less work per message in the runtime, then a profile of what the connector has left (see the analysis).`,
   );
   const loaded = (lanes: Lanes<LatencyRow>, path: string) => pick(lanes[path], (y) => ms(y.load.p99));
   const vsWsf = (lanes: Lanes<LatencyRow>) => ratioOf(lanes, "porthole", "websockify", (y) => y.load.p99);

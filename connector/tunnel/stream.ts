@@ -18,7 +18,9 @@ import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import { encodeClose, encodeCredit, encodeOpenOk, FrameType, writeHeader } from "../../shared/protocol/frames.ts";
 import { CREDIT_CHUNK_BYTES, FRAME_HEADER_BYTES } from "../../shared/protocol/limits.ts";
 import { type FinishResult, finishHandshake, HandshakeTranscript, rfbMinor } from "../upstreams/handshake-finisher.ts";
+import { type BlockReader, blockReaderOf } from "../upstreams/block-reader.ts";
 import { type HandshakeSlot, slotOf } from "../upstreams/handshake-limiter.ts";
+import type { Block } from "../upstreams/read-blocks.ts";
 import { RfbHandshake } from "./rfb-handshake.ts";
 
 /** Node reads sockets in chunks of up to this size: pausing one chunk early keeps us under the window. */
@@ -78,7 +80,11 @@ export class TunnelStream {
   private readonly abort = new AbortController();
   private sendCredit: number;
   private pending: Buffer[] = [];
+  /** For each pending chunk, the read block it points into (null: a buffer of its own). */
+  private pendingBlocks: (Block | null)[] = [];
   private pendingBytes = 0;
+  /** The upstream socket's block reader, when it reads into reused blocks (block-reader.ts). */
+  private reader: BlockReader | undefined;
   /** Edge bytes that arrived before the console was connected. */
   private early: Buffer[] = [];
   private recvOutstanding = 0;
@@ -153,15 +159,24 @@ export class TunnelStream {
         this.park.unref?.();
       }
     }
-    const onData = (chunk: Buffer) => this.onUpstreamData(chunk);
+    const onData = (chunk: Buffer) => this.onUpstreamData(chunk, null);
+    const reader = blockReaderOf(upstream);
     const onEnd = () => this.end(CloseCode.ended, "The console ended.");
     const onError = (err: NodeJS.ErrnoException) =>
       this.end(CloseCode.upstreamFailed, `The console connection failed: ${err.code ?? err.message}.`);
-    upstream.on("data", onData);
+    if (reader) {
+      // Reads go to blocks from now on; what the opener put back (unshift) is read out first.
+      this.reader = reader;
+      reader.attach({ data: (segment, block) => this.onUpstreamData(segment, block), room: () => this.maybeResume() }, this.host.windowBytes);
+    }
+    // With a block reader, console bytes come through its sink only ('data' would repeat the drain below).
+    if (!reader) upstream.on("data", onData);
     upstream.once("end", onEnd);
     upstream.once("error", onError);
     upstream.once("close", onEnd);
     this.detach = () => {
+      reader?.detach();
+      this.reader = undefined;
       upstream.off("data", onData);
       upstream.off("end", onEnd);
       upstream.off("error", onError);
@@ -169,7 +184,12 @@ export class TunnelStream {
     };
     for (const bytes of this.early) this.writeUp(bytes);
     this.early = [];
-    // Openers may hand over a paused socket (with bytes put back by unshift): start it flowing.
+    // Openers may hand over a paused socket (with bytes put back by unshift): with a block reader
+    // those are read out here, ahead of any block; then the socket flows.
+    if (reader) {
+      for (let chunk: Buffer | null; !this.closed && (chunk = upstream.read() as Buffer | null) !== null; ) this.onUpstreamData(chunk, null);
+      if (this.closed || this.upstream !== upstream) return; // failed or parked meanwhile: the socket is not this stream's any more
+    }
     upstream.resume();
   }
 
@@ -185,6 +205,7 @@ export class TunnelStream {
     this.openOkSent = true;
     this.host.sendControl(encodeOpenOk(this.id));
     this.pending.push(greeting);
+    this.pendingBlocks.push(null);
     this.pendingBytes += greeting.length;
     this.host.ready(this);
     this.startSilence();
@@ -293,8 +314,9 @@ export class TunnelStream {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  private onUpstreamData(chunk: Buffer): void {
-    if (this.closed) return;
+  /** `block`: the read block `chunk` points into, released once its bytes are copied out (or dropped). */
+  private onUpstreamData(chunk: Buffer, block: Block | null): void {
+    if (this.closed) return block?.release();
     if (!this.handshake.done) this.transcript.fromServer(chunk);
     this.handshake.fromServer(chunk);
     if (this.serverGreeting.length < VERSION_BYTES) {
@@ -304,20 +326,23 @@ export class TunnelStream {
       if (this.expectedGreeting) {
         // The viewer has a greeting already: the server's own is checked, not sent again.
         chunk = chunk.subarray(head.length);
-        if (this.serverGreeting.length < VERSION_BYTES) return;
+        if (this.serverGreeting.length < VERSION_BYTES) return block?.release();
         const expected = this.expectedGreeting;
         this.expectedGreeting = null;
         if (!this.greetingStillFits(expected)) {
           // E.g. a server that refuses the address answers "RFB 003.003" with a reason instead.
           const [now, before] = [this.serverGreeting, expected].map((g) => g.toString("latin1").trim().replace(/[^\x20-\x7e]/g, "?"));
+          block?.release();
           return this.fail(CloseCode.upstreamFailed, `The VNC server now greets with ${now}, not ${before}: open the console again.`);
         }
-        if (chunk.length === 0) return;
+        if (chunk.length === 0) return block?.release();
       }
     }
     this.pending.push(chunk);
+    this.pendingBlocks.push(block);
     this.pendingBytes += chunk.length;
-    if (this.pendingBytes + READ_CHUNK_BYTES > this.sendCredit) this.upstream?.pause();
+    // Out of credit, or out of read blocks (a stream holds at most a window of them): stop reading.
+    if (this.pendingBytes + READ_CHUNK_BYTES > this.sendCredit || (this.reader && !this.reader.hasRoom)) this.upstream?.pause();
     this.host.ready(this);
   }
 
@@ -381,7 +406,13 @@ export class TunnelStream {
   }
 
   private maybeResume(): void {
-    if (this.upstream?.isPaused() && !this.ending && this.pendingBytes + READ_CHUNK_BYTES <= this.sendCredit) {
+    if (
+      this.upstream?.isPaused() &&
+      !this.ending &&
+      !this.closed &&
+      this.pendingBytes + READ_CHUNK_BYTES <= this.sendCredit &&
+      (this.reader?.hasRoom ?? true)
+    ) {
       this.upstream.resume();
     }
   }
@@ -394,8 +425,11 @@ export class TunnelStream {
       const n = Math.min(head.length, size - done);
       out.set(n === head.length ? head : head.subarray(0, n), at + done);
       done += n;
-      if (n === head.length) this.pending.shift();
-      else this.pending[0] = head.subarray(n);
+      if (n === head.length) {
+        this.pending.shift();
+        // Copied into the message: the read block may be read into again.
+        this.pendingBlocks.shift()?.release();
+      } else this.pending[0] = head.subarray(n);
     }
     this.pendingBytes -= size;
   }
@@ -446,7 +480,9 @@ export class TunnelStream {
     }
     this.transcript.clear();
     this.unspoken = [];
+    for (const block of this.pendingBlocks) block?.release();
     this.pending = [];
+    this.pendingBlocks = [];
     this.pendingBytes = 0;
     this.early = [];
   }

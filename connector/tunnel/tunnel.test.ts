@@ -57,6 +57,32 @@ describe("tunnel scheduler", () => {
     for (const f of ws.sent.flat()) if (f.type === FrameType.data) expect(f.bytes.length).toBeLessThanOrEqual(MAX_DATA_BYTES);
   });
 
+  it("a keystroke goes out in a message of its own, even while a bulk console fills the socket's in-flight limit", async () => {
+    const bulk = new PassThrough();
+    const bulk2 = new PassThrough();
+    const keys = new PassThrough();
+    const { ws } = await tunnelWith(new Map([["bulk", bulk], ["bulk2", bulk2], ["keys", keys]]), { maxDataBytes: MAX_DATA_BYTES_ACCEPTED });
+    ws.deliver(
+      encodeJson(FrameType.open, 1, { hypervisor: "lab", vm: "bulk" }),
+      encodeJson(FrameType.open, 3, { hypervisor: "lab", vm: "bulk2" }),
+      encodeJson(FrameType.open, 2, { hypervisor: "lab", vm: "keys" }),
+    );
+    await settle();
+    ws.hold = true; // the socket writes nothing: what was handed over stays in flight
+    bulk.write(Buffer.alloc(STREAM_WINDOW_BYTES, 1));
+    bulk2.write(Buffer.alloc(STREAM_WINDOW_BYTES, 3));
+    await settle();
+    const before = ws.sent.length;
+    expect(ws.sent.flat().filter((f) => f.type === FrameType.data).length).toBeGreaterThan(0);
+    keys.write(Buffer.from("k"));
+    await settle();
+    // Past the in-flight limit, only the keystroke went: alone in its message.
+    const after = ws.sent.slice(before);
+    expect(after).toHaveLength(1);
+    expect(after[0]!.map((f) => f.stream)).toEqual([2]);
+    ws.release();
+  });
+
   it("never sends more than the credit, in order, and resumes where it stopped when credit comes back", async () => {
     const source = new PassThrough({ highWaterMark: 16 * 1024 });
     const { ws, tunnel } = await tunnelWith(new Map([["src", source]]));

@@ -4,7 +4,8 @@
  *
  * Fairness: control frames first, then streams with little to send (a keystroke's echo) ahead of
  * bulk ones, which take turns one frame each; at most INFLIGHT_LIMIT bytes sit in the socket's own
- * queue, so a keystroke waits behind at most that.
+ * queue. While bulk bytes wait, interactive ones go in a message of their own and may pass that
+ * limit by URGENT_INFLIGHT_BYTES, so a keystroke waits behind no bulk bytes in the connector.
  *
  * Copies: each message is assembled in one buffer, frame headers written in place and each
  * console byte copied once from the upstream's read buffers; the buffer goes back to a small pool
@@ -69,6 +70,13 @@ const MIN_FRAME_ROOM = 4 * 1024;
  * streams with more: it costs the bulk ones little and is what a person waits for.
  */
 const INTERACTIVE_BYTES = 16 * 1024;
+/**
+ * Interactive work (control frames, the streams above) may pass INFLIGHT_LIMIT by this much, in a
+ * message of its own while bulk streams wait: a keystroke's echo then neither waits for the socket
+ * to drain a neighbour's half megabyte nor rides at the head of a 256 KiB message the edge must
+ * receive whole before it reads the echo. Costs a message only while both kinds have bytes ready.
+ */
+const URGENT_INFLIGHT_BYTES = 64 * 1024;
 
 function localHeartbeatMs(): number {
   const fromEnv = Number(process.env.PORTHOLE_HEARTBEAT_MS);
@@ -381,7 +389,11 @@ export class Tunnel implements StreamHost {
   }
 
   private pump(): void {
-    while (this.inflight < INFLIGHT_LIMIT && this.ws.readyState === this.ws.OPEN && this.hasWork) {
+    while (this.ws.readyState === this.ws.OPEN && this.hasWork) {
+      const urgent = this.control.length > 0 || this.urgentQueue.length > 0;
+      if (this.inflight >= INFLIGHT_LIMIT + (urgent ? URGENT_INFLIGHT_BYTES : 0)) return;
+      // Interactive bytes go alone while bulk ones wait, or while only they may pass the limit.
+      const urgentOnly = urgent && (this.readyQueue.length > 0 || this.inflight >= INFLIGHT_LIMIT);
       // A control frame too large for a message buffer (an inventory, up to 1 MiB) goes alone.
       const first = this.control[0];
       if (first && first.length > MESSAGE_BUFFER_BYTES) {
@@ -400,7 +412,7 @@ export class Tunnel implements StreamHost {
       }
       // Then stream data, unless control frames are still waiting (OPEN_OK before any DATA).
       while (this.control.length === 0 && buffer.length - size >= MIN_FRAME_ROOM && size < BATCH_BYTES) {
-        const stream = this.urgentQueue.shift() ?? this.readyQueue.shift();
+        const stream = this.urgentQueue.shift() ?? (urgentOnly ? undefined : this.readyQueue.shift());
         if (!stream) break;
         stream.queued = false;
         size += stream.writeFrame(buffer, size, buffer.length - size);

@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import { CloseCode } from "../../shared/protocol/close-codes.ts";
 import type { HypervisorInventory } from "../../shared/protocol/messages.ts";
 import type { VncHypervisor } from "../config.ts";
+import { BlockReader } from "./block-reader.ts";
 import { DEFAULT_MAX_CONCURRENT_HANDSHAKES, HandshakeLimiter, withSlot } from "./handshake-limiter.ts";
 import { awaitGreeting, type CheckReport, socketFailure, type Upstream, UpstreamError } from "./upstream.ts";
 
@@ -22,7 +23,9 @@ function splitAddress(address: string): { host: string; port: number } {
 function dial(address: string, signal?: AbortSignal): Promise<Socket> {
   const { host, port } = splitAddress(address);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, signal, timeout: CONNECT_TIMEOUT_MS, noDelay: true });
+    // Console bytes are read into reused blocks (block-reader.ts), not a fresh buffer per read.
+    const reader = new BlockReader();
+    const socket = reader.bind(connect({ host, port, signal, timeout: CONNECT_TIMEOUT_MS, noDelay: true, onread: reader.onread }));
     const fail = (err: NodeJS.ErrnoException) => {
       socket.destroy();
       reject(err);

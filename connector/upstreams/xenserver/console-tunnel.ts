@@ -5,8 +5,9 @@
  * is handed on unchanged.
  */
 import type { Duplex } from "node:stream";
-import { connect, type TLSSocket } from "node:tls";
+import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { CloseCode } from "../../../shared/protocol/close-codes.ts";
+import { BlockReader } from "../block-reader.ts";
 import { describeTlsError, type TlsTrust, tlsOptions } from "../tls-trust.ts";
 import { awaitGreeting, socketFailure, UpstreamError } from "../upstream.ts";
 
@@ -94,7 +95,11 @@ export function openXapiConsole(req: ConsoleRequest): Promise<Duplex> {
   return new Promise<Duplex>((resolve, reject) => {
     let settled = false;
     let header = Buffer.alloc(0);
-    const socket: TLSSocket = connect({ host, port: req.port ?? CONSOLE_PORT, ...tlsOptions(req.trust, host) });
+    // TLS takes `onread` as TCP does (Node's tls.connect passes it to its socket; @types/node omits
+    // it): decrypted console bytes land in reused blocks (block-reader.ts).
+    const reader = new BlockReader();
+    const onread = { onread: reader.onread } as ConnectionOptions;
+    const socket: TLSSocket = reader.bind(connect({ host, port: req.port ?? CONSOLE_PORT, ...tlsOptions(req.trust, host), ...onread }));
     socket.setNoDelay(true);
 
     const fail = (err: UpstreamError) => {

@@ -173,6 +173,23 @@ describe("BlockReader", () => {
     expect(Buffer.concat(cb.received).equals(data)).toBe(true);
   });
 
+  it("a stream holding nothing but its read target may always read: a pool full of idle consoles' targets stops none for good", async () => {
+    const pool = new BlockPool(2 * LARGE_BLOCK_BYTES);
+    // Other consoles' idle read targets fill the pool, with nothing of theirs unsent: no block
+    // would ever come back to wake anyone.
+    const others = [pool.take(LARGE_BLOCK_BYTES), pool.take(LARGE_BLOCK_BYTES)];
+    expect(pool.full).toBe(true);
+    const data = randomBytes(512 * 1024);
+    const port = await serve((s) => s.end(data));
+    const { socket, reader } = dial(port, pool);
+    const c = consumer(socket, reader, 512 * 1024, random(13));
+    await c.done;
+    expect(Buffer.concat(c.received).equals(data)).toBe(true);
+    // One block at a time past the pool's bound: its read target and one retired block at most.
+    expect(c.peakHeld).toBeLessThanOrEqual(2 * LARGE_BLOCK_BYTES);
+    for (const b of others) pool.give(b);
+  });
+
   it("before a stream attaches, the socket is an ordinary Readable: data, pause, unshift; the attach reads what was put back first", async () => {
     const data = randomBytes(1024 * 1024);
     const port = await serve((s) => {

@@ -79,9 +79,16 @@ export class BlockReader {
     this.pool.forget(this.wake);
   }
 
-  /** Whether the socket may read more: one more block stays within the stream's bound and the pool's. */
+  /**
+   * Whether the socket may read more: one more block stays within the stream's bound and the
+   * pool's. A stream that holds nothing but its read target may always read, full pool or not:
+   * the pool may be full of idle consoles' targets, which no send would ever give back, and
+   * stopping every stream then would stop them for good. Past the pool's bound each stream so
+   * goes one block at a time (its target and one retired block at most).
+   */
   get hasRoom(): boolean {
-    return this.heldBytes + LARGE_BLOCK_BYTES <= this.limitBytes && !this.pool.full;
+    if (this.heldBytes + LARGE_BLOCK_BYTES > this.limitBytes) return false;
+    return !this.pool.full || this.heldBytes <= (this.target?.bytes.length ?? 0);
   }
 
   // ---- Node's onread callbacks ---------------------------------------------------------------------

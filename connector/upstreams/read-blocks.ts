@@ -8,9 +8,11 @@
  * idle and interactive streams SMALL ones, so a thousand idle consoles do not each keep 64 KiB
  * waiting for their next read.
  *
- * The pool's bound is soft but exact: once LIMIT_BYTES are out, every stream stops reading (it is
- * told again when blocks come back), and a stream always keeps the one block its socket reads
- * into next. So at most LIMIT_BYTES plus one block per open console are ever out.
+ * The pool's bound is soft but exact: once LIMIT_BYTES are out, every stream that holds unsent
+ * bytes stops reading (it is told again when blocks come back); one that holds only the block its
+ * socket reads into next goes on, one block at a time (block-reader.ts `hasRoom`: the blocks out
+ * may all be idle consoles' read targets, which nothing would give back). So at most LIMIT_BYTES
+ * plus two blocks per open console are ever out.
  */
 
 /** A bulk read: as much as Node reads at once in stream mode. */

@@ -255,5 +255,17 @@ describe("share links that ask before each viewer joins", () => {
     expect(late.body).toMatchObject({ state: "used" });
     expect(late.body.pass).toBeUndefined();
   });
-});
 
+  it("never open a console socket with a link's pass, a PIN's or a let-in viewer's", async () => {
+    const { admin, site, link, secret } = await setup({ pin: true, viewOnly: false });
+    const consoleSocket = (pass: string) => `/ws/console/${site}?ticket=${encodeURIComponent(pass)}`;
+    const pinPass = async () => ((await (await call("POST", `/l/${site}/pin`, { pin: link.pin }, { "X-Porthole-Link": secret })).json()) as { pass: string }).pass;
+    // The PIN's pass: past the PIN, but nobody was asked.
+    expect(await refused(consoleSocket(await pinPass()))).toMatchObject({ code: CloseCode.unauthorized, reason: expect.stringMatching(/share link's pass/) });
+    // A let-in viewer's pass: only on the link, whose end and limits then hold.
+    const ivy = (await (await ask(site, secret, { name: "Ivy", pass: await pinPass() })).json()) as { id: string; token: string };
+    expect((await call("POST", `/api/links/${link.id}/joins/${ivy.id}/allow`, undefined, admin)).status).toBe(200);
+    const { pass } = (await look(site, secret, ivy.id, ivy.token)).body;
+    expect((await refused(consoleSocket(pass!))).code).toBe(CloseCode.unauthorized);
+  });
+});

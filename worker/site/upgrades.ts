@@ -154,6 +154,11 @@ export class Upgrades {
 
   private async redeemTicket(ticket: string): Promise<Admission> {
     const check = await this.to.tickets.redeem(ticket);
+    // A share link's pass (a PIN's, or a let-in viewer's) opens only that link's socket, where the
+    // link's own checks run (its viewers, its uses, its end, who is asked): never a console socket.
+    if (check.ok && (check.grant.via !== undefined || check.grant.user.startsWith("link:"))) {
+      return { ok: false, code: CloseCode.unauthorized, reason: "This is a share link's pass: open the share link itself." };
+    }
     if (check.ok) return { ok: true, ...check.grant };
     const reasons: Record<typeof check.why, [number, string]> = {
       unknown: [CloseCode.unauthorized, "Unknown console ticket: ask for a new console."],

@@ -244,6 +244,15 @@ describe("share links that ask before each viewer joins", () => {
     expect((await look(site, secret, gil.id, gil.token)).body).toMatchObject({ state: "used" });
   });
 
+  it("let a yes be collected within two minutes, not later", async () => {
+    const { admin, site, link, secret } = await setup();
+    const jo = await asked(site, secret, "Jo");
+    expect((await call("POST", `/api/links/${link.id}/joins/${jo.id}/allow`, undefined, admin)).status).toBe(200);
+    const late = await later(JOIN_WAIT_MS + 1000, () => look(site, secret, jo.id, jo.token));
+    expect(late.body).toMatchObject({ state: "timed_out" });
+    expect(late.body.pass).toBeUndefined();
+  });
+
   it("keep a dropped viewer's seat for a minute only", async () => {
     const { admin, site, connector, link, secret } = await setup();
     const hal = await asked(site, secret, "Hal");

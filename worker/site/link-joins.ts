@@ -47,6 +47,7 @@ export interface JoinRecord {
   expiresAt: number;
   state: JoinState;
   answeredBy: string | null;
+  answeredAt: number | null;
   /** When its viewer's console dropped in a way that keeps the seat (null: seated, or never). */
   leftAt: number | null;
 }
@@ -60,11 +61,12 @@ type Row = {
   expires_at: number;
   state: JoinState;
   answered_by: string | null;
+  answered_at: number | null;
   left_at: number | null;
 };
 
 function record(r: Row): JoinRecord {
-  return { id: r.id, linkId: r.link_id, name: r.name, askedAt: r.asked_at, expiresAt: r.expires_at, state: r.state, answeredBy: r.answered_by, leftAt: r.left_at };
+  return { id: r.id, linkId: r.link_id, name: r.name, askedAt: r.asked_at, expiresAt: r.expires_at, state: r.state, answeredBy: r.answered_by, answeredAt: r.answered_at, leftAt: r.left_at };
 }
 
 /** The join requests: the one owner of their rows. */
@@ -77,7 +79,8 @@ export class JoinBook {
 
   /** A new waiting request; the token is the viewer's alone (only its hash is kept). */
   async ask(linkId: string, name: string, now = Date.now()): Promise<{ record: JoinRecord; token: string }> {
-    this.sql.exec("DELETE FROM link_joins WHERE state NOT IN ('waiting', 'allowed') AND asked_at < ?", now - KEEP_SETTLED_MS);
+    // Every request a day old goes, but one whose viewer is on the console now (its seat).
+    this.sql.exec("DELETE FROM link_joins WHERE asked_at < ? AND NOT (state = 'used' AND left_at IS NULL)", now - KEEP_SETTLED_MS);
     const id = randomToken(9);
     const token = randomToken(32);
     const expiresAt = now + JOIN_WAIT_MS;
@@ -90,7 +93,7 @@ export class JoinBook {
       now,
       expiresAt,
     );
-    return { record: { id, linkId, name, askedAt: now, expiresAt, state: "waiting", answeredBy: null, leftAt: null }, token };
+    return { record: { id, linkId, name, askedAt: now, expiresAt, state: "waiting", answeredBy: null, answeredAt: null, leftAt: null }, token };
   }
 
   get(id: string): JoinRecord | null {
@@ -220,6 +223,8 @@ export class LinkJoins {
     if (!join || join.linkId !== link.id) return { ok: false, status: 404, code: "unknown_join", message: "There is no such request to join: open the link again." };
     // The alarm may be a moment late: the deadline holds regardless.
     if (join.state === "waiting" && join.expiresAt <= Date.now()) this.timedOut(join);
+    // A yes is collected within JOIN_WAIT_MS too (the page looks every second): not days later.
+    if (join.state === "allowed" && join.answeredAt !== null && Date.now() - join.answeredAt > JOIN_WAIT_MS) this.to.book.settle(join.id, "allowed", "timed_out");
     const now = this.to.book.get(join.id)!;
     const expiresAt = now.expiresAt;
     // Back within REJOIN_MS of a dropped console: let in again without asking (once per drop).

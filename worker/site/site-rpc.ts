@@ -363,6 +363,11 @@ export abstract class SiteRpc extends DurableObject<Env> {
     return linkPass({ links: this.links, tickets: this.tickets, audit: this.audit }, secret, pin);
   }
 
+  /** Whether this site holds link `id` (the Worker finds a link's site by asking). */
+  hasLink(id: string): boolean {
+    return this.links.byId(id) !== null;
+  }
+
   /** `POST /l/:site/join` (link-joins.ts). */
   async linkJoin(secret: string, name: string, pass?: string): Promise<LinkJoinAsked> {
     const asked = await this.joins.ask(secret, name, pass);

@@ -410,12 +410,14 @@ export class Tunnel implements StreamHost {
         buffer.set(frame, size);
         size += frame.length;
       }
-      // Then stream data, unless control frames are still waiting (OPEN_OK before any DATA).
-      while (this.control.length === 0 && buffer.length - size >= MIN_FRAME_ROOM && size < BATCH_BYTES) {
+      // Then stream data, unless control frames are still waiting (OPEN_OK before any DATA). An
+      // interactive-only message stops where the allowance past the in-flight limit ends.
+      const room = urgentOnly ? Math.min(buffer.length, Math.max(MIN_FRAME_ROOM, INFLIGHT_LIMIT + URGENT_INFLIGHT_BYTES - this.inflight)) : buffer.length;
+      while (this.control.length === 0 && room - size >= MIN_FRAME_ROOM && size < BATCH_BYTES) {
         const stream = this.urgentQueue.shift() ?? (urgentOnly ? undefined : this.readyQueue.shift());
         if (!stream) break;
         stream.queued = false;
-        size += stream.writeFrame(buffer, size, buffer.length - size);
+        size += stream.writeFrame(buffer, size, room - size);
         if (stream.hasWork()) this.enqueue(stream);
       }
       if (size === 0) return;

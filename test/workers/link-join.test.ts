@@ -177,26 +177,31 @@ describe("share links that ask before each viewer joins", () => {
     await opened(`ws://porthole.test${linkPath(link.wsUrl, got.body.pass)}`, connector);
   });
 
-  it("tell only people in control: not view-only consoles, not link viewers", async () => {
+  it("tell only people in control: not view-only consoles, not link viewers (even with control)", async () => {
     const { admin, site, connector, secret } = await setup();
     const viewer = await userSession(admin, `joinview${n}`, "viewer");
     const watching = await opened((await openConsole(viewer, site)).wsUrl, connector);
+    const full = (await (await call("POST", "/api/links", { site, hypervisor: "lab", vm: "desk", viewOnly: false }, admin)).json()) as { wsUrl: string };
+    const guest = await opened(full.wsUrl, connector);
     const mine = await opened((await openConsole(admin, site)).wsUrl, connector);
     await asked(site, secret, "Eve");
     await nextNotice(mine, "join_request");
     // A console opening after the request reaches everyone on the VM (watching): by then the
-    // view-only console would have had the request too, had it been sent.
+    // others would have had the request too, had it been sent to them.
     watching.keepWatching = true;
+    guest.keepWatching = true;
     await opened((await openConsole(admin, site)).wsUrl, connector);
-    const seen: Notice[] = [];
-    for (;;) {
-      const m = await watching.next();
-      if (typeof m !== "string") continue;
-      const notice = JSON.parse(m) as Notice;
-      seen.push(notice);
-      if (notice.type === "watching" && notice.joined === "admin" && (notice.people as unknown[]).length === 3) break;
+    for (const s of [watching, guest]) {
+      const seen: Notice[] = [];
+      for (;;) {
+        const m = await s.next();
+        if (typeof m !== "string") continue;
+        const notice = JSON.parse(m) as Notice;
+        seen.push(notice);
+        if (notice.type === "watching" && notice.joined === "admin" && (notice.people as unknown[]).length === 4) break;
+      }
+      expect(seen.filter((x) => x.type === "join_request")).toEqual([]);
     }
-    expect(seen.filter((s) => s.type === "join_request")).toEqual([]);
   });
 
   it("turn waiting viewers away when the link is revoked, and take a PIN first when it has one", async () => {

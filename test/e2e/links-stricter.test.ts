@@ -4,7 +4,8 @@
  * tries are left) while the VM sees no connection and the page no pixel, then the right code shows
  * the desktop; a one-time link opens once; a link that starts in 20 s gives nothing before; a link
  * that asks first keeps its viewer waiting, without a pixel, until Allow on the admin's console
- * page, and a denied viewer is told.
+ * page, a denied viewer is told, and an allowed viewer whose connector vanished comes back without
+ * anyone asked again.
  */
 import { describe, expect, it } from "vitest";
 import { e2eSite } from "../harness/e2e-site.ts";
@@ -197,5 +198,29 @@ describe("a share link that asks before each viewer joins", () => {
     expect(recorder.sharedFlags.length).toBe(before);
     await bo.context.close();
     await mine.context.close();
+  });
+
+  it("lets an allowed viewer whose console dropped (the connector went away) back in without asking again", async () => {
+    const made = await admin.call<Link>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "recorder", approval: true });
+    expect(made.status).toBe(201);
+    const ana = await askToJoin(made.body.url, "Ana again");
+    const waiting = await waitFor("the request in Share links", async () => {
+      const links = await admin.call<{ id: string; waiting: { id: string }[] }[]>("GET", "/api/links");
+      return links.body.find((l) => l.id === made.body.id)?.waiting[0];
+    }, 10_000);
+    expect((await admin.call("POST", `/api/links/${made.body.id}/joins/${waiting.id}/allow`)).status).toBe(200);
+    await greenScreen(ana.page);
+
+    await site.connector.stop("SIGKILL");
+    await ana.page.waitForSelector("body[data-state=reconnecting]", { timeout: 30_000 });
+    await site.restartConnector();
+    await ana.page.getByRole("button", { name: "Reconnect now" }).click();
+    await greenScreen(ana.page);
+    // Nobody was asked again: one request in the audit trail, none waiting.
+    const asked = await admin.call<{ detail: { id: string } }[]>("GET", `/api/audit?type=link.join_asked&site=${SITE}`);
+    expect(asked.body.filter((r) => r.detail.id === made.body.id)).toHaveLength(1);
+    const links = await admin.call<{ id: string; waiting: unknown[] }[]>("GET", "/api/links");
+    expect(links.body.find((l) => l.id === made.body.id)?.waiting).toEqual([]);
+    await ana.context.close();
   });
 });

@@ -65,7 +65,14 @@ const data = resolve(cwd, args.data);
 function settingNames(): string[] {
   const source = readFileSync(join(root, "worker/env.ts"), "utf8");
   const body = /export interface Env extends Bindings \{([\s\S]*?)\n\}/.exec(source)?.[1] ?? "";
-  return [...body.matchAll(/^\s+([A-Z][A-Z0-9_]*)\?: string;/gm)].map((m) => m[1]!);
+  const names = [...body.matchAll(/^\s+([A-Z][A-Z0-9_]*)\?: string;/gm)].map((m) => m[1]!);
+  // Read from the source so the list cannot drift; a reformatted env.ts must fail here, not
+  // silently drop every setting from the environment.
+  if (!names.includes("ADMIN_PASSWORD")) {
+    console.error("serve: could not read the setting names from worker/env.ts (interface Env): update settingNames() in scripts/serve.ts");
+    process.exit(1);
+  }
+  return names;
 }
 
 function vars(config: { vars: Record<string, unknown> }): { values: Record<string, string>; from: string[] } {

@@ -12,7 +12,7 @@ import { e2eSite } from "../harness/e2e-site.ts";
 import { waitFor } from "../harness/processes.ts";
 import type { Page } from "playwright-core";
 import { type RecordingVnc, startRecordingVnc } from "../harness/recording-vnc.ts";
-import { signIn } from "../harness/app-page.ts";
+import { go, signIn } from "../harness/app-page.ts";
 
 let recorder: RecordingVnc;
 const site = e2eSite("e2e-pin", {
@@ -204,12 +204,14 @@ describe("a share link that asks before each viewer joins", () => {
     const made = await admin.call<Link>("POST", "/api/links", { site: SITE, hypervisor: "lab", vm: "recorder", approval: true });
     expect(made.status).toBe(201);
     const ana = await askToJoin(made.body.url, "Ana again");
-    const waiting = await waitFor("the request in Share links", async () => {
-      const links = await admin.call<{ id: string; waiting: { id: string }[] }[]>("GET", "/api/links");
-      return links.body.find((l) => l.id === made.body.id)?.waiting[0];
-    }, 10_000);
-    expect((await admin.call("POST", `/api/links/${made.body.id}/joins/${waiting.id}/allow`)).status).toBe(200);
+    // Allowed from the operator app's Share links screen this time.
+    const app = await site.browser.newContext();
+    const screen = await app.newPage();
+    await signIn(screen, site.edge.url, site.edge.username, site.edge.password);
+    await go(screen, "Share links");
+    await screen.getByRole("group", { name: "Ana again wants to watch recorder (view only)" }).getByRole("button", { name: "Allow" }).click();
     await greenScreen(ana.page);
+    await app.close();
 
     await site.connector.stop("SIGKILL");
     await ana.page.waitForSelector("body[data-state=reconnecting]", { timeout: 30_000 });

@@ -41,19 +41,20 @@ export interface EdgeOptions {
   vars?: Record<string, string>;
 }
 
-export async function startEdge({
-  localObservability = false,
-  port,
-  persistTo,
-  keepState = false,
-  username = "admin",
-  password = `pw-${Math.random().toString(36).slice(2)}`,
-  echo,
-  vars = {},
-}: EdgeOptions = {}): Promise<Edge> {
-  port ??= await freePort();
+/** What both kinds of edge take the same way: a port, a state directory, the admin's secrets. */
+async function placed(o: Omit<EdgeOptions, "localObservability">) {
+  return {
+    port: o.port ?? (await freePort()),
+    state: o.persistTo ?? mkdtempSync(join(tmpdir(), "porthole-edge-")),
+    username: o.username ?? "admin",
+    password: o.password ?? `pw-${Math.random().toString(36).slice(2)}`,
+    vars: o.vars ?? {},
+  };
+}
+
+export async function startEdge({ localObservability = false, keepState = false, echo, ...options }: EdgeOptions = {}): Promise<Edge> {
+  const { port, state, username, password, vars } = await placed(options);
   const inspector = await freePort();
-  const state = persistTo ?? mkdtempSync(join(tmpdir(), "porthole-edge-"));
   const proc = start(
     process.execPath,
     [
@@ -80,17 +81,8 @@ export async function startEdge({
  * (not `localObservability`: it has no collector). Vars and secrets go in through the environment,
  * and never the checkout's `.dev.vars`.
  */
-export async function startServedEdge({
-  port,
-  persistTo,
-  keepState = false,
-  username = "admin",
-  password = `pw-${Math.random().toString(36).slice(2)}`,
-  echo,
-  vars = {},
-}: Omit<EdgeOptions, "localObservability"> = {}): Promise<Edge> {
-  port ??= await freePort();
-  const state = persistTo ?? mkdtempSync(join(tmpdir(), "porthole-edge-"));
+export async function startServedEdge({ keepState = false, echo, ...options }: Omit<EdgeOptions, "localObservability"> = {}): Promise<Edge> {
+  const { port, state, username, password, vars } = await placed(options);
   const proc = start(
     process.execPath,
     [SERVE, "--ip", "127.0.0.1", "--port", String(port), "--data", state, "--vars", "/dev/null"],

@@ -171,8 +171,8 @@ export class ConsoleSession<C extends Connection = Connection> {
   /** Why the console dropped, kept for the notice if reconnecting turns out to be impossible. */
   #droppedBecause = "";
   #consent: (() => void) | null = null;
-  #pin: ((pin: string) => void) | null = null;
-  #name: ((name: string) => void) | null = null;
+  /** The open prompt's answer (a share link's PIN, or a name to be let in): one prompt at a time. */
+  #answer: ((text: string) => void) | null = null;
   #stall = new StallWatch();
   #bytes = 0;
   #lastBytes = 0;
@@ -239,30 +239,34 @@ export class ConsoleSession<C extends Connection = Connection> {
 
   /** A share link's PIN, asked for before any socket (console-target.ts). */
   askPin(vm: string, problem: string | null): Promise<string> {
-    this.#set({ state: "confirm", status: "Waiting for the PIN", pin: { vm, problem }, notice: null, reconnect: null });
-    return new Promise((resolve) => (this.#pin = resolve));
+    return this.#ask({ pin: { vm, problem } }, "Waiting for the PIN");
   }
 
   /** Join, on the PIN prompt. */
   submitPin(pin: string): void {
-    const resolve = this.#pin;
-    this.#pin = null;
-    this.#set({ pin: null, status: "Checking the PIN" });
-    resolve?.(pin.trim());
+    this.#submit({ pin: null }, "Checking the PIN", pin);
   }
 
   /** A link that asks before each viewer joins: the viewer's name, before anything else. */
   askName(vm: string, problem: string | null): Promise<string> {
-    this.#set({ state: "confirm", status: "Waiting for your name", join: { vm, problem }, notice: null, reconnect: null });
-    return new Promise((resolve) => (this.#name = resolve));
+    return this.#ask({ join: { vm, problem } }, "Waiting for your name");
   }
 
   /** Ask to join, on the name prompt. */
   submitName(name: string): void {
-    const resolve = this.#name;
-    this.#name = null;
-    this.#set({ join: null, status: "Asking to join" });
-    resolve?.(name.trim());
+    this.#submit({ join: null }, "Asking to join", name);
+  }
+
+  #ask(prompt: Partial<ConsoleView>, status: string): Promise<string> {
+    this.#set({ state: "confirm", status, ...prompt, notice: null, reconnect: null });
+    return new Promise((resolve) => (this.#answer = resolve));
+  }
+
+  #submit(closed: Partial<ConsoleView>, status: string, text: string): void {
+    const resolve = this.#answer;
+    this.#answer = null;
+    this.#set({ ...closed, status });
+    resolve?.(text.trim());
   }
 
   /** While the viewer waits to be let in: what the page says (null: the wait is over). */

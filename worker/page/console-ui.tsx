@@ -112,70 +112,70 @@ function WatchingNow({ watching }: { watching: WatchingView | null }) {
   );
 }
 
+type Ask = { vm: string; problem: string | null } | null;
+
 /** A share link's PIN (given apart from the link), before any socket is opened. */
-function PinPrompt({ ask, onJoin }: { ask: { vm: string; problem: string | null } | null; onJoin: (pin: string) => void }) {
-  const field = useRef<HTMLInputElement>(null);
-  useEffect(() => {
-    if (ask !== null && field.current) {
-      field.current.value = "";
-      field.current.focus();
-    }
-  }, [ask]);
+function PinPrompt({ ask, onJoin }: { ask: Ask; onJoin: (pin: string) => void }) {
   return (
-    <form
-      id="pin-form"
-      class="confirm"
-      aria-labelledby="pin-title"
-      hidden={ask === null}
-      onSubmit={(e: Event) => {
-        e.preventDefault();
-        onJoin(field.current?.value ?? "");
-      }}
-    >
-      <h1 id="pin-title">{ask ? `This link to ${ask.vm} needs a PIN` : ""}</h1>
-      <p>Whoever shared the link gave you a six-digit PIN separately.</p>
-      {ask?.problem && (
-        <p id="pin-problem" role="alert">
-          {ask.problem}
-        </p>
-      )}
-      <label for="pin-field">PIN</label>
-      <input id="pin-field" ref={field} inputMode="numeric" autoComplete="off" maxLength={6} pattern="[0-9]{6}" required />
-      <button id="pin-join" type="submit">
-        Join
-      </button>
-    </form>
+    <FieldPrompt id="pin" ask={ask} onSubmit={onJoin} clear title={(vm) => `This link to ${vm} needs a PIN`} label="PIN" button="Join"
+      text="Whoever shared the link gave you a six-digit PIN separately."
+      input={{ inputMode: "numeric", autoComplete: "off", maxLength: 6, pattern: "[0-9]{6}" }} />
   );
 }
 
 /** A link that asks before each viewer joins: who is asking, as the people in control will see it. */
-function NamePrompt({ ask, onAsk }: { ask: { vm: string; problem: string | null } | null; onAsk: (name: string) => void }) {
+function NamePrompt({ ask, onAsk }: { ask: Ask; onAsk: (name: string) => void }) {
+  return (
+    <FieldPrompt id="join" ask={ask} onSubmit={onAsk} title={(vm) => `Ask to watch ${vm}`} label="Your name" button="Ask to join"
+      text="Someone in control of this console lets each viewer in. Say who you are; they see your name."
+      input={{ autoComplete: "name", maxLength: 60 }} />
+  );
+}
+
+/**
+ * One field asked for before any socket, with the edge's words for why the last answer failed.
+ * `clear`: empty the field on each ask (a PIN is typed afresh; a name is kept to be corrected).
+ */
+function FieldPrompt(props: {
+  id: string;
+  ask: Ask;
+  onSubmit: (value: string) => void;
+  clear?: boolean;
+  title: (vm: string) => string;
+  text: string;
+  label: string;
+  button: string;
+  input: Record<string, string | number>;
+}) {
+  const { id, ask } = props;
   const field = useRef<HTMLInputElement>(null);
   useEffect(() => {
-    if (ask !== null) field.current?.focus();
+    if (ask === null || !field.current) return;
+    if (props.clear) field.current.value = "";
+    field.current.focus();
   }, [ask]);
   return (
     <form
-      id="join-form"
+      id={`${id}-form`}
       class="confirm"
-      aria-labelledby="join-title"
+      aria-labelledby={`${id}-title`}
       hidden={ask === null}
       onSubmit={(e: Event) => {
         e.preventDefault();
-        onAsk(field.current?.value ?? "");
+        props.onSubmit(field.current?.value ?? "");
       }}
     >
-      <h1 id="join-title">{ask ? `Ask to watch ${ask.vm}` : ""}</h1>
-      <p>Someone in control of this console lets each viewer in. Say who you are; they see your name.</p>
+      <h1 id={`${id}-title`}>{ask ? props.title(ask.vm) : ""}</h1>
+      <p>{props.text}</p>
       {ask?.problem && (
-        <p id="join-problem" role="alert">
+        <p id={`${id}-problem`} role="alert">
           {ask.problem}
         </p>
       )}
-      <label for="join-name">Your name</label>
-      <input id="join-name" ref={field} autoComplete="name" maxLength={60} required />
-      <button id="join-ask" type="submit">
-        Ask to join
+      <label for={`${id}-field`}>{props.label}</label>
+      <input id={`${id}-field`} ref={field} {...props.input} required />
+      <button id={`${id}-submit`} type="submit">
+        {props.button}
       </button>
     </form>
   );

@@ -134,7 +134,9 @@ function NamePrompt({ ask, onAsk }: { ask: Ask; onAsk: (name: string) => void })
 
 /**
  * One field asked for before any socket, with the edge's words for why the last answer failed.
- * `clear`: empty the field on each ask (a PIN is typed afresh; a name is kept to be corrected).
+ * `clear`: empty the field as it is submitted (a PIN is typed afresh; a name is kept to be
+ * corrected). Emptied then, not when the next ask renders: an effect runs after the render, and
+ * would wipe what the person already started typing into the new prompt.
  */
 function FieldPrompt(props: {
   id: string;
@@ -150,9 +152,7 @@ function FieldPrompt(props: {
   const { id, ask } = props;
   const field = useRef<HTMLInputElement>(null);
   useEffect(() => {
-    if (ask === null || !field.current) return;
-    if (props.clear) field.current.value = "";
-    field.current.focus();
+    if (ask !== null) field.current?.focus();
   }, [ask]);
   return (
     <form
@@ -162,7 +162,9 @@ function FieldPrompt(props: {
       hidden={ask === null}
       onSubmit={(e: Event) => {
         e.preventDefault();
-        props.onSubmit(field.current?.value ?? "");
+        const value = field.current?.value ?? "";
+        if (props.clear && field.current) field.current.value = "";
+        props.onSubmit(value);
       }}
     >
       <h1 id={`${id}-title`}>{ask ? props.title(ask.vm) : ""}</h1>
